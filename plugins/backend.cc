@@ -1,0 +1,191 @@
+#include "dynamo/backend.h"
+
+#include <dlfcn.h>
+#include <sys/stat.h>
+
+#include "dynamo/backend_plugin.h"
+
+namespace dynamo {
+namespace {
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// Offset just past the last field this host knows about: a table shorter
+// than that is from an older, incompatible build.
+constexpr size_t kRequiredTableSize =
+    offsetof(dynamo_backend_api, free_mem) + sizeof(dynamo_backend_api::free_mem);
+
+}  // namespace
+
+Result<std::shared_ptr<BackendPlugin>> BackendPlugin::Load(const std::string& name_or_path,
+                                                           const std::string& plugin_dir) {
+  std::string path;
+  if (name_or_path.empty()) return Status::InvalidArgument("empty backend name");
+  if (name_or_path.find('/') != std::string::npos) {
+    path = name_or_path;
+    if (!IsRegularFile(path)) {
+      return Status::InvalidArgument("backend plugin " + path + " does not exist");
+    }
+  } else {
+    path = plugin_dir + "/" + name_or_path + ".so";
+    if (!IsRegularFile(path)) {
+      return Status::InvalidArgument("unknown backend '" + name_or_path + "': no plugin " +
+                                     path + " (see --plugin-dir)");
+    }
+  }
+  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    const char* why = ::dlerror();
+    return Status::InvalidArgument("cannot load backend plugin " + path + ": " +
+                                   (why ? why : "unknown dlopen error"));
+  }
+  auto fail = [&](const std::string& why) -> Status {
+    ::dlclose(handle);
+    return Status::InvalidArgument("backend plugin " + path + " refused: " + why);
+  };
+  void* sym = ::dlsym(handle, DYNAMO_BACKEND_ENTRY_SYMBOL);
+  if (sym == nullptr) {
+    return fail("it does not export " DYNAMO_BACKEND_ENTRY_SYMBOL
+                " (not a dynamo storage engine)");
+  }
+  auto entry = reinterpret_cast<dynamo_backend_entry_fn>(sym);
+  const dynamo_backend_api* api = entry();
+  if (api == nullptr) return fail(DYNAMO_BACKEND_ENTRY_SYMBOL " returned no API table");
+  if (api->abi_version != DYNAMO_BACKEND_ABI_VERSION) {
+    return fail("it was built for backend ABI version " + std::to_string(api->abi_version) +
+                ", this program speaks ABI version " +
+                std::to_string(DYNAMO_BACKEND_ABI_VERSION));
+  }
+  if (api->struct_size < kRequiredTableSize) {
+    return fail("its API table is " + std::to_string(api->struct_size) +
+                " bytes, ABI version " + std::to_string(DYNAMO_BACKEND_ABI_VERSION) +
+                " needs at least " + std::to_string(kRequiredTableSize));
+  }
+  struct Required {
+    const char* name;
+    bool present;
+  } required[] = {{"open", api->open != nullptr},     {"close", api->close != nullptr},
+                  {"get", api->get != nullptr},       {"put", api->put != nullptr},
+                  {"remove", api->remove != nullptr}, {"scan", api->scan != nullptr},
+                  {"sync", api->sync != nullptr},     {"stats", api->stats != nullptr},
+                  {"free_mem", api->free_mem != nullptr}};
+  for (const auto& r : required) {
+    if (!r.present) return fail(std::string("it lacks the required operation ") + r.name);
+  }
+  return std::shared_ptr<BackendPlugin>(new BackendPlugin(path, handle, api));
+}
+
+BackendPlugin::~BackendPlugin() { ::dlclose(handle_); }
+
+std::string BackendPlugin::name() const { return api_->name ? api_->name : "?"; }
+std::string BackendPlugin::version() const { return api_->version ? api_->version : "?"; }
+uint64_t BackendPlugin::capabilities() const { return api_->capabilities; }
+
+Result<std::unique_ptr<Backend>> Backend::Open(std::shared_ptr<BackendPlugin> plugin,
+                                               const BackendOptions& options) {
+  std::vector<dynamo_backend_option> raw;
+  raw.reserve(options.size());
+  for (const auto& [k, v] : options) raw.push_back({k.c_str(), v.c_str()});
+  dynamo_backend* handle = nullptr;
+  char* err = nullptr;
+  int rc = plugin->api()->open(raw.data(), raw.size(), &handle, &err);
+  if (rc != DYNAMO_BACKEND_OK || handle == nullptr) {
+    std::string why = err ? err : "open failed without a message";
+    if (err) plugin->api()->free_mem(err);
+    if (handle) plugin->api()->close(handle);
+    std::string msg = "backend '" + plugin->name() + "' cannot open: " + why;
+    if (rc == DYNAMO_BACKEND_INVALID) return Status::InvalidArgument(msg);
+    if (rc == DYNAMO_BACKEND_CORRUPTION) return Status::Corruption(msg);
+    if (rc == DYNAMO_BACKEND_UNAVAILABLE) return Status::Unavailable(msg);
+    return Status::IOError(msg);
+  }
+  return std::unique_ptr<Backend>(new Backend(std::move(plugin), handle));
+}
+
+Backend::~Backend() { plugin_->api()->close(handle_); }
+
+bool Backend::nonblocking() const {
+  return (plugin_->capabilities() & DYNAMO_BACKEND_CAP_NONBLOCKING) != 0;
+}
+bool Backend::durable() const {
+  return (plugin_->capabilities() & DYNAMO_BACKEND_CAP_DURABLE) != 0;
+}
+
+Status Backend::Convert(int rc, char* errmsg) const {
+  if (rc == DYNAMO_BACKEND_OK) {
+    if (errmsg) plugin_->api()->free_mem(errmsg);
+    return Status::OK();
+  }
+  std::string msg = plugin_->name() + " engine: " + (errmsg ? errmsg : "operation failed");
+  if (errmsg) plugin_->api()->free_mem(errmsg);
+  switch (rc) {
+    case DYNAMO_BACKEND_NOT_FOUND: return Status::NotFound(msg);
+    case DYNAMO_BACKEND_INVALID: return Status::InvalidArgument(msg);
+    case DYNAMO_BACKEND_IO_ERROR: return Status::IOError(msg);
+    case DYNAMO_BACKEND_CORRUPTION: return Status::Corruption(msg);
+    case DYNAMO_BACKEND_UNAVAILABLE: return Status::Unavailable(msg);
+    case DYNAMO_BACKEND_UNSUPPORTED: return Status::Unsupported(msg);
+    default: return Status::Internal(msg + " (status " + std::to_string(rc) + ")");
+  }
+}
+
+Result<std::string> Backend::Get(std::string_view key) {
+  char* value = nullptr;
+  size_t len = 0;
+  char* err = nullptr;
+  int rc = plugin_->api()->get(handle_, key.data(), key.size(), &value, &len, &err);
+  Status s = Convert(rc, err);
+  if (!s.ok()) return s;
+  std::string out(value ? value : "", value ? len : 0);
+  if (value) plugin_->api()->free_mem(value);
+  return out;
+}
+
+Status Backend::Put(std::string_view key, uint64_t key_hash, std::string_view value) {
+  char* err = nullptr;
+  int rc = plugin_->api()->put(handle_, key.data(), key.size(), key_hash, value.data(),
+                               value.size(), &err);
+  return Convert(rc, err);
+}
+
+Status Backend::Remove(std::string_view key) {
+  char* err = nullptr;
+  int rc = plugin_->api()->remove(handle_, key.data(), key.size(), &err);
+  return Convert(rc, err);
+}
+
+namespace {
+int ScanTrampoline(void* ctx, const char* key, size_t key_len, uint64_t key_hash,
+                   const char* value, size_t value_len) {
+  const auto& fn = *static_cast<const Backend::ScanFn*>(ctx);
+  return fn(std::string_view(key, key_len), key_hash, std::string_view(value, value_len)) ? 0
+                                                                                          : 1;
+}
+}  // namespace
+
+Status Backend::Scan(uint64_t hash_lo, uint64_t hash_hi, const ScanFn& fn) {
+  char* err = nullptr;
+  int rc = plugin_->api()->scan(handle_, hash_lo, hash_hi, &ScanTrampoline,
+                                const_cast<ScanFn*>(&fn), &err);
+  return Convert(rc, err);
+}
+
+Status Backend::Sync() {
+  char* err = nullptr;
+  return Convert(plugin_->api()->sync(handle_, &err), err);
+}
+
+Result<std::string> Backend::Stats() {
+  char* json = nullptr;
+  char* err = nullptr;
+  Status s = Convert(plugin_->api()->stats(handle_, &json, &err), err);
+  if (!s.ok()) return s;
+  std::string out = json ? json : "{}";
+  if (json) plugin_->api()->free_mem(json);
+  return out;
+}
+
+}  // namespace dynamo
