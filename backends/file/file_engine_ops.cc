@@ -1,0 +1,153 @@
+// FileEngine: get, put, remove and scan.
+#include <sys/uio.h>
+
+#include "file_engine.h"
+
+namespace dynamo::file {
+namespace {
+
+// Keys collected per index visit during a scan: bounds how long the index
+// lock is held and how much a scan buffers.
+constexpr size_t kScanBatch = 256;
+
+struct iovec Iov(const void* p, size_t n) { return {const_cast<void*>(p), n}; }
+
+}  // namespace
+
+std::shared_ptr<Segment> FileEngine::FileOf(uint64_t seq) const {
+  auto it = files_.find(seq);
+  return it == files_.end() ? nullptr : it->second;
+}
+
+Status FileEngine::ReadRecord(const std::shared_ptr<Segment>& file, const Location& loc,
+                              std::string_view key, std::string* record,
+                              std::string_view* value) const {
+  if (file == nullptr) {
+    return Status::Corruption("file engine: index points at missing segment " +
+                              SegmentFileName(loc.seg));
+  }
+  record->resize(static_cast<size_t>(loc.size));
+  Status s = file->ReadAt(loc.offset, record->size(), record->data());
+  if (!s.ok()) return s;
+  RecordHeader h;
+  std::string why;
+  bool good = loc.size >= kHeaderSize && DecodeHeader(record->data(), &h, &why) &&
+              h.record_size() == loc.size && h.kind == RecordKind::kPut &&
+              RecordCrcMatches(h, record->data()) &&
+              std::string_view(record->data() + kHeaderSize, h.key_len) == key;
+  if (!good) {
+    return Status::Corruption("file engine: the record at " + file->path() + " offset " +
+                              std::to_string(loc.offset) + " fails its checksum");
+  }
+  *value = std::string_view(record->data() + kHeaderSize + h.key_len, h.value_len);
+  return Status::OK();
+}
+
+Status FileEngine::Get(std::string_view key, std::string* record, std::string_view* value) {
+  Location loc;
+  std::shared_ptr<Segment> file;
+  {
+    std::shared_lock<std::shared_mutex> l(index_mu_);
+    const LogIndex::Entry* e = index_.Find(key);
+    if (e == nullptr) return Status::NotFound("no such key");
+    loc = e->loc;
+    file = FileOf(loc.seg);
+  }
+  // Read without the lock; `file` keeps the descriptor open even if
+  // compaction unlinks the segment meanwhile.
+  return ReadRecord(file, loc, key, record, value);
+}
+
+Status FileEngine::Put(std::string_view key, uint64_t key_hash, std::string_view value) {
+  if (key.size() > kMaxKeyBytes || value.size() > kMaxValueBytes) {
+    return Status::Invalid("file engine: key or value too large (limits " +
+                           std::to_string(kMaxKeyBytes) + " and " +
+                           std::to_string(kMaxValueBytes) + " bytes)");
+  }
+  char header[kHeaderSize];
+  EncodeHeader(RecordKind::kPut, key, key_hash, value, header);
+  struct iovec iov[3] = {Iov(header, kHeaderSize), Iov(key.data(), key.size()),
+                         Iov(value.data(), value.size())};
+  uint64_t size = kHeaderSize + key.size() + value.size();
+  uint64_t lsn;
+  bool hint;
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    Location loc;
+    Status s = AppendLocked(iov, 3, size, &loc);
+    if (!s.ok()) return s;
+    lsn = appended_lsn_;
+    std::unique_lock<std::shared_mutex> l(index_mu_);
+    index_.Appended(loc);
+    index_.ApplyPut(key, key_hash, loc);
+    hint = index_.TakeCompactionHint();
+  }
+  if (hint) WakeCompactor();
+  if (options_.sync == SyncPolicy::kAlways) return WaitDurable(lsn);
+  return Status::OK();
+}
+
+Status FileEngine::Remove(std::string_view key) {
+  uint64_t lsn;
+  bool hint;
+  {
+    std::lock_guard<std::mutex> w(write_mu_);
+    const LogIndex::Entry* e = index_.Find(key);  // write_mu_ excludes mutators
+    if (e == nullptr) return Status::NotFound("no such key");
+    uint64_t key_hash = e->key_hash;
+    char header[kHeaderSize];
+    EncodeHeader(RecordKind::kRemove, key, key_hash, std::string_view(), header);
+    struct iovec iov[2] = {Iov(header, kHeaderSize), Iov(key.data(), key.size())};
+    Location loc;
+    Status s = AppendLocked(iov, 2, kHeaderSize + key.size(), &loc);
+    if (!s.ok()) return s;
+    lsn = appended_lsn_;
+    std::unique_lock<std::shared_mutex> l(index_mu_);
+    index_.Appended(loc);
+    index_.ApplyRemove(key, key_hash, loc);
+    hint = index_.TakeCompactionHint();
+  }
+  if (hint) WakeCompactor();
+  if (options_.sync == SyncPolicy::kAlways) return WaitDurable(lsn);
+  return Status::OK();
+}
+
+Status FileEngine::Scan(uint64_t hash_lo, uint64_t hash_hi, const ScanFn& fn) {
+  if (hash_lo > hash_hi) return Status::OK();
+  struct Item {
+    LogIndex::ScanItem where;
+    std::shared_ptr<Segment> file;
+  };
+  std::vector<LogIndex::ScanItem> found;
+  std::vector<Item> batch;
+  std::string record;
+  bool resume = false;
+  uint64_t after_hash = 0;
+  std::string after_key;
+  for (;;) {
+    found.clear();
+    batch.clear();
+    {
+      std::shared_lock<std::shared_mutex> l(index_mu_);
+      index_.CollectRange(hash_lo, hash_hi, resume, after_hash, after_key, kScanBatch, &found);
+      for (auto& f : found) {
+        std::shared_ptr<Segment> file = FileOf(f.loc.seg);
+        batch.push_back({std::move(f), std::move(file)});
+      }
+    }
+    // Values are read and handed out with no lock held: the callback may be
+    // slow, and writers must not wait for it.
+    for (const Item& item : batch) {
+      std::string_view value;
+      Status s = ReadRecord(item.file, item.where.loc, item.where.key, &record, &value);
+      if (!s.ok()) return s;
+      if (!fn(item.where.key, item.where.key_hash, value)) return Status::OK();
+    }
+    if (batch.size() < kScanBatch) return Status::OK();
+    resume = true;
+    after_hash = batch.back().where.key_hash;
+    after_key = batch.back().where.key;
+  }
+}
+
+}  // namespace dynamo::file

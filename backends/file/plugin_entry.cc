@@ -1,0 +1,151 @@
+// The C ABI of the "file" storage engine (dynamo/backend_plugin.h): turns
+// calls into FileEngine methods and every C++ exception into a status, since
+// none may cross the boundary.
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+
+#include "dynamo/backend_plugin.h"
+#include "file_engine.h"
+#include "options.h"
+
+struct dynamo_backend {
+  std::unique_ptr<dynamo::file::FileEngine> engine;
+};
+
+namespace {
+
+using dynamo::file::FileEngine;
+using dynamo::file::Status;
+
+constexpr const char* kEngineVersion = "0.1.0";
+
+void SetError(char** errmsg, const std::string& msg) {
+  if (errmsg != nullptr) *errmsg = ::strdup(msg.c_str());  // NULL if out of memory
+}
+
+dynamo_backend_status Report(const Status& s, char** errmsg) {
+  if (!s.ok()) SetError(errmsg, s.message());
+  return s.code();
+}
+
+// Runs fn, mapping any exception to IO_ERROR with its text.
+template <typename Fn>
+dynamo_backend_status Guard(char** errmsg, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    SetError(errmsg, "file engine: out of memory");
+  } catch (const std::exception& e) {
+    SetError(errmsg, std::string("file engine: ") + e.what());
+  } catch (...) {
+    SetError(errmsg, "file engine: unknown exception");
+  }
+  return DYNAMO_BACKEND_IO_ERROR;
+}
+
+dynamo_backend_status Open(const dynamo_backend_option* options, size_t option_count,
+                           dynamo_backend** out, char** errmsg) {
+  return Guard(errmsg, [&] {
+    if (out == nullptr) return Report(Status::Invalid("file engine: no output handle"), errmsg);
+    *out = nullptr;
+    dynamo::file::Options opts;
+    Status s = dynamo::file::ParseOptions(options, option_count, &opts);
+    if (!s.ok()) return Report(s, errmsg);
+    auto be = std::make_unique<dynamo_backend>();
+    s = FileEngine::Open(opts, &be->engine);
+    if (!s.ok()) return Report(s, errmsg);
+    *out = be.release();
+    return DYNAMO_BACKEND_OK;
+  });
+}
+
+void Close(dynamo_backend* be) {
+  try {
+    delete be;  // FileEngine's destructor flushes and joins its threads
+  } catch (...) {
+  }
+}
+
+dynamo_backend_status Get(dynamo_backend* be, const char* key, size_t key_len, char** value,
+                          size_t* value_len, char** errmsg) {
+  return Guard(errmsg, [&] {
+    std::string record;
+    std::string_view v;
+    Status s = be->engine->Get(std::string_view(key, key_len), &record, &v);
+    if (!s.ok()) return Report(s, errmsg);
+    // malloc(0) may return NULL; always hand out a real buffer.
+    char* out = static_cast<char*>(std::malloc(v.size() == 0 ? 1 : v.size()));
+    if (out == nullptr) throw std::bad_alloc();
+    if (!v.empty()) std::memcpy(out, v.data(), v.size());
+    *value = out;
+    *value_len = v.size();
+    return DYNAMO_BACKEND_OK;
+  });
+}
+
+dynamo_backend_status Put(dynamo_backend* be, const char* key, size_t key_len,
+                          uint64_t key_hash, const char* value, size_t value_len,
+                          char** errmsg) {
+  return Guard(errmsg, [&] {
+    return Report(be->engine->Put(std::string_view(key, key_len), key_hash,
+                                  std::string_view(value, value_len)),
+                  errmsg);
+  });
+}
+
+dynamo_backend_status Remove(dynamo_backend* be, const char* key, size_t key_len,
+                             char** errmsg) {
+  return Guard(errmsg,
+               [&] { return Report(be->engine->Remove(std::string_view(key, key_len)), errmsg); });
+}
+
+dynamo_backend_status Scan(dynamo_backend* be, uint64_t hash_lo, uint64_t hash_hi,
+                           dynamo_backend_scan_fn fn, void* ctx, char** errmsg) {
+  return Guard(errmsg, [&] {
+    Status s = be->engine->Scan(
+        hash_lo, hash_hi, [&](std::string_view k, uint64_t h, std::string_view v) {
+          return fn(ctx, k.data(), k.size(), h, v.data(), v.size()) == 0;
+        });
+    return Report(s, errmsg);
+  });
+}
+
+dynamo_backend_status Sync(dynamo_backend* be, char** errmsg) {
+  return Guard(errmsg, [&] { return Report(be->engine->Sync(), errmsg); });
+}
+
+dynamo_backend_status Stats(dynamo_backend* be, char** json, char** errmsg) {
+  return Guard(errmsg, [&] {
+    *json = ::strdup(be->engine->StatsJson().c_str());
+    if (*json == nullptr) throw std::bad_alloc();
+    return DYNAMO_BACKEND_OK;
+  });
+}
+
+void FreeMem(void* p) { std::free(p); }
+
+const dynamo_backend_api kApi = {
+    DYNAMO_BACKEND_ABI_VERSION,
+    sizeof(dynamo_backend_api),
+    "file",
+    kEngineVersion,
+    DYNAMO_BACKEND_CAP_DURABLE,
+    &Open,
+    &Close,
+    &Get,
+    &Put,
+    &Remove,
+    &Scan,
+    &Sync,
+    &Stats,
+    &FreeMem,
+};
+
+}  // namespace
+
+extern "C" DYNAMO_PLUGIN_EXPORT const dynamo_backend_api* dynamo_backend_entry(void) {
+  return &kApi;
+}
