@@ -1,0 +1,265 @@
+// dynamoctl: the command-line client and admin tool (DESIGN.md 3.2).
+//
+// Exit codes: 0 success; 2 usage error; 3 key not found; 4 quorum not
+// reached or timeout; 5 rejected input; 1 any other error. Every error is
+// one line on stderr.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dynamo/client.h"
+#include "util/base64.h"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitOther = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNotFound = 3;
+constexpr int kExitUnavailable = 4;
+constexpr int kExitRejected = 5;
+
+const char* kUsage =
+    "Usage: dynamoctl [--node ENDPOINT] [--json] [--timeout-ms MS] COMMAND ...\n"
+    "\n"
+    "Commands:\n"
+    "  put KEY VALUE [--context CTX] [--w W]   write a new version (VALUE - reads stdin)\n"
+    "  get KEY [--r R] [--local]               read every sibling and the context\n"
+    "  del KEY [--context CTX] [--w W]         write a tombstone\n"
+    "  status                                  this node's view of the cluster\n"
+    "\n"
+    "Options:\n"
+    "  --node ENDPOINT   node to talk to (default tcp://127.0.0.1:7101)\n"
+    "  --json            machine-readable output\n"
+    "  --timeout-ms MS   how long to wait for the reply (default 5000)\n"
+    "\n"
+    "Exit codes: 0 ok, 2 usage, 3 not found, 4 quorum not reached or timeout,\n"
+    "5 rejected input (too large, bad context), 1 other error.\n";
+
+struct Args {
+  std::string node = "tcp://127.0.0.1:7101";
+  bool json = false;
+  long timeout_ms = 5000;
+  std::optional<std::string> context;
+  std::optional<uint32_t> r, w;
+  bool local = false;
+  std::vector<std::string> positional;
+};
+
+struct UsageError {
+  std::string message;
+};
+
+uint32_t ParseCount(const std::string& flag, const std::string& v) {
+  try {
+    size_t pos = 0;
+    long n = std::stol(v, &pos);
+    if (pos == v.size() && n >= 1 && n <= 1000) return static_cast<uint32_t>(n);
+  } catch (const std::exception&) {
+  }
+  throw UsageError{flag + " needs a positive number, got '" + v + "'"};
+}
+
+Args Parse(int argc, char** argv) {
+  Args a;
+  std::map<std::string, std::string> seen;
+  bool options_done = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (options_done || arg == "-" || arg.rfind("--", 0) != 0) {
+      a.positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    std::string name = arg, value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); eq != std::string::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+      has_value = true;
+    }
+    auto need_value = [&]() -> std::string {
+      if (has_value) return value;
+      if (i + 1 >= argc) throw UsageError{name + " needs a value"};
+      return argv[++i];
+    };
+    if (name == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(kExitOk);
+    } else if (name == "--json" || name == "--local") {
+      if (has_value) throw UsageError{name + " takes no value"};
+      (name == "--json" ? a.json : a.local) = true;
+    } else if (name == "--node") {
+      a.node = need_value();
+    } else if (name == "--timeout-ms") {
+      a.timeout_ms = ParseCount(name, need_value());
+    } else if (name == "--context") {
+      a.context = need_value();
+    } else if (name == "--r") {
+      a.r = ParseCount(name, need_value());
+    } else if (name == "--w") {
+      a.w = ParseCount(name, need_value());
+    } else {
+      throw UsageError{"unknown option " + name};
+    }
+  }
+  return a;
+}
+
+int ExitFor(const dynamo::Status& s) {
+  using C = dynamo::Status::Code;
+  switch (s.code()) {
+    case C::kOk: return kExitOk;
+    case C::kNotFound: return kExitNotFound;
+    case C::kUnavailable:
+    case C::kTimeout: return kExitUnavailable;
+    case C::kInvalidArgument: return kExitRejected;
+    default: return kExitOther;
+  }
+}
+
+int Fail(const dynamo::Status& s) {
+  std::fprintf(stderr, "dynamoctl: %s\n", s.ToString().c_str());
+  return ExitFor(s);
+}
+
+void Expect(const Args& a, const std::string& cmd, size_t n, const char* shape) {
+  if (a.positional.size() != n + 1) throw UsageError{"usage: dynamoctl " + cmd + " " + shape};
+}
+
+void Allow(const Args& a, const std::string& cmd, bool context, bool w, bool r, bool local) {
+  if ((a.context && !context) || (a.w && !w) || (a.r && !r) || (a.local && !local)) {
+    throw UsageError{"option not accepted by '" + cmd + "'"};
+  }
+}
+
+// The context token on the command line is base64 of the context bytes.
+std::optional<std::string> DecodeContextArg(const Args& a) {
+  if (!a.context) return std::string();
+  return dynamo::Base64Decode(*a.context);
+}
+
+int PrintContext(const Args& a, const std::string& ctx) {
+  std::string token = dynamo::Base64Encode(ctx);
+  if (a.json) {
+    std::cout << nlohmann::json{{"context", token}}.dump() << "\n";
+  } else {
+    std::cout << token << "\n";
+  }
+  return kExitOk;
+}
+
+int Run(const Args& a) {
+  if (a.positional.empty()) throw UsageError{"no command given"};
+  const std::string& cmd = a.positional[0];
+  dynamo::ClientOptions co;
+  co.endpoint = a.node;
+  co.timeout = std::chrono::milliseconds(a.timeout_ms);
+
+  if (cmd == "put") {
+    Expect(a, cmd, 2, "KEY VALUE [--context CTX] [--w W]");
+    Allow(a, cmd, true, true, false, false);
+    auto ctx = DecodeContextArg(a);
+    if (!ctx) return Fail(dynamo::Status::InvalidArgument("bad context: not a context token"));
+    std::string value = a.positional[2];
+    if (value == "-") {
+      value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    }
+    dynamo::Client client(co);
+    auto r = client.Put(a.positional[1], value, *ctx, a.w.value_or(0));
+    if (!r.ok()) return Fail(r.status());
+    return PrintContext(a, *r);
+  }
+  if (cmd == "del") {
+    Expect(a, cmd, 1, "KEY [--context CTX] [--w W]");
+    Allow(a, cmd, true, true, false, false);
+    auto ctx = DecodeContextArg(a);
+    if (!ctx) return Fail(dynamo::Status::InvalidArgument("bad context: not a context token"));
+    dynamo::Client client(co);
+    auto r = client.Del(a.positional[1], *ctx, a.w.value_or(0));
+    if (!r.ok()) return Fail(r.status());
+    return PrintContext(a, *r);
+  }
+  if (cmd == "get") {
+    Expect(a, cmd, 1, "KEY [--r R] [--local]");
+    Allow(a, cmd, false, false, true, true);
+    dynamo::Client client(co);
+    dynamo::GetOptions go;
+    go.r = a.r.value_or(0);
+    go.local = a.local;
+    auto r = client.Get(a.positional[1], go);
+    if (!r.ok()) return Fail(r.status());
+    const std::string token = dynamo::Base64Encode(r->context);
+    if (a.json) {
+      nlohmann::json j;
+      j["found"] = r->found;
+      j["values_b64"] = nlohmann::json::array();
+      for (const auto& v : r->values) j["values_b64"].push_back(dynamo::Base64Encode(v));
+      j["context"] = token;
+      std::cout << j.dump() << "\n";
+    } else if (r->found) {
+      for (const auto& v : r->values) {
+        std::cout.write(v.data(), static_cast<std::streamsize>(v.size()));
+        std::cout << "\n";
+      }
+      std::cout << "context: " << token << "\n";
+    }
+    if (!r->found) {
+      std::cout.flush();
+      std::fprintf(stderr, "dynamoctl: not found: %s\n", a.positional[1].c_str());
+      return kExitNotFound;
+    }
+    return kExitOk;
+  }
+  if (cmd == "status") {
+    Expect(a, cmd, 0, "");
+    Allow(a, cmd, false, false, false, false);
+    dynamo::Client client(co);
+    auto r = client.StatusJson();
+    if (!r.ok()) return Fail(r.status());
+    if (a.json) {
+      std::cout << *r << "\n";
+      return kExitOk;
+    }
+    auto j = nlohmann::json::parse(*r);
+    std::cout << "node      " << j.value("node_id", "?") << " at " << j.value("endpoint", "?")
+              << "\n"
+              << "engine    " << j.value("backend", "?") << "\n"
+              << "ring      " << j.value("partitions", 0) << " partitions, "
+              << j.value("partitions_owned", 0) << " owned here; N=" << j.value("replicas", 0)
+              << " R=" << j.value("read_quorum", 0) << " W=" << j.value("write_quorum", 0)
+              << (j.value("under_replicated", false) ? " (under-replicated)" : "") << "\n"
+              << "hints     " << j.value("hints_pending", 0) << " pending\n"
+              << "members\n";
+    for (const auto& m : j.value("members", nlohmann::json::array())) {
+      std::cout << "  " << m.value("node_id", "?") << "  " << m.value("endpoint", "?") << "  "
+                << m.value("state", "?") << "\n";
+    }
+    return kExitOk;
+  }
+  throw UsageError{"unknown command '" + cmd + "'"};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Run(Parse(argc, argv));
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "dynamoctl: %s (see dynamoctl --help)\n", e.message.c_str());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dynamoctl: %s\n", e.what());
+    return kExitOther;
+  }
+}

@@ -1,0 +1,57 @@
+// LocalStore: this node's replica of the keys it holds, as sibling sets,
+// on top of one storage engine.
+//
+// Every read-modify-write of a key (a coordinated write, a merge of versions
+// from elsewhere) runs under a lock striped by key hash, so concurrent writes
+// to one key from several worker threads never lose a version. Thread-safe.
+// Calls block on the engine: run them on worker threads unless the engine is
+// non-blocking.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string_view>
+
+#include "dynamo/backend.h"
+#include "dynamo/status.h"
+#include "dynamo/versioning.h"
+
+namespace dynamo {
+
+class LocalStore {
+ public:
+  LocalStore(std::unique_ptr<Backend> backend, size_t max_clock_entries)
+      : backend_(std::move(backend)), max_clock_entries_(max_clock_entries) {}
+
+  // The key's sibling set; empty when the engine holds nothing for it.
+  Result<SiblingSet> Read(std::string_view key);
+
+  struct Written {
+    SiblingSet set;        // what the key holds now
+    VectorClock history;   // the new version's causal history: the writer's
+                           // next context (it has not seen concurrent siblings)
+  };
+  // Creates a new version of key, coordinated by `node` from the client's
+  // `context`, and stores the resulting set. With supersede_current the
+  // context is widened to every version stored now (a delete without a
+  // context deletes what is there, as Riak's does).
+  Result<Written> Write(std::string_view key, const VectorClock& context, std::string_view node,
+                        std::string value, bool tombstone, bool supersede_current = false);
+
+  // Reconciles versions received from another node into the stored set.
+  // Returns the stored set after the merge.
+  Result<SiblingSet> Merge(std::string_view key, const SiblingSet& incoming);
+
+  Backend& backend() { return *backend_; }
+
+ private:
+  std::mutex& StripeFor(uint64_t key_hash) { return stripes_[key_hash % stripes_.size()]; }
+  Status Store(std::string_view key, uint64_t key_hash, const SiblingSet& set);
+
+  std::unique_ptr<Backend> backend_;
+  const size_t max_clock_entries_;
+  std::array<std::mutex, 64> stripes_;
+};
+
+}  // namespace dynamo

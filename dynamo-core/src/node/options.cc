@@ -1,0 +1,154 @@
+#include "node/options.h"
+
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <sstream>
+
+namespace dynamo {
+namespace po = boost::program_options;
+
+namespace {
+
+std::string DefaultPluginDir(const char* argv0) {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  std::string exe = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string(argv0);
+  auto slash = exe.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : exe.substr(0, slash);
+  return dir + "/../lib/dynamo/plugins";
+}
+
+// "tcp://HOST:PORT" -> "HOST:PORT"; anything else as is.
+std::string EndpointToId(const std::string& ep) {
+  auto p = ep.find("://");
+  return p == std::string::npos ? ep : ep.substr(p + 3);
+}
+
+bool IsPowerOfTwo(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+}  // namespace
+
+ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string* error) {
+  std::vector<std::string> backend_opts;
+  std::string config;
+  po::options_description desc("dynamod options");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "print this help and exit")
+    ("version", "print the version and exit")
+    ("config", po::value(&config), "INI file with any of these options (name = value); "
+                                   "the command line overrides it")
+    ("node-id", po::value(&o->node_id), "unique, stable node name (default: host:port of --listen)")
+    ("listen", po::value(&o->listen)->default_value(o->listen),
+     "ZeroMQ endpoint for clients and peers")
+    ("seed", po::value(&o->seeds)->composing(), "endpoint of a node of the cluster to join "
+                                                "(repeatable; default: a one-node cluster)")
+    ("data-dir", po::value(&o->data_dir), "node state and file engine data "
+                                          "(default: ./data/<node-id>)")
+    ("backend", po::value(&o->backend)->default_value(o->backend),
+     "storage engine: memory, file, mysql, or a path to a plugin .so")
+    ("backend-opt", po::value(&backend_opts)->composing(),
+     "KEY=VALUE passed to the engine (repeatable)")
+    ("plugin-dir", po::value(&o->plugin_dir), "where engines are looked up by name "
+                                              "(default: <dynamod's dir>/../lib/dynamo/plugins)")
+    ("replicas", po::value(&o->replicas)->default_value(o->replicas), "N: replicas of each key")
+    ("read-quorum", po::value(&o->read_quorum)->default_value(o->read_quorum),
+     "R: replies a get waits for")
+    ("write-quorum", po::value(&o->write_quorum)->default_value(o->write_quorum),
+     "W: acknowledgements a put waits for")
+    ("partitions", po::value(&o->partitions)->default_value(o->partitions),
+     "Q: partitions of the ring, a power of two (only at cluster creation)")
+    ("workers", po::value(&o->workers)->default_value(o->workers), "threads running engine calls")
+    ("max-key-bytes", po::value(&o->max_key_bytes)->default_value(o->max_key_bytes),
+     "largest key accepted")
+    ("max-value-bytes", po::value(&o->max_value_bytes)->default_value(o->max_value_bytes),
+     "largest value accepted")
+    ("max-clock-entries", po::value(&o->max_clock_entries)->default_value(o->max_clock_entries),
+     "vector clock entries kept before the oldest is dropped")
+    ("log-level", po::value(&o->log_level)->default_value(o->log_level),
+     "debug, info, warn or error");
+  // clang-format on
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    if (vm.count("config")) {
+      const std::string file = vm["config"].as<std::string>();
+      std::ifstream in(file);
+      if (!in) {
+        *error = "cannot read config file " + file;
+        return ParseOutcome::kUsageError;
+      }
+      po::store(po::parse_config_file(in, desc), vm);
+    }
+    if (vm.count("help")) {
+      std::ostringstream s;
+      s << "Usage: dynamod [options]\n\n" << desc;
+      *error = s.str();
+      return ParseOutcome::kExit0;
+    }
+    if (vm.count("version")) {
+      *error = std::string("dynamod ") + DYNAMO_VERSION;
+      return ParseOutcome::kExit0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    *error = e.what();
+    return ParseOutcome::kUsageError;
+  }
+  for (const auto& kv : backend_opts) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      *error = "--backend-opt '" + kv + "' is not KEY=VALUE";
+      return ParseOutcome::kUsageError;
+    }
+    o->backend_opts.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  if (o->listen.rfind("tcp://", 0) != 0 && o->listen.rfind("ipc://", 0) != 0) {
+    *error = "--listen '" + o->listen + "' is not a tcp:// or ipc:// endpoint";
+    return ParseOutcome::kUsageError;
+  }
+  if (o->node_id.empty()) o->node_id = EndpointToId(o->listen);
+  if (o->data_dir.empty()) o->data_dir = "./data/" + o->node_id;
+  if (o->plugin_dir.empty()) o->plugin_dir = DefaultPluginDir(argv[0]);
+  if (o->replicas < 1) {
+    *error = "--replicas must be at least 1";
+    return ParseOutcome::kUsageError;
+  }
+  if (o->read_quorum < 1 || o->read_quorum > o->replicas) {
+    *error = "--read-quorum must be between 1 and --replicas (" + std::to_string(o->replicas) + ")";
+    return ParseOutcome::kUsageError;
+  }
+  if (o->write_quorum < 1 || o->write_quorum > o->replicas) {
+    *error =
+        "--write-quorum must be between 1 and --replicas (" + std::to_string(o->replicas) + ")";
+    return ParseOutcome::kUsageError;
+  }
+  if (!IsPowerOfTwo(o->partitions) || o->partitions > (1u << 16)) {
+    *error = "--partitions must be a power of two between 1 and 65536";
+    return ParseOutcome::kUsageError;
+  }
+  if (o->workers < 1 || o->workers > 256) {
+    *error = "--workers must be between 1 and 256";
+    return ParseOutcome::kUsageError;
+  }
+  if (o->max_key_bytes < 1 || o->max_value_bytes < 1) {
+    *error = "--max-key-bytes and --max-value-bytes must be positive";
+    return ParseOutcome::kUsageError;
+  }
+  if (static_cast<uint64_t>(o->max_key_bytes) + o->max_value_bytes + 4096 > (64u << 20)) {
+    *error = "--max-key-bytes plus --max-value-bytes must stay under the 64 MiB frame limit";
+    return ParseOutcome::kUsageError;
+  }
+  if (o->max_clock_entries < 2) {
+    *error = "--max-clock-entries must be at least 2";
+    return ParseOutcome::kUsageError;
+  }
+  if (o->log_level != "debug" && o->log_level != "info" && o->log_level != "warn" &&
+      o->log_level != "error") {
+    *error = "--log-level must be debug, info, warn or error";
+    return ParseOutcome::kUsageError;
+  }
+  return ParseOutcome::kRun;
+}
+
+}  // namespace dynamo

@@ -1,0 +1,49 @@
+// dynamod's options (DESIGN.md 3.1): command line and INI config file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dynamo {
+
+struct NodeOptions {
+  // Unique, stable node name. Default: host:port of listen.
+  std::string node_id;
+  // ZeroMQ endpoint for clients and peers. Default: tcp://127.0.0.1:7101.
+  std::string listen = "tcp://127.0.0.1:7101";
+  // Nodes to contact to join a cluster. Default: none (a one-node cluster).
+  std::vector<std::string> seeds;
+  // Node state and the file engine's data. Default: ./data/<node_id>.
+  std::string data_dir;
+  // memory, file, mysql, or a path to a plugin .so. Default: file.
+  std::string backend = "file";
+  // Passed to the engine as is. Default: none.
+  std::vector<std::pair<std::string, std::string>> backend_opts;
+  // Where a backend NAME is looked up. Default: <dir of dynamod>/../lib/dynamo/plugins.
+  std::string plugin_dir;
+  // Cluster defaults N, R, W. Default: 3, 2, 2.
+  uint32_t replicas = 3;
+  uint32_t read_quorum = 2;
+  uint32_t write_quorum = 2;
+  // Q, only at cluster creation; a power of two. Default: 256.
+  uint32_t partitions = 256;
+  // Threads that run engine calls. Default: 4.
+  uint32_t workers = 4;
+  // Largest key and value accepted. Default: 64 KiB and 1 MiB.
+  uint32_t max_key_bytes = 64u << 10;
+  uint32_t max_value_bytes = 1u << 20;
+  // Vector clock truncation threshold (paper 4.4). Default: 10.
+  uint32_t max_clock_entries = 10;
+  // debug, info, warn, error. Default: info.
+  std::string log_level = "info";
+};
+
+enum class ParseOutcome { kRun, kExit0, kUsageError };
+
+// Parses argv (and --config FILE). On kUsageError, *error is one line; on
+// kExit0, *error holds text to print (help, version).
+ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* out, std::string* error);
+
+}  // namespace dynamo

@@ -1,0 +1,35 @@
+#include "dynamo/key_hash.h"
+
+#include <openssl/evp.h>
+
+#include <bit>
+
+namespace dynamo {
+
+uint64_t KeyHash(std::string_view key) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(key.data(), key.size(), md, &len, EVP_md5(), nullptr);
+  uint64_t h = 0;
+  for (int i = 0; i < 8; ++i) h = (h << 8) | md[i];
+  return h;
+}
+
+namespace {
+unsigned Bits(uint32_t q) { return static_cast<unsigned>(std::countr_zero(q)); }
+}  // namespace
+
+uint32_t PartitionOf(uint64_t key_hash, uint32_t q) {
+  const unsigned bits = Bits(q);
+  return bits == 0 ? 0 : static_cast<uint32_t>(key_hash >> (64 - bits));
+}
+
+HashRange PartitionHashRange(uint32_t partition, uint32_t q) {
+  const unsigned bits = Bits(q);
+  if (bits == 0) return {0, UINT64_MAX};
+  const unsigned shift = 64 - bits;
+  const uint64_t lo = static_cast<uint64_t>(partition) << shift;
+  return {lo, lo + ((uint64_t{1} << shift) - 1)};
+}
+
+}  // namespace dynamo

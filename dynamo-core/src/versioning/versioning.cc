@@ -1,0 +1,234 @@
+#include "dynamo/versioning.h"
+
+#include <algorithm>
+#include <msgpack.hpp>
+
+namespace dynamo {
+namespace {
+
+constexpr uint32_t kSiblingFormat = 1;
+constexpr size_t kMaxNodeName = 1024;
+
+using Packer = msgpack::packer<msgpack::sbuffer>;
+
+void PackStr(Packer& pk, std::string_view s) {
+  pk.pack_str(static_cast<uint32_t>(s.size()));
+  pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
+}
+
+void PackClock(Packer& pk, const VectorClock& c) {
+  pk.pack_array(static_cast<uint32_t>(c.size()));
+  for (const auto& e : c.entries()) {
+    pk.pack_array(3);
+    PackStr(pk, e.node);
+    pk.pack_uint64(e.counter);
+    pk.pack_uint64(e.timestamp_ms);
+  }
+}
+
+bool ReadStr(const msgpack::object& o, std::string* out) {
+  if (o.type == msgpack::type::STR) {
+    out->assign(o.via.str.ptr, o.via.str.size);
+  } else if (o.type == msgpack::type::BIN) {
+    out->assign(o.via.bin.ptr, o.via.bin.size);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool ReadU64(const msgpack::object& o, uint64_t* out) {
+  if (o.type != msgpack::type::POSITIVE_INTEGER) return false;
+  *out = o.via.u64;
+  return true;
+}
+
+bool ReadClock(const msgpack::object& o, VectorClock* out) {
+  if (o.type != msgpack::type::ARRAY) return false;
+  std::vector<ClockEntry> entries;
+  entries.reserve(o.via.array.size);
+  for (uint32_t i = 0; i < o.via.array.size; ++i) {
+    const msgpack::object& e = o.via.array.ptr[i];
+    if (e.type != msgpack::type::ARRAY || e.via.array.size != 3) return false;
+    ClockEntry ce;
+    if (!ReadStr(e.via.array.ptr[0], &ce.node) || ce.node.empty() ||
+        ce.node.size() > kMaxNodeName || !ReadU64(e.via.array.ptr[1], &ce.counter) ||
+        !ReadU64(e.via.array.ptr[2], &ce.timestamp_ms) || ce.counter == 0) {
+      return false;
+    }
+    entries.push_back(std::move(ce));
+  }
+  *out = VectorClock::FromEntries(std::move(entries));
+  return true;
+}
+
+bool Reference(msgpack::type::object_type, std::size_t, void*) { return true; }
+
+bool Unpack(std::string_view bytes, msgpack::object_handle* h) {
+  const size_t items = std::min<size_t>(bytes.size(), 1u << 20);
+  msgpack::unpack_limit limit(items, items, bytes.size(), bytes.size(), 0, 8);
+  try {
+    std::size_t off = 0;
+    *h = msgpack::unpack(bytes.data(), bytes.size(), off, &Reference, nullptr, limit);
+    return off == bytes.size();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+VectorClock Version::History() const {
+  VectorClock h = context;
+  if (h.Get(dot_node) < dot_counter) h.Set(dot_node, dot_counter, timestamp_ms);
+  return h;
+}
+
+const Version& SiblingSet::Apply(const VectorClock& context, std::string_view node,
+                                 uint64_t now_ms, std::string value, bool tombstone,
+                                 size_t max_clock_entries) {
+  uint64_t counter = context.Get(node);
+  for (const auto& v : versions_) counter = std::max(counter, v.History().Get(node));
+  Version nv;
+  nv.context = context;
+  nv.context.Truncate(max_clock_entries > 0 ? max_clock_entries - 1 : 0);
+  nv.dot_node = std::string(node);
+  nv.dot_counter = counter + 1;
+  nv.timestamp_ms = now_ms;
+  nv.tombstone = tombstone;
+  nv.value = std::move(value);
+  // The full context decides what is obsolete, even if the stored one was
+  // truncated: the client did read those versions.
+  std::erase_if(versions_, [&](const Version& v) { return v.CoveredBy(context); });
+  versions_.push_back(std::move(nv));
+  return versions_.back();
+}
+
+bool SiblingSet::Add(Version v) {
+  for (const auto& have : versions_) {
+    if (have.SameEvent(v) || v.CoveredBy(have.context)) return false;
+  }
+  std::erase_if(versions_, [&](const Version& have) { return have.CoveredBy(v.context); });
+  versions_.push_back(std::move(v));
+  return true;
+}
+
+bool SiblingSet::Merge(const SiblingSet& other) {
+  bool changed = false;
+  for (const auto& v : other.versions_) changed = Add(v) || changed;
+  return changed;
+}
+
+VectorClock SiblingSet::Context() const {
+  VectorClock c;
+  for (const auto& v : versions_) c.Merge(v.History());
+  return c;
+}
+
+bool SiblingSet::IsDeleted() const {
+  return std::all_of(versions_.begin(), versions_.end(),
+                     [](const Version& v) { return v.tombstone; });
+}
+
+std::vector<std::string_view> SiblingSet::LiveValues() const {
+  // Order by (timestamp, dot) so every replica lists siblings alike.
+  std::vector<const Version*> live;
+  for (const auto& v : versions_) {
+    if (!v.tombstone) live.push_back(&v);
+  }
+  std::sort(live.begin(), live.end(), [](const Version* a, const Version* b) {
+    if (a->timestamp_ms != b->timestamp_ms) return a->timestamp_ms < b->timestamp_ms;
+    if (a->dot_node != b->dot_node) return a->dot_node < b->dot_node;
+    return a->dot_counter < b->dot_counter;
+  });
+  std::vector<std::string_view> out;
+  out.reserve(live.size());
+  for (const Version* v : live) out.push_back(v->value);
+  return out;
+}
+
+bool SiblingSet::operator==(const SiblingSet& o) const {
+  if (versions_.size() != o.versions_.size()) return false;
+  for (const auto& v : versions_) {
+    auto it = std::find_if(o.versions_.begin(), o.versions_.end(),
+                           [&](const Version& w) { return w.SameEvent(v); });
+    if (it == o.versions_.end() || it->value != v.value || it->tombstone != v.tombstone ||
+        !(it->context == v.context)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// [format, [[context, dot_node, dot_counter, timestamp_ms, tombstone, value], ...]]
+std::string SiblingSet::Encode() const {
+  size_t hint = 16;
+  for (const auto& v : versions_) hint += v.value.size() + 32 + v.context.size() * 24;
+  msgpack::sbuffer buf(hint);
+  Packer pk(buf);
+  pk.pack_array(2);
+  pk.pack_uint32(kSiblingFormat);
+  pk.pack_array(static_cast<uint32_t>(versions_.size()));
+  for (const auto& v : versions_) {
+    pk.pack_array(6);
+    PackClock(pk, v.context);
+    PackStr(pk, v.dot_node);
+    pk.pack_uint64(v.dot_counter);
+    pk.pack_uint64(v.timestamp_ms);
+    if (v.tombstone) pk.pack_true(); else pk.pack_false();
+    pk.pack_bin(static_cast<uint32_t>(v.value.size()));
+    pk.pack_bin_body(v.value.data(), static_cast<uint32_t>(v.value.size()));
+  }
+  return std::string(buf.data(), buf.size());
+}
+
+Result<SiblingSet> SiblingSet::Decode(std::string_view bytes) {
+  auto bad = [](const char* why) {
+    return Status::Corruption(std::string("undecodable sibling set: ") + why);
+  };
+  msgpack::object_handle h;
+  if (!Unpack(bytes, &h)) return bad("not msgpack");
+  const msgpack::object& o = h.get();
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 2) return bad("not [format, versions]");
+  uint64_t format = 0;
+  if (!ReadU64(o.via.array.ptr[0], &format) || format != kSiblingFormat) {
+    return bad("unknown format");
+  }
+  const msgpack::object& vs = o.via.array.ptr[1];
+  if (vs.type != msgpack::type::ARRAY) return bad("versions not an array");
+  SiblingSet set;
+  set.versions_.reserve(vs.via.array.size);
+  for (uint32_t i = 0; i < vs.via.array.size; ++i) {
+    const msgpack::object& e = vs.via.array.ptr[i];
+    if (e.type != msgpack::type::ARRAY || e.via.array.size != 6) return bad("bad version");
+    const msgpack::object* f = e.via.array.ptr;
+    Version v;
+    if (!ReadClock(f[0], &v.context) || !ReadStr(f[1], &v.dot_node) ||
+        !ReadU64(f[2], &v.dot_counter) || !ReadU64(f[3], &v.timestamp_ms) ||
+        f[4].type != msgpack::type::BOOLEAN || !ReadStr(f[5], &v.value)) {
+      return bad("bad version field");
+    }
+    v.tombstone = f[4].via.boolean;
+    set.versions_.push_back(std::move(v));
+  }
+  return set;
+}
+
+std::string EncodeClock(const VectorClock& clock) {
+  msgpack::sbuffer buf(16 + clock.size() * 32);
+  Packer pk(buf);
+  PackClock(pk, clock);
+  return std::string(buf.data(), buf.size());
+}
+
+Result<VectorClock> DecodeClock(std::string_view bytes) {
+  if (bytes.empty()) return VectorClock();
+  msgpack::object_handle h;
+  VectorClock c;
+  if (!Unpack(bytes, &h) || !ReadClock(h.get(), &c)) {
+    return Status::InvalidArgument("bad context: not a context returned by dynamo");
+  }
+  return c;
+}
+
+}  // namespace dynamo

@@ -1,0 +1,164 @@
+#include "dynamo/versioning.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace dynamo {
+namespace {
+
+constexpr size_t kMax = 10;
+
+std::vector<std::string> Sorted(const SiblingSet& s) {
+  auto live = s.LiveValues();
+  std::vector<std::string> v(live.begin(), live.end());
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+TEST(SiblingSetTest, PutWithoutContextOnEmptyKey) {
+  SiblingSet s;
+  s.Apply(VectorClock(), "A", 1, "v1", false, kMax);
+  EXPECT_FALSE(s.IsDeleted());
+  EXPECT_EQ(Sorted(s), std::vector<std::string>{"v1"});
+  EXPECT_EQ(s.Context().Get("A"), 1u);
+}
+
+TEST(SiblingSetTest, PutWithReadContextReplaces) {
+  SiblingSet s;
+  s.Apply(VectorClock(), "A", 1, "v1", false, kMax);
+  s.Apply(s.Context(), "A", 2, "v2", false, kMax);
+  EXPECT_EQ(Sorted(s), std::vector<std::string>{"v2"});
+  EXPECT_EQ(s.versions().size(), 1u);
+}
+
+TEST(SiblingSetTest, TwoPutsFromTheSameOldContextGiveSiblings) {
+  SiblingSet s;
+  s.Apply(VectorClock(), "A", 1, "v1", false, kMax);
+  VectorClock old = s.Context();
+  s.Apply(old, "A", 2, "x", false, kMax);
+  s.Apply(old, "A", 3, "y", false, kMax);
+  EXPECT_EQ(Sorted(s), (std::vector<std::string>{"x", "y"}));
+  // A put with the merged context collapses them.
+  s.Apply(s.Context(), "A", 4, "z", false, kMax);
+  EXPECT_EQ(Sorted(s), std::vector<std::string>{"z"});
+}
+
+TEST(SiblingSetTest, PutsOnDifferentCoordinatorsAreConcurrent) {
+  SiblingSet s;
+  s.Apply(VectorClock(), "A", 1, "a", false, kMax);
+  s.Apply(VectorClock(), "B", 2, "b", false, kMax);
+  EXPECT_EQ(Sorted(s), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(SiblingSetTest, TombstoneHidesValueButKeepsContext) {
+  SiblingSet s;
+  s.Apply(VectorClock(), "A", 1, "v", false, kMax);
+  s.Apply(s.Context(), "A", 2, "", true, kMax);
+  EXPECT_TRUE(s.IsDeleted());
+  EXPECT_TRUE(s.LiveValues().empty());
+  EXPECT_EQ(s.Context().Get("A"), 2u);
+  // A put with the delete's context supersedes the tombstone.
+  s.Apply(s.Context(), "A", 3, "w", false, kMax);
+  EXPECT_FALSE(s.IsDeleted());
+  EXPECT_EQ(s.versions().size(), 1u);
+}
+
+TEST(SiblingSetTest, ConcurrentTombstoneAndValueKeepTheValue) {
+  SiblingSet s;
+  s.Apply(VectorClock(), "A", 1, "v", false, kMax);
+  VectorClock old = s.Context();
+  s.Apply(old, "A", 2, "", true, kMax);
+  s.Apply(old, "A", 3, "w", false, kMax);
+  EXPECT_FALSE(s.IsDeleted());
+  EXPECT_EQ(Sorted(s), std::vector<std::string>{"w"});
+  EXPECT_EQ(s.versions().size(), 2u);
+}
+
+TEST(SiblingSetTest, MergeReconcilesReplicas) {
+  SiblingSet base;
+  base.Apply(VectorClock(), "A", 1, "v1", false, kMax);
+  SiblingSet r1 = base, r2 = base;
+  r1.Apply(base.Context(), "A", 2, "left", false, kMax);
+  r2.Apply(base.Context(), "B", 3, "right", false, kMax);
+  SiblingSet m = r1;
+  EXPECT_TRUE(m.Merge(r2));
+  EXPECT_EQ(Sorted(m), (std::vector<std::string>{"left", "right"}));
+  // Merging again, or merging a stale copy, changes nothing.
+  EXPECT_FALSE(m.Merge(r2));
+  EXPECT_FALSE(m.Merge(base));
+  // The other order reconciles to the same set.
+  SiblingSet m2 = r2;
+  m2.Merge(r1);
+  EXPECT_EQ(m, m2);
+  // A stale replica catches up.
+  SiblingSet stale = base;
+  EXPECT_TRUE(stale.Merge(m));
+  EXPECT_EQ(stale, m);
+}
+
+TEST(SiblingSetTest, CounterStaysAboveEverySeenDot) {
+  SiblingSet s;
+  s.Apply(VectorClock(), "A", 1, "x", false, kMax);
+  s.Apply(VectorClock(), "A", 2, "y", false, kMax);
+  s.Apply(VectorClock(), "A", 3, "z", false, kMax);
+  EXPECT_EQ(s.versions().size(), 3u);
+  std::vector<uint64_t> dots;
+  for (const auto& v : s.versions()) dots.push_back(v.dot_counter);
+  std::sort(dots.begin(), dots.end());
+  EXPECT_EQ(dots, (std::vector<uint64_t>{1, 2, 3}));
+}
+
+TEST(SiblingSetTest, StoredContextIsTruncated) {
+  VectorClock big;
+  for (int i = 0; i < 20; ++i) big.Set("n" + std::to_string(i), 1, static_cast<uint64_t>(i));
+  SiblingSet s;
+  const Version& v = s.Apply(big, "A", 100, "v", false, 10);
+  EXPECT_LE(v.History().size(), 10u);
+  EXPECT_EQ(v.History().Get("A"), 1u);
+  // The newest entries survive.
+  EXPECT_EQ(v.context.Get("n19"), 1u);
+  EXPECT_EQ(v.context.Get("n0"), 0u);
+}
+
+TEST(SiblingSetTest, EncodeDecodeRoundTrip) {
+  SiblingSet s;
+  s.Apply(VectorClock(), "A", 1, std::string("bin\0ary", 7), false, kMax);
+  s.Apply(VectorClock(), "B", 2, "", true, kMax);
+  auto d = SiblingSet::Decode(s.Encode());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(*d, s);
+  EXPECT_EQ(d->versions().size(), 2u);
+}
+
+TEST(SiblingSetTest, DecodeRejectsGarbage) {
+  EXPECT_FALSE(SiblingSet::Decode("").ok());
+  EXPECT_FALSE(SiblingSet::Decode("\x92\x02\x90").ok());  // unknown format 2
+  EXPECT_FALSE(SiblingSet::Decode("hello").ok());
+  std::string enc;
+  {
+    SiblingSet s;
+    s.Apply(VectorClock(), "A", 1, "value", false, kMax);
+    enc = s.Encode();
+  }
+  for (size_t n = 0; n < enc.size(); ++n) {
+    EXPECT_FALSE(SiblingSet::Decode(enc.substr(0, n)).ok()) << "prefix of " << n;
+  }
+}
+
+TEST(ClockCodecTest, RoundTripAndRejects) {
+  VectorClock c;
+  c.Set("A", 3, 7);
+  c.Set("B", 1, 9);
+  auto d = DecodeClock(EncodeClock(c));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d, c);
+  EXPECT_TRUE(DecodeClock("").ok());
+  EXPECT_TRUE(DecodeClock("")->empty());
+  auto bad = DecodeClock("not a clock");
+  EXPECT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.status().IsInvalidArgument());
+}
+
+}  // namespace
+}  // namespace dynamo

@@ -1,0 +1,64 @@
+#include "dynamo/transport/channel.h"
+
+#include <random>
+#include <zmq.hpp>
+
+namespace dynamo::transport {
+
+struct Channel::Impl {
+  zmq::context_t ctx{1};
+  zmq::socket_t socket{ctx, zmq::socket_type::dealer};
+  uint64_t next_id = 0;
+};
+
+Channel::Channel(std::string endpoint) : endpoint_(std::move(endpoint)), impl_(new Impl) {
+  impl_->socket.set(zmq::sockopt::linger, 0);
+  // Start ids at a random point so two channels of one process, or a
+  // restarted client, never mistake each other's replies.
+  impl_->next_id = std::random_device{}() | 1;
+  impl_->socket.connect(endpoint_);
+}
+
+Channel::~Channel() = default;
+
+Result<wire::Reply> Channel::Call(wire::Request req, std::chrono::milliseconds timeout) {
+  req.id = impl_->next_id++;
+  std::string frame = wire::EncodeRequest(req);
+  if (frame.size() > wire::kMaxFrameBytes) {
+    return Status::InvalidArgument("request of " + std::to_string(frame.size()) +
+                                   " bytes exceeds the protocol's frame limit");
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto timed_out = [&] {
+    return Status::Timeout("no reply from " + endpoint_ + " within " +
+                           std::to_string(timeout.count()) + " ms");
+  };
+  try {
+    zmq::pollitem_t out_item{impl_->socket.handle(), 0, ZMQ_POLLOUT, 0};
+    if (zmq::poll(&out_item, 1, timeout) == 0) return timed_out();
+    impl_->socket.send(zmq::buffer(frame), zmq::send_flags::dontwait);
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return timed_out();
+      zmq::pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLIN, 0};
+      if (zmq::poll(&item, 1, left) == 0) return timed_out();
+      zmq::message_t msg;
+      if (!impl_->socket.recv(msg, zmq::recv_flags::dontwait)) continue;
+      while (msg.more()) {  // a reply is one frame; skip any extra
+        zmq::message_t extra;
+        (void)impl_->socket.recv(extra, zmq::recv_flags::dontwait);
+        if (!extra.more()) break;
+      }
+      wire::Reply rep;
+      Status s = wire::DecodeReply(msg.to_string_view(), &rep);
+      if (rep.id != req.id) continue;  // a late reply to an earlier call
+      if (!s.ok()) return Status::Corruption("bad reply from " + endpoint_ + ": " + s.message());
+      return rep;
+    }
+  } catch (const zmq::error_t& e) {
+    return Status::IOError("zmq error talking to " + endpoint_ + ": " + e.what());
+  }
+}
+
+}  // namespace dynamo::transport

@@ -1,0 +1,270 @@
+// msgpack encoding of the wire schema (dynamo/transport/message.h).
+#include <msgpack.hpp>
+
+#include "dynamo/transport/message.h"
+
+namespace dynamo::wire {
+namespace {
+
+using Packer = msgpack::packer<msgpack::sbuffer>;
+
+void PackBytes(Packer& pk, std::string_view b) {
+  pk.pack_bin(static_cast<uint32_t>(b.size()));
+  pk.pack_bin_body(b.data(), static_cast<uint32_t>(b.size()));
+}
+
+void PackHeader(Packer& pk, uint32_t items, MsgType type, uint64_t id) {
+  pk.pack_array(items);
+  pk.pack_uint32(kProtocolVersion);
+  pk.pack_uint8(static_cast<uint8_t>(type));
+  pk.pack_uint64(id);
+}
+
+// Typed readers of one array item; each fails with a message naming the field.
+class Fields {
+ public:
+  Fields(const msgpack::object& array) : a_(array.via.array) {}
+  size_t size() const { return a_.size; }
+
+  Status Uint(size_t i, const char* name, uint64_t* out) const {
+    const msgpack::object& o = a_.ptr[i];
+    if (o.type != msgpack::type::POSITIVE_INTEGER) return Bad(name, "an unsigned integer");
+    *out = o.via.u64;
+    return Status::OK();
+  }
+  Status Bool(size_t i, const char* name, bool* out) const {
+    const msgpack::object& o = a_.ptr[i];
+    if (o.type != msgpack::type::BOOLEAN) return Bad(name, "a boolean");
+    *out = o.via.boolean;
+    return Status::OK();
+  }
+  // Accepts bin and str alike: clients in other languages pick either.
+  Status Bytes(size_t i, const char* name, std::string* out) const {
+    return BytesOf(a_.ptr[i], name, out);
+  }
+  static Status BytesOf(const msgpack::object& o, const char* name, std::string* out) {
+    if (o.type == msgpack::type::BIN) {
+      out->assign(o.via.bin.ptr, o.via.bin.size);
+    } else if (o.type == msgpack::type::STR) {
+      out->assign(o.via.str.ptr, o.via.str.size);
+    } else {
+      return Bad(name, "bytes (bin or str)");
+    }
+    return Status::OK();
+  }
+  const msgpack::object& at(size_t i) const { return a_.ptr[i]; }
+
+ private:
+  static Status Bad(const char* name, const char* want) {
+    return Status::InvalidArgument(std::string("malformed message: field '") + name +
+                                   "' is not " + want);
+  }
+  const msgpack::object_array& a_;
+};
+
+bool Reference(msgpack::type::object_type, std::size_t, void*) { return true; }
+
+// Parses the frame and checks the common header. On success *handle owns the
+// object and *type/*id are set.
+Status ParseHeader(std::string_view frame, msgpack::object_handle* handle, uint8_t* type,
+                   uint64_t* id) {
+  *id = 0;
+  if (frame.empty()) return Status::InvalidArgument("malformed message: empty frame");
+  // No container may declare more items than the frame has bytes: that keeps
+  // a hostile 5-byte frame from reserving gigabytes.
+  const size_t items = std::min<size_t>(frame.size(), 1u << 20);
+  msgpack::unpack_limit limit(items, items, kMaxFrameBytes, kMaxFrameBytes, 0, 16);
+  try {
+    std::size_t off = 0;
+    *handle = msgpack::unpack(frame.data(), frame.size(), off, &Reference, nullptr, limit);
+    if (off != frame.size()) {
+      return Status::InvalidArgument("malformed message: trailing bytes after the array");
+    }
+  } catch (const std::bad_alloc&) {
+    return Status::InvalidArgument("malformed message: too large to decode");
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("malformed message: ") + e.what());
+  }
+  const msgpack::object& o = handle->get();
+  if (o.type != msgpack::type::ARRAY) {
+    return Status::InvalidArgument("malformed message: not a msgpack array");
+  }
+  if (o.via.array.size < 3) {
+    return Status::InvalidArgument("malformed message: fewer than 3 items");
+  }
+  Fields f(o);
+  uint64_t version = 0, t = 0;
+  if (Status s = f.Uint(0, "protocol_version", &version); !s.ok()) return s;
+  if (Status s = f.Uint(1, "type", &t); !s.ok()) return s;
+  // The id is read before the version is judged, so even a refusal of a
+  // newer protocol reaches the right caller.
+  if (Status s = f.Uint(2, "request_id", id); !s.ok()) return s;
+  if (version != kProtocolVersion) {
+    return Status::Unsupported("protocol version " + std::to_string(version) +
+                               " not supported (this node speaks version " +
+                               std::to_string(kProtocolVersion) + ")");
+  }
+  if (t > 255) return Status::Unsupported("unknown message type " + std::to_string(t));
+  *type = static_cast<uint8_t>(t);
+  return Status::OK();
+}
+
+Status WantItems(const Fields& f, size_t n, const char* what) {
+  if (f.size() != n) {
+    return Status::InvalidArgument(std::string("malformed message: ") + what + " has " +
+                                   std::to_string(f.size()) + " items, expected " +
+                                   std::to_string(n));
+  }
+  return Status::OK();
+}
+
+Status Uint32(const Fields& f, size_t i, const char* name, uint32_t* out) {
+  uint64_t v = 0;
+  if (Status s = f.Uint(i, name, &v); !s.ok()) return s;
+  if (v > UINT32_MAX) return Status::InvalidArgument(std::string("field '") + name + "' too large");
+  *out = static_cast<uint32_t>(v);
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string EncodeRequest(const Request& req) {
+  msgpack::sbuffer buf(64 + req.key.size() + req.value.size() + req.context.size());
+  Packer pk(buf);
+  switch (req.type) {
+    case MsgType::kGet:
+      PackHeader(pk, 6, req.type, req.id);
+      PackBytes(pk, req.key);
+      pk.pack_uint32(req.flags);
+      pk.pack_uint32(req.quorum);
+      break;
+    case MsgType::kPut:
+      PackHeader(pk, 7, req.type, req.id);
+      PackBytes(pk, req.key);
+      PackBytes(pk, req.value);
+      PackBytes(pk, req.context);
+      pk.pack_uint32(req.quorum);
+      break;
+    case MsgType::kDel:
+      PackHeader(pk, 6, req.type, req.id);
+      PackBytes(pk, req.key);
+      PackBytes(pk, req.context);
+      pk.pack_uint32(req.quorum);
+      break;
+    default:
+      PackHeader(pk, 3, req.type, req.id);
+      break;
+  }
+  return std::string(buf.data(), buf.size());
+}
+
+std::string EncodeReply(const Reply& rep) {
+  msgpack::sbuffer buf(64 + rep.context.size() + rep.status_msgpack.size());
+  Packer pk(buf);
+  switch (rep.type) {
+    case MsgType::kGetReply:
+      PackHeader(pk, 6, rep.type, rep.id);
+      if (rep.found) pk.pack_true(); else pk.pack_false();
+      pk.pack_array(static_cast<uint32_t>(rep.values.size()));
+      for (const auto& v : rep.values) PackBytes(pk, v);
+      PackBytes(pk, rep.context);
+      break;
+    case MsgType::kPutReply:
+      PackHeader(pk, 4, rep.type, rep.id);
+      PackBytes(pk, rep.context);
+      break;
+    case MsgType::kStatusReply:
+      PackHeader(pk, 4, rep.type, rep.id);
+      if (rep.status_msgpack.empty()) {
+        pk.pack_map(0);
+      } else {
+        buf.write(rep.status_msgpack.data(), rep.status_msgpack.size());
+      }
+      break;
+    default:  // kError
+      PackHeader(pk, 5, MsgType::kError, rep.id);
+      pk.pack_uint8(rep.error_code);
+      pk.pack_str(static_cast<uint32_t>(rep.error_message.size()));
+      pk.pack_str_body(rep.error_message.data(), static_cast<uint32_t>(rep.error_message.size()));
+      break;
+  }
+  return std::string(buf.data(), buf.size());
+}
+
+Status DecodeRequest(std::string_view frame, Request* out) {
+  msgpack::object_handle h;
+  uint8_t type = 0;
+  Status s = ParseHeader(frame, &h, &type, &out->id);
+  if (!s.ok()) return s;
+  Fields f(h.get());
+  out->type = static_cast<MsgType>(type);
+  switch (out->type) {
+    case MsgType::kGet:
+      if (s = WantItems(f, 6, "GET"); !s.ok()) return s;
+      if (s = f.Bytes(3, "key", &out->key); !s.ok()) return s;
+      if (s = Uint32(f, 4, "flags", &out->flags); !s.ok()) return s;
+      return Uint32(f, 5, "r", &out->quorum);
+    case MsgType::kPut:
+      if (s = WantItems(f, 7, "PUT"); !s.ok()) return s;
+      if (s = f.Bytes(3, "key", &out->key); !s.ok()) return s;
+      if (s = f.Bytes(4, "value", &out->value); !s.ok()) return s;
+      if (s = f.Bytes(5, "context", &out->context); !s.ok()) return s;
+      return Uint32(f, 6, "w", &out->quorum);
+    case MsgType::kDel:
+      if (s = WantItems(f, 6, "DEL"); !s.ok()) return s;
+      if (s = f.Bytes(3, "key", &out->key); !s.ok()) return s;
+      if (s = f.Bytes(4, "context", &out->context); !s.ok()) return s;
+      return Uint32(f, 5, "w", &out->quorum);
+    case MsgType::kStatus:
+      return WantItems(f, 3, "STATUS");
+    default:
+      return Status::Unsupported("unknown message type " + std::to_string(type));
+  }
+}
+
+Status DecodeReply(std::string_view frame, Reply* out) {
+  msgpack::object_handle h;
+  uint8_t type = 0;
+  Status s = ParseHeader(frame, &h, &type, &out->id);
+  if (!s.ok()) return s;
+  Fields f(h.get());
+  out->type = static_cast<MsgType>(type);
+  switch (out->type) {
+    case MsgType::kGetReply: {
+      if (s = WantItems(f, 6, "GET_REPLY"); !s.ok()) return s;
+      if (s = f.Bool(3, "found", &out->found); !s.ok()) return s;
+      const msgpack::object& vs = f.at(4);
+      if (vs.type != msgpack::type::ARRAY) {
+        return Status::InvalidArgument("malformed message: field 'values' is not an array");
+      }
+      out->values.resize(vs.via.array.size);
+      for (uint32_t i = 0; i < vs.via.array.size; ++i) {
+        if (s = Fields::BytesOf(vs.via.array.ptr[i], "values", &out->values[i]); !s.ok()) {
+          return s;
+        }
+      }
+      return f.Bytes(5, "context", &out->context);
+    }
+    case MsgType::kPutReply:
+      if (s = WantItems(f, 4, "PUT_REPLY"); !s.ok()) return s;
+      return f.Bytes(3, "context", &out->context);
+    case MsgType::kStatusReply: {
+      if (s = WantItems(f, 4, "STATUS_REPLY"); !s.ok()) return s;
+      msgpack::sbuffer buf;
+      msgpack::pack(buf, f.at(3));
+      out->status_msgpack.assign(buf.data(), buf.size());
+      return Status::OK();
+    }
+    case MsgType::kError: {
+      if (s = WantItems(f, 5, "ERROR"); !s.ok()) return s;
+      uint64_t code = 0;
+      if (s = f.Uint(3, "code", &code); !s.ok()) return s;
+      out->error_code = static_cast<uint8_t>(code > 255 ? 8 : code);
+      return f.Bytes(4, "message", &out->error_message);
+    }
+    default:
+      return Status::Unsupported("unknown reply type " + std::to_string(type));
+  }
+}
+
+}  // namespace dynamo::wire

@@ -1,0 +1,85 @@
+// The wire schema: every message exchanged by clients, nodes and peers.
+//
+// One msgpack array per ZeroMQ frame:
+//   [protocol_version, type, request_id, fields...]
+// Replies echo the request id. docs/protocol.md describes each message; this
+// header is the only definition, used by the node and the client alike.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dynamo/status.h"
+
+namespace dynamo::wire {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+// Hard cap on one frame. Larger frames are dropped by ZeroMQ before they are
+// read (the sender is disconnected); clients refuse to send them.
+inline constexpr size_t kMaxFrameBytes = 64u << 20;
+
+enum class MsgType : uint8_t {
+  // client requests
+  kGet = 1,     // [v, 1, id, key:bin, flags:uint, r:uint]
+  kPut = 2,     // [v, 2, id, key:bin, value:bin, context:bin, w:uint]
+  kDel = 3,     // [v, 3, id, key:bin, context:bin, w:uint]
+  kStatus = 4,  // [v, 4, id]
+  // replies
+  kGetReply = 65,     // [v, 65, id, found:bool, values:[bin...], context:bin]
+  kPutReply = 66,     // [v, 66, id, context:bin]          (put and del)
+  kStatusReply = 68,  // [v, 68, id, status:map]
+  kError = 127,       // [v, 127, id, code:uint, message:str]
+};
+
+// Request flags (GET).
+inline constexpr uint32_t kFlagLocal = 0x1;  // read --node's own engine only
+
+struct Request {
+  MsgType type = MsgType::kStatus;
+  uint64_t id = 0;
+  std::string key;
+  std::string value;    // PUT
+  std::string context;  // PUT, DEL: encoded vector clock, empty = none
+  uint32_t flags = 0;   // GET
+  uint32_t quorum = 0;  // R for GET, W for PUT/DEL; 0 = the node's default
+};
+
+struct Reply {
+  MsgType type = MsgType::kError;
+  uint64_t id = 0;
+  bool found = false;               // GET_REPLY
+  std::vector<std::string> values;  // GET_REPLY: live sibling values
+  std::string context;              // GET_REPLY, PUT_REPLY
+  std::string status_msgpack;       // STATUS_REPLY: the map, as msgpack bytes
+  uint8_t error_code = 0;           // ERROR: a Status::Code
+  std::string error_message;        // ERROR
+
+  static Reply Error(uint64_t id, const Status& s) {
+    Reply r;
+    r.type = MsgType::kError;
+    r.id = id;
+    r.error_code = static_cast<uint8_t>(s.code());
+    r.error_message = s.message();
+    return r;
+  }
+  // The reply as a Status: OK unless it is an ERROR.
+  Status ToStatus() const {
+    if (type != MsgType::kError) return Status::OK();
+    return Status::FromCode(error_code, error_message);
+  }
+};
+
+// Encoding never fails.
+std::string EncodeRequest(const Request& req);
+std::string EncodeReply(const Reply& rep);
+
+// Decodes one frame. On failure returns InvalidArgument (malformed) or
+// Unsupported (wrong protocol version, unknown type); out->id holds the
+// request id whenever the frame got that far (else 0), so the caller can
+// address an error reply.
+Status DecodeRequest(std::string_view frame, Request* out);
+Status DecodeReply(std::string_view frame, Reply* out);
+
+}  // namespace dynamo::wire
