@@ -7,6 +7,8 @@
 namespace dynamo::file {
 namespace {
 
+constexpr uint32_t kCrcInit = 0;  // crc32's documented initial value
+
 void PutU32(char* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
 }
@@ -25,7 +27,11 @@ uint64_t GetU64(const char* p) {
 }
 
 uint32_t Crc(uint32_t crc, const char* p, size_t n) {
-  // crc32_z takes a size_t length, so values beyond 4 GiB would still work.
+  // zlib's crc32 returns 0, not crc, for a NULL buffer, and an empty
+  // string_view may well have a NULL data(): a REMOVE's empty value would
+  // reset the checksum. crc32_z takes a size_t length, so values beyond
+  // 4 GiB would still work.
+  if (n == 0) return crc;
   return static_cast<uint32_t>(crc32_z(crc, reinterpret_cast<const Bytef*>(p), n));
 }
 
@@ -37,7 +43,7 @@ void EncodeHeader(RecordKind kind, std::string_view key, uint64_t key_hash,
   PutU32(out + 5, static_cast<uint32_t>(key.size()));
   PutU32(out + 9, static_cast<uint32_t>(value.size()));
   PutU64(out + 13, key_hash);
-  uint32_t crc = Crc(static_cast<uint32_t>(crc32_z(0, nullptr, 0)), out + 4, kHeaderSize - 4);
+  uint32_t crc = Crc(kCrcInit, out + 4, kHeaderSize - 4);
   crc = Crc(crc, key.data(), key.size());
   crc = Crc(crc, value.data(), value.size());
   PutU32(out, crc);
@@ -68,7 +74,7 @@ bool DecodeHeader(const char* in, RecordHeader* h, std::string* why) {
 }
 
 bool RecordCrcMatches(const RecordHeader& h, const char* rec) {
-  uint32_t crc = Crc(static_cast<uint32_t>(crc32_z(0, nullptr, 0)), rec + 4,
+  uint32_t crc = Crc(kCrcInit, rec + 4,
                      static_cast<size_t>(h.record_size() - 4));
   return crc == h.crc;
 }
