@@ -37,6 +37,9 @@ void FileEngine::CompactorLoop() {
       if (!s.ok()) {
         std::fprintf(stderr, "file engine: compaction of %s stopped: %s\n",
                      SegmentFileName(seq).c_str(), s.message().c_str());
+        // Once writes are refused, every retry would fail the same way.
+        if (failed_.load()) compaction_disabled_ = true;
+        break;  // retry after a pause, not in a tight loop
       }
     }
     std::unique_lock<std::mutex> l(bg_mu_);
