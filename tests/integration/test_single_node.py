@@ -206,6 +206,15 @@ class _SingleNodeCases:
         self.assertEqual(doc["partitions_owned"], 256, r.describe())
         self.assertEqual(doc["hints_pending"], 0, r.describe())
 
+    def test_timeout_ms_accepts_long_timeouts(self):
+        for ms in (1, 5000, 60000):
+            with self.subTest(timeout_ms=ms):
+                r = self.ctl(self.node, "status", timeout_ms=ms)
+                if ms == 1:  # may or may not make it in a millisecond
+                    self.assertIn(r.returncode, (0, EXIT_QUORUM), r.describe())
+                else:
+                    self.assertExit(r, 0)
+
     def test_status_text(self):
         r = self.ctl_ok(self.node, "status")
         self.assertIn(self.node.node_id, r.out)
