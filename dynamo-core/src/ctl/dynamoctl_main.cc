@@ -26,6 +26,9 @@ constexpr int kExitNotFound = 3;
 constexpr int kExitUnavailable = 4;
 constexpr int kExitRejected = 5;
 
+constexpr long kMaxTimeoutMs = 24L * 3600 * 1000;  // a day
+constexpr long kMaxQuorum = 1000;                  // the node checks against N
+
 const char* kUsage =
     "Usage: dynamoctl [--node ENDPOINT] [--json] [--timeout-ms MS] COMMAND ...\n"
     "\n"
@@ -57,14 +60,15 @@ struct UsageError {
   std::string message;
 };
 
-uint32_t ParseCount(const std::string& flag, const std::string& v) {
+uint32_t ParseCount(const std::string& flag, const std::string& v, long max) {
   try {
     size_t pos = 0;
     long n = std::stol(v, &pos);
-    if (pos == v.size() && n >= 1 && n <= 1000) return static_cast<uint32_t>(n);
+    if (pos == v.size() && n >= 1 && n <= max) return static_cast<uint32_t>(n);
   } catch (const std::exception&) {
   }
-  throw UsageError{flag + " needs a positive number, got '" + v + "'"};
+  throw UsageError{flag + " needs a number from 1 to " + std::to_string(max) + ", got '" + v +
+                   "'"};
 }
 
 Args Parse(int argc, char** argv) {
@@ -102,13 +106,13 @@ Args Parse(int argc, char** argv) {
     } else if (name == "--node") {
       a.node = need_value();
     } else if (name == "--timeout-ms") {
-      a.timeout_ms = ParseCount(name, need_value());
+      a.timeout_ms = ParseCount(name, need_value(), kMaxTimeoutMs);
     } else if (name == "--context") {
       a.context = need_value();
     } else if (name == "--r") {
-      a.r = ParseCount(name, need_value());
+      a.r = ParseCount(name, need_value(), kMaxQuorum);
     } else if (name == "--w") {
-      a.w = ParseCount(name, need_value());
+      a.w = ParseCount(name, need_value(), kMaxQuorum);
     } else {
       throw UsageError{"unknown option " + name};
     }
