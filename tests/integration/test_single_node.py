@@ -112,6 +112,16 @@ class _SingleNodeCases:
         self.put(self.node, "blind", "third", context=ctx)
         self.assertEqual(self.get_json(self.node, "blind")[0], [b"third"])
 
+    def test_quorum_overrides_are_capped_on_a_lone_node(self):
+        # One node: the preference list has one entry, so R and W are capped at 1
+        # (DESIGN.md 3.1) and asking for 3 still succeeds.
+        ctx = self.put(self.node, "q", "1", extra=["--w", "3"])
+        self.put(self.node, "q", "2", context=ctx, extra=["--w", "1"])
+        for r in ("1", "3"):
+            self.assertEqual(self.get_json(self.node, "q", extra=["--r", r])[0], [b"2"])
+        r = self.ctl(self.node, "put", "q", "3", "--w", "zero")
+        self.assertExit(r, EXIT_USAGE)
+
     # ---- delete --------------------------------------------------------------------
 
     def test_del_then_get_is_not_found_and_a_put_revives_it(self):
