@@ -50,6 +50,15 @@ class DurabilityTest(DynamoTestCase):
         node.restart()
         self.assert_served(node, expected)
 
+    def test_default_sync_interval_survives_kill_9_of_the_process(self):
+        # sync=interval (the default) acknowledges after write(): the record is
+        # in the page cache, which outlives the process (docs/file-engine.md).
+        node = self.start_node(backend="file")
+        expected = self.write_keys(node, 200)
+        node.kill9()
+        node.restart()
+        self.assert_served(node, expected)
+
     def test_torn_tail_is_dropped(self):
         node = self.start_file_node()
         expected = self.write_keys(node, 100)

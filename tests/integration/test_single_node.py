@@ -174,9 +174,9 @@ class _SingleNodeCases:
         self.assertOneErrorLine(r)
         # Never truncated and stored under a shorter key.
         self.assertIsNone(self.get_json(self.node, "k" * KEY_LIMIT))
-        # Reading the oversized key: rejected input (5) or not found (3), never a value.
+        # Reading the oversized key is rejected input too (exit 5 on every command).
         r = self.ctl(self.node, "get", key)
-        self.assertIn(r.returncode, (EXIT_NOT_FOUND, EXIT_REJECTED), r.describe())
+        self.assertExit(r, EXIT_REJECTED)
         self.assertEqual(r.stdout, b"", r.describe())
 
     def test_value_over_the_limit_is_rejected(self):

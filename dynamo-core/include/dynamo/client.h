@@ -18,6 +18,9 @@ namespace dynamo {
 namespace transport {
 class Channel;
 }
+namespace wire {
+struct Request;
+}
 
 struct ClientOptions {
   // The node to talk to. Default: tcp://127.0.0.1:7101.
@@ -55,6 +58,7 @@ class Client {
   Result<std::string> StatusJson();
 
  private:
+  Result<std::string> Write(wire::Request req);  // PUT or DEL
   ClientOptions options_;
   std::unique_ptr<transport::Channel> channel_;
 };

@@ -37,6 +37,14 @@ Result<GetResult> Client::Get(std::string_view key, const GetOptions& options) {
   return out;
 }
 
+Result<std::string> Client::Write(wire::Request req) {
+  auto rep = channel_->Call(std::move(req), options_.timeout);
+  if (!rep.ok()) return rep.status();
+  if (Status s = rep->ToStatus(); !s.ok()) return s;
+  if (rep->type != MsgType::kPutReply) return Unexpected(*rep);
+  return std::move(rep->context);
+}
+
 Result<std::string> Client::Put(std::string_view key, std::string_view value,
                                 std::string_view context, uint32_t w) {
   wire::Request req;
@@ -45,11 +53,7 @@ Result<std::string> Client::Put(std::string_view key, std::string_view value,
   req.value = value;
   req.context = context;
   req.quorum = w;
-  auto rep = channel_->Call(std::move(req), options_.timeout);
-  if (!rep.ok()) return rep.status();
-  if (Status s = rep->ToStatus(); !s.ok()) return s;
-  if (rep->type != MsgType::kPutReply) return Unexpected(*rep);
-  return std::move(rep->context);
+  return Write(std::move(req));
 }
 
 Result<std::string> Client::Del(std::string_view key, std::string_view context, uint32_t w) {
@@ -58,11 +62,7 @@ Result<std::string> Client::Del(std::string_view key, std::string_view context, 
   req.key = key;
   req.context = context;
   req.quorum = w;
-  auto rep = channel_->Call(std::move(req), options_.timeout);
-  if (!rep.ok()) return rep.status();
-  if (Status s = rep->ToStatus(); !s.ok()) return s;
-  if (rep->type != MsgType::kPutReply) return Unexpected(*rep);
-  return std::move(rep->context);
+  return Write(std::move(req));
 }
 
 Result<std::string> Client::StatusJson() {
