@@ -13,6 +13,11 @@ void PackBytes(Packer& pk, std::string_view b) {
   pk.pack_bin_body(b.data(), static_cast<uint32_t>(b.size()));
 }
 
+void PackStr(Packer& pk, std::string_view s) {
+  pk.pack_str(static_cast<uint32_t>(s.size()));
+  pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
+}
+
 void PackHeader(Packer& pk, uint32_t items, MsgType type, uint64_t id) {
   pk.pack_array(items);
   pk.pack_uint32(kProtocolVersion);
@@ -129,7 +134,9 @@ Status Uint32(const Fields& f, size_t i, const char* name, uint32_t* out) {
 }  // namespace
 
 std::string EncodeRequest(const Request& req) {
-  msgpack::sbuffer buf(64 + req.key.size() + req.value.size() + req.context.size());
+  size_t hint = 64 + req.key.size() + req.value.size() + req.context.size() + req.payload.size();
+  for (const auto& [k, v] : req.batch) hint += k.size() + v.size() + 12;
+  msgpack::sbuffer buf(hint);
   Packer pk(buf);
   switch (req.type) {
     case MsgType::kGet:
@@ -139,17 +146,46 @@ std::string EncodeRequest(const Request& req) {
       pk.pack_uint32(req.quorum);
       break;
     case MsgType::kPut:
-      PackHeader(pk, 7, req.type, req.id);
+      PackHeader(pk, req.flags ? 8 : 7, req.type, req.id);
       PackBytes(pk, req.key);
       PackBytes(pk, req.value);
       PackBytes(pk, req.context);
       pk.pack_uint32(req.quorum);
+      if (req.flags) pk.pack_uint32(req.flags);
       break;
     case MsgType::kDel:
-      PackHeader(pk, 6, req.type, req.id);
+      PackHeader(pk, req.flags ? 7 : 6, req.type, req.id);
       PackBytes(pk, req.key);
       PackBytes(pk, req.context);
       pk.pack_uint32(req.quorum);
+      if (req.flags) pk.pack_uint32(req.flags);
+      break;
+    case MsgType::kReplicaGet:
+      PackHeader(pk, 4, req.type, req.id);
+      PackBytes(pk, req.key);
+      break;
+    case MsgType::kReplicaPut:
+      PackHeader(pk, 5, req.type, req.id);
+      PackBytes(pk, req.key);
+      PackBytes(pk, req.payload);
+      break;
+    case MsgType::kGossip:
+      PackHeader(pk, 4, req.type, req.id);
+      PackBytes(pk, req.payload);
+      break;
+    case MsgType::kJoin:
+      PackHeader(pk, 5, req.type, req.id);
+      PackStr(pk, req.node_id);
+      PackStr(pk, req.endpoint);
+      break;
+    case MsgType::kTransfer:
+      PackHeader(pk, 4, req.type, req.id);
+      pk.pack_array(static_cast<uint32_t>(req.batch.size()));
+      for (const auto& [k, v] : req.batch) {
+        pk.pack_array(2);
+        PackBytes(pk, k);
+        PackBytes(pk, v);
+      }
       break;
     default:
       PackHeader(pk, 3, req.type, req.id);
@@ -159,7 +195,9 @@ std::string EncodeRequest(const Request& req) {
 }
 
 std::string EncodeReply(const Reply& rep) {
-  msgpack::sbuffer buf(64 + rep.context.size() + rep.status_msgpack.size());
+  size_t hint = 64 + rep.context.size() + rep.status_msgpack.size() + rep.payload.size();
+  for (const auto& v : rep.values) hint += v.size() + 5;
+  msgpack::sbuffer buf(hint);
   Packer pk(buf);
   switch (rep.type) {
     case MsgType::kGetReply:
@@ -173,7 +211,16 @@ std::string EncodeReply(const Reply& rep) {
       PackHeader(pk, 4, rep.type, rep.id);
       PackBytes(pk, rep.context);
       break;
+    case MsgType::kReplicaGetReply:
+    case MsgType::kGossipReply:
+      PackHeader(pk, 4, rep.type, rep.id);
+      PackBytes(pk, rep.payload);
+      break;
+    case MsgType::kAck:
+      PackHeader(pk, 3, rep.type, rep.id);
+      break;
     case MsgType::kStatusReply:
+    case MsgType::kRingReply:
       PackHeader(pk, 4, rep.type, rep.id);
       if (rep.status_msgpack.empty()) {
         pk.pack_map(0);
@@ -184,8 +231,7 @@ std::string EncodeReply(const Reply& rep) {
     default:  // kError
       PackHeader(pk, 5, MsgType::kError, rep.id);
       pk.pack_uint8(rep.error_code);
-      pk.pack_str(static_cast<uint32_t>(rep.error_message.size()));
-      pk.pack_str_body(rep.error_message.data(), static_cast<uint32_t>(rep.error_message.size()));
+      PackStr(pk, rep.error_message);
       break;
   }
   return std::string(buf.data(), buf.size());
@@ -205,18 +251,58 @@ Status DecodeRequest(std::string_view frame, Request* out) {
       if (s = Uint32(f, 4, "flags", &out->flags); !s.ok()) return s;
       return Uint32(f, 5, "r", &out->quorum);
     case MsgType::kPut:
-      if (s = WantItems(f, 7, "PUT"); !s.ok()) return s;
+      if (f.size() != 8 && (s = WantItems(f, 7, "PUT"), !s.ok())) return s;
       if (s = f.Bytes(3, "key", &out->key); !s.ok()) return s;
       if (s = f.Bytes(4, "value", &out->value); !s.ok()) return s;
       if (s = f.Bytes(5, "context", &out->context); !s.ok()) return s;
-      return Uint32(f, 6, "w", &out->quorum);
+      if (s = Uint32(f, 6, "w", &out->quorum); !s.ok()) return s;
+      return f.size() == 8 ? Uint32(f, 7, "flags", &out->flags) : Status::OK();
     case MsgType::kDel:
-      if (s = WantItems(f, 6, "DEL"); !s.ok()) return s;
+      if (f.size() != 7 && (s = WantItems(f, 6, "DEL"), !s.ok())) return s;
       if (s = f.Bytes(3, "key", &out->key); !s.ok()) return s;
       if (s = f.Bytes(4, "context", &out->context); !s.ok()) return s;
-      return Uint32(f, 5, "w", &out->quorum);
+      if (s = Uint32(f, 5, "w", &out->quorum); !s.ok()) return s;
+      return f.size() == 7 ? Uint32(f, 6, "flags", &out->flags) : Status::OK();
     case MsgType::kStatus:
       return WantItems(f, 3, "STATUS");
+    case MsgType::kRing:
+      return WantItems(f, 3, "RING");
+    case MsgType::kReplicaGet:
+      if (s = WantItems(f, 4, "REPLICA_GET"); !s.ok()) return s;
+      return f.Bytes(3, "key", &out->key);
+    case MsgType::kReplicaPut:
+      if (s = WantItems(f, 5, "REPLICA_PUT"); !s.ok()) return s;
+      if (s = f.Bytes(3, "key", &out->key); !s.ok()) return s;
+      return f.Bytes(4, "siblings", &out->payload);
+    case MsgType::kGossip:
+      if (s = WantItems(f, 4, "GOSSIP"); !s.ok()) return s;
+      return f.Bytes(3, "state", &out->payload);
+    case MsgType::kJoin:
+      if (s = WantItems(f, 5, "JOIN"); !s.ok()) return s;
+      if (s = f.Bytes(3, "node_id", &out->node_id); !s.ok()) return s;
+      return f.Bytes(4, "endpoint", &out->endpoint);
+    case MsgType::kTransfer: {
+      if (s = WantItems(f, 4, "TRANSFER"); !s.ok()) return s;
+      const msgpack::object& b = f.at(3);
+      if (b.type != msgpack::type::ARRAY) {
+        return Status::InvalidArgument("malformed message: field 'batch' is not an array");
+      }
+      out->batch.resize(b.via.array.size);
+      for (uint32_t i = 0; i < b.via.array.size; ++i) {
+        const msgpack::object& e = b.via.array.ptr[i];
+        if (e.type != msgpack::type::ARRAY || e.via.array.size != 2) {
+          return Status::InvalidArgument("malformed message: batch entry is not [key, siblings]");
+        }
+        if (s = Fields::BytesOf(e.via.array.ptr[0], "key", &out->batch[i].first); !s.ok()) {
+          return s;
+        }
+        if (s = Fields::BytesOf(e.via.array.ptr[1], "siblings", &out->batch[i].second);
+            !s.ok()) {
+          return s;
+        }
+      }
+      return Status::OK();
+    }
     default:
       return Status::Unsupported("unknown message type " + std::to_string(type));
   }
@@ -248,7 +334,14 @@ Status DecodeReply(std::string_view frame, Reply* out) {
     case MsgType::kPutReply:
       if (s = WantItems(f, 4, "PUT_REPLY"); !s.ok()) return s;
       return f.Bytes(3, "context", &out->context);
-    case MsgType::kStatusReply: {
+    case MsgType::kReplicaGetReply:
+    case MsgType::kGossipReply:
+      if (s = WantItems(f, 4, "REPLY"); !s.ok()) return s;
+      return f.Bytes(3, "payload", &out->payload);
+    case MsgType::kAck:
+      return WantItems(f, 3, "ACK");
+    case MsgType::kStatusReply:
+    case MsgType::kRingReply: {
       if (s = WantItems(f, 4, "STATUS_REPLY"); !s.ok()) return s;
       msgpack::sbuffer buf;
       msgpack::pack(buf, f.at(3));

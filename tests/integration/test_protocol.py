@@ -17,7 +17,10 @@ from harness import DynamoTestCase, TIME_SCALE, KEY_LIMIT, VALUE_LIMIT
 VERSION = 1
 GET, PUT, DEL, STATUS = 1, 2, 3, 4
 GET_REPLY, PUT_REPLY, STATUS_REPLY, ERROR = 65, 66, 68, 127
-REPLY_TYPES = {GET_REPLY, PUT_REPLY, STATUS_REPLY, ERROR}
+# Node-to-node replies a fuzzed request may also draw (docs/protocol.md).
+RING_REPLY, REPLICA_GET_REPLY, ACK, GOSSIP_REPLY = 69, 80, 81, 84
+REPLY_TYPES = {GET_REPLY, PUT_REPLY, STATUS_REPLY, RING_REPLY, REPLICA_GET_REPLY, ACK,
+               GOSSIP_REPLY, ERROR}
 E_NOT_FOUND, E_INVALID, E_UNAVAILABLE, E_TIMEOUT = 1, 2, 3, 4
 E_CORRUPTION, E_IO, E_UNSUPPORTED, E_INTERNAL = 5, 6, 7, 8
 ERROR_CODES = set(range(1, 9))
@@ -99,9 +102,14 @@ class _ProtocolCases:
             self.assertEqual(len(reply), 4, reply)
             self.assertIsInstance(reply[3], bytes, "context is bin: %r" % (reply,))
             self.assertTrue(reply[3], "a new version has a non-empty context: %r" % (reply,))
-        elif kind == STATUS_REPLY:
+        elif kind in (STATUS_REPLY, RING_REPLY):
             self.assertEqual(len(reply), 4, reply)
             self.assertIsInstance(reply[3], dict, reply)
+        elif kind in (REPLICA_GET_REPLY, GOSSIP_REPLY):
+            self.assertEqual(len(reply), 4, reply)
+            self.assertIsInstance(reply[3], bytes, reply)
+        elif kind == ACK:
+            self.assertEqual(len(reply), 3, reply)
         else:
             self.assertEqual(len(reply), 5, reply)
             self.assertIn(reply[3], ERROR_CODES, reply)

@@ -56,9 +56,13 @@ class Client {
   Result<std::string> Del(std::string_view key, std::string_view context = {}, uint32_t w = 0);
   // The node's status as a JSON object (text).
   Result<std::string> StatusJson();
+  // The node's ring as a JSON object: partitions, replicas, version, owners
+  // (each partition's preference list).
+  Result<std::string> RingJson();
 
  private:
   Result<std::string> Write(wire::Request req);  // PUT or DEL
+  Result<std::string> MapJson(wire::Request req);  // STATUS or RING
   ClientOptions options_;
   std::unique_ptr<transport::Channel> channel_;
 };

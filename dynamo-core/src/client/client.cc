@@ -65,16 +65,27 @@ Result<std::string> Client::Del(std::string_view key, std::string_view context, 
   return Write(std::move(req));
 }
 
-Result<std::string> Client::StatusJson() {
-  wire::Request req;
-  req.type = MsgType::kStatus;
+Result<std::string> Client::MapJson(wire::Request req) {
+  const MsgType want = req.type == MsgType::kRing ? MsgType::kRingReply : MsgType::kStatusReply;
   auto rep = channel_->Call(std::move(req), options_.timeout);
   if (!rep.ok()) return rep.status();
   if (Status s = rep->ToStatus(); !s.ok()) return s;
-  if (rep->type != MsgType::kStatusReply) return Unexpected(*rep);
+  if (rep->type != want) return Unexpected(*rep);
   auto j = nlohmann::json::from_msgpack(rep->status_msgpack, true, false);
-  if (j.is_discarded()) return Status::Corruption("status reply is not a msgpack map");
+  if (j.is_discarded()) return Status::Corruption("reply is not a msgpack map");
   return j.dump();
+}
+
+Result<std::string> Client::StatusJson() {
+  wire::Request req;
+  req.type = MsgType::kStatus;
+  return MapJson(std::move(req));
+}
+
+Result<std::string> Client::RingJson() {
+  wire::Request req;
+  req.type = MsgType::kRing;
+  return MapJson(std::move(req));
 }
 
 }  // namespace dynamo

@@ -37,6 +37,7 @@ const char* kUsage =
     "  get KEY [--r R] [--local]               read every sibling and the context\n"
     "  del KEY [--context CTX] [--w W]         write a tombstone\n"
     "  status                                  this node's view of the cluster\n"
+    "  ring                                    partition ownership and preference lists\n"
     "\n"
     "Options:\n"
     "  --node ENDPOINT   node to talk to (default tcp://127.0.0.1:7101)\n"
@@ -248,6 +249,41 @@ int Run(const Args& a) {
     for (const auto& m : j.value("members", nlohmann::json::array())) {
       std::cout << "  " << m.value("node_id", "?") << "  " << m.value("endpoint", "?") << "  "
                 << m.value("state", "?") << "\n";
+    }
+    return kExitOk;
+  }
+  if (cmd == "ring") {
+    Expect(a, cmd, 0, "");
+    Allow(a, cmd, false, false, false, false);
+    dynamo::Client client(co);
+    auto r = client.RingJson();
+    if (!r.ok()) return Fail(r.status());
+    if (a.json) {
+      std::cout << *r << "\n";
+      return kExitOk;
+    }
+    auto j = nlohmann::json::parse(*r);
+    std::cout << "ring version " << j.value("version", 0) << ": " << j.value("partitions", 0)
+              << " partitions, N=" << j.value("replicas", 0) << "\n";
+    // Partitions owned and replicated per node, then each preference list.
+    std::map<std::string, std::pair<int, int>> per_node;
+    for (const auto& pref : j["owners"]) {
+      for (size_t i = 0; i < pref.size(); ++i) {
+        auto& c = per_node[pref[i].get<std::string>()];
+        if (i == 0) ++c.first;
+        ++c.second;
+      }
+    }
+    std::cout << "node  owned  replicated\n";
+    for (const auto& [node, c] : per_node) {
+      std::cout << node << "  " << c.first << "  " << c.second << "\n";
+    }
+    std::cout << "partition  preference list\n";
+    size_t p = 0;
+    for (const auto& pref : j["owners"]) {
+      std::cout << p++ << " ";
+      for (const auto& n : pref) std::cout << " " << n.get<std::string>();
+      std::cout << "\n";
     }
     return kExitOk;
   }

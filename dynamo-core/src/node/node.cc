@@ -1,6 +1,5 @@
 #include "node/node.h"
 
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -9,8 +8,9 @@
 #include <zmq.hpp>
 
 #include "dynamo/backend.h"
-#include "dynamo/versioning.h"
 #include "node/local_store.h"
+#include "node/node_internal.h"
+#include "node/peers.h"
 #include "node/worker_pool.h"
 #include "util/log.h"
 
@@ -20,15 +20,11 @@ using wire::MsgType;
 using wire::Reply;
 using wire::Request;
 
-struct Node::Sockets {
-  zmq::context_t ctx{1};
-  zmq::socket_t router{ctx, zmq::socket_type::router};
-};
-
-Node::Node(NodeOptions options) : options_(std::move(options)) {}
+Node::Node(NodeOptions options) : options_(std::move(options)), rng_(std::random_device{}()) {}
 
 Node::~Node() {
   if (workers_) workers_->Stop();
+  peers_.reset();
   sockets_.reset();
   if (event_fd_ >= 0) ::close(event_fd_);
 }
@@ -65,30 +61,53 @@ Status Node::Start() {
   } catch (const zmq::error_t& e) {
     return Status::IOError("cannot listen on " + options_.listen + ": " + e.what());
   }
-  if (!inline_engine_) {
-    workers_ = std::make_unique<WorkerPool>(options_.workers, nullptr, nullptr);
-  }
+  // After the bind, so a node that cannot listen says only that.
+  if (Status s = LoadOrCreateClusterState(); !s.ok()) return s;
+  peers_ = std::make_unique<Peers>(sockets_->ctx, options_.listen);
+  // Workers run blocking engine calls and file writes of the node's state;
+  // a non-blocking engine still needs one for the latter.
+  workers_ = std::make_unique<WorkerPool>(inline_engine_ ? 1 : options_.workers, nullptr, nullptr);
+  SaveClusterState();
   log::Info("serving on " + options_.listen + " with the " + plugin_->name() +
             " engine (data folder " + options_.data_dir + ")");
   return Status::OK();
 }
 
 Status Node::Run(int stop_fd) {
-  zmq::pollitem_t items[3] = {
-      {sockets_->router.handle(), 0, ZMQ_POLLIN, 0},
-      {nullptr, event_fd_, ZMQ_POLLIN, 0},
-      {nullptr, stop_fd, ZMQ_POLLIN, 0},
-  };
+  std::vector<zmq::pollitem_t> items;
+  next_gossip_ = Clock::now();
   for (;;) {
+    // Timers: gossip and claims every interval; peer deadlines.
+    const auto now = Clock::now();
+    if (now >= next_gossip_) {
+      GossipTick();
+      ClaimTick();
+      TransferTick();
+      next_gossip_ = now + std::chrono::milliseconds(options_.gossip_interval_ms);
+    }
+    long wait = peers_->RunDue();
+    RunPosted();
+    long to_gossip = std::chrono::duration_cast<std::chrono::milliseconds>(next_gossip_ -
+                                                                           Clock::now())
+                         .count() +
+                     1;
+    if (to_gossip < 0) to_gossip = 0;
+    if (wait < 0 || wait > to_gossip) wait = to_gossip;
+
+    items.clear();
+    items.push_back({sockets_->router.handle(), 0, ZMQ_POLLIN, 0});
+    items.push_back({nullptr, event_fd_, ZMQ_POLLIN, 0});
+    items.push_back({nullptr, stop_fd, ZMQ_POLLIN, 0});
+    peers_->AddPollItems(&items);
     try {
-      zmq::poll(items, 3, std::chrono::milliseconds(-1));
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       return Status::IOError(std::string("poll failed: ") + e.what());
     }
     if (items[2].revents & ZMQ_POLLIN) break;
     if (items[0].revents & ZMQ_POLLIN) {
-      // Drain what is ready, bounded so completions are not starved.
+      // Drain what is ready, bounded so replies and peers are not starved.
       for (int i = 0; i < 1024; ++i) {
         zmq::message_t identity;
         if (!sockets_->router.recv(identity, zmq::recv_flags::dontwait)) break;
@@ -103,23 +122,67 @@ Status Node::Run(int stop_fd) {
         std::string id = identity.to_string();
         if (frames.size() != 1) {
           ++malformed_;
-          Complete(std::move(id),
-                   Reply::Error(0, Status::InvalidArgument(
-                                       "malformed message: a request is exactly one frame, got " +
-                                       std::to_string(frames.size()))));
+          SendReply(id, Reply::Error(0, Status::InvalidArgument(
+                                            "malformed message: a request is exactly one "
+                                            "frame, got " +
+                                            std::to_string(frames.size()))));
           continue;
         }
         OnRequestFrame(std::move(id), frames[0].to_string_view());
       }
     }
-    DrainCompletions();
+    peers_->OnPoll(items.data() + 3, items.size() - 3);
+    RunPosted();
   }
   log::Info("stopping: finishing in-flight requests");
   if (workers_) workers_->Stop();
-  DrainCompletions();
+  RunPosted();
   Status s = store_->backend().Sync();
   if (!s.ok()) log::Error("final sync failed: " + s.ToString());
   return s;
+}
+
+void Node::Post(std::function<void()> fn) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> l(posted_mu_);
+    wake = posted_.empty();
+    posted_.push_back(std::move(fn));
+  }
+  if (wake) {
+    uint64_t one = 1;
+    ssize_t n = ::write(event_fd_, &one, sizeof(one));
+    (void)n;  // EAGAIN: the counter is already non-zero, the loop wakes anyway
+  }
+}
+
+void Node::RunPosted() {
+  for (;;) {
+    uint64_t count;
+    ssize_t n = ::read(event_fd_, &count, sizeof(count));
+    (void)n;
+    std::vector<std::function<void()>> ready;
+    {
+      std::lock_guard<std::mutex> l(posted_mu_);
+      ready.swap(posted_);
+    }
+    if (ready.empty()) return;
+    for (auto& fn : ready) fn();
+  }
+}
+
+void Node::SendReply(const std::string& identity, const Reply& reply) {
+  if (reply.type == MsgType::kError && reply.error_code != 0) ++errors_;
+  std::string frame = wire::EncodeReply(reply);
+  try {
+    if (!sockets_->router.send(zmq::buffer(identity),
+                               zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      return;
+    }
+    (void)sockets_->router.send(zmq::buffer(frame), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t& e) {
+    log::Warn(std::string("reply dropped: ") + e.what());
+  }
 }
 
 void Node::OnRequestFrame(std::string identity, std::string_view frame) {
@@ -127,20 +190,28 @@ void Node::OnRequestFrame(std::string identity, std::string_view frame) {
   Status s = wire::DecodeRequest(frame, &req);
   if (!s.ok()) {
     ++malformed_;
-    Complete(std::move(identity), Reply::Error(req.id, s));
+    SendReply(identity, Reply::Error(req.id, s));
     return;
   }
   ++requests_;
   if (s = Validate(req); !s.ok()) {
-    ++errors_;
-    Complete(std::move(identity), Reply::Error(req.id, s));
+    SendReply(identity, Reply::Error(req.id, s));
     return;
   }
   Dispatch(std::move(identity), std::move(req));
 }
 
 Status Node::Validate(const Request& req) const {
-  if (req.type == MsgType::kStatus) return Status::OK();
+  switch (req.type) {
+    case MsgType::kGet:
+    case MsgType::kPut:
+    case MsgType::kDel:
+    case MsgType::kReplicaGet:
+    case MsgType::kReplicaPut:
+      break;
+    default:
+      return Status::OK();
+  }
   if (req.key.empty()) return Status::InvalidArgument("key must not be empty");
   if (req.key.size() > options_.max_key_bytes) {
     return Status::InvalidArgument("key of " + std::to_string(req.key.size()) +
@@ -152,139 +223,104 @@ Status Node::Validate(const Request& req) const {
                                    " bytes exceeds the limit of " +
                                    std::to_string(options_.max_value_bytes) + " bytes");
   }
-  if (req.quorum > options_.replicas) {
+  const uint32_t n = cluster_.ring().empty() ? options_.replicas : cluster_.ring().replicas();
+  if (req.quorum > n) {
     const char* what = req.type == MsgType::kGet ? "r" : "w";
     return Status::InvalidArgument(std::string(what) + "=" + std::to_string(req.quorum) +
-                                   " is more than the " + std::to_string(options_.replicas) +
+                                   " is more than the " + std::to_string(n) +
                                    " replicas (N) of the cluster");
   }
   return Status::OK();
 }
 
 void Node::Dispatch(std::string identity, Request req) {
-  if (inline_engine_) {
-    Complete(std::move(identity), Execute(req));
-    return;
-  }
-  workers_->Submit([this, identity = std::move(identity), req = std::move(req)]() mutable {
-    Complete(std::move(identity), Execute(req));
-  });
-}
-
-void Node::Complete(std::string identity, const Reply& reply) {
-  if (reply.type == MsgType::kError && reply.error_code != 0) ++errors_;
-  Completion c{std::move(identity), wire::EncodeReply(reply)};
-  bool wake;
-  {
-    std::lock_guard<std::mutex> l(completions_mu_);
-    wake = completions_.empty();
-    completions_.push_back(std::move(c));
-  }
-  if (wake) {
-    uint64_t one = 1;
-    ssize_t n = ::write(event_fd_, &one, sizeof(one));
-    (void)n;  // EAGAIN means the counter is already non-zero: the loop wakes
-  }
-}
-
-void Node::DrainCompletions() {
-  uint64_t count;
-  ssize_t n = ::read(event_fd_, &count, sizeof(count));
-  (void)n;
-  std::vector<Completion> ready;
-  {
-    std::lock_guard<std::mutex> l(completions_mu_);
-    ready.swap(completions_);
-  }
-  for (auto& c : ready) {
-    try {
-      if (!sockets_->router.send(zmq::buffer(c.identity),
-                                 zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
-        continue;
-      }
-      (void)sockets_->router.send(zmq::buffer(c.frame), zmq::send_flags::dontwait);
-    } catch (const zmq::error_t& e) {
-      log::Warn(std::string("reply dropped: ") + e.what());
+  switch (req.type) {
+    case MsgType::kGet:
+      if (req.flags & wire::kFlagLocal) return ServeLocalGet(std::move(identity), std::move(req));
+      return CoordinateGet(std::move(identity), std::move(req));
+    case MsgType::kPut:
+    case MsgType::kDel: return CoordinatePut(std::move(identity), std::move(req));
+    case MsgType::kStatus: {
+      // Engine statistics may block (a remote engine): ask on a worker.
+      auto stats = [this]() -> std::string {
+        auto r = store_->backend().Stats();
+        if (r.ok()) return *r;
+        return nlohmann::json{{"error", r.status().ToString()}}.dump();
+      };
+      OnEngine<std::string>(stats, [this, identity, id = req.id](std::string engine) {
+        SendReply(identity, StatusReply(id, engine));
+      });
+      return;
     }
+    case MsgType::kRing: return SendReply(identity, RingReply(req.id));
+    case MsgType::kReplicaGet: return ServeReplicaGet(std::move(identity), std::move(req));
+    case MsgType::kReplicaPut: return ServeReplicaPut(std::move(identity), std::move(req));
+    case MsgType::kGossip: return ServeGossip(std::move(identity), std::move(req));
+    case MsgType::kJoin: return ServeJoin(std::move(identity), std::move(req));
+    case MsgType::kTransfer: return ServeTransfer(std::move(identity), std::move(req));
+    default:
+      return SendReply(identity, Reply::Error(req.id, Status::Unsupported(
+                                                          "message type " +
+                                                          std::to_string(static_cast<int>(
+                                                              req.type)) +
+                                                          " is not a request")));
   }
 }
 
-Reply Node::Execute(const Request& req) {
-  try {
-    switch (req.type) {
-      case MsgType::kGet: return ExecuteGet(req);
-      case MsgType::kPut:
-      case MsgType::kDel: return ExecuteWrite(req);
-      case MsgType::kStatus: return ExecuteStatus(req);
-      default: return Reply::Error(req.id, Status::Unsupported("unknown message type"));
-    }
-  } catch (const std::exception& e) {
-    log::Error(std::string("request failed: ") + e.what());
-    return Reply::Error(req.id, Status::Internal(e.what()));
-  }
-}
-
-Reply Node::ExecuteGet(const Request& req) {
-  Result<SiblingSet> set = store_->Read(req.key);
-  if (!set.ok()) return Reply::Error(req.id, set.status());
-  Reply r;
-  r.type = MsgType::kGetReply;
-  r.id = req.id;
-  r.found = !set->IsDeleted();
-  for (std::string_view v : set->LiveValues()) r.values.emplace_back(v);
-  if (!set->empty()) r.context = EncodeClock(set->Context());
-  return r;
-}
-
-Reply Node::ExecuteWrite(const Request& req) {
-  Result<VectorClock> context = DecodeClock(req.context);
-  if (!context.ok()) return Reply::Error(req.id, context.status());
-  const bool tombstone = req.type == MsgType::kDel;
-  // A delete without a context removes what the key holds now; a put
-  // without one is a write concurrent with everything (docs/design.md).
-  const bool supersede = tombstone && req.context.empty();
-  auto written = store_->Write(req.key, *context, options_.node_id,
-                               tombstone ? std::string() : req.value, tombstone, supersede);
-  if (!written.ok()) return Reply::Error(req.id, written.status());
-  Reply r;
-  r.type = MsgType::kPutReply;
-  r.id = req.id;
-  r.context = EncodeClock(written->history);
-  return r;
-}
-
-Reply Node::ExecuteStatus(const Request& req) {
+Reply Node::StatusReply(uint64_t id, const std::string& engine_stats) {
   using nlohmann::json;
-  const uint32_t members = 1;
+  const Ring& ring = cluster_.ring();
   json j;
   j["node_id"] = options_.node_id;
   j["endpoint"] = options_.listen;
   j["backend"] = plugin_->name();
   j["backend_version"] = plugin_->version();
-  j["members"] = json::array({json{{"node_id", options_.node_id},
-                                   {"endpoint", options_.listen},
-                                   {"state", "up"}}});
-  j["partitions"] = options_.partitions;
-  j["partitions_owned"] = options_.partitions;
-  j["replicas"] = options_.replicas;
+  json members = json::array();
+  for (const auto& [mid, m] : cluster_.members()) {
+    members.push_back(
+        json{{"node_id", m.node_id}, {"endpoint", m.endpoint}, {"state", MemberStateName(m.state)}});
+  }
+  j["members"] = members;
+  j["partitions"] = ring.empty() ? options_.partitions : ring.partitions();
+  j["partitions_owned"] = ring.empty() ? 0 : ring.OwnedBy(options_.node_id);
+  j["ring_version"] = ring.version();
+  const uint32_t n = ring.empty() ? options_.replicas : ring.replicas();
+  j["replicas"] = n;
   j["read_quorum"] = options_.read_quorum;
   j["write_quorum"] = options_.write_quorum;
-  j["under_replicated"] = members < options_.replicas;
+  j["under_replicated"] = ring.empty() || ring.nodes().size() < n;
   j["hints_pending"] = 0;
   j["requests"] = requests_.load();
   j["errors"] = errors_.load();
   j["malformed"] = malformed_.load();
-  auto stats = store_->backend().Stats();
-  if (stats.ok()) {
-    j["engine"] = json::parse(*stats, nullptr, /*allow_exceptions=*/false);
-    if (j["engine"].is_discarded()) j["engine"] = *stats;
-  } else {
-    j["engine"] = json{{"error", stats.status().ToString()}};
-  }
+  j["forwarded"] = forwarded_;
+  j["read_repairs"] = read_repairs_;
+  j["keys_transferred"] = keys_transferred_;
+  j["transfers_pending"] = transfers_.size() + (transfer_running_ ? 1 : 0);
+  j["engine"] = json::parse(engine_stats, nullptr, /*allow_exceptions=*/false);
+  if (j["engine"].is_discarded()) j["engine"] = engine_stats;
   std::vector<uint8_t> packed = json::to_msgpack(j);
   Reply r;
   r.type = MsgType::kStatusReply;
-  r.id = req.id;
+  r.id = id;
+  r.status_msgpack.assign(packed.begin(), packed.end());
+  return r;
+}
+
+Reply Node::RingReply(uint64_t id) {
+  using nlohmann::json;
+  const Ring& ring = cluster_.ring();
+  json j;
+  j["partitions"] = ring.partitions();
+  j["replicas"] = ring.empty() ? options_.replicas : ring.replicas();
+  j["version"] = ring.version();
+  json owners = json::array();
+  for (uint32_t p = 0; p < ring.partitions(); ++p) owners.push_back(ring.PreferenceList(p));
+  j["owners"] = owners;
+  std::vector<uint8_t> packed = json::to_msgpack(j);
+  Reply r;
+  r.type = MsgType::kRingReply;
+  r.id = id;
   r.status_msgpack.assign(packed.begin(), packed.end());
   return r;
 }

@@ -1,21 +1,29 @@
-// Node: one dynamod process (DESIGN.md 3.1).
+// Node: one dynamod process, a member of a cluster (DESIGN.md 1, 3.1).
 //
-// One network loop owns the ROUTER socket on --listen; requests are decoded
-// and checked there, and their engine work runs on a WorkerPool (or inline
-// when the engine declares it never blocks). Workers hand finished replies
-// back through a queue and an eventfd that the loop polls, so only the loop
-// thread ever touches a socket. Not thread-safe: Start and Run from one
-// thread.
+// One network loop thread owns every socket (the ROUTER on --listen, one
+// DEALER per peer) and all coordination state, so that state needs no locks.
+// Engine work runs on a WorkerPool, or inline when the engine declares it
+// never blocks; workers hand results back by posting closures that the loop
+// runs (woken through an eventfd). The parts of the node live in separate
+// files: node.cc (loop, dispatch, status), coordinator.cc (get/put, quorums,
+// forwarding, read repair), membership_actor.cc (join, gossip, claimant,
+// persisted state), transfer.cc (moving partitions whose owners changed).
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "dynamo/membership.h"
 #include "dynamo/status.h"
 #include "dynamo/transport/message.h"
+#include "dynamo/versioning.h"
 #include "node/options.h"
 
 namespace dynamo {
@@ -23,6 +31,7 @@ namespace dynamo {
 class LocalStore;
 class WorkerPool;
 class BackendPlugin;
+class Peers;
 
 class Node {
  public:
@@ -31,29 +40,71 @@ class Node {
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
-  // Creates the data folder, loads and opens the engine, binds --listen.
-  // The error is one line fit for stderr.
+  // Creates the data folder, loads and opens the engine, loads or creates
+  // the cluster state, binds --listen. The error is one line for stderr.
   Status Start();
 
-  // Serves until stop_fd (a signalfd, or any fd) becomes readable; then
-  // finishes in-flight work, syncs the engine and returns.
+  // Serves until stop_fd (a signalfd) becomes readable; then finishes
+  // in-flight engine work, syncs the engine and returns.
   Status Run(int stop_fd);
 
  private:
-  struct Completion {
-    std::string identity;
-    std::string frame;
-  };
+  using Clock = std::chrono::steady_clock;
+  struct Sockets;
+  struct GetOp;
+  struct PutOp;
+  struct TransferTask;
 
+  // ---- loop plumbing (node.cc)
+  void Post(std::function<void()> fn);  // any thread
+  void RunPosted();
+  // Runs work on a worker (or inline for a non-blocking engine), then `then`
+  // with its result on the loop.
+  template <typename T>
+  void OnEngine(std::function<T()> work, std::function<void(T)> then);
+  void SendReply(const std::string& identity, const wire::Reply& reply);
   void OnRequestFrame(std::string identity, std::string_view frame);
   void Dispatch(std::string identity, wire::Request req);
-  void Complete(std::string identity, const wire::Reply& reply);  // any thread
-  void DrainCompletions();
-  wire::Reply Execute(const wire::Request& req);  // engine work
-  wire::Reply ExecuteGet(const wire::Request& req);
-  wire::Reply ExecuteWrite(const wire::Request& req);
-  wire::Reply ExecuteStatus(const wire::Request& req);
   Status Validate(const wire::Request& req) const;
+  wire::Reply StatusReply(uint64_t id, const std::string& engine_stats);
+  wire::Reply RingReply(uint64_t id);
+
+  // ---- coordination (coordinator.cc)
+  void CoordinateGet(std::string identity, wire::Request req);
+  void CoordinatePut(std::string identity, wire::Request req);
+  void ForwardPut(std::string identity, wire::Request req, std::vector<std::string> targets,
+                  size_t next);
+  void OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t target, Result<SiblingSet> set);
+  void ReadRepair(const std::shared_ptr<GetOp>& op);
+  void OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s);
+  void ServeReplicaGet(std::string identity, wire::Request req);
+  void ServeReplicaPut(std::string identity, wire::Request req);
+  void ServeLocalGet(std::string identity, wire::Request req);
+  std::vector<std::string> PreferenceListFor(std::string_view key) const;
+  std::string EndpointOf(const std::string& node_id) const;
+  std::chrono::milliseconds RequestTimeout() const;
+
+  // ---- membership (membership_actor.cc)
+  Status LoadOrCreateClusterState();
+  void GossipTick();
+  void GossipOnce();
+  void ClaimTick();
+  void ServeGossip(std::string identity, wire::Request req);
+  void ServeJoin(std::string identity, wire::Request req);
+  // Folds a received view into ours; handles ring changes and saves.
+  void MergeClusterState(std::string_view encoded);
+  void OnClusterChanged(const Ring& old_ring);
+  void SaveClusterState();
+
+  // ---- state transfer (transfer.cc)
+  void PlanTransfers(const Ring& old_ring, const Ring& new_ring);
+  void TransferTick();
+  void SendTransferBatch(std::shared_ptr<TransferTask> task,
+                         std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items,
+                         size_t offset);
+  void FinishTransfer(std::shared_ptr<TransferTask> task,
+                      std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items);
+  void ServeTransfer(std::string identity, wire::Request req);
 
   NodeOptions options_;
   std::shared_ptr<BackendPlugin> plugin_;
@@ -61,17 +112,32 @@ class Node {
   std::unique_ptr<WorkerPool> workers_;
   bool inline_engine_ = false;
 
-  struct Sockets;  // ZeroMQ context and ROUTER, loop thread only
   std::unique_ptr<Sockets> sockets_;
+  std::unique_ptr<Peers> peers_;
   int event_fd_ = -1;
+  std::mutex posted_mu_;
+  std::vector<std::function<void()>> posted_;  // guarded by posted_mu_
 
-  std::mutex completions_mu_;
-  std::vector<Completion> completions_;  // guarded by completions_mu_
+  // Loop-thread state.
+  ClusterState cluster_;
+  std::mt19937_64 rng_;
+  Clock::time_point next_gossip_;
+  size_t join_attempts_ = 0;
+  std::deque<std::shared_ptr<TransferTask>> transfers_;
+  bool transfer_running_ = false;
+  uint64_t keys_transferred_ = 0;
+  uint64_t transfer_round_keys_ = 0;  // since the queue last ran dry
+  uint64_t transfer_round_partitions_ = 0;
+  std::atomic<uint64_t> state_seq_{0};
+  std::mutex save_mu_;      // serialises writes of the state file
+  uint64_t saved_seq_ = 0;  // guarded by save_mu_
 
   // Counters shown by status.
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> errors_{0};
   std::atomic<uint64_t> malformed_{0};
+  uint64_t forwarded_ = 0;
+  uint64_t read_repairs_ = 0;
 };
 
 }  // namespace dynamo

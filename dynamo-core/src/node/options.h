@@ -36,6 +36,10 @@ struct NodeOptions {
   uint32_t max_value_bytes = 1u << 20;
   // Vector clock truncation threshold (paper 4.4). Default: 10.
   uint32_t max_clock_entries = 10;
+  // How long a coordinator waits for replicas. Default: 1000 ms.
+  uint32_t request_timeout_ms = 1000;
+  // Period of gossip with one random peer. Default: 1000 ms.
+  uint32_t gossip_interval_ms = 1000;
   // debug, info, warn, error. Default: info.
   std::string log_level = "info";
 };

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "dynamo/status.h"
@@ -23,18 +24,30 @@ inline constexpr size_t kMaxFrameBytes = 64u << 20;
 enum class MsgType : uint8_t {
   // client requests
   kGet = 1,     // [v, 1, id, key:bin, flags:uint, r:uint]
-  kPut = 2,     // [v, 2, id, key:bin, value:bin, context:bin, w:uint]
-  kDel = 3,     // [v, 3, id, key:bin, context:bin, w:uint]
+  kPut = 2,     // [v, 2, id, key:bin, value:bin, context:bin, w:uint (, flags:uint)]
+  kDel = 3,     // [v, 3, id, key:bin, context:bin, w:uint (, flags:uint)]
   kStatus = 4,  // [v, 4, id]
+  kRing = 5,    // [v, 5, id]
+  // between nodes
+  kReplicaGet = 16,  // [v, 16, id, key:bin]
+  kReplicaPut = 17,  // [v, 17, id, key:bin, siblings:bin]
+  kGossip = 20,      // [v, 20, id, cluster_state:bin]
+  kJoin = 21,        // [v, 21, id, node_id:str, endpoint:str]
+  kTransfer = 22,    // [v, 22, id, [[key:bin, siblings:bin], ...]]
   // replies
-  kGetReply = 65,     // [v, 65, id, found:bool, values:[bin...], context:bin]
-  kPutReply = 66,     // [v, 66, id, context:bin]          (put and del)
-  kStatusReply = 68,  // [v, 68, id, status:map]
-  kError = 127,       // [v, 127, id, code:uint, message:str]
+  kGetReply = 65,         // [v, 65, id, found:bool, values:[bin...], context:bin]
+  kPutReply = 66,         // [v, 66, id, context:bin]          (put and del)
+  kStatusReply = 68,      // [v, 68, id, status:map]
+  kRingReply = 69,        // [v, 69, id, ring:map]
+  kReplicaGetReply = 80,  // [v, 80, id, siblings:bin]  (empty: the replica has none)
+  kAck = 81,              // [v, 81, id]                (replica put, join, transfer)
+  kGossipReply = 84,      // [v, 84, id, cluster_state:bin]
+  kError = 127,           // [v, 127, id, code:uint, message:str]
 };
 
-// Request flags (GET).
-inline constexpr uint32_t kFlagLocal = 0x1;  // read --node's own engine only
+// Request flags.
+inline constexpr uint32_t kFlagLocal = 0x1;      // GET: read --node's own engine only
+inline constexpr uint32_t kFlagForwarded = 0x2;  // PUT/DEL: coordinate here, never forward
 
 struct Request {
   MsgType type = MsgType::kStatus;
@@ -42,8 +55,12 @@ struct Request {
   std::string key;
   std::string value;    // PUT
   std::string context;  // PUT, DEL: encoded vector clock, empty = none
-  uint32_t flags = 0;   // GET
+  uint32_t flags = 0;   // GET, PUT, DEL
   uint32_t quorum = 0;  // R for GET, W for PUT/DEL; 0 = the node's default
+  std::string payload;  // REPLICA_PUT: encoded siblings; GOSSIP: encoded state
+  std::string node_id;  // JOIN
+  std::string endpoint; // JOIN
+  std::vector<std::pair<std::string, std::string>> batch;  // TRANSFER: (key, siblings)
 };
 
 struct Reply {
@@ -52,7 +69,8 @@ struct Reply {
   bool found = false;               // GET_REPLY
   std::vector<std::string> values;  // GET_REPLY: live sibling values
   std::string context;              // GET_REPLY, PUT_REPLY
-  std::string status_msgpack;       // STATUS_REPLY: the map, as msgpack bytes
+  std::string status_msgpack;       // STATUS_REPLY, RING_REPLY: the map, as msgpack bytes
+  std::string payload;              // REPLICA_GET_REPLY: siblings; GOSSIP_REPLY: state
   uint8_t error_code = 0;           // ERROR: a Status::Code
   std::string error_message;        // ERROR
 

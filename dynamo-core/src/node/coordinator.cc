@@ -1,0 +1,302 @@
+// Coordination of gets and puts (paper 4.5): preference lists, quorums,
+// forwarding to a replica, and read repair.
+#include <algorithm>
+
+#include "dynamo/backend.h"
+#include "dynamo/key_hash.h"
+#include "node/local_store.h"
+#include "node/node_internal.h"
+#include "node/peers.h"
+#include "util/log.h"
+
+namespace dynamo {
+
+using wire::MsgType;
+using wire::Reply;
+using wire::Request;
+
+namespace {
+
+Status NoRing() {
+  return Status::Unavailable("this node has not joined a cluster yet (no ring)");
+}
+
+Status QuorumFailed(const char* what, size_t answered, size_t needed, size_t targets) {
+  return Status::Unavailable(std::string("quorum not reached: ") + std::to_string(answered) +
+                             " of " + std::to_string(needed) + " needed replicas " + what +
+                             " (" + std::to_string(targets) + " asked)");
+}
+
+}  // namespace
+
+std::vector<std::string> Node::PreferenceListFor(std::string_view key) const {
+  const Ring& ring = cluster_.ring();
+  if (ring.empty()) return {};
+  return ring.PreferenceList(ring.PartitionForKey(key));
+}
+
+std::string Node::EndpointOf(const std::string& node_id) const {
+  const Member* m = cluster_.Find(node_id);
+  return m ? m->endpoint : std::string();
+}
+
+std::chrono::milliseconds Node::RequestTimeout() const {
+  return std::chrono::milliseconds(options_.request_timeout_ms);
+}
+
+// ---- get
+
+void Node::CoordinateGet(std::string identity, Request req) {
+  auto targets = PreferenceListFor(req.key);
+  if (targets.empty()) return SendReply(identity, Reply::Error(req.id, NoRing()));
+  auto op = std::make_shared<GetOp>();
+  op->identity = std::move(identity);
+  op->targets = std::move(targets);
+  op->answers.resize(op->targets.size());
+  op->done.assign(op->targets.size(), false);
+  const size_t r = req.quorum ? req.quorum : options_.read_quorum;
+  op->needed = std::min(r, op->targets.size());
+  op->req = std::move(req);
+  for (size_t i = 0; i < op->targets.size(); ++i) {
+    if (op->targets[i] == options_.node_id) {
+      OnEngine<Result<SiblingSet>>([this, key = op->req.key] { return store_->Read(key); },
+                                   [this, op, i](Result<SiblingSet> set) {
+                                     OnGetAnswer(op, i, std::move(set));
+                                   });
+      continue;
+    }
+    Request rg;
+    rg.type = MsgType::kReplicaGet;
+    rg.key = op->req.key;
+    peers_->Call(EndpointOf(op->targets[i]), std::move(rg), RequestTimeout(),
+                 [this, op, i](Result<Reply> rep) {
+                   if (!rep.ok()) return OnGetAnswer(op, i, rep.status());
+                   if (Status s = rep->ToStatus(); !s.ok()) return OnGetAnswer(op, i, s);
+                   if (rep->type != MsgType::kReplicaGetReply) {
+                     return OnGetAnswer(op, i, Status::Corruption("unexpected reply"));
+                   }
+                   if (rep->payload.empty()) return OnGetAnswer(op, i, SiblingSet());
+                   OnGetAnswer(op, i, SiblingSet::Decode(rep->payload));
+                 });
+  }
+}
+
+void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<SiblingSet> set) {
+  op->done[i] = true;
+  if (set.ok()) {
+    ++op->ok;
+    op->merged.Merge(*set);
+    op->answers[i] = std::move(set).value();
+  } else {
+    ++op->failed;
+    log::Debug("replica get from " + op->targets[i] + " failed: " + set.status().ToString());
+  }
+  if (!op->replied) {
+    if (op->ok >= op->needed) {
+      op->replied = true;
+      Reply r;
+      r.type = MsgType::kGetReply;
+      r.id = op->req.id;
+      r.found = !op->merged.IsDeleted();
+      for (std::string_view v : op->merged.LiveValues()) r.values.emplace_back(v);
+      if (!op->merged.empty()) r.context = EncodeClock(op->merged.Context());
+      SendReply(op->identity, r);
+    } else if (op->targets.size() - op->failed < op->needed) {
+      op->replied = true;
+      SendReply(op->identity,
+                Reply::Error(op->req.id, QuorumFailed("answered", op->ok, op->needed,
+                                                      op->targets.size())));
+    }
+  }
+  if (op->ok + op->failed == op->targets.size()) ReadRepair(op);
+}
+
+// After every replica answered or timed out: replicas whose versions were
+// stale or missing get the reconciled set (paper 4.5), without waiting.
+void Node::ReadRepair(const std::shared_ptr<GetOp>& op) {
+  if (op->merged.empty()) return;
+  std::string encoded;
+  for (size_t i = 0; i < op->targets.size(); ++i) {
+    if (!op->answers[i]) continue;  // failed: hinted handoff and anti-entropy's job
+    SiblingSet probe = *op->answers[i];
+    if (!probe.Merge(op->merged)) continue;  // already has everything
+    ++read_repairs_;
+    if (op->targets[i] == options_.node_id) {
+      OnEngine<Status>(
+          [this, key = op->req.key, merged = op->merged] {
+            return store_->Merge(key, merged).status();
+          },
+          [](Status s) {
+            if (!s.ok()) log::Warn("local read repair failed: " + s.ToString());
+          });
+      continue;
+    }
+    if (encoded.empty()) encoded = op->merged.Encode();
+    Request rp;
+    rp.type = MsgType::kReplicaPut;
+    rp.key = op->req.key;
+    rp.payload = encoded;
+    peers_->Call(EndpointOf(op->targets[i]), std::move(rp), RequestTimeout(),
+                 [target = op->targets[i]](Result<Reply> rep) {
+                   if (!rep.ok() || !rep->ToStatus().ok()) {
+                     log::Debug("read repair of " + target + " failed");
+                   }
+                 });
+  }
+}
+
+// ---- put and delete
+
+void Node::CoordinatePut(std::string identity, Request req) {
+  auto targets = PreferenceListFor(req.key);
+  if (targets.empty()) return SendReply(identity, Reply::Error(req.id, NoRing()));
+  const bool replica =
+      std::find(targets.begin(), targets.end(), options_.node_id) != targets.end();
+  if (!replica && !(req.flags & wire::kFlagForwarded)) {
+    // Only a replica coordinates a write (it must add its own dot).
+    return ForwardPut(std::move(identity), std::move(req), std::move(targets), 0);
+  }
+  Result<VectorClock> context = DecodeClock(req.context);
+  if (!context.ok()) return SendReply(identity, Reply::Error(req.id, context.status()));
+
+  auto op = std::make_shared<PutOp>();
+  op->identity = std::move(identity);
+  op->client_id = req.id;
+  op->targets = targets.size();
+  const size_t w = req.quorum ? req.quorum : options_.write_quorum;
+  op->needed = std::min(w, targets.size());
+
+  const bool tombstone = req.type == MsgType::kDel;
+  // A delete without a context removes what the key holds now; a put
+  // without one is a write concurrent with everything (docs/design.md).
+  const bool supersede = tombstone && req.context.empty();
+  auto write = [this, key = req.key, ctx = std::move(context).value(),
+                value = tombstone ? std::string() : std::move(req.value), tombstone,
+                supersede]() mutable {
+    return store_->Write(key, ctx, options_.node_id, std::move(value), tombstone, supersede);
+  };
+  OnEngine<Result<LocalStore::Written>>(
+      std::move(write), [this, op, key = std::move(req.key), targets = std::move(targets)](
+                            Result<LocalStore::Written> written) {
+        if (!written.ok()) {
+          op->replied = true;
+          return SendReply(op->identity, Reply::Error(op->client_id, written.status()));
+        }
+        op->context = EncodeClock(written->history);
+        std::string encoded;  // the whole set, encoded once for every replica
+        for (const std::string& t : targets) {
+          if (t == options_.node_id) continue;
+          if (encoded.empty()) encoded = written->set.Encode();
+          Request rp;
+          rp.type = MsgType::kReplicaPut;
+          rp.key = key;
+          rp.payload = encoded;
+          peers_->Call(EndpointOf(t), std::move(rp), RequestTimeout(),
+                       [this, op](Result<Reply> rep) {
+                         OnPutAck(op, rep.ok() ? rep->ToStatus() : rep.status());
+                       });
+        }
+        OnPutAck(op, Status::OK());  // the coordinator's own write
+      });
+}
+
+void Node::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
+  if (s.ok()) {
+    ++op->acks;
+  } else {
+    ++op->failed;
+  }
+  if (op->replied) return;
+  if (op->acks >= op->needed) {
+    op->replied = true;
+    Reply r;
+    r.type = MsgType::kPutReply;
+    r.id = op->client_id;
+    r.context = op->context;
+    SendReply(op->identity, r);
+  } else if (op->targets - op->failed < op->needed) {
+    op->replied = true;
+    SendReply(op->identity, Reply::Error(op->client_id, QuorumFailed("acknowledged", op->acks,
+                                                                     op->needed, op->targets)));
+  }
+}
+
+void Node::ForwardPut(std::string identity, Request req, std::vector<std::string> targets,
+                      size_t next) {
+  if (next >= targets.size()) {
+    return SendReply(identity,
+                     Reply::Error(req.id, Status::Unavailable(
+                                              "no replica of the key answered the forwarded "
+                                              "write (" +
+                                              std::to_string(targets.size()) + " tried)")));
+  }
+  ++forwarded_;
+  Request fwd = req;
+  fwd.flags |= wire::kFlagForwarded;
+  const std::string endpoint = EndpointOf(targets[next]);
+  peers_->Call(endpoint, std::move(fwd), RequestTimeout(),
+               [this, identity = std::move(identity), req = std::move(req),
+                targets = std::move(targets), next](Result<Reply> rep) mutable {
+                 if (!rep.ok()) {
+                   // The replica did not answer: try the next one.
+                   return ForwardPut(std::move(identity), std::move(req), std::move(targets),
+                                     next + 1);
+                 }
+                 rep->id = req.id;  // the client's id, not ours
+                 SendReply(identity, *rep);
+               });
+}
+
+// ---- requests from peers and local reads
+
+void Node::ServeReplicaGet(std::string identity, Request req) {
+  // The stored bytes are the encoded set: send them as they are.
+  OnEngine<Result<std::string>>(
+      [this, key = std::move(req.key)] { return store_->backend().Get(key); },
+      [this, identity = std::move(identity), id = req.id](Result<std::string> bytes) {
+        if (!bytes.ok() && !bytes.status().IsNotFound()) {
+          return SendReply(identity, Reply::Error(id, bytes.status()));
+        }
+        Reply r;
+        r.type = MsgType::kReplicaGetReply;
+        r.id = id;
+        if (bytes.ok()) r.payload = std::move(bytes).value();
+        SendReply(identity, r);
+      });
+}
+
+void Node::ServeReplicaPut(std::string identity, Request req) {
+  auto incoming = SiblingSet::Decode(req.payload);
+  if (!incoming.ok()) {
+    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
+                                                        incoming.status().message())));
+  }
+  OnEngine<Status>(
+      [this, key = std::move(req.key), set = std::move(incoming).value()] {
+        return store_->Merge(key, set).status();
+      },
+      [this, identity = std::move(identity), id = req.id](Status s) {
+        if (!s.ok()) return SendReply(identity, Reply::Error(id, s));
+        Reply r;
+        r.type = MsgType::kAck;
+        r.id = id;
+        SendReply(identity, r);
+      });
+}
+
+void Node::ServeLocalGet(std::string identity, Request req) {
+  OnEngine<Result<SiblingSet>>(
+      [this, key = std::move(req.key)] { return store_->Read(key); },
+      [this, identity = std::move(identity), id = req.id](Result<SiblingSet> set) {
+        if (!set.ok()) return SendReply(identity, Reply::Error(id, set.status()));
+        Reply r;
+        r.type = MsgType::kGetReply;
+        r.id = id;
+        r.found = !set->IsDeleted();
+        for (std::string_view v : set->LiveValues()) r.values.emplace_back(v);
+        if (!set->empty()) r.context = EncodeClock(set->Context());
+        SendReply(identity, r);
+      });
+}
+
+}  // namespace dynamo

@@ -1,0 +1,229 @@
+// Membership (paper 4.8): joining through seeds, gossip with one random peer
+// per interval, ring changes by the claimant, and the persisted view.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "node/node_internal.h"
+#include "node/peers.h"
+#include "util/log.h"
+
+namespace dynamo {
+
+using wire::MsgType;
+using wire::Reply;
+using wire::Request;
+
+namespace {
+
+std::string StatePath(const NodeOptions& o) { return o.data_dir + "/cluster.state"; }
+
+// Writes bytes to path atomically and durably: temp file, fsync, rename,
+// fsync of the folder.
+Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError("cannot write " + tmp + ": " + std::strerror(errno));
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return Status::IOError("cannot write " + tmp + ": " + std::strerror(errno));
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::IOError("cannot sync " + tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Status::IOError("cannot rename " + tmp + ": " + std::strerror(errno));
+  }
+  std::string dir = path.substr(0, path.rfind('/'));
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status Node::LoadOrCreateClusterState() {
+  const std::string path = StatePath(options_);
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    std::stringstream buf;
+    buf << in.rdbuf();
+    auto loaded = ClusterState::Decode(buf.str());
+    if (!loaded.ok()) {
+      return Status::Corruption("cannot read the cluster state " + path + ": " +
+                                loaded.status().message() +
+                                " (move the file away to start this node afresh)");
+    }
+    cluster_ = std::move(loaded).value();
+    const Member* self = cluster_.Find(options_.node_id);
+    if (self == nullptr) {
+      cluster_.AddMember(options_.node_id, options_.listen, MemberState::kJoining);
+    } else if (self->endpoint != options_.listen) {
+      cluster_.Update(options_.node_id, options_.listen, self->state);
+    }
+    log::Info("loaded cluster state: " + std::to_string(cluster_.members().size()) +
+              " members, ring version " + std::to_string(cluster_.ring().version()));
+    return Status::OK();
+  }
+  if (options_.seeds.empty()) {
+    cluster_.AddMember(options_.node_id, options_.listen, MemberState::kUp);
+    cluster_.SetRing(Ring::Create(options_.partitions, options_.replicas, options_.node_id));
+    log::Info("created a new cluster: " + std::to_string(options_.partitions) +
+              " partitions, N=" + std::to_string(options_.replicas));
+  } else {
+    cluster_.AddMember(options_.node_id, options_.listen, MemberState::kJoining);
+    log::Info("joining the cluster of " + options_.seeds.front());
+  }
+  return Status::OK();
+}
+
+void Node::SaveClusterState() {
+  const uint64_t seq = ++state_seq_;
+  workers_->Submit([this, seq, bytes = cluster_.Encode()] {
+    std::lock_guard<std::mutex> l(save_mu_);
+    if (seq <= saved_seq_) return;  // a newer view was written already
+    Status s = WriteFileAtomically(StatePath(options_), bytes);
+    if (!s.ok()) {
+      log::Error("cannot save the cluster state: " + s.ToString());
+      return;
+    }
+    saved_seq_ = seq;
+  });
+}
+
+void Node::GossipOnce() {
+  std::vector<const Member*> peers;
+  for (const auto& [id, m] : cluster_.members()) {
+    if (id != options_.node_id && !m.endpoint.empty()) peers.push_back(&m);
+  }
+  std::string endpoint;
+  if (!peers.empty()) {
+    endpoint = peers[rng_() % peers.size()]->endpoint;
+  } else if (!options_.seeds.empty()) {
+    endpoint = options_.seeds[rng_() % options_.seeds.size()];
+  } else {
+    return;
+  }
+  Request g;
+  g.type = MsgType::kGossip;
+  g.payload = cluster_.Encode();
+  peers_->Call(endpoint, std::move(g), RequestTimeout(), [this](Result<Reply> rep) {
+    if (rep.ok() && rep->type == MsgType::kGossipReply) MergeClusterState(rep->payload);
+  });
+}
+
+void Node::GossipTick() {
+  const bool in_ring = cluster_.ring().Contains(options_.node_id);
+  if (!in_ring && !options_.seeds.empty()) {
+    // Ask a seed to let us in; its answer carries its view of the cluster.
+    Request j;
+    j.type = MsgType::kJoin;
+    j.node_id = options_.node_id;
+    j.endpoint = options_.listen;
+    const std::string& seed = options_.seeds[join_attempts_++ % options_.seeds.size()];
+    peers_->Call(seed, std::move(j), RequestTimeout(), [this, seed](Result<Reply> rep) {
+      if (!rep.ok()) {
+        log::Warn("join through seed " + seed + " failed: " + rep.status().ToString());
+        return;
+      }
+      if (rep->type == MsgType::kGossipReply) MergeClusterState(rep->payload);
+    });
+  }
+  GossipOnce();
+}
+
+void Node::ServeGossip(std::string identity, Request req) {
+  if (!ClusterState::Decode(req.payload).ok()) {
+    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
+                                                        "gossip carries no valid cluster view")));
+  }
+  MergeClusterState(req.payload);
+  Reply r;
+  r.type = MsgType::kGossipReply;
+  r.id = req.id;
+  r.payload = cluster_.Encode();
+  SendReply(identity, r);
+}
+
+void Node::ServeJoin(std::string identity, Request req) {
+  if (req.node_id.empty() || req.node_id.size() > Ring::kMaxNodeName ||
+      (req.endpoint.rfind("tcp://", 0) != 0 && req.endpoint.rfind("ipc://", 0) != 0)) {
+    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
+                                                        "join needs a node id and a tcp:// or "
+                                                        "ipc:// endpoint")));
+  }
+  const Ring old_ring = cluster_.ring();
+  const Member* m = cluster_.Find(req.node_id);
+  bool changed = false;
+  if (m == nullptr) {
+    changed = cluster_.AddMember(req.node_id, req.endpoint, MemberState::kJoining);
+    log::Info("node " + req.node_id + " at " + req.endpoint + " asks to join");
+  } else if (m->endpoint != req.endpoint) {
+    changed = cluster_.Update(req.node_id, req.endpoint, m->state);
+  }
+  if (changed) OnClusterChanged(old_ring);
+  ClaimTick();
+  Reply r;
+  r.type = MsgType::kGossipReply;
+  r.id = req.id;
+  r.payload = cluster_.Encode();
+  SendReply(identity, r);
+}
+
+// The claimant adds members that are not in the ring yet (paper 4.8.1: an
+// administrator's join, here made by the seed contacted).
+void Node::ClaimTick() {
+  if (cluster_.Claimant() != options_.node_id) return;
+  const Ring old_ring = cluster_.ring();
+  Ring ring = old_ring;
+  bool changed = false;
+  for (const auto& [id, m] : cluster_.members()) {
+    if (m.state != MemberState::kJoining && m.state != MemberState::kUp) continue;
+    if (!ring.Contains(id)) {
+      ring.Join(id);
+      log::Info("claimed " + std::to_string(ring.OwnedBy(id)) + " partitions for " + id);
+      changed = true;
+    }
+  }
+  if (changed) cluster_.SetRing(ring);
+  // Members in the ring are up.
+  std::vector<std::pair<std::string, std::string>> now_up;
+  for (const auto& [id, m] : cluster_.members()) {
+    if (m.state == MemberState::kJoining && ring.Contains(id)) now_up.emplace_back(id, m.endpoint);
+  }
+  for (const auto& [id, ep] : now_up) changed = cluster_.Update(id, ep, MemberState::kUp) || changed;
+  if (changed) OnClusterChanged(old_ring);
+}
+
+void Node::MergeClusterState(std::string_view encoded) {
+  auto other = ClusterState::Decode(encoded);
+  if (!other.ok()) {
+    log::Warn("ignoring a cluster view: " + other.status().ToString());
+    return;
+  }
+  const Ring old_ring = cluster_.ring();
+  if (cluster_.Merge(*other)) OnClusterChanged(old_ring);
+}
+
+void Node::OnClusterChanged(const Ring& old_ring) {
+  const Ring& ring = cluster_.ring();
+  if (!(old_ring == ring)) {
+    log::Info("ring version " + std::to_string(ring.version()) + ": " +
+              std::to_string(ring.nodes().size()) + " nodes, " +
+              std::to_string(ring.OwnedBy(options_.node_id)) + " partitions owned here");
+    PlanTransfers(old_ring, ring);
+  }
+  SaveClusterState();
+  GossipOnce();  // spread the news now rather than at the next tick
+}
+
+}  // namespace dynamo

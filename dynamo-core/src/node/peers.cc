@@ -1,0 +1,127 @@
+#include "node/peers.h"
+
+#include "util/log.h"
+
+namespace dynamo {
+namespace {
+
+// "tcp://HOST:PORT" -> HOST, for a concrete IPv4 host; else "".
+std::string SourceHost(const std::string& listen) {
+  const std::string prefix = "tcp://";
+  if (listen.rfind(prefix, 0) != 0) return "";
+  std::string hostport = listen.substr(prefix.size());
+  auto colon = hostport.rfind(':');
+  if (colon == std::string::npos) return "";
+  std::string host = hostport.substr(0, colon);
+  if (host.empty() || host == "*" || host == "0.0.0.0" || host.find('[') != std::string::npos) {
+    return "";
+  }
+  return host;
+}
+
+}  // namespace
+
+Peers::Peers(zmq::context_t& ctx, const std::string& listen)
+    : ctx_(ctx), source_host_(SourceHost(listen)) {}
+
+Peers::~Peers() = default;
+
+zmq::socket_t& Peers::SocketFor(const std::string& endpoint) {
+  auto it = sockets_.find(endpoint);
+  if (it != sockets_.end()) return *it->second;
+  auto sock = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+  sock->set(zmq::sockopt::linger, 0);
+  sock->set(zmq::sockopt::sndhwm, 10000);
+  sock->set(zmq::sockopt::rcvhwm, 100000);
+  sock->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(wire::kMaxFrameBytes));
+  std::string target = endpoint;
+  if (!source_host_.empty() && endpoint.rfind("tcp://", 0) == 0) {
+    target = "tcp://" + source_host_ + ":0;" + endpoint.substr(6);
+  }
+  sock->connect(target);
+  return *sockets_.emplace(endpoint, std::move(sock)).first->second;
+}
+
+void Peers::Call(const std::string& endpoint, wire::Request req,
+                 std::chrono::milliseconds timeout, Callback done) {
+  const uint64_t id = next_id_++;
+  req.id = id;
+  const auto deadline = Clock::now() + timeout;
+  pending_.emplace(id, Pending{std::move(done), deadline, endpoint});
+  deadlines_.emplace(deadline, id);
+  try {
+    std::string frame = wire::EncodeRequest(req);
+    if (!SocketFor(endpoint).send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+      failed_now_.emplace_back(id, Status::Unavailable("send queue to " + endpoint + " is full"));
+    }
+  } catch (const zmq::error_t& e) {
+    failed_now_.emplace_back(id, Status::IOError("cannot send to " + endpoint + ": " + e.what()));
+  }
+}
+
+void Peers::AddPollItems(std::vector<zmq::pollitem_t>* items) {
+  polled_.clear();
+  for (auto& [ep, sock] : sockets_) {
+    polled_.push_back(sock.get());
+    items->push_back({sock->handle(), 0, ZMQ_POLLIN, 0});
+  }
+}
+
+void Peers::OnPoll(const zmq::pollitem_t* items, size_t count) {
+  for (size_t i = 0; i < count && i < polled_.size(); ++i) {
+    if (!(items[i].revents & ZMQ_POLLIN)) continue;
+    for (int n = 0; n < 1024; ++n) {
+      zmq::message_t msg;
+      if (!polled_[i]->recv(msg, zmq::recv_flags::dontwait)) break;
+      wire::Reply rep;
+      Status s = wire::DecodeReply(msg.to_string_view(), &rep);
+      if (pending_.find(rep.id) == pending_.end()) continue;  // late: already timed out
+      if (!s.ok()) {
+        Finish(rep.id, Status::Corruption("bad reply from a peer: " + s.message()));
+      } else {
+        Finish(rep.id, std::move(rep));
+      }
+    }
+  }
+}
+
+void Peers::Finish(uint64_t id, Result<wire::Reply> result) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  auto range = deadlines_.equal_range(p.deadline);
+  for (auto d = range.first; d != range.second; ++d) {
+    if (d->second == id) {
+      deadlines_.erase(d);
+      break;
+    }
+  }
+  p.done(std::move(result));
+}
+
+long Peers::RunDue() {
+  while (!failed_now_.empty()) {
+    auto failed = std::move(failed_now_);
+    failed_now_.clear();
+    for (auto& [id, s] : failed) Finish(id, s);
+  }
+  const auto now = Clock::now();
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    const uint64_t id = deadlines_.begin()->second;
+    auto it = pending_.find(id);
+    if (it == pending_.end()) {
+      deadlines_.erase(deadlines_.begin());
+      continue;
+    }
+    Finish(id, Status::Timeout("no reply from " + it->second.endpoint + " in time"));
+  }
+  if (!failed_now_.empty()) return 0;
+  if (deadlines_.empty()) return -1;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadlines_.begin()->first -
+                                                                  Clock::now())
+                .count();
+  return ms < 0 ? 0 : ms + 1;
+}
+
+}  // namespace dynamo

@@ -1,0 +1,68 @@
+// Peers: this node's request/reply conversations with other nodes.
+//
+// One DEALER socket per peer endpoint, connected from the host of our own
+// --listen address (ZeroMQ source endpoint "tcp://SRC:0;DST"), so nodes on
+// different loopback addresses can be cut apart by firewall rules. Every
+// Call ends exactly once: with the peer's reply, or with Timeout when none
+// came in time. Loop thread only: not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+#include <zmq.hpp>
+
+#include "dynamo/status.h"
+#include "dynamo/transport/message.h"
+
+namespace dynamo {
+
+class Peers {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Callback = std::function<void(Result<wire::Reply>)>;
+
+  // listen: our own --listen endpoint (its host becomes the source address).
+  Peers(zmq::context_t& ctx, const std::string& listen);
+  ~Peers();
+
+  // Sends req (its id is replaced) to the peer at endpoint. done runs later,
+  // on the loop, never from inside Call.
+  void Call(const std::string& endpoint, wire::Request req, std::chrono::milliseconds timeout,
+            Callback done);
+
+  // Appends a poll item per peer socket; after zmq::poll, hand the same
+  // slice to OnPoll.
+  void AddPollItems(std::vector<zmq::pollitem_t>* items);
+  void OnPoll(const zmq::pollitem_t* items, size_t count);
+
+  // Fails the calls whose deadline passed and runs callbacks queued by Call
+  // failures. Returns the milliseconds until the next deadline, or -1.
+  long RunDue();
+
+  size_t pending() const { return pending_.size(); }
+
+ private:
+  struct Pending {
+    Callback done;
+    Clock::time_point deadline;
+    std::string endpoint;
+  };
+  zmq::socket_t& SocketFor(const std::string& endpoint);
+  void Finish(uint64_t id, Result<wire::Reply> result);
+
+  zmq::context_t& ctx_;
+  std::string source_host_;  // empty: let the kernel choose
+  std::map<std::string, std::unique_ptr<zmq::socket_t>> sockets_;
+  std::vector<zmq::socket_t*> polled_;  // order of the last AddPollItems
+  std::unordered_map<uint64_t, Pending> pending_;
+  std::multimap<Clock::time_point, uint64_t> deadlines_;
+  std::vector<std::pair<uint64_t, Status>> failed_now_;  // send failures, reported by RunDue
+  uint64_t next_id_ = 1;
+};
+
+}  // namespace dynamo

@@ -1,0 +1,193 @@
+// State transfer (paper 4.9 of the join, 6.2): when ownership changes, the
+// nodes that stop replicating a partition send its keys to the nodes that
+// start, and drop them only after every new replica acknowledged them.
+// Simple by design for now: one partition at a time, read whole into
+// memory, sent in batches; a failed batch retries the partition later.
+#include <algorithm>
+
+#include "dynamo/backend.h"
+#include "dynamo/key_hash.h"
+#include "node/local_store.h"
+#include "node/node_internal.h"
+#include "node/peers.h"
+#include "util/log.h"
+
+namespace dynamo {
+
+using wire::MsgType;
+using wire::Reply;
+using wire::Request;
+
+namespace {
+
+constexpr size_t kBatchBytes = 256 << 10;
+constexpr size_t kBatchKeys = 256;
+
+bool Has(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+using Items = std::vector<std::pair<std::string, std::string>>;
+
+}  // namespace
+
+void Node::PlanTransfers(const Ring& old_ring, const Ring& new_ring) {
+  if (old_ring.empty() || old_ring.partitions() != new_ring.partitions()) return;
+  for (uint32_t p = 0; p < new_ring.partitions(); ++p) {
+    const auto before = old_ring.PreferenceList(p);
+    const auto after = new_ring.PreferenceList(p);
+    std::vector<std::string> gained, lost;
+    for (const auto& n : after) {
+      if (!Has(before, n)) gained.push_back(n);
+    }
+    if (gained.empty()) continue;
+    for (const auto& n : before) {
+      if (!Has(after, n)) lost.push_back(n);
+    }
+    // Those who stop replicating hand over; when nobody stops (the cluster
+    // still has fewer than N nodes), the old owner does.
+    const bool sender = lost.empty() ? before.front() == options_.node_id
+                                     : Has(lost, options_.node_id);
+    if (!sender) continue;
+    auto task = std::make_shared<TransferTask>();
+    task->partition = p;
+    task->targets = std::move(gained);
+    task->drop_after = Has(lost, options_.node_id);
+    transfers_.push_back(std::move(task));
+  }
+  if (!transfers_.empty()) {
+    log::Info(std::to_string(transfers_.size()) + " partition transfers pending");
+  }
+  TransferTick();
+}
+
+void Node::TransferTick() {
+  if (transfer_running_) return;
+  if (transfers_.empty()) {
+    if (transfer_round_partitions_ > 0) {
+      log::Info("handed off " + std::to_string(transfer_round_partitions_) + " partitions (" +
+                std::to_string(transfer_round_keys_) + " keys) to their new replicas");
+      transfer_round_partitions_ = transfer_round_keys_ = 0;
+    }
+    return;
+  }
+  auto task = transfers_.front();
+  transfers_.pop_front();
+  transfer_running_ = true;
+  const HashRange range = PartitionHashRange(task->partition, cluster_.ring().partitions());
+  OnEngine<Result<Items>>(
+      [this, range]() -> Result<Items> {
+        Items items;
+        Status s = store_->backend().Scan(
+            range.lo, range.hi, [&](std::string_view k, uint64_t, std::string_view v) {
+              items.emplace_back(std::string(k), std::string(v));
+              return true;
+            });
+        if (!s.ok()) return s;
+        return items;
+      },
+      [this, task](Result<Items> items) {
+        if (!items.ok()) {
+          log::Warn("transfer of partition " + std::to_string(task->partition) +
+                    " cannot scan: " + items.status().ToString());
+          transfer_running_ = false;
+          transfers_.push_back(task);
+          return;
+        }
+        SendTransferBatch(task, std::make_shared<Items>(std::move(items).value()), 0);
+      });
+}
+
+void Node::SendTransferBatch(std::shared_ptr<TransferTask> task,
+                             std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items,
+                             size_t offset) {
+  if (offset >= items->size()) return FinishTransfer(task, items);
+  Request batch;
+  batch.type = MsgType::kTransfer;
+  size_t bytes = 0, end = offset;
+  while (end < items->size() && bytes < kBatchBytes && end - offset < kBatchKeys) {
+    bytes += (*items)[end].first.size() + (*items)[end].second.size();
+    batch.batch.push_back((*items)[end]);
+    ++end;
+  }
+  auto remaining = std::make_shared<size_t>(task->targets.size());
+  auto failed = std::make_shared<bool>(false);
+  for (const auto& target : task->targets) {
+    peers_->Call(EndpointOf(target), batch, RequestTimeout() * 5,
+                 [this, task, items, end, remaining, failed, target](Result<Reply> rep) {
+                   if (!rep.ok() || !rep->ToStatus().ok() || rep->type != MsgType::kAck) {
+                     *failed = true;
+                     log::Warn("transfer of partition " + std::to_string(task->partition) +
+                               " to " + target + " failed; will retry");
+                   }
+                   if (--*remaining > 0) return;
+                   if (*failed) {
+                     // Retried from the start at a later tick (merges are idempotent).
+                     ++task->attempts;
+                     transfers_.push_back(task);
+                     transfer_running_ = false;
+                     return;
+                   }
+                   SendTransferBatch(task, items, end);
+                 });
+  }
+}
+
+void Node::FinishTransfer(std::shared_ptr<TransferTask> task,
+                          std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items) {
+  keys_transferred_ += items->size();
+  transfer_round_keys_ += items->size();
+  ++transfer_round_partitions_;
+  log::Debug("partition " + std::to_string(task->partition) + ": " +
+             std::to_string(items->size()) + " keys sent to " +
+             std::to_string(task->targets.size()) + " new replica(s)");
+  const auto now = cluster_.ring().PreferenceList(task->partition);
+  const bool drop = task->drop_after && !Has(now, options_.node_id) && !items->empty();
+  if (!drop) {
+    transfer_running_ = false;
+    return TransferTick();
+  }
+  OnEngine<Status>(
+      [this, items] {
+        for (const auto& [k, v] : *items) {
+          Status s = store_->backend().Remove(k);
+          if (!s.ok() && !s.IsNotFound()) return s;
+        }
+        return Status::OK();
+      },
+      [this, task](Status s) {
+        if (!s.ok()) log::Warn("dropping a handed-off partition failed: " + s.ToString());
+        transfer_running_ = false;
+        TransferTick();
+      });
+}
+
+void Node::ServeTransfer(std::string identity, Request req) {
+  // Decode on the loop (cheap, and a bad batch is refused whole).
+  auto sets = std::make_shared<std::vector<std::pair<std::string, SiblingSet>>>();
+  for (auto& [k, v] : req.batch) {
+    auto set = SiblingSet::Decode(v);
+    if (!set.ok() || k.empty()) {
+      return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
+                                                          "transfer batch holds a bad entry")));
+    }
+    sets->emplace_back(std::move(k), std::move(set).value());
+  }
+  OnEngine<Status>(
+      [this, sets] {
+        for (const auto& [k, set] : *sets) {
+          Status s = store_->Merge(k, set).status();
+          if (!s.ok()) return s;
+        }
+        return Status::OK();
+      },
+      [this, identity = std::move(identity), id = req.id](Status s) {
+        if (!s.ok()) return SendReply(identity, Reply::Error(id, s));
+        Reply r;
+        r.type = MsgType::kAck;
+        r.id = id;
+        SendReply(identity, r);
+      });
+}
+
+}  // namespace dynamo
