@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds dynamo and starts a local node in the foreground; Ctrl-C stops it.
+# Builds dynamo and starts a local 3-node cluster; Ctrl-C stops it.
 # Installs the Debian packages it needs first (with sudo when not root).
 #
 #   ./run.sh
@@ -14,9 +14,11 @@ BUILD_DIR=build
 # What a local node needs; the engine plugins are loaded at run time.
 BUILD_TARGETS=(dynamod dynamoctl dynamo_backend_memory dynamo_backend_file)
 
-# The nodes to start: "NODE_ID ENDPOINT". The last one runs in the foreground.
+# The nodes to start: "NODE_ID ENDPOINT"; the first founds the cluster.
 NODES=(
   "node1 tcp://127.0.0.1:7101"
+  "node2 tcp://127.0.0.1:7102"
+  "node3 tcp://127.0.0.1:7103"
 )
 BACKEND=file
 
@@ -30,19 +32,61 @@ echo "==> building ${BUILD_TARGETS[*]}"
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${BUILD_TARGETS[@]}"
 
 BIN="$BUILD_DIR/bin"
-read -r node_id endpoint <<<"${NODES[-1]}"
-mkdir -p "data/$node_id"
+seed=""
+pids=()
+stop_nodes() {
+  trap - INT TERM EXIT
+  echo
+  echo "==> stopping the nodes"
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+}
+trap stop_nodes INT TERM EXIT
 
+echo "==> starting ${#NODES[@]} nodes ($BACKEND engine, data and logs in ./data)"
+for spec in "${NODES[@]}"; do
+  read -r node_id endpoint <<<"$spec"
+  mkdir -p "data/$node_id"
+  args=(--node-id "$node_id" --listen "$endpoint" --data-dir "./data/$node_id" --backend "$BACKEND")
+  # The first node founds the cluster; the others join it through it. A node
+  # restarted later finds its membership in its data folder.
+  [[ -n "$seed" ]] && args+=(--seed "$seed")
+  "$BIN/dynamod" "${args[@]}" 2>>"data/$node_id.log" &
+  pids+=("$!")
+  seed=${seed:-$endpoint}
+done
+
+# Wait until every node reports the same ring, holding every node.
+converged() {
+  local rings spec id ep
+  rings=$(for spec in "${NODES[@]}"; do
+            read -r _ ep <<<"$spec"
+            "$BIN/dynamoctl" --node "$ep" --timeout-ms 500 --json ring 2>/dev/null || echo down
+          done | sort -u)
+  [[ "$(wc -l <<<"$rings")" == 1 && "$rings" != down ]] || return 1
+  for spec in "${NODES[@]}"; do
+    read -r id _ <<<"$spec"
+    grep -q "\"$id\"" <<<"$rings" || return 1
+  done
+}
+read -r _ first <<<"${NODES[0]}"
+for _ in $(seq 1 150); do
+  converged && break
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { echo "a node failed to start; see data/*.log" >&2; exit 1; }
+  done
+  sleep 0.2
+done
+converged || { echo "the nodes did not agree on a ring in 30 s; see data/*.log" >&2; exit 1; }
+
+"$BIN/dynamoctl" --node "$first" status
 cat <<MSG
 
-==> starting dynamo node '$node_id' on $endpoint ($BACKEND backend, data in ./data/$node_id)
-    Reach it from another terminal:
-      $BIN/dynamoctl --node $endpoint put hello world
-      $BIN/dynamoctl --node $endpoint get hello
-      $BIN/dynamoctl --node $endpoint status
-    Press Ctrl-C to stop it.
+==> a ${#NODES[@]}-node cluster is running (N=3, R=2, W=2). From another terminal:
+      $BIN/dynamoctl put hello world          # any node takes any request
+      $BIN/dynamoctl --node tcp://127.0.0.1:7102 get hello
+      $BIN/dynamoctl ring
+    Logs: data/<node>.log. Press Ctrl-C to stop the cluster.
 
 MSG
-
-exec "$BIN/dynamod" --node-id "$node_id" --listen "$endpoint" \
-  --data-dir "./data/$node_id" --backend "$BACKEND"
+wait "${pids[@]}"
