@@ -12,10 +12,20 @@ Where the programs are comes from the environment (ctest sets it):
                                                      (default: <bin>/../test-plugins)
   DYNAMO_TEST_TIME_SCALE  multiplies every deadline  (default: 1; e.g. 5 under valgrind)
 
-Nodes only ever listen on 127.0.0.1.
+Nodes only ever listen on loopback: 127.0.0.1 unless a test asks for another
+127.0.0.x (so fault tests can cut nodes apart by address).
+
+Clusters (test_cluster.py): DynamoTestCase.start_cluster starts node1 plain and
+the others with --seed node1; wait_converged polls `ring --json` and
+`status --json` until every node agrees; partition_of, replicas_of and
+local_holders say where a key belongs and where it is; WireClient speaks the
+wire protocol raw for checks over thousands of keys (one dynamoctl run costs
+~30 ms of CPU).
 """
 
 import base64
+import concurrent.futures
+import hashlib
 import json
 import os
 import re
@@ -42,6 +52,8 @@ TIME_SCALE = float(os.environ.get("DYNAMO_TEST_TIME_SCALE", "1"))
 READY_DEADLINE = 10.0 * TIME_SCALE   # seconds for a node to answer `status`
 STOP_DEADLINE = 10.0 * TIME_SCALE    # seconds for a node to exit after SIGTERM
 CTL_DEADLINE = 30.0 * TIME_SCALE     # seconds for one dynamoctl run
+CONVERGE_DEADLINE = 30.0 * TIME_SCALE  # seconds for a cluster to agree on one ring
+WIRE_WAIT_MS = int(10000 * TIME_SCALE)  # one raw request's reply (WireClient), at most
 
 # dynamoctl exit codes (DESIGN.md 3.2).
 EXIT_OK = 0
@@ -57,19 +69,19 @@ VALUE_LIMIT = 1024 * 1024
 _BIND_FAILURE = re.compile(r"in use|eaddrinuse|cannot bind|can't bind|bind", re.I)
 
 
-def free_port():
+def free_port(host="127.0.0.1"):
     """A loopback TCP port that was free a moment ago (bind port 0, release).
 
     Another process may take it before the caller binds it; Node.start retries
     with a new port when dynamod reports a bind failure.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
-def endpoint_of(port):
-    return "tcp://127.0.0.1:%d" % port
+def endpoint_of(port, host="127.0.0.1"):
+    return "tcp://%s:%d" % (host, port)
 
 
 def error_lines(text):
@@ -158,12 +170,19 @@ class Node:
     """
 
     def __init__(self, work_dir, name, backend="memory", extra_args=(), port=None,
-                 data_dir=None, node_id=None, args_override=None):
+                 data_dir=None, node_id=None, args_override=None, host="127.0.0.1",
+                 seeds=()):
+        if not host.startswith("127."):
+            raise ValueError("tests listen on loopback only, not %r" % host)
         self.name = name
         self.backend = backend
         self.extra_args = list(extra_args)
+        self.host = host
+        # Endpoints given as --seed; a test may clear them before a restart
+        # (a node with saved state needs none).
+        self.seeds = list(seeds)
         self.fixed_port = port is not None
-        self.port = port if port is not None else free_port()
+        self.port = port if port is not None else free_port(host)
         self.node_id = node_id
         # When set, dynamod gets exactly these arguments (e.g. only --config).
         self.args_override = args_override
@@ -174,7 +193,7 @@ class Node:
 
     @property
     def endpoint(self):
-        return endpoint_of(self.port)
+        return endpoint_of(self.port, self.host)
 
     def argv(self):
         if self.args_override is not None:
@@ -183,6 +202,8 @@ class Node:
                 "--backend", self.backend]
         if self.node_id is not None:
             argv += ["--node-id", self.node_id]
+        for seed in self.seeds:
+            argv += ["--seed", seed]
         return argv + self.extra_args
 
     def log(self):
@@ -220,7 +241,7 @@ class Node:
                 bind_failure = _BIND_FAILURE.search(e.stderr_tail or "")
                 if self.fixed_port or not bind_failure or attempt == attempts - 1:
                     raise AssertionError(str(e)) from None
-                self.port = free_port()
+                self.port = free_port(self.host)
         raise AssertionError("unreachable")
 
     def wait_ready(self, deadline=READY_DEADLINE):
@@ -336,6 +357,48 @@ class DynamoTestCase(unittest.TestCase):
         node.start(wait=wait)
         return node
 
+    # ---- clusters ----------------------------------------------------------------
+
+    def start_cluster_node(self, seed=None, backend="memory", extra_args=(),
+                           host="127.0.0.1", gossip_interval_ms=None,
+                           request_timeout_ms=None, wait=True):
+        """One more cluster node: --seed seed's endpoint (none: a new cluster).
+        gossip_interval_ms None takes TEST_GOSSIP_INTERVAL_MS, 0 leaves the
+        option out (dynamod's default). Its port stays fixed across restarts."""
+        if gossip_interval_ms is None:
+            gossip_interval_ms = TEST_GOSSIP_INTERVAL_MS
+        args = []
+        if gossip_interval_ms:
+            args += ["--gossip-interval-ms", str(gossip_interval_ms)]
+        if request_timeout_ms is not None:
+            args += ["--request-timeout-ms", str(request_timeout_ms)]
+        node = self.start_node(backend=backend, extra_args=args + list(extra_args),
+                               wait=wait, host=host,
+                               seeds=[seed.endpoint] if seed is not None else [])
+        node.fixed_port = True  # the cluster knows it by this endpoint
+        return node
+
+    def start_cluster(self, count, backend="memory", extra_args=(), hosts=None,
+                      converge=True, deadline=CONVERGE_DEADLINE, **kwargs):
+        """count nodes: the first plain, the others with --seed <first>. hosts
+        (a list, one 127.0.0.x per node) defaults to 127.0.0.1 for all.
+        Waits for convergence unless converge=False. Returns the nodes."""
+        hosts = list(hosts) if hosts else ["127.0.0.1"] * count
+        nodes = []
+        for i in range(count):
+            nodes.append(self.start_cluster_node(
+                seed=nodes[0] if nodes else None, backend=backend, extra_args=extra_args,
+                host=hosts[i], **kwargs))
+        if converge:
+            wait_converged(nodes, deadline)
+        return nodes
+
+    def wait_converged(self, nodes, deadline=CONVERGE_DEADLINE):
+        return wait_converged(nodes, deadline)
+
+    def local_holders(self, nodes, key):
+        return local_holders(nodes, key)
+
     # ---- dynamoctl -----------------------------------------------------------
 
     def ctl(self, node, *args, **kwargs):
@@ -405,3 +468,250 @@ class DynamoTestCase(unittest.TestCase):
 
     def assertExit(self, result, code):
         self.assertEqual(result.returncode, code, result.describe())
+
+
+# ---- clusters ------------------------------------------------------------------------
+
+
+# The gossip interval clusters are started with (dynamod's default is 1000 ms);
+# shorter so convergence is quick. None leaves the option out.
+TEST_GOSSIP_INTERVAL_MS = 200
+
+
+def partition_of(key, q):
+    """The partition of key on a ring of q partitions: the top log2(q) bits of
+    MD5(key) read big-endian (DESIGN.md 1)."""
+    if q < 1 or q & (q - 1):
+        raise ValueError("Q must be a power of two, not %r" % q)
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    bits = q.bit_length() - 1
+    return int.from_bytes(hashlib.md5(key).digest(), "big") >> (128 - bits)
+
+
+def replicas_of(key, ring_doc):
+    """The preference list (node ids, owner first) of key in a `ring --json` document."""
+    return list(ring_doc["owners"][partition_of(key, ring_doc["partitions"])])
+
+
+def _parsed(result):
+    if result.returncode != 0:
+        return None
+    try:
+        return result.json()
+    except ValueError:
+        return None
+
+
+def status_of(node):
+    """`status --json` of node as a dict; fails the test if it does not answer."""
+    r = run_ctl(node.endpoint, "status", json_output=True, timeout_ms=int(2000 * TIME_SCALE))
+    doc = _parsed(r)
+    if doc is None:
+        raise AssertionError("status of %s failed: %s" % (node.name, r.describe()))
+    return doc
+
+
+def ring_of(node):
+    """`ring --json` of node as a dict; fails the test if it does not answer."""
+    r = run_ctl(node.endpoint, "ring", json_output=True, timeout_ms=int(2000 * TIME_SCALE))
+    doc = _parsed(r)
+    if doc is None:
+        raise AssertionError("ring of %s failed: %s" % (node.name, r.describe()))
+    return doc
+
+
+def _convergence_problem(nodes, rings, statuses):
+    """None when the views agree, else what is still wrong (one line)."""
+    expected = {n.node_id for n in nodes}
+    for node in nodes:
+        if _parsed(rings[node.name]) is None:
+            return "%s: ring --json failed (exit %r)" % (node.name, rings[node.name].returncode)
+        if _parsed(statuses[node.name]) is None:
+            return "%s: status --json failed (exit %r)" % (node.name,
+                                                         statuses[node.name].returncode)
+    for node in nodes:
+        status = _parsed(statuses[node.name])
+        members = {m.get("node_id"): m.get("state") for m in status.get("members", [])}
+        if set(members) != expected:
+            return "%s sees members %s, expected %s" % (node.name, sorted(members),
+                                                        sorted(expected))
+        not_up = {k: v for k, v in members.items() if v != "up"}
+        if not_up:
+            return "%s sees members not up: %s" % (node.name, not_up)
+    docs = [_parsed(rings[n.name]) for n in nodes]
+    for node, doc in zip(nodes[1:], docs[1:]):
+        if doc != docs[0]:
+            return "%s's ring (version %r) differs from %s's (version %r)" % (
+                node.name, doc.get("version"), nodes[0].name, docs[0].get("version"))
+    owners = docs[0].get("owners")
+    if not isinstance(owners, list) or not owners:
+        return "ring has no owners list"
+    if len(expected) <= len(owners):
+        first = {entry[0] for entry in owners if entry}
+        if first != expected:
+            return "partition owners are %s, expected every member %s" % (sorted(first),
+                                                                         sorted(expected))
+    for node in nodes:
+        status = _parsed(statuses[node.name])
+        if "ring_version" in status and status["ring_version"] != docs[0].get("version"):
+            return "%s's status says ring_version %r, its ring says %r" % (
+                node.name, status["ring_version"], docs[0].get("version"))
+    return None
+
+
+def wait_converged(nodes, deadline=CONVERGE_DEADLINE):
+    """Polls `ring --json` and `status --json` on every node until every node
+    returns the identical ring document, every node's member list is exactly
+    these nodes, all "up", and every node owns a partition. Returns the ring.
+
+    On the deadline, fails with what was still wrong, every node's last ring and
+    status and the tail of its log.
+    """
+    end = time.monotonic() + deadline
+    while True:
+        rings, statuses = {}, {}
+        for node in nodes:
+            if not node.alive():
+                raise AssertionError("node %s is not running while waiting for convergence "
+                                     "(exit %r); log:\n%s" % (
+                                         node.name, node.proc and node.proc.returncode,
+                                         node.log()[-3000:]))
+            rings[node.name] = run_ctl(node.endpoint, "ring", json_output=True,
+                                       timeout_ms=int(2000 * TIME_SCALE))
+            statuses[node.name] = run_ctl(node.endpoint, "status", json_output=True,
+                                          timeout_ms=int(2000 * TIME_SCALE))
+        problem = _convergence_problem(nodes, rings, statuses)
+        if problem is None:
+            return _parsed(rings[nodes[0].name])
+        if time.monotonic() > end:
+            report = ["cluster of %d nodes did not converge within %.0f s: %s"
+                      % (len(nodes), deadline, problem)]
+            for node in nodes:
+                ring = rings[node.name]
+                report.append("---- %s (%s, %s)" % (node.name, node.endpoint,
+                                                    "alive" if node.alive() else "exited"))
+                report.append("ring: exit %r, %s%s" % (
+                    ring.returncode, ring.out[:600], ring.stderr.strip()[-300:]))
+                report.append("status: " + statuses[node.name].describe())
+                report.append("log tail:\n" + node.log()[-1500:])
+            raise AssertionError("\n".join(report))
+        time.sleep(0.1)
+
+
+def local_holders(nodes, key):
+    """Which nodes' engines hold key, by `dynamoctl get KEY --local`:
+    {node_id: sorted values} for the nodes that find it (exit 0); a node that
+    answers anything but 0 or 3 fails the test."""
+    def ask(node):
+        return run_ctl(node.endpoint, "get", key, "--local", json_output=True,
+                       timeout_ms=int(2000 * TIME_SCALE))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        results = list(pool.map(ask, nodes))
+    found = {}
+    for node, r in zip(nodes, results):
+        if r.returncode == EXIT_NOT_FOUND:
+            continue
+        doc = _parsed(r)
+        if doc is None or doc.get("found") is not True:
+            raise AssertionError("get --local on %s: %s" % (node.name, r.describe()))
+        found[node.node_id] = sorted(base64.b64decode(v) for v in doc["values_b64"])
+    return found
+
+
+class WireClient:
+    """The wire protocol (docs/protocol.md) spoken raw by one ZeroMQ DEALER to
+    one node, with pipelining: for checks over thousands of keys. Not
+    thread-safe (one per thread); close() it (or use `with`)."""
+
+    VERSION = 1
+    GET, PUT = 1, 2
+    GET_REPLY, PUT_REPLY, ERROR = 65, 66, 127
+
+    def __init__(self, endpoint):
+        import msgpack  # Debian's python3-msgpack and python3-zmq (see CMakeLists.txt)
+        import zmq
+        self._msgpack = msgpack
+        self._zmq = zmq
+        self.endpoint = endpoint
+        self._ctx = zmq.Context()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.connect(endpoint)
+        self._next_id = int.from_bytes(os.urandom(4), "big") << 16
+
+    def close(self):
+        if self._sock is not None:
+            self._sock.close(0)
+            self._ctx.term()
+            self._sock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def call_many(self, requests, window=32, wait_ms=WIRE_WAIT_MS):
+        """Sends each request (a tuple: type, fields after the id), at most
+        window at a time; returns the decoded replies in request order. Fails
+        when no reply arrives for wait_ms while some are outstanding. Late
+        replies to earlier calls are recognised by id and dropped."""
+        replies = [None] * len(requests)
+        pending = {}
+        sent = 0
+        while sent < len(requests) or pending:
+            while sent < len(requests) and len(pending) < window:
+                self._next_id += 1
+                pending[self._next_id] = sent
+                kind, *fields = requests[sent]
+                self._sock.send(self._msgpack.packb([self.VERSION, kind, self._next_id] + list(fields),
+                                                    use_bin_type=True))
+                sent += 1
+            if not self._sock.poll(wait_ms, self._zmq.POLLIN):
+                raise AssertionError("%s: no reply within %d ms (%d of %d requests unanswered)"
+                                     % (self.endpoint, wait_ms, len(pending) + len(requests) - sent,
+                                        len(requests)))
+            while self._sock.poll(0, self._zmq.POLLIN):
+                reply = self._msgpack.unpackb(self._sock.recv(), raw=False,
+                                              strict_map_key=False)
+                index = pending.pop(reply[2], None) if len(reply) > 2 else None
+                if index is not None:
+                    replies[index] = reply
+        return replies
+
+    @staticmethod
+    def _bytes(key):
+        return key.encode("utf-8") if isinstance(key, str) else key
+
+    def get_many(self, keys, local=False, r=0, **kwargs):
+        return self.call_many([(self.GET, self._bytes(k), 1 if local else 0, r) for k in keys],
+                              **kwargs)
+
+    def put_many(self, items, w=0, **kwargs):
+        """items: (key, value) pairs, written without a context."""
+        return self.call_many([(self.PUT, self._bytes(k), self._bytes(v), b"", w)
+                               for k, v in items], **kwargs)
+
+    @classmethod
+    def values_of(cls, reply):
+        """Sorted values of a GET_REPLY, None when not found; an ERROR reply or
+        anything else raises AssertionError."""
+        if reply is None or reply[1] != cls.GET_REPLY:
+            raise AssertionError("not a GET_REPLY: %r" % (reply,))
+        return sorted(reply[4]) if reply[3] else None
+
+
+def wire_local_holders(nodes, keys):
+    """For each key, {node_id: sorted values} of the nodes whose engine holds
+    it (local GETs over the wire protocol)."""
+    holders = {k: {} for k in keys}
+    for node in nodes:
+        with WireClient(node.endpoint) as client:
+            replies = client.get_many(keys, local=True)
+        for key, reply in zip(keys, replies):
+            values = WireClient.values_of(reply)
+            if values is not None:
+                holders[key][node.node_id] = values
+    return holders
