@@ -165,9 +165,10 @@ std::string EncodeRequest(const Request& req) {
       PackBytes(pk, req.key);
       break;
     case MsgType::kReplicaPut:
-      PackHeader(pk, 5, req.type, req.id);
+      PackHeader(pk, req.ring_version ? 6 : 5, req.type, req.id);
       PackBytes(pk, req.key);
       PackBytes(pk, req.payload);
+      if (req.ring_version) pk.pack_uint64(req.ring_version);
       break;
     case MsgType::kGossip:
       PackHeader(pk, 4, req.type, req.id);
@@ -271,9 +272,10 @@ Status DecodeRequest(std::string_view frame, Request* out) {
       if (s = WantItems(f, 4, "REPLICA_GET"); !s.ok()) return s;
       return f.Bytes(3, "key", &out->key);
     case MsgType::kReplicaPut:
-      if (s = WantItems(f, 5, "REPLICA_PUT"); !s.ok()) return s;
+      if (f.size() != 6 && (s = WantItems(f, 5, "REPLICA_PUT"), !s.ok())) return s;
       if (s = f.Bytes(3, "key", &out->key); !s.ok()) return s;
-      return f.Bytes(4, "siblings", &out->payload);
+      if (s = f.Bytes(4, "siblings", &out->payload); !s.ok()) return s;
+      return f.size() == 6 ? f.Uint(5, "ring_version", &out->ring_version) : Status::OK();
     case MsgType::kGossip:
       if (s = WantItems(f, 4, "GOSSIP"); !s.ok()) return s;
       return f.Bytes(3, "state", &out->payload);

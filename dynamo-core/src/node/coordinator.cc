@@ -21,6 +21,11 @@ Status NoRing() {
   return Status::Unavailable("this node has not joined a cluster yet (no ring)");
 }
 
+Status NotAReplica(uint64_t ring_version) {
+  return Status::Unavailable("this node is not a replica of the key in ring version " +
+                             std::to_string(ring_version));
+}
+
 Status QuorumFailed(const char* what, size_t answered, size_t needed, size_t targets) {
   return Status::Unavailable(std::string("quorum not reached: ") + std::to_string(answered) +
                              " of " + std::to_string(needed) + " needed replicas " + what +
@@ -136,6 +141,7 @@ void Node::ReadRepair(const std::shared_ptr<GetOp>& op) {
     rp.type = MsgType::kReplicaPut;
     rp.key = op->req.key;
     rp.payload = encoded;
+    rp.ring_version = cluster_.ring().version();
     peers_->Call(EndpointOf(op->targets[i]), std::move(rp), RequestTimeout(),
                  [target = op->targets[i]](Result<Reply> rep) {
                    if (!rep.ok() || !rep->ToStatus().ok()) {
@@ -152,7 +158,12 @@ void Node::CoordinatePut(std::string identity, Request req) {
   if (targets.empty()) return SendReply(identity, Reply::Error(req.id, NoRing()));
   const bool replica =
       std::find(targets.begin(), targets.end(), options_.node_id) != targets.end();
-  if (!replica && !(req.flags & wire::kFlagForwarded)) {
+  if (!replica) {
+    if (req.flags & wire::kFlagForwarded) {
+      // Forwarded by a node whose ring is older than ours: let it try the
+      // next replica rather than leave a copy where it no longer belongs.
+      return SendReply(identity, Reply::Error(req.id, NotAReplica(cluster_.ring().version())));
+    }
     // Only a replica coordinates a write (it must add its own dot).
     return ForwardPut(std::move(identity), std::move(req), std::move(targets), 0);
   }
@@ -183,14 +194,14 @@ void Node::CoordinatePut(std::string identity, Request req) {
           return SendReply(op->identity, Reply::Error(op->client_id, written.status()));
         }
         op->context = EncodeClock(written->history);
-        std::string encoded;  // the whole set, encoded once for every replica
+        // The set as stored here goes to every replica: encoded once.
         for (const std::string& t : targets) {
           if (t == options_.node_id) continue;
-          if (encoded.empty()) encoded = written->set.Encode();
           Request rp;
           rp.type = MsgType::kReplicaPut;
           rp.key = key;
-          rp.payload = encoded;
+          rp.payload = written->encoded;
+          rp.ring_version = cluster_.ring().version();
           peers_->Call(EndpointOf(t), std::move(rp), RequestTimeout(),
                        [this, op](Result<Reply> rep) {
                          OnPutAck(op, rep.ok() ? rep->ToStatus() : rep.status());
@@ -237,8 +248,9 @@ void Node::ForwardPut(std::string identity, Request req, std::vector<std::string
   peers_->Call(endpoint, std::move(fwd), RequestTimeout(),
                [this, identity = std::move(identity), req = std::move(req),
                 targets = std::move(targets), next](Result<Reply> rep) mutable {
-                 if (!rep.ok()) {
-                   // The replica did not answer: try the next one.
+                 if (!rep.ok() || rep->ToStatus().code() == Status::Code::kUnavailable) {
+                   // The replica did not answer, or is no replica in its newer
+                   // ring: try the next one.
                    return ForwardPut(std::move(identity), std::move(req), std::move(targets),
                                      next + 1);
                  }
@@ -266,6 +278,16 @@ void Node::ServeReplicaGet(std::string identity, Request req) {
 }
 
 void Node::ServeReplicaPut(std::string identity, Request req) {
+  // A coordinator on an older ring may still count this node as a replica
+  // of a partition it already handed off; storing the copy would leave it
+  // here for good. Refuse: the coordinator's other replicas carry the write.
+  const Ring& ring = cluster_.ring();
+  if (req.ring_version != 0 && req.ring_version < ring.version()) {
+    const auto pref = PreferenceListFor(req.key);
+    if (std::find(pref.begin(), pref.end(), options_.node_id) == pref.end()) {
+      return SendReply(identity, Reply::Error(req.id, NotAReplica(ring.version())));
+    }
+  }
   auto incoming = SiblingSet::Decode(req.payload);
   if (!incoming.ok()) {
     return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(

@@ -22,8 +22,8 @@ Result<SiblingSet> LocalStore::Read(std::string_view key) {
   return SiblingSet::Decode(*bytes);
 }
 
-Status LocalStore::Store(std::string_view key, uint64_t key_hash, const SiblingSet& set) {
-  return backend_->Put(key, key_hash, set.Encode());
+Status LocalStore::Store(std::string_view key, uint64_t key_hash, const std::string& encoded) {
+  return backend_->Put(key, key_hash, encoded);
 }
 
 Result<LocalStore::Written> LocalStore::Write(std::string_view key, const VectorClock& context,
@@ -38,7 +38,8 @@ Result<LocalStore::Written> LocalStore::Write(std::string_view key, const Vector
   Written w;
   w.history = set->Apply(effective, node, NowMs(), std::move(value), tombstone, max_clock_entries_)
                   .History();
-  if (Status s = Store(key, h, *set); !s.ok()) return s;
+  w.encoded = set->Encode();
+  if (Status s = Store(key, h, w.encoded); !s.ok()) return s;
   w.set = std::move(set).value();
   return w;
 }
@@ -49,7 +50,7 @@ Result<SiblingSet> LocalStore::Merge(std::string_view key, const SiblingSet& inc
   Result<SiblingSet> set = Read(key);
   if (!set.ok()) return set.status();
   if (set->Merge(incoming)) {
-    if (Status s = Store(key, h, *set); !s.ok()) return s;
+    if (Status s = Store(key, h, set->Encode()); !s.ok()) return s;
   }
   return set;
 }

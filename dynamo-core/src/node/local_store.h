@@ -29,6 +29,7 @@ class LocalStore {
 
   struct Written {
     SiblingSet set;        // what the key holds now
+    std::string encoded;   // set, as stored: replicas are sent these bytes
     VectorClock history;   // the new version's causal history: the writer's
                            // next context (it has not seen concurrent siblings)
   };
@@ -47,7 +48,7 @@ class LocalStore {
 
  private:
   std::mutex& StripeFor(uint64_t key_hash) { return stripes_[key_hash % stripes_.size()]; }
-  Status Store(std::string_view key, uint64_t key_hash, const SiblingSet& set);
+  Status Store(std::string_view key, uint64_t key_hash, const std::string& encoded);
 
   std::unique_ptr<Backend> backend_;
   const size_t max_clock_entries_;

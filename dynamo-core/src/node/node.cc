@@ -106,6 +106,13 @@ Status Node::Run(int stop_fd) {
       return Status::IOError(std::string("poll failed: ") + e.what());
     }
     if (items[2].revents & ZMQ_POLLIN) break;
+    if (items[1].revents & ZMQ_POLLIN) {
+      // Reset the eventfd before taking the queue: a Post that finds the
+      // queue empty after that writes again, so no wake-up is lost.
+      uint64_t count;
+      ssize_t n = ::read(event_fd_, &count, sizeof(count));
+      (void)n;
+    }
     if (items[0].revents & ZMQ_POLLIN) {
       // Drain what is ready, bounded so replies and peers are not starved.
       for (int i = 0; i < 1024; ++i) {
@@ -157,17 +164,15 @@ void Node::Post(std::function<void()> fn) {
 }
 
 void Node::RunPosted() {
+  std::vector<std::function<void()>> ready;
   for (;;) {
-    uint64_t count;
-    ssize_t n = ::read(event_fd_, &count, sizeof(count));
-    (void)n;
-    std::vector<std::function<void()>> ready;
     {
       std::lock_guard<std::mutex> l(posted_mu_);
+      if (posted_.empty()) return;
       ready.swap(posted_);
     }
-    if (ready.empty()) return;
     for (auto& fn : ready) fn();
+    ready.clear();
   }
 }
 

@@ -90,13 +90,6 @@ void Peers::Finish(uint64_t id, Result<wire::Reply> result) {
   if (it == pending_.end()) return;
   Pending p = std::move(it->second);
   pending_.erase(it);
-  auto range = deadlines_.equal_range(p.deadline);
-  for (auto d = range.first; d != range.second; ++d) {
-    if (d->second == id) {
-      deadlines_.erase(d);
-      break;
-    }
-  }
   p.done(std::move(result));
 }
 
@@ -107,18 +100,17 @@ long Peers::RunDue() {
     for (auto& [id, s] : failed) Finish(id, s);
   }
   const auto now = Clock::now();
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    const uint64_t id = deadlines_.begin()->second;
-    auto it = pending_.find(id);
-    if (it == pending_.end()) {
-      deadlines_.erase(deadlines_.begin());
-      continue;
-    }
-    Finish(id, Status::Timeout("no reply from " + it->second.endpoint + " in time"));
+  for (;;) {
+    // Skip entries of calls that finished already.
+    while (!deadlines_.empty() && !pending_.count(deadlines_.top().second)) deadlines_.pop();
+    if (deadlines_.empty() || deadlines_.top().first > now) break;
+    const uint64_t id = deadlines_.top().second;
+    deadlines_.pop();
+    Finish(id, Status::Timeout("no reply from " + pending_[id].endpoint + " in time"));
   }
   if (!failed_now_.empty()) return 0;
   if (deadlines_.empty()) return -1;
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadlines_.begin()->first -
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadlines_.top().first -
                                                                   Clock::now())
                 .count();
   return ms < 0 ? 0 : ms + 1;

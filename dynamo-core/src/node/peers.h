@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <queue>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -60,7 +61,10 @@ class Peers {
   std::map<std::string, std::unique_ptr<zmq::socket_t>> sockets_;
   std::vector<zmq::socket_t*> polled_;  // order of the last AddPollItems
   std::unordered_map<uint64_t, Pending> pending_;
-  std::multimap<Clock::time_point, uint64_t> deadlines_;
+  // Min-heap of (deadline, id). Entries of calls that already finished stay
+  // until they reach the top and are skipped: no search on every reply.
+  using Deadline = std::pair<Clock::time_point, uint64_t>;
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
   std::vector<std::pair<uint64_t, Status>> failed_now_;  // send failures, reported by RunDue
   uint64_t next_id_ = 1;
 };

@@ -30,7 +30,7 @@ enum class MsgType : uint8_t {
   kRing = 5,    // [v, 5, id]
   // between nodes
   kReplicaGet = 16,  // [v, 16, id, key:bin]
-  kReplicaPut = 17,  // [v, 17, id, key:bin, siblings:bin]
+  kReplicaPut = 17,  // [v, 17, id, key:bin, siblings:bin (, ring_version:uint)]
   kGossip = 20,      // [v, 20, id, cluster_state:bin]
   kJoin = 21,        // [v, 21, id, node_id:str, endpoint:str]
   kTransfer = 22,    // [v, 22, id, [[key:bin, siblings:bin], ...]]
@@ -60,6 +60,7 @@ struct Request {
   std::string payload;  // REPLICA_PUT: encoded siblings; GOSSIP: encoded state
   std::string node_id;  // JOIN
   std::string endpoint; // JOIN
+  uint64_t ring_version = 0;  // REPLICA_PUT: the coordinator's ring; 0 = unknown
   std::vector<std::pair<std::string, std::string>> batch;  // TRANSFER: (key, siblings)
 };
 
