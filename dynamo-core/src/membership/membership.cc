@@ -1,30 +1,14 @@
 #include "dynamo/membership.h"
 
-#include <msgpack.hpp>
+#include "util/msgpack_io.h"
 
 namespace dynamo {
 namespace {
 
 constexpr uint32_t kFormat = 1;
-using Packer = msgpack::packer<msgpack::sbuffer>;
-
-void PackStr(Packer& pk, std::string_view s) {
-  pk.pack_str(static_cast<uint32_t>(s.size()));
-  pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
-}
-
-bool ReadStr(const msgpack::object& o, std::string* out) {
-  if (o.type == msgpack::type::STR) {
-    out->assign(o.via.str.ptr, o.via.str.size);
-  } else if (o.type == msgpack::type::BIN) {
-    out->assign(o.via.bin.ptr, o.via.bin.size);
-  } else {
-    return false;
-  }
-  return true;
-}
-
-bool Reference(msgpack::type::object_type, std::size_t, void*) { return true; }
+using mp::Packer;
+using mp::PackStr;
+using mp::ReadStr;
 
 }  // namespace
 
@@ -118,15 +102,7 @@ Result<ClusterState> ClusterState::Decode(std::string_view bytes) {
     return Status::Corruption(std::string("undecodable cluster state: ") + why);
   };
   msgpack::object_handle h;
-  try {
-    const size_t items = std::min<size_t>(bytes.size(), 1u << 20);
-    msgpack::unpack_limit limit(items, items, bytes.size(), bytes.size(), 0, 8);
-    std::size_t off = 0;
-    h = msgpack::unpack(bytes.data(), bytes.size(), off, &Reference, nullptr, limit);
-    if (off != bytes.size()) return bad("trailing bytes");
-  } catch (const std::exception&) {
-    return bad("not msgpack");
-  }
+  if (!mp::Unpack(bytes, &h, 8)) return bad("not one msgpack object");
   const msgpack::object& o = h.get();
   if (o.type != msgpack::type::ARRAY || o.via.array.size != 3) return bad("not an array of 3");
   const msgpack::object* f = o.via.array.ptr;

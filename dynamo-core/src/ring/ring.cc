@@ -13,7 +13,7 @@
 
 #include <algorithm>
 #include <bit>
-#include <msgpack.hpp>
+#include "util/msgpack_io.h"
 #include <queue>
 #include <tuple>
 
@@ -23,28 +23,11 @@ namespace dynamo {
 namespace {
 
 constexpr uint32_t kRingFormat = 1;
+using mp::ReadU64;
 
-using Packer = msgpack::packer<msgpack::sbuffer>;
+bool Unpack(std::string_view bytes, msgpack::object_handle* h) { return mp::Unpack(bytes, h, 4); }
 
-bool ReadU64(const msgpack::object& o, uint64_t* out) {
-  if (o.type != msgpack::type::POSITIVE_INTEGER) return false;
-  *out = o.via.u64;
-  return true;
-}
-
-bool Reference(msgpack::type::object_type, std::size_t, void*) { return true; }
-
-bool Unpack(std::string_view bytes, msgpack::object_handle* h) {
-  const size_t items = std::min<size_t>(bytes.size(), 1u << 20);
-  msgpack::unpack_limit limit(items, items, bytes.size(), bytes.size(), 0, 4);
-  try {
-    std::size_t off = 0;
-    *h = msgpack::unpack(bytes.data(), bytes.size(), off, &Reference, nullptr, limit);
-    return off == bytes.size();
-  } catch (const std::exception&) {
-    return false;
-  }
-}
+using mp::Packer;
 
 bool ValidName(std::string_view name) { return !name.empty() && name.size() <= Ring::kMaxNodeName; }
 

@@ -1,20 +1,18 @@
 #include "dynamo/versioning.h"
 
 #include <algorithm>
-#include <msgpack.hpp>
+#include "util/msgpack_io.h"
 
 namespace dynamo {
 namespace {
 
+using mp::Packer;
+using mp::PackStr;
+using mp::ReadStr;
+using mp::ReadU64;
+
 constexpr uint32_t kSiblingFormat = 1;
 constexpr size_t kMaxNodeName = 1024;
-
-using Packer = msgpack::packer<msgpack::sbuffer>;
-
-void PackStr(Packer& pk, std::string_view s) {
-  pk.pack_str(static_cast<uint32_t>(s.size()));
-  pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
-}
 
 void PackClock(Packer& pk, const VectorClock& c) {
   pk.pack_array(static_cast<uint32_t>(c.size()));
@@ -24,23 +22,6 @@ void PackClock(Packer& pk, const VectorClock& c) {
     pk.pack_uint64(e.counter);
     pk.pack_uint64(e.timestamp_ms);
   }
-}
-
-bool ReadStr(const msgpack::object& o, std::string* out) {
-  if (o.type == msgpack::type::STR) {
-    out->assign(o.via.str.ptr, o.via.str.size);
-  } else if (o.type == msgpack::type::BIN) {
-    out->assign(o.via.bin.ptr, o.via.bin.size);
-  } else {
-    return false;
-  }
-  return true;
-}
-
-bool ReadU64(const msgpack::object& o, uint64_t* out) {
-  if (o.type != msgpack::type::POSITIVE_INTEGER) return false;
-  *out = o.via.u64;
-  return true;
 }
 
 bool ReadClock(const msgpack::object& o, VectorClock* out) {
@@ -62,19 +43,7 @@ bool ReadClock(const msgpack::object& o, VectorClock* out) {
   return true;
 }
 
-bool Reference(msgpack::type::object_type, std::size_t, void*) { return true; }
-
-bool Unpack(std::string_view bytes, msgpack::object_handle* h) {
-  const size_t items = std::min<size_t>(bytes.size(), 1u << 20);
-  msgpack::unpack_limit limit(items, items, bytes.size(), bytes.size(), 0, 8);
-  try {
-    std::size_t off = 0;
-    *h = msgpack::unpack(bytes.data(), bytes.size(), off, &Reference, nullptr, limit);
-    return off == bytes.size();
-  } catch (const std::exception&) {
-    return false;
-  }
-}
+bool Unpack(std::string_view bytes, msgpack::object_handle* h) { return mp::Unpack(bytes, h, 8); }
 
 }  // namespace
 

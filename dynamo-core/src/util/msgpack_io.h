@@ -1,0 +1,61 @@
+// Small helpers shared by the msgpack encodings of dynamo-core (sibling
+// sets, clocks, rings, cluster state). Internal: include only from .cc files,
+// so msgpack stays out of public headers.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <msgpack.hpp>
+#include <string>
+#include <string_view>
+
+namespace dynamo::mp {
+
+using Packer = msgpack::packer<msgpack::sbuffer>;
+
+inline void PackStr(Packer& pk, std::string_view s) {
+  pk.pack_str(static_cast<uint32_t>(s.size()));
+  pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
+}
+
+inline void PackBin(Packer& pk, std::string_view b) {
+  pk.pack_bin(static_cast<uint32_t>(b.size()));
+  pk.pack_bin_body(b.data(), static_cast<uint32_t>(b.size()));
+}
+
+// Reads a str or a bin.
+inline bool ReadStr(const msgpack::object& o, std::string* out) {
+  if (o.type == msgpack::type::STR) {
+    out->assign(o.via.str.ptr, o.via.str.size);
+  } else if (o.type == msgpack::type::BIN) {
+    out->assign(o.via.bin.ptr, o.via.bin.size);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+inline bool ReadU64(const msgpack::object& o, uint64_t* out) {
+  if (o.type != msgpack::type::POSITIVE_INTEGER) return false;
+  *out = o.via.u64;
+  return true;
+}
+
+// Parses exactly one object spanning all of bytes, referencing (not
+// copying) its strings. No container may declare more items than there are
+// bytes, so a hostile length cannot reserve memory. False on any error.
+inline bool Unpack(std::string_view bytes, msgpack::object_handle* h, size_t max_depth) {
+  const size_t items = std::min<size_t>(bytes.size(), 1u << 20);
+  msgpack::unpack_limit limit(items, items, bytes.size(), bytes.size(), 0, max_depth);
+  try {
+    std::size_t off = 0;
+    *h = msgpack::unpack(
+        bytes.data(), bytes.size(), off,
+        [](msgpack::type::object_type, std::size_t, void*) { return true; }, nullptr, limit);
+    return off == bytes.size();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace dynamo::mp
