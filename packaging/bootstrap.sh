@@ -29,6 +29,8 @@ DYNAMO_DEBIAN_PACKAGES=(
   python3
   python3-zmq
   python3-msgpack
+  libhiredis-dev
+  redis-server
 )
 
 # Prints the packages of DYNAMO_DEBIAN_PACKAGES that are not installed, one a line.

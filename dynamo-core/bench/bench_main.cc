@@ -1,0 +1,318 @@
+// dynamo-bench: a closed-loop load generator for dynamo nodes, and for
+// redis-server as a reference. See README.md in this folder.
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "driver.h"
+
+namespace po = boost::program_options;
+using dynamo::bench::BenchOptions;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitUnreachable = 1;
+constexpr int kExitUsage = 2;
+
+struct UsageError {
+  std::string message;
+};
+
+// Splits "host:port" of a redis:// target.
+void ParseRedisTarget(const std::string& t, BenchOptions* o) {
+  const std::string rest = t.substr(std::string("redis://").size());
+  const size_t colon = rest.rfind(':');
+  o->redis_host = colon == std::string::npos ? rest : rest.substr(0, colon);
+  if (colon != std::string::npos) {
+    const std::string port = rest.substr(colon + 1);
+    char* end = nullptr;
+    const long p = std::strtol(port.c_str(), &end, 10);
+    if (port.empty() || *end != '\0' || p <= 0 || p > 65535) {
+      throw UsageError{"bad port in --target " + t};
+    }
+    o->redis_port = static_cast<int>(p);
+  }
+  if (o->redis_host.empty()) throw UsageError{"no host in --target " + t};
+}
+
+// Returns false when --help was printed.
+bool ParseOptions(int argc, char** argv, BenchOptions* o) {
+  std::string target = "tcp://127.0.0.1:7101", dist = "uniform";
+  po::options_description desc(
+      "dynamo-bench: closed-loop load against dynamo nodes or a redis-server\n"
+      "Usage: dynamo-bench [options]\nOptions");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "print this help")
+    ("target", po::value(&target)->default_value(target),
+     "tcp://HOST:PORT[,tcp://HOST:PORT...] (dynamo nodes; clients spread round-robin) "
+     "or redis://HOST:PORT")
+    ("clients", po::value(&o->clients)->default_value(o->clients), "concurrent clients")
+    ("depth", po::value(&o->depth)->default_value(o->depth),
+     "outstanding requests per client (pipelining)")
+    ("threads", po::value(&o->threads)->default_value(o->threads),
+     "worker threads; each multiplexes its share of the clients in one poll loop")
+    ("put-ratio", po::value(&o->put_ratio)->default_value(o->put_ratio, "0.5"),
+     "fraction of operations that are puts (0..1)")
+    ("keys", po::value(&o->keys)->default_value(o->keys), "key space size")
+    ("dist", po::value(&dist)->default_value(dist), "key distribution: uniform or zipfian")
+    ("zipf-theta", po::value(&o->zipf_theta)->default_value(o->zipf_theta, "0.99"),
+     "zipfian skew, 0 < theta < 1")
+    ("value-size", po::value(&o->value_size)->default_value(o->value_size), "value bytes")
+    ("duration", po::value(&o->duration_s), "seconds to run (default 10 unless --ops)")
+    ("ops", po::value(&o->ops), "stop after this many operations in all")
+    ("preload", po::bool_switch(&o->preload), "write every key once before measuring")
+    ("w", po::value(&o->w)->default_value(0), "W sent with puts (0 = node default)")
+    ("r", po::value(&o->r)->default_value(0), "R sent with gets (0 = node default)")
+    ("timeout-ms", po::value(&o->timeout_ms)->default_value(o->timeout_ms),
+     "a request without reply after this long counts as an error")
+    ("context-cache", po::value(&o->context_cache)->default_value(o->context_cache),
+     "dynamo: contexts kept (per process) so puts supersede the last version seen; "
+     "0 = blind puts (siblings grow)")
+    ("seed", po::value(&o->seed)->default_value(0), "random seed (0 = random)")
+    ("json", po::bool_switch(&o->json), "print the result as one JSON object");
+  // clang-format on
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError{e.what()};
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return false;
+  }
+  if (target.rfind("redis://", 0) == 0) {
+    o->redis = true;
+    ParseRedisTarget(target, o);
+  } else {
+    size_t start = 0;
+    for (;;) {
+      const size_t comma = target.find(',', start);
+      std::string t = target.substr(start, comma == std::string::npos ? comma : comma - start);
+      if (t.rfind("tcp://", 0) != 0 || t.size() <= 6) {
+        throw UsageError{"--target wants tcp://HOST:PORT[,...] or redis://HOST:PORT, got '" +
+                         t + "'"};
+      }
+      o->targets.push_back(std::move(t));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  if (dist == "zipfian") {
+    o->zipfian = true;
+  } else if (dist != "uniform") {
+    throw UsageError{"--dist must be uniform or zipfian, got '" + dist + "'"};
+  }
+  if (o->clients < 1) throw UsageError{"--clients must be at least 1"};
+  if (o->depth < 1) throw UsageError{"--depth must be at least 1"};
+  if (o->threads < 1 || o->threads > o->clients) {
+    throw UsageError{"--threads must be between 1 and --clients"};
+  }
+  if (!(o->put_ratio >= 0 && o->put_ratio <= 1)) throw UsageError{"--put-ratio must be in 0..1"};
+  if (o->keys < 1 || o->keys > dynamo::bench::kMaxKeys) {
+    throw UsageError{"--keys must be between 1 and 10^10"};
+  }
+  if (o->zipfian && !(o->zipf_theta > 0 && o->zipf_theta < 1)) {
+    throw UsageError{"--zipf-theta must be in (0, 1)"};
+  }
+  if (o->value_size > (1u << 20)) throw UsageError{"--value-size must be at most 1 MiB"};
+  if (vm.count("duration") && !(o->duration_s > 0)) throw UsageError{"--duration must be > 0"};
+  if (vm.count("ops") && o->ops == 0) throw UsageError{"--ops must be > 0"};
+  if (vm.count("duration") && vm.count("ops")) {
+    throw UsageError{"give --duration or --ops, not both"};
+  }
+  if (!vm.count("duration") && !vm.count("ops")) o->duration_s = 10;
+  if (o->timeout_ms < 1) throw UsageError{"--timeout-ms must be at least 1"};
+  if (o->seed == 0) o->seed = (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
+  return true;
+}
+
+double Seconds(dynamo::bench::Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+nlohmann::json OpJson(const dynamo::bench::OpStats& s, double seconds) {
+  const auto& h = s.latency;
+  return {{"count", s.count},
+          {"errors", s.errors},
+          {"timeouts", s.timeouts},
+          {"not_found", s.not_found},
+          {"throughput", seconds > 0 ? static_cast<double>(s.count) / seconds : 0.0},
+          {"latency_us",
+           {{"p50", h.Percentile(0.50)},
+            {"p99", h.Percentile(0.99)},
+            {"p999", h.Percentile(0.999)},
+            {"max", h.max()},
+            {"mean", std::round(h.mean() * 10) / 10}}}};
+}
+
+// Runs fn(driver, stats) on every driver in its own thread; prints a
+// progress line every second while they run when `progress`, and stops
+// ctl after `duration_s` (0: never).
+template <typename Fn>
+double RunPhase(std::vector<std::unique_ptr<dynamo::bench::Driver>>& drivers,
+                std::vector<dynamo::bench::ThreadStats>& stats, dynamo::bench::RunControl* ctl,
+                double duration_s, bool progress, const char* phase, Fn fn) {
+  using dynamo::bench::Clock;
+  std::atomic<size_t> running{drivers.size()};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < drivers.size(); ++i) {
+    threads.emplace_back([&, i] {
+      fn(*drivers[i], &stats[i]);
+      running.fetch_sub(1);
+    });
+  }
+  uint64_t last_done = 0;
+  auto last = start;
+  bool stopped = false;
+  while (running.load() > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto now = Clock::now();
+    if (!stopped && duration_s > 0 && Seconds(now - start) >= duration_s) {
+      ctl->Stop();
+      stopped = true;
+    }
+    if (progress && now - last >= std::chrono::seconds(1)) {
+      uint64_t done = 0, failed = 0;
+      for (auto& s : stats) {
+        done += s.done.load(std::memory_order_relaxed);
+        failed += s.failed.load(std::memory_order_relaxed);
+      }
+      std::fprintf(stderr, "[%s %6.1f s] %9.0f ops/s  %llu ops  %llu errors\n", phase,
+                   Seconds(now - start), static_cast<double>(done - last_done) / Seconds(now - last),
+                   static_cast<unsigned long long>(done), static_cast<unsigned long long>(failed));
+      last_done = done;
+      last = now;
+    }
+  }
+  for (auto& t : threads) t.join();
+  return Seconds(Clock::now() - start);
+}
+
+int Main(int argc, char** argv) {
+  using namespace dynamo::bench;
+  BenchOptions o;
+  try {
+    if (!ParseOptions(argc, argv, &o)) return kExitOk;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "dynamo-bench: %s (see --help)\n", e.message.c_str());
+    return kExitUsage;
+  }
+  const std::string target_text =
+      o.redis ? "redis://" + o.redis_host + ":" + std::to_string(o.redis_port) : [&] {
+        std::string s;
+        for (const auto& t : o.targets) s += (s.empty() ? "" : ",") + t;
+        return s;
+      }();
+
+  if (std::string err = o.redis ? ProbeRedis(o) : ProbeDynamo(o); !err.empty()) {
+    std::fprintf(stderr, "dynamo-bench: %s\n", err.c_str());
+    return kExitUnreachable;
+  }
+
+  std::unique_ptr<ZipfianChooser> zipf;
+  if (o.zipfian) zipf = std::make_unique<ZipfianChooser>(o.keys, o.zipf_theta);
+
+  std::vector<std::unique_ptr<Driver>> drivers;
+  int first = 0;
+  for (int t = 0; t < o.threads; ++t) {
+    const int n = o.clients / o.threads + (t < o.clients % o.threads ? 1 : 0);
+    drivers.push_back(o.redis ? MakeRedisDriver(o, t, first, n, zipf.get())
+                              : MakeDynamoDriver(o, t, first, n, zipf.get()));
+    first += n;
+  }
+  std::vector<ThreadStats> stats(drivers.size());
+
+  double preload_s = 0;
+  uint64_t preload_errors = 0;
+  if (o.preload) {
+    std::vector<ThreadStats> pstats(drivers.size());
+    RunControl pctl(0);
+    preload_s = RunPhase(drivers, pstats, &pctl, 0, true, "preload",
+                         [&](Driver& d, ThreadStats* s) { d.Preload(&pctl, s); });
+    for (auto& s : pstats) {
+      preload_errors += s.preload_errors;
+      if (s.preload_errors && stats[0].first_error.empty()) stats[0].first_error = s.first_error;
+    }
+    {
+      std::fprintf(stderr, "preloaded %llu keys in %.1f s (%llu errors)\n",
+                   static_cast<unsigned long long>(o.keys), preload_s,
+                   static_cast<unsigned long long>(preload_errors));
+    }
+  }
+
+  RunControl ctl(o.ops);
+  const double seconds = RunPhase(drivers, stats, &ctl, o.duration_s, true, "run",
+                                  [&](Driver& d, ThreadStats* s) { d.Run(&ctl, s); });
+  drivers.clear();  // close connections before reporting
+
+  OpStats get, put;
+  std::string first_error;
+  for (auto& s : stats) {
+    get.Add(s.get);
+    put.Add(s.put);
+    if (first_error.empty()) first_error = s.first_error;
+  }
+  const uint64_t total = get.count + put.count, errors = get.errors + put.errors;
+  const double throughput = seconds > 0 ? static_cast<double>(total) / seconds : 0.0;
+
+  if (o.json) {
+    nlohmann::json j = {
+        {"target", target_text},
+        {"kind", o.redis ? "redis" : "dynamo"},
+        {"clients", o.clients},
+        {"depth", o.depth},
+        {"threads", o.threads},
+        {"put_ratio", o.put_ratio},
+        {"keys", o.keys},
+        {"dist", o.zipfian ? "zipfian" : "uniform"},
+        {"zipf_theta", o.zipf_theta},
+        {"value_size", o.value_size},
+        {"preload", {{"enabled", o.preload}, {"seconds", preload_s}, {"errors", preload_errors}}},
+        {"seconds", seconds},
+        {"ops", total},
+        {"errors", errors},
+        {"throughput", throughput},
+        {"get", OpJson(get, seconds)},
+        {"put", OpJson(put, seconds)},
+    };
+    if (!first_error.empty()) j["first_error"] = first_error;
+    std::cout << j.dump() << std::endl;
+    return kExitOk;
+  }
+  std::printf("target %s (%s): %d clients x depth %d on %d thread(s), put ratio %.2f, %llu keys %s,"
+              " %zu-byte values\n",
+              target_text.c_str(), o.redis ? "redis" : "dynamo", o.clients, o.depth, o.threads,
+              o.put_ratio, static_cast<unsigned long long>(o.keys),
+              o.zipfian ? "zipfian" : "uniform", o.value_size);
+  std::printf("%-5s %10s %8s %11s %9s %9s %10s %9s\n", "op", "count", "errors", "ops/s",
+              "p50(us)", "p99(us)", "p99.9(us)", "max(us)");
+  for (const auto& [name, s] : {std::pair{"get", &get}, std::pair{"put", &put}}) {
+    std::printf("%-5s %10llu %8llu %11.0f %9llu %9llu %10llu %9llu\n", name,
+                static_cast<unsigned long long>(s->count),
+                static_cast<unsigned long long>(s->errors),
+                seconds > 0 ? static_cast<double>(s->count) / seconds : 0.0,
+                static_cast<unsigned long long>(s->latency.Percentile(0.5)),
+                static_cast<unsigned long long>(s->latency.Percentile(0.99)),
+                static_cast<unsigned long long>(s->latency.Percentile(0.999)),
+                static_cast<unsigned long long>(s->latency.max()));
+  }
+  std::printf("total %10llu %8llu %11.0f   in %.2f s\n", static_cast<unsigned long long>(total),
+              static_cast<unsigned long long>(errors), throughput, seconds);
+  if (!first_error.empty()) std::printf("first error: %s\n", first_error.c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Main(argc, argv); }

@@ -1,0 +1,203 @@
+"""dynamo-bench, the load generator: a short fixed-size run against a live
+memory-engine node and against a real redis-server (the reference target),
+checking the JSON report's fields and that its counts add up. Never timings:
+benchmarks are programs, not timed assertions (DESIGN.md 4)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import unittest
+
+from harness import BIN_DIR, TIME_SCALE, DynamoTestCase, Result, error_lines, free_port
+
+BENCH = os.path.join(BIN_DIR, "dynamo-bench")
+BENCH_DEADLINE = 120.0 * TIME_SCALE
+EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE = 0, 1, 2
+
+OPS, KEYS, VALUE_SIZE = 2000, 200, 100
+WORKLOAD = ["--ops", str(OPS), "--clients", "4", "--depth", "2", "--json", "--preload",
+            "--keys", str(KEYS)]
+
+
+def run_bench(*args, deadline=BENCH_DEADLINE):
+    argv = [BENCH] + list(args)
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=deadline)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError("dynamo-bench did not finish within %.0f s: %r" % (deadline, argv)) from e
+    return Result(argv, proc.returncode, proc.stdout, proc.stderr)
+
+
+class _BenchChecks:
+    """Checks shared by the dynamo and the redis cases."""
+
+    def assertReport(self, result, kind, all_found=True):
+        self.assertEqual(result.returncode, EXIT_OK, result.describe())
+        lines = result.out.splitlines()
+        self.assertEqual(len(lines), 1, "--json prints one line: " + result.describe())
+        doc = result.json()
+        self.assertEqual(doc["kind"], kind, result.describe())
+        for field, value in (("clients", 4), ("depth", 2), ("threads", 1), ("keys", KEYS),
+                             ("value_size", VALUE_SIZE), ("dist", "uniform"),
+                             ("put_ratio", 0.5)):
+            self.assertEqual(doc[field], value, field)
+        for field in ("target", "seconds", "ops", "errors", "throughput", "get", "put",
+                      "preload"):
+            self.assertIn(field, doc)
+        self.assertEqual(doc["preload"], {"enabled": True, "seconds": doc["preload"]["seconds"],
+                                          "errors": 0}, result.describe())
+        get, put = doc["get"], doc["put"]
+        for op in (get, put):
+            for field in ("count", "errors", "timeouts", "not_found", "throughput", "latency_us"):
+                self.assertIn(field, op)
+            self.assertEqual(op["errors"], 0, result.describe())
+            self.assertEqual(op["timeouts"], 0, result.describe())
+            lat = op["latency_us"]
+            for field in ("p50", "p99", "p999", "max", "mean"):
+                self.assertIn(field, lat)
+            if op["count"]:
+                # Order only, never magnitudes.
+                self.assertTrue(1 <= lat["p50"] <= lat["p99"] <= lat["p999"] <= lat["max"], lat)
+        self.assertEqual(get["count"] + put["count"], OPS, result.describe())
+        self.assertEqual(doc["ops"], OPS)
+        self.assertEqual(doc["errors"], 0, result.describe())
+        # A 50/50 mix of 2000 operations: both kinds happen.
+        self.assertGreater(get["count"], 0)
+        self.assertGreater(put["count"], 0)
+        if all_found:  # every key was preloaded, so every get finds a value
+            self.assertEqual(get["not_found"], 0, result.describe())
+        self.assertGreater(doc["throughput"], 0)
+        self.assertNotIn("first_error", doc, result.describe())
+        return doc
+
+
+class DynamoBenchTest(_BenchChecks, DynamoTestCase):
+
+    def setUp(self):
+        super().setUp()
+        if not os.path.isfile(BENCH):
+            self.fail("%s is not built (DYNAMO_BIN_DIR=%s)" % (BENCH, BIN_DIR))
+
+    def test_counts_add_up_and_keys_are_readable(self):
+        node = self.start_node(backend="memory")
+        result = run_bench("--target", node.endpoint, *WORKLOAD)
+        doc = self.assertReport(result, "dynamo")
+        self.assertEqual(doc["target"], node.endpoint)
+        # The keys the bench wrote are ordinary keys: 16 bytes, "bench-" and
+        # ten digits, holding value_size-byte values.
+        for index in (0, 1, KEYS // 2, KEYS - 1):
+            got = self.get_json(node, "bench-%010d" % index)
+            self.assertIsNotNone(got, "key %d was preloaded but is not found" % index)
+            values, _ = got
+            self.assertGreaterEqual(len(values), 1)
+            for value in values:
+                self.assertEqual(len(value), VALUE_SIZE)
+        # Beyond the key space nothing was written.
+        self.assertIsNone(self.get_json(node, "bench-%010d" % KEYS))
+
+    def test_two_targets_share_the_clients(self):
+        first = self.start_node(backend="memory")
+        second = self.start_node(backend="memory")
+        result = run_bench("--target", "%s,%s" % (first.endpoint, second.endpoint), *WORKLOAD)
+        # Two separate one-node clusters: a key preloaded through one is not
+        # found through the other, so gets may miss.
+        doc = self.assertReport(result, "dynamo", all_found=False)
+        self.assertEqual(doc["target"], "%s,%s" % (first.endpoint, second.endpoint))
+        for node in (first, second):
+            held = [i for i in range(KEYS) if i % 10 == 0
+                    and self.get_json(node, "bench-%010d" % i) is not None]
+            self.assertTrue(held, "no client wrote to %s" % node.endpoint)
+
+    def test_usage_errors_exit_2_with_one_line(self):
+        for args in (["--clients", "0"], ["--no-such-option"], ["--dist", "pareto"],
+                     ["--put-ratio", "1.5"], ["--target", "http://127.0.0.1:1"],
+                     ["--ops", "10", "--duration", "1"], ["--threads", "3", "--clients", "2"]):
+            result = run_bench(*args)
+            self.assertEqual(result.returncode, EXIT_USAGE, result.describe())
+            self.assertEqual(len(error_lines(result.stderr)), 1, result.describe())
+            self.assertEqual(result.out, "", result.describe())
+
+    def test_unreachable_target_exits_1(self):
+        port = free_port()  # nobody listens there
+        result = run_bench("--target", "tcp://127.0.0.1:%d" % port, "--timeout-ms", "300",
+                           "--ops", "10", "--json")
+        self.assertEqual(result.returncode, EXIT_UNREACHABLE, result.describe())
+        lines = error_lines(result.stderr)
+        self.assertEqual(len(lines), 1, result.describe())
+        self.assertIn("127.0.0.1:%d" % port, lines[0])
+
+
+class RedisBenchTest(_BenchChecks, unittest.TestCase):
+    """The same workload against a private redis-server on a free port."""
+
+    maxDiff = 4000
+
+    def setUp(self):
+        super().setUp()
+        if not os.path.isfile(BENCH):
+            self.fail("%s is not built (DYNAMO_BIN_DIR=%s)" % (BENCH, BIN_DIR))
+        self.redis_server = shutil.which("redis-server")
+        if self.redis_server is None:
+            self.fail("redis-server is not installed (Debian package redis-server; "
+                      "packaging/bootstrap.sh installs it)")
+
+    def start_redis(self, attempts=5):
+        for _ in range(attempts):
+            port = free_port()
+            proc = subprocess.Popen(
+                [self.redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--daemonize", "no"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self.addCleanup(self.stop_redis, proc)
+            deadline = time.monotonic() + 10 * TIME_SCALE
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    if self.redis_command(port, "PING") == b"+PONG":
+                        return port
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            self.stop_redis(proc)  # exited (port taken?) or never answered: next port
+        self.fail("redis-server did not start on a free port in %d attempts" % attempts)
+
+    @staticmethod
+    def stop_redis(proc):
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+    @staticmethod
+    def redis_command(port, command):
+        """Sends one inline command; returns the first reply line (bytes)."""
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(command.encode() + b"\r\n")
+            data = b""
+            while not data.endswith(b"\r\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            return data.split(b"\r\n")[0]
+
+    def test_counts_add_up_against_redis(self):
+        port = self.start_redis()
+        target = "redis://127.0.0.1:%d" % port
+        doc = self.assertReport(run_bench("--target", target, *WORKLOAD), "redis")
+        self.assertEqual(doc["target"], target)
+        # Preload wrote every key once, and only those.
+        self.assertEqual(self.redis_command(port, "DBSIZE"), b":%d" % KEYS)
+        self.assertEqual(self.redis_command(port, "STRLEN bench-%010d" % (KEYS - 1)),
+                         b":%d" % VALUE_SIZE)
+
+
+if __name__ == "__main__":
+    unittest.main()
