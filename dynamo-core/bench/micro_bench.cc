@@ -43,8 +43,8 @@ void BM_EncodeDecodePutReply(benchmark::State& state) {
   dynamo::wire::Reply rep;
   rep.type = MsgType::kPutReply;
   rep.id = 42;
-  rep.context = dynamo::EncodeClock(dynamo::VectorClock::FromEntries(
-      {{"node1", 7, 1700000000000}, {"node2", 3, 1700000000001}, {"node3", 9, 1700000000002}}));
+  rep.context = dynamo::EncodeContext(dynamo::CausalContext(dynamo::VectorClock::FromEntries(
+      {{"node1", 7, 1700000000000}, {"node2", 3, 1700000000001}, {"node3", 9, 1700000000002}})));
   dynamo::wire::Reply out;
   for (auto _ : state) {
     const std::string frame = dynamo::wire::EncodeReply(rep);
@@ -59,11 +59,11 @@ void BM_SiblingSetPut(benchmark::State& state) {
   dynamo::SiblingSet set;
   const char* nodes[] = {"node1", "node2", "node3"};
   for (int i = 0; i < state.range(0); ++i) {
-    set.Apply(dynamo::VectorClock(), nodes[i % 3], 1700000000000 + i, std::string(100, 'a' + i),
+    set.Apply(dynamo::CausalContext(), nodes[i % 3], 1700000000000 + i, std::string(100, 'a' + i),
               false, 10);
   }
   const std::string stored = set.Encode();
-  const dynamo::VectorClock context = set.Context();
+  const dynamo::CausalContext context = set.Context();
   const std::string value(100, 'v');
   for (auto _ : state) {
     auto decoded = dynamo::SiblingSet::Decode(stored);
@@ -76,9 +76,9 @@ BENCHMARK(BM_SiblingSetPut)->Arg(1)->Arg(3)->Arg(10);
 void BM_SiblingSetApply(benchmark::State& state) {
   const std::string value(100, 'v');
   dynamo::SiblingSet set;
-  set.Apply(dynamo::VectorClock(), "node1", 1700000000000, value, false, 10);
+  set.Apply(dynamo::CausalContext(), "node1", 1700000000000, value, false, 10);
   for (auto _ : state) {
-    const dynamo::VectorClock context = set.Context();
+    const dynamo::CausalContext context = set.Context();
     benchmark::DoNotOptimize(set.Apply(context, "node1", 1700000000001, value, false, 10));
   }
 }

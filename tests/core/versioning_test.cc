@@ -18,15 +18,15 @@ std::vector<std::string> Sorted(const SiblingSet& s) {
 
 TEST(SiblingSetTest, PutWithoutContextOnEmptyKey) {
   SiblingSet s;
-  s.Apply(VectorClock(), "A", 1, "v1", false, kMax);
+  s.Apply(CausalContext(), "A", 1, "v1", false, kMax);
   EXPECT_FALSE(s.IsDeleted());
   EXPECT_EQ(Sorted(s), std::vector<std::string>{"v1"});
-  EXPECT_EQ(s.Context().Get("A"), 1u);
+  EXPECT_EQ(s.Context().Max("A"), 1u);
 }
 
 TEST(SiblingSetTest, PutWithReadContextReplaces) {
   SiblingSet s;
-  s.Apply(VectorClock(), "A", 1, "v1", false, kMax);
+  s.Apply(CausalContext(), "A", 1, "v1", false, kMax);
   s.Apply(s.Context(), "A", 2, "v2", false, kMax);
   EXPECT_EQ(Sorted(s), std::vector<std::string>{"v2"});
   EXPECT_EQ(s.versions().size(), 1u);
@@ -34,8 +34,8 @@ TEST(SiblingSetTest, PutWithReadContextReplaces) {
 
 TEST(SiblingSetTest, TwoPutsFromTheSameOldContextGiveSiblings) {
   SiblingSet s;
-  s.Apply(VectorClock(), "A", 1, "v1", false, kMax);
-  VectorClock old = s.Context();
+  s.Apply(CausalContext(), "A", 1, "v1", false, kMax);
+  CausalContext old = s.Context();
   s.Apply(old, "A", 2, "x", false, kMax);
   s.Apply(old, "A", 3, "y", false, kMax);
   EXPECT_EQ(Sorted(s), (std::vector<std::string>{"x", "y"}));
@@ -46,18 +46,18 @@ TEST(SiblingSetTest, TwoPutsFromTheSameOldContextGiveSiblings) {
 
 TEST(SiblingSetTest, PutsOnDifferentCoordinatorsAreConcurrent) {
   SiblingSet s;
-  s.Apply(VectorClock(), "A", 1, "a", false, kMax);
-  s.Apply(VectorClock(), "B", 2, "b", false, kMax);
+  s.Apply(CausalContext(), "A", 1, "a", false, kMax);
+  s.Apply(CausalContext(), "B", 2, "b", false, kMax);
   EXPECT_EQ(Sorted(s), (std::vector<std::string>{"a", "b"}));
 }
 
 TEST(SiblingSetTest, TombstoneHidesValueButKeepsContext) {
   SiblingSet s;
-  s.Apply(VectorClock(), "A", 1, "v", false, kMax);
+  s.Apply(CausalContext(), "A", 1, "v", false, kMax);
   s.Apply(s.Context(), "A", 2, "", true, kMax);
   EXPECT_TRUE(s.IsDeleted());
   EXPECT_TRUE(s.LiveValues().empty());
-  EXPECT_EQ(s.Context().Get("A"), 2u);
+  EXPECT_EQ(s.Context().Max("A"), 2u);
   // A put with the delete's context supersedes the tombstone.
   s.Apply(s.Context(), "A", 3, "w", false, kMax);
   EXPECT_FALSE(s.IsDeleted());
@@ -66,8 +66,8 @@ TEST(SiblingSetTest, TombstoneHidesValueButKeepsContext) {
 
 TEST(SiblingSetTest, ConcurrentTombstoneAndValueKeepTheValue) {
   SiblingSet s;
-  s.Apply(VectorClock(), "A", 1, "v", false, kMax);
-  VectorClock old = s.Context();
+  s.Apply(CausalContext(), "A", 1, "v", false, kMax);
+  CausalContext old = s.Context();
   s.Apply(old, "A", 2, "", true, kMax);
   s.Apply(old, "A", 3, "w", false, kMax);
   EXPECT_FALSE(s.IsDeleted());
@@ -77,7 +77,7 @@ TEST(SiblingSetTest, ConcurrentTombstoneAndValueKeepTheValue) {
 
 TEST(SiblingSetTest, MergeReconcilesReplicas) {
   SiblingSet base;
-  base.Apply(VectorClock(), "A", 1, "v1", false, kMax);
+  base.Apply(CausalContext(), "A", 1, "v1", false, kMax);
   SiblingSet r1 = base, r2 = base;
   r1.Apply(base.Context(), "A", 2, "left", false, kMax);
   r2.Apply(base.Context(), "B", 3, "right", false, kMax);
@@ -99,9 +99,9 @@ TEST(SiblingSetTest, MergeReconcilesReplicas) {
 
 TEST(SiblingSetTest, CounterStaysAboveEverySeenDot) {
   SiblingSet s;
-  s.Apply(VectorClock(), "A", 1, "x", false, kMax);
-  s.Apply(VectorClock(), "A", 2, "y", false, kMax);
-  s.Apply(VectorClock(), "A", 3, "z", false, kMax);
+  s.Apply(CausalContext(), "A", 1, "x", false, kMax);
+  s.Apply(CausalContext(), "A", 2, "y", false, kMax);
+  s.Apply(CausalContext(), "A", 3, "z", false, kMax);
   EXPECT_EQ(s.versions().size(), 3u);
   std::vector<uint64_t> dots;
   for (const auto& v : s.versions()) dots.push_back(v.dot_counter);
@@ -113,18 +113,18 @@ TEST(SiblingSetTest, StoredContextIsTruncated) {
   VectorClock big;
   for (int i = 0; i < 20; ++i) big.Set("n" + std::to_string(i), 1, static_cast<uint64_t>(i));
   SiblingSet s;
-  const Version& v = s.Apply(big, "A", 100, "v", false, 10);
-  EXPECT_LE(v.History().size(), 10u);
-  EXPECT_EQ(v.History().Get("A"), 1u);
+  const Version& v = s.Apply(CausalContext(big), "A", 100, "v", false, 10);
+  EXPECT_LE(v.History().clock().size(), 10u);
+  EXPECT_EQ(v.History().Max("A"), 1u);
   // The newest entries survive.
-  EXPECT_EQ(v.context.Get("n19"), 1u);
-  EXPECT_EQ(v.context.Get("n0"), 0u);
+  EXPECT_EQ(v.context.clock().Get("n19"), 1u);
+  EXPECT_EQ(v.context.clock().Get("n0"), 0u);
 }
 
 TEST(SiblingSetTest, EncodeDecodeRoundTrip) {
   SiblingSet s;
-  s.Apply(VectorClock(), "A", 1, std::string("bin\0ary", 7), false, kMax);
-  s.Apply(VectorClock(), "B", 2, "", true, kMax);
+  s.Apply(CausalContext(), "A", 1, std::string("bin\0ary", 7), false, kMax);
+  s.Apply(CausalContext(), "B", 2, "", true, kMax);
   auto d = SiblingSet::Decode(s.Encode());
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ(*d, s);
@@ -133,12 +133,12 @@ TEST(SiblingSetTest, EncodeDecodeRoundTrip) {
 
 TEST(SiblingSetTest, DecodeRejectsGarbage) {
   EXPECT_FALSE(SiblingSet::Decode("").ok());
-  EXPECT_FALSE(SiblingSet::Decode("\x92\x02\x90").ok());  // unknown format 2
+  EXPECT_FALSE(SiblingSet::Decode("\x92\x03\x90").ok());  // unknown format 3
   EXPECT_FALSE(SiblingSet::Decode("hello").ok());
   std::string enc;
   {
     SiblingSet s;
-    s.Apply(VectorClock(), "A", 1, "value", false, kMax);
+    s.Apply(CausalContext(), "A", 1, "value", false, kMax);
     enc = s.Encode();
   }
   for (size_t n = 0; n < enc.size(); ++n) {
@@ -146,16 +146,55 @@ TEST(SiblingSetTest, DecodeRejectsGarbage) {
   }
 }
 
-TEST(ClockCodecTest, RoundTripAndRejects) {
-  VectorClock c;
-  c.Set("A", 3, 7);
-  c.Set("B", 1, 9);
-  auto d = DecodeClock(EncodeClock(c));
+// Regression: a writer's next put must not drop a sibling it never read.
+// put A; put B blind (sibling); put C with A's context (drops A, keeps B);
+// put D with C's reply context: B must survive.
+TEST(SiblingSetTest, PutContextDoesNotClaimUnreadSiblings) {
+  SiblingSet s;
+  CausalContext a = s.Apply(CausalContext(), "N", 1, "A", false, kMax).History();
+  s.Apply(CausalContext(), "N", 2, "B", false, kMax);
+  CausalContext c = s.Apply(a, "N", 3, "C", false, kMax).History();
+  EXPECT_EQ(Sorted(s), (std::vector<std::string>{"B", "C"}));
+  s.Apply(c, "N", 4, "D", false, kMax);
+  EXPECT_EQ(Sorted(s), (std::vector<std::string>{"B", "D"}));
+  // With the context of a read of both, one put replaces both.
+  s.Apply(s.Context(), "N", 5, "E", false, kMax);
+  EXPECT_EQ(Sorted(s), std::vector<std::string>{"E"});
+}
+
+TEST(CausalContextTest, DotsFoldIntoTheClockWhenContiguous) {
+  CausalContext c;
+  c.Add("A", 2, 1);
+  EXPECT_FALSE(c.Covers("A", 1));
+  EXPECT_TRUE(c.Covers("A", 2));
+  EXPECT_EQ(c.Max("A"), 2u);
+  EXPECT_EQ(c.dots().size(), 1u);
+  c.Add("A", 1, 2);  // fills the gap: both become the clock
+  EXPECT_TRUE(c.dots().empty());
+  EXPECT_EQ(c.clock().Get("A"), 2u);
+  CausalContext d;
+  d.Add("A", 4, 3);
+  d.Add("B", 1, 4);
+  c.Merge(d);
+  EXPECT_TRUE(c.Covers("A", 4));
+  EXPECT_FALSE(c.Covers("A", 3));
+  EXPECT_EQ(c.clock().Get("B"), 1u);
+  EXPECT_EQ(c.dots().size(), 1u);
+}
+
+TEST(ContextCodecTest, RoundTripAndRejects) {
+  VectorClock clock;
+  clock.Set("A", 3, 7);
+  clock.Set("B", 1, 9);
+  CausalContext c(clock);
+  c.Add("A", 5, 11);  // not contiguous: stays a dot
+  ASSERT_EQ(c.dots().size(), 1u);
+  auto d = DecodeContext(EncodeContext(c));
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(*d, c);
-  EXPECT_TRUE(DecodeClock("").ok());
-  EXPECT_TRUE(DecodeClock("")->empty());
-  auto bad = DecodeClock("not a clock");
+  EXPECT_TRUE(DecodeContext("").ok());
+  EXPECT_TRUE(DecodeContext("")->empty());
+  auto bad = DecodeContext("not a context");
   EXPECT_FALSE(bad.ok());
   EXPECT_TRUE(bad.status().IsInvalidArgument());
 }

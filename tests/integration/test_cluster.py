@@ -39,10 +39,11 @@ _COUNTS = re.compile(r"\b(\d+)\s+of\s+(\d+)\b")
 
 
 def decode_context(ctx):
-    """A context token: base64 of a msgpack clock [[node_id, counter, ts_ms], ...]
-    (docs/protocol.md)."""
+    """The events of a context token: base64 of msgpack [clock, dots], each a
+    list of [node_id, counter, ts_ms] (docs/protocol.md)."""
     import msgpack
-    return msgpack.unpackb(base64.b64decode(ctx), raw=False)
+    clock, dots = msgpack.unpackb(base64.b64decode(ctx), raw=False)
+    return clock + dots
 
 
 def owner_counts(ring):

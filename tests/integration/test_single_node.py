@@ -98,6 +98,16 @@ class _SingleNodeCases:
         self.assertEqual(self.get_json(self.node, "k")[0], [b"b", b"c"])
         del ctx1
 
+    def test_a_writers_next_put_keeps_siblings_it_never_read(self):
+        # Regression: a put's context once covered concurrent siblings, so the
+        # writer's next put silently dropped a value nobody had read.
+        ctx_a = self.put(self.node, "lost", "A")
+        self.put(self.node, "lost", "B")  # blind: a sibling of A
+        ctx_c = self.put(self.node, "lost", "C", context=ctx_a)  # replaces A only
+        self.assertEqual(self.get_json(self.node, "lost")[0], [b"B", b"C"])
+        self.put(self.node, "lost", "D", context=ctx_c)  # replaces C only
+        self.assertEqual(self.get_json(self.node, "lost")[0], [b"B", b"D"])
+
     def test_a_put_with_the_latest_context_overwrites(self):
         ctx = self.put(self.node, "seq", "1")
         for i in range(2, 6):

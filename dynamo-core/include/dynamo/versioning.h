@@ -21,8 +21,48 @@
 
 namespace dynamo {
 
+// What a writer has seen: a vector clock of events seen contiguously from
+// each node's first, plus single events beyond it ("dots"). A put returns
+// its reader's context plus the put's own dot, which is usually not
+// contiguous (a concurrent sibling may hold the counters in between); a
+// plain clock would have to round that up and so claim the sibling as seen,
+// and the writer's next put would drop a version it never read.
+struct Dot {
+  std::string node;
+  uint64_t counter = 0;
+  uint64_t timestamp_ms = 0;
+  bool operator==(const Dot&) const = default;
+};
+
+class CausalContext {
+ public:
+  CausalContext() = default;
+  explicit CausalContext(VectorClock clock) : clock_(std::move(clock)) {}
+
+  const VectorClock& clock() const { return clock_; }
+  const std::vector<Dot>& dots() const { return dots_; }
+  bool empty() const { return clock_.empty() && dots_.empty(); }
+
+  // True when event (node, counter) is part of this context.
+  bool Covers(std::string_view node, uint64_t counter) const;
+  // The highest counter of node this context holds, 0 if none.
+  uint64_t Max(std::string_view node) const;
+  // Adds one event; it joins the clock when it is the next one of its node.
+  void Add(std::string_view node, uint64_t counter, uint64_t timestamp_ms);
+  void Merge(const CausalContext& other);
+  // Keeps at most max_entries clock entries and as many dots, dropping the
+  // oldest (paper 4.4). Dropping only makes later writes keep more siblings.
+  void Truncate(size_t max_entries);
+  bool operator==(const CausalContext&) const = default;
+
+ private:
+  void Normalize();      // drops dots the clock covers, folds contiguous ones in
+  VectorClock clock_;
+  std::vector<Dot> dots_;  // sorted by (node, counter), none covered by clock_
+};
+
 struct Version {
-  VectorClock context;     // what the writer had read
+  CausalContext context;   // what the writer had read
   std::string dot_node;    // the coordinator that created this version
   uint64_t dot_counter = 0;
   uint64_t timestamp_ms = 0;
@@ -30,11 +70,9 @@ struct Version {
   std::string value;
 
   // The version's causal history: its context plus its own dot.
-  VectorClock History() const;
-  // True when a writer that read `clock` had seen this version.
-  bool CoveredBy(const VectorClock& clock) const {
-    return clock.Get(dot_node) >= dot_counter;
-  }
+  CausalContext History() const;
+  // True when a writer whose context is `c` had seen this version.
+  bool CoveredBy(const CausalContext& c) const { return c.Covers(dot_node, dot_counter); }
   bool SameEvent(const Version& o) const {
     return dot_counter == o.dot_counter && dot_node == o.dot_node;
   }
@@ -50,7 +88,7 @@ class SiblingSet {
   // above any counter of `node` this key has seen. Its context is truncated
   // to max_clock_entries (dropping the oldest entries). Returns the new
   // version.
-  const Version& Apply(const VectorClock& context, std::string_view node, uint64_t now_ms,
+  const Version& Apply(const CausalContext& context, std::string_view node, uint64_t now_ms,
                        std::string value, bool tombstone, size_t max_clock_entries);
 
   // Reconciles versions from elsewhere (a replica, a hint) into this set:
@@ -60,7 +98,7 @@ class SiblingSet {
 
   // The context a client gets: the merged histories of all versions,
   // tombstones included (so a later put supersedes them).
-  VectorClock Context() const;
+  CausalContext Context() const;
   // True when no version is a value (empty, or tombstones only).
   bool IsDeleted() const;
   // Values of the live (non-tombstone) versions, in a stable order.
@@ -81,10 +119,11 @@ class SiblingSet {
   std::vector<Version> versions_;
 };
 
-// Contexts on the wire are encoded vector clocks.
-std::string EncodeClock(const VectorClock& clock);
-// InvalidArgument ("bad context") on anything that is not an encoded clock.
-// Empty bytes decode to an empty clock.
-Result<VectorClock> DecodeClock(std::string_view bytes);
+// Contexts on the wire: [[[node, counter, timestamp_ms], ...] (the clock),
+// [[node, counter, timestamp_ms], ...] (the dots)].
+std::string EncodeContext(const CausalContext& context);
+// InvalidArgument ("bad context") on anything that is not an encoded
+// context. Empty bytes decode to an empty context.
+Result<CausalContext> DecodeContext(std::string_view bytes);
 
 }  // namespace dynamo

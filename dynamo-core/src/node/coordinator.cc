@@ -104,7 +104,7 @@ void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<Siblin
       r.id = op->req.id;
       r.found = !op->merged.IsDeleted();
       for (std::string_view v : op->merged.LiveValues()) r.values.emplace_back(v);
-      if (!op->merged.empty()) r.context = EncodeClock(op->merged.Context());
+      if (!op->merged.empty()) r.context = EncodeContext(op->merged.Context());
       SendReply(op->identity, r);
     } else if (op->targets.size() - op->failed < op->needed) {
       op->replied = true;
@@ -167,7 +167,7 @@ void Node::CoordinatePut(std::string identity, Request req) {
     // Only a replica coordinates a write (it must add its own dot).
     return ForwardPut(std::move(identity), std::move(req), std::move(targets), 0);
   }
-  Result<VectorClock> context = DecodeClock(req.context);
+  Result<CausalContext> context = DecodeContext(req.context);
   if (!context.ok()) return SendReply(identity, Reply::Error(req.id, context.status()));
 
   auto op = std::make_shared<PutOp>();
@@ -193,7 +193,7 @@ void Node::CoordinatePut(std::string identity, Request req) {
           op->replied = true;
           return SendReply(op->identity, Reply::Error(op->client_id, written.status()));
         }
-        op->context = EncodeClock(written->history);
+        op->context = EncodeContext(written->history);
         // The set as stored here goes to every replica: encoded once.
         for (const std::string& t : targets) {
           if (t == options_.node_id) continue;
@@ -316,7 +316,7 @@ void Node::ServeLocalGet(std::string identity, Request req) {
         r.id = id;
         r.found = !set->IsDeleted();
         for (std::string_view v : set->LiveValues()) r.values.emplace_back(v);
-        if (!set->empty()) r.context = EncodeClock(set->Context());
+        if (!set->empty()) r.context = EncodeContext(set->Context());
         SendReply(identity, r);
       });
 }

@@ -26,14 +26,14 @@ Status LocalStore::Store(std::string_view key, uint64_t key_hash, const std::str
   return backend_->Put(key, key_hash, encoded);
 }
 
-Result<LocalStore::Written> LocalStore::Write(std::string_view key, const VectorClock& context,
+Result<LocalStore::Written> LocalStore::Write(std::string_view key, const CausalContext& context,
                                               std::string_view node, std::string value,
                                               bool tombstone, bool supersede_current) {
   const uint64_t h = KeyHash(key);
   std::lock_guard<std::mutex> l(StripeFor(h));
   Result<SiblingSet> set = Read(key);
   if (!set.ok()) return set.status();
-  VectorClock effective = context;
+  CausalContext effective = context;
   if (supersede_current) effective.Merge(set->Context());
   Written w;
   w.history = set->Apply(effective, node, NowMs(), std::move(value), tombstone, max_clock_entries_)

@@ -30,14 +30,14 @@ class LocalStore {
   struct Written {
     SiblingSet set;        // what the key holds now
     std::string encoded;   // set, as stored: replicas are sent these bytes
-    VectorClock history;   // the new version's causal history: the writer's
+    CausalContext history; // the new version's causal history: the writer's
                            // next context (it has not seen concurrent siblings)
   };
   // Creates a new version of key, coordinated by `node` from the client's
   // `context`, and stores the resulting set. With supersede_current the
   // context is widened to every version stored now (a delete without a
   // context deletes what is there, as Riak's does).
-  Result<Written> Write(std::string_view key, const VectorClock& context, std::string_view node,
+  Result<Written> Write(std::string_view key, const CausalContext& context, std::string_view node,
                         std::string value, bool tombstone, bool supersede_current = false);
 
   // Reconciles versions received from another node into the stored set.

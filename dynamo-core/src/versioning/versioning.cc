@@ -11,20 +11,25 @@ using mp::PackStr;
 using mp::ReadStr;
 using mp::ReadU64;
 
-constexpr uint32_t kSiblingFormat = 1;
+constexpr uint32_t kSiblingFormat = 2;
 constexpr size_t kMaxNodeName = 1024;
 
-void PackClock(Packer& pk, const VectorClock& c) {
-  pk.pack_array(static_cast<uint32_t>(c.size()));
-  for (const auto& e : c.entries()) {
-    pk.pack_array(3);
-    PackStr(pk, e.node);
-    pk.pack_uint64(e.counter);
-    pk.pack_uint64(e.timestamp_ms);
-  }
+void PackEntry(Packer& pk, std::string_view node, uint64_t counter, uint64_t ts) {
+  pk.pack_array(3);
+  PackStr(pk, node);
+  pk.pack_uint64(counter);
+  pk.pack_uint64(ts);
 }
 
-bool ReadClock(const msgpack::object& o, VectorClock* out) {
+void PackContext(Packer& pk, const CausalContext& c) {
+  pk.pack_array(2);
+  pk.pack_array(static_cast<uint32_t>(c.clock().size()));
+  for (const auto& e : c.clock().entries()) PackEntry(pk, e.node, e.counter, e.timestamp_ms);
+  pk.pack_array(static_cast<uint32_t>(c.dots().size()));
+  for (const auto& d : c.dots()) PackEntry(pk, d.node, d.counter, d.timestamp_ms);
+}
+
+bool ReadEntries(const msgpack::object& o, std::vector<ClockEntry>* out) {
   if (o.type != msgpack::type::ARRAY) return false;
   std::vector<ClockEntry> entries;
   entries.reserve(o.via.array.size);
@@ -39,7 +44,19 @@ bool ReadClock(const msgpack::object& o, VectorClock* out) {
     }
     entries.push_back(std::move(ce));
   }
-  *out = VectorClock::FromEntries(std::move(entries));
+  *out = std::move(entries);
+  return true;
+}
+
+bool ReadContext(const msgpack::object& o, CausalContext* out) {
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 2) return false;
+  std::vector<ClockEntry> clock, dots;
+  if (!ReadEntries(o.via.array.ptr[0], &clock) || !ReadEntries(o.via.array.ptr[1], &dots)) {
+    return false;
+  }
+  CausalContext c(VectorClock::FromEntries(std::move(clock)));
+  for (const auto& d : dots) c.Add(d.node, d.counter, d.timestamp_ms);
+  *out = std::move(c);
   return true;
 }
 
@@ -47,17 +64,80 @@ bool Unpack(std::string_view bytes, msgpack::object_handle* h) { return mp::Unpa
 
 }  // namespace
 
-VectorClock Version::History() const {
-  VectorClock h = context;
-  if (h.Get(dot_node) < dot_counter) h.Set(dot_node, dot_counter, timestamp_ms);
+// ---- CausalContext
+
+bool CausalContext::Covers(std::string_view node, uint64_t counter) const {
+  if (clock_.Get(node) >= counter) return true;
+  return std::any_of(dots_.begin(), dots_.end(),
+                     [&](const Dot& d) { return d.counter == counter && d.node == node; });
+}
+
+uint64_t CausalContext::Max(std::string_view node) const {
+  uint64_t m = clock_.Get(node);
+  for (const auto& d : dots_) {
+    if (d.node == node) m = std::max(m, d.counter);
+  }
+  return m;
+}
+
+void CausalContext::Add(std::string_view node, uint64_t counter, uint64_t timestamp_ms) {
+  if (Covers(node, counter)) return;
+  dots_.push_back(Dot{std::string(node), counter, timestamp_ms});
+  Normalize();
+}
+
+void CausalContext::Merge(const CausalContext& other) {
+  clock_.Merge(other.clock_);
+  dots_.insert(dots_.end(), other.dots_.begin(), other.dots_.end());
+  Normalize();
+}
+
+void CausalContext::Normalize() {
+  std::sort(dots_.begin(), dots_.end(), [](const Dot& a, const Dot& b) {
+    return a.node != b.node ? a.node < b.node : a.counter < b.counter;
+  });
+  // In (node, counter) order, a dot right after its node's clock entry
+  // extends the clock, which may let the next dot extend it too.
+  std::vector<Dot> kept;
+  for (auto& d : dots_) {
+    const uint64_t have = clock_.Get(d.node);
+    if (d.counter <= have) continue;
+    if (d.counter == have + 1) {
+      clock_.Set(d.node, d.counter, d.timestamp_ms);
+      continue;
+    }
+    if (!kept.empty() && kept.back().node == d.node && kept.back().counter == d.counter) continue;
+    kept.push_back(std::move(d));
+  }
+  dots_ = std::move(kept);
+}
+
+void CausalContext::Truncate(size_t max_entries) {
+  clock_.Truncate(max_entries);
+  if (dots_.size() > max_entries) {
+    std::vector<Dot> by_age = dots_;
+    std::sort(by_age.begin(), by_age.end(), [](const Dot& a, const Dot& b) {
+      return a.timestamp_ms > b.timestamp_ms;  // newest first
+    });
+    by_age.resize(max_entries);
+    dots_ = std::move(by_age);
+  }
+  Normalize();
+}
+
+// ---- Version and SiblingSet
+
+CausalContext Version::History() const {
+  CausalContext h = context;
+  h.Add(dot_node, dot_counter, timestamp_ms);
   return h;
 }
 
-const Version& SiblingSet::Apply(const VectorClock& context, std::string_view node,
+const Version& SiblingSet::Apply(const CausalContext& context, std::string_view node,
                                  uint64_t now_ms, std::string value, bool tombstone,
                                  size_t max_clock_entries) {
-  uint64_t counter = context.Get(node);
-  for (const auto& v : versions_) counter = std::max(counter, v.History().Get(node));
+  uint64_t counter = context.Max(node);
+  for (const auto& v : versions_) counter = std::max(counter, v.History().Max(node));
   Version nv;
   nv.context = context;
   nv.context.Truncate(max_clock_entries > 0 ? max_clock_entries - 1 : 0);
@@ -88,8 +168,8 @@ bool SiblingSet::Merge(const SiblingSet& other) {
   return changed;
 }
 
-VectorClock SiblingSet::Context() const {
-  VectorClock c;
+CausalContext SiblingSet::Context() const {
+  CausalContext c;
   for (const auto& v : versions_) c.Merge(v.History());
   return c;
 }
@@ -132,7 +212,7 @@ bool SiblingSet::operator==(const SiblingSet& o) const {
 // [format, [[context, dot_node, dot_counter, timestamp_ms, tombstone, value], ...]]
 std::string SiblingSet::Encode() const {
   size_t hint = 16;
-  for (const auto& v : versions_) hint += v.value.size() + 32 + v.context.size() * 24;
+  for (const auto& v : versions_) hint += v.value.size() + 32 + (v.context.clock().size() + v.context.dots().size()) * 24;
   msgpack::sbuffer buf(hint);
   Packer pk(buf);
   pk.pack_array(2);
@@ -140,7 +220,7 @@ std::string SiblingSet::Encode() const {
   pk.pack_array(static_cast<uint32_t>(versions_.size()));
   for (const auto& v : versions_) {
     pk.pack_array(6);
-    PackClock(pk, v.context);
+    PackContext(pk, v.context);
     PackStr(pk, v.dot_node);
     pk.pack_uint64(v.dot_counter);
     pk.pack_uint64(v.timestamp_ms);
@@ -172,7 +252,7 @@ Result<SiblingSet> SiblingSet::Decode(std::string_view bytes) {
     if (e.type != msgpack::type::ARRAY || e.via.array.size != 6) return bad("bad version");
     const msgpack::object* f = e.via.array.ptr;
     Version v;
-    if (!ReadClock(f[0], &v.context) || !ReadStr(f[1], &v.dot_node) ||
+    if (!ReadContext(f[0], &v.context) || !ReadStr(f[1], &v.dot_node) ||
         !ReadU64(f[2], &v.dot_counter) || !ReadU64(f[3], &v.timestamp_ms) ||
         f[4].type != msgpack::type::BOOLEAN || !ReadStr(f[5], &v.value)) {
       return bad("bad version field");
@@ -183,18 +263,18 @@ Result<SiblingSet> SiblingSet::Decode(std::string_view bytes) {
   return set;
 }
 
-std::string EncodeClock(const VectorClock& clock) {
-  msgpack::sbuffer buf(16 + clock.size() * 32);
+std::string EncodeContext(const CausalContext& context) {
+  msgpack::sbuffer buf(16 + (context.clock().size() + context.dots().size()) * 32);
   Packer pk(buf);
-  PackClock(pk, clock);
+  PackContext(pk, context);
   return std::string(buf.data(), buf.size());
 }
 
-Result<VectorClock> DecodeClock(std::string_view bytes) {
-  if (bytes.empty()) return VectorClock();
+Result<CausalContext> DecodeContext(std::string_view bytes) {
+  if (bytes.empty()) return CausalContext();
   msgpack::object_handle h;
-  VectorClock c;
-  if (!Unpack(bytes, &h) || !ReadClock(h.get(), &c)) {
+  CausalContext c;
+  if (!Unpack(bytes, &h) || !ReadContext(h.get(), &c)) {
     return Status::InvalidArgument("bad context: not a context returned by dynamo");
   }
   return c;
