@@ -7,9 +7,18 @@
 namespace dynamo {
 
 uint64_t KeyHash(std::string_view key) {
+  // One digest context per thread, reused: EVP_Digest would allocate and
+  // free one (and look the algorithm up) on every call.
+  struct Ctx {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Ctx() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Ctx t;
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(key.data(), key.size(), md, &len, EVP_md5(), nullptr);
+  EVP_DigestInit_ex(t.ctx, EVP_md5(), nullptr);
+  EVP_DigestUpdate(t.ctx, key.data(), key.size());
+  EVP_DigestFinal_ex(t.ctx, md, &len);
   uint64_t h = 0;
   for (int i = 0; i < 8; ++i) h = (h << 8) | md[i];
   return h;
