@@ -114,6 +114,22 @@ Status ParseHeader(std::string_view frame, msgpack::object_handle* handle, uint8
   return Status::OK();
 }
 
+void PackFrames(Packer& pk, const std::vector<std::string>& frames) {
+  pk.pack_array(static_cast<uint32_t>(frames.size()));
+  for (const auto& f : frames) PackBytes(pk, f);
+}
+
+Status ReadFrames(const msgpack::object& o, std::vector<std::string>* out) {
+  if (o.type != msgpack::type::ARRAY) {
+    return Status::InvalidArgument("malformed message: field 'frames' is not an array");
+  }
+  out->resize(o.via.array.size);
+  for (uint32_t i = 0; i < o.via.array.size; ++i) {
+    if (Status s = Fields::BytesOf(o.via.array.ptr[i], "frames", &(*out)[i]); !s.ok()) return s;
+  }
+  return Status::OK();
+}
+
 Status WantItems(const Fields& f, size_t n, const char* what) {
   if (f.size() != n) {
     return Status::InvalidArgument(std::string("malformed message: ") + what + " has " +
@@ -136,6 +152,7 @@ Status Uint32(const Fields& f, size_t i, const char* name, uint32_t* out) {
 std::string EncodeRequest(const Request& req) {
   size_t hint = 64 + req.key.size() + req.value.size() + req.context.size() + req.payload.size();
   for (const auto& [k, v] : req.batch) hint += k.size() + v.size() + 12;
+  for (const auto& fr : req.frames) hint += fr.size() + 5;
   msgpack::sbuffer buf(hint);
   Packer pk(buf);
   switch (req.type) {
@@ -179,6 +196,10 @@ std::string EncodeRequest(const Request& req) {
       PackStr(pk, req.node_id);
       PackStr(pk, req.endpoint);
       break;
+    case MsgType::kBatch:
+      PackHeader(pk, 4, req.type, req.id);
+      PackFrames(pk, req.frames);
+      break;
     case MsgType::kTransfer:
       PackHeader(pk, 4, req.type, req.id);
       pk.pack_array(static_cast<uint32_t>(req.batch.size()));
@@ -198,6 +219,7 @@ std::string EncodeRequest(const Request& req) {
 std::string EncodeReply(const Reply& rep) {
   size_t hint = 64 + rep.context.size() + rep.status_msgpack.size() + rep.payload.size();
   for (const auto& v : rep.values) hint += v.size() + 5;
+  for (const auto& fr : rep.frames) hint += fr.size() + 5;
   msgpack::sbuffer buf(hint);
   Packer pk(buf);
   switch (rep.type) {
@@ -219,6 +241,10 @@ std::string EncodeReply(const Reply& rep) {
       break;
     case MsgType::kAck:
       PackHeader(pk, 3, rep.type, rep.id);
+      break;
+    case MsgType::kBatchReply:
+      PackHeader(pk, 4, rep.type, rep.id);
+      PackFrames(pk, rep.frames);
       break;
     case MsgType::kStatusReply:
     case MsgType::kRingReply:
@@ -283,6 +309,9 @@ Status DecodeRequest(std::string_view frame, Request* out) {
       if (s = WantItems(f, 5, "JOIN"); !s.ok()) return s;
       if (s = f.Bytes(3, "node_id", &out->node_id); !s.ok()) return s;
       return f.Bytes(4, "endpoint", &out->endpoint);
+    case MsgType::kBatch:
+      if (s = WantItems(f, 4, "BATCH"); !s.ok()) return s;
+      return ReadFrames(f.at(3), &out->frames);
     case MsgType::kTransfer: {
       if (s = WantItems(f, 4, "TRANSFER"); !s.ok()) return s;
       const msgpack::object& b = f.at(3);
@@ -342,6 +371,9 @@ Status DecodeReply(std::string_view frame, Reply* out) {
       return f.Bytes(3, "payload", &out->payload);
     case MsgType::kAck:
       return WantItems(f, 3, "ACK");
+    case MsgType::kBatchReply:
+      if (s = WantItems(f, 4, "BATCH_REPLY"); !s.ok()) return s;
+      return ReadFrames(f.at(3), &out->frames);
     case MsgType::kStatusReply:
     case MsgType::kRingReply: {
       if (s = WantItems(f, 4, "STATUS_REPLY"); !s.ok()) return s;

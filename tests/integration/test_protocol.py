@@ -18,9 +18,10 @@ VERSION = 1
 GET, PUT, DEL, STATUS = 1, 2, 3, 4
 GET_REPLY, PUT_REPLY, STATUS_REPLY, ERROR = 65, 66, 68, 127
 # Node-to-node replies a fuzzed request may also draw (docs/protocol.md).
-RING_REPLY, REPLICA_GET_REPLY, ACK, GOSSIP_REPLY = 69, 80, 81, 84
+RING_REPLY, REPLICA_GET_REPLY, ACK, GOSSIP_REPLY, BATCH_REPLY = 69, 80, 81, 84, 94
+BATCH = 30
 REPLY_TYPES = {GET_REPLY, PUT_REPLY, STATUS_REPLY, RING_REPLY, REPLICA_GET_REPLY, ACK,
-               GOSSIP_REPLY, ERROR}
+               GOSSIP_REPLY, BATCH_REPLY, ERROR}
 E_NOT_FOUND, E_INVALID, E_UNAVAILABLE, E_TIMEOUT = 1, 2, 3, 4
 E_CORRUPTION, E_IO, E_UNSUPPORTED, E_INTERNAL = 5, 6, 7, 8
 ERROR_CODES = set(range(1, 9))
@@ -108,6 +109,12 @@ class _ProtocolCases:
         elif kind in (REPLICA_GET_REPLY, GOSSIP_REPLY):
             self.assertEqual(len(reply), 4, reply)
             self.assertIsInstance(reply[3], bytes, reply)
+        elif kind == BATCH_REPLY:
+            self.assertEqual(len(reply), 4, reply)
+            self.assertIsInstance(reply[3], list, reply)
+            for frame in reply[3]:
+                self.assertIsInstance(frame, bytes, reply)
+                self.assert_reply_shape(unpack(frame))
         elif kind == ACK:
             self.assertEqual(len(reply), 3, reply)
         else:
@@ -182,6 +189,32 @@ class _ProtocolCases:
         self.assertEqual(len(reply), 6, reply)
         self.assertEqual(reply[:5], [VERSION, GET_REPLY, rid, True, [b"v1"]])
         self.assertTrue(reply[5], "a found key has a context")
+
+    def test_a_batch_is_answered_by_a_batch_of_replies(self):
+        # Nodes batch their requests to one peer per loop turn (docs/protocol.md).
+        put = pack(VERSION, PUT, 11, b"bk", b"bv", b"", 0)
+        status = pack(VERSION, STATUS, 12)
+        # Replies ready in the same loop turn come back as one BATCH_REPLY;
+        # an engine on worker threads may answer in two turns.
+        self.sock.send(pack(VERSION, BATCH, 10, [put, status]))
+        inner = []
+        while len(inner) < 2:
+            reply = self.recv_reply()
+            self.assertIsNotNone(reply, "no reply to the batch; got %r" % inner)
+            inner += [unpack(f) for f in reply[3]] if reply[1] == BATCH_REPLY else [reply]
+        if self.BACKEND == "memory":  # answered inline: both in one turn
+            self.assertEqual(reply[1], BATCH_REPLY, reply)
+        self.assertEqual(sorted(r[2] for r in inner), [11, 12], inner)
+        by_id = {r[2]: r for r in inner}
+        self.assertEqual(by_id[11][1], PUT_REPLY, inner)
+        self.assertEqual(by_id[12][1], STATUS_REPLY, inner)
+        # A batch inside a batch is refused, and the node keeps serving.
+        nested = pack(VERSION, BATCH, 21, [pack(VERSION, STATUS, 22)])
+        reply = self.exchange(pack(VERSION, BATCH, 20, [nested]))
+        self.assertError(reply, E_INVALID, 21)
+        reply = self.exchange(pack(VERSION, GET, 30, b"bk", 0, 0))
+        self.assertEqual(reply[1], GET_REPLY, reply)
+        self.assertEqual(reply[4], [b"bv"], reply)
 
     def test_get_of_a_missing_key(self):
         rid = self.new_id()

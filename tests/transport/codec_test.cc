@@ -62,6 +62,29 @@ TEST(CodecTest, RepliesRoundTrip) {
   EXPECT_EQ(out.ToStatus().message(), "too big");
 }
 
+TEST(CodecTest, BatchesRoundTrip) {
+  Request batch;
+  batch.type = MsgType::kBatch;
+  batch.id = 5;
+  batch.frames = {EncodeRequest(PutRequest()), std::string("\x93\x01\x04\x07", 4)};
+  Request out;
+  ASSERT_TRUE(DecodeRequest(EncodeRequest(batch), &out).ok());
+  EXPECT_EQ(out.type, MsgType::kBatch);
+  EXPECT_EQ(out.frames, batch.frames);
+  Request inner;
+  ASSERT_TRUE(DecodeRequest(out.frames[0], &inner).ok());
+  EXPECT_EQ(inner.value, PutRequest().value);
+
+  Reply replies;
+  replies.type = MsgType::kBatchReply;
+  replies.frames = {EncodeReply(Reply::Error(1, Status::NotFound("x")))};
+  Reply rout;
+  ASSERT_TRUE(DecodeReply(EncodeReply(replies), &rout).ok());
+  EXPECT_EQ(rout.frames, replies.frames);
+  // Frames must be bytes.
+  EXPECT_FALSE(DecodeRequest(std::string("\x94\x01\x1e\x01\x91\x05", 6), &out).ok());
+}
+
 TEST(CodecTest, WrongVersionAndUnknownTypeAreUnsupportedWithId) {
   // [2, 1, 5, ...]
   std::string frame = EncodeRequest(PutRequest());

@@ -94,6 +94,9 @@ Status Node::Run(int stop_fd) {
     if (to_gossip < 0) to_gossip = 0;
     if (wait < 0 || wait > to_gossip) wait = to_gossip;
 
+    // Everything this turn produced leaves now, batched per peer.
+    FlushReplies();
+    peers_->Flush();
     items.clear();
     items.push_back({sockets_->router.handle(), 0, ZMQ_POLLIN, 0});
     items.push_back({nullptr, event_fd_, ZMQ_POLLIN, 0});
@@ -144,6 +147,7 @@ Status Node::Run(int stop_fd) {
   log::Info("stopping: finishing in-flight requests");
   if (workers_) workers_->Stop();
   RunPosted();
+  FlushReplies();
   Status s = store_->backend().Sync();
   if (!s.ok()) log::Error("final sync failed: " + s.ToString());
   return s;
@@ -179,6 +183,29 @@ void Node::RunPosted() {
 void Node::SendReply(const std::string& identity, const Reply& reply) {
   if (reply.type == MsgType::kError && reply.error_code != 0) ++errors_;
   std::string frame = wire::EncodeReply(reply);
+  if (batching_peers_.count(identity)) {
+    reply_outbox_[identity].push_back(std::move(frame));
+    return;
+  }
+  SendFrame(identity, frame);
+}
+
+void Node::FlushReplies() {
+  for (auto& [identity, frames] : reply_outbox_) {
+    if (frames.empty()) continue;
+    if (frames.size() == 1) {
+      SendFrame(identity, frames.front());
+    } else {
+      Reply batch;
+      batch.type = MsgType::kBatchReply;
+      batch.frames = std::move(frames);
+      SendFrame(identity, wire::EncodeReply(batch));
+    }
+    frames.clear();
+  }
+}
+
+void Node::SendFrame(const std::string& identity, const std::string& frame) {
   try {
     if (!sockets_->router.send(zmq::buffer(identity),
                                zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
@@ -190,12 +217,25 @@ void Node::SendReply(const std::string& identity, const Reply& reply) {
   }
 }
 
-void Node::OnRequestFrame(std::string identity, std::string_view frame) {
+void Node::OnRequestFrame(std::string identity, std::string_view frame, bool in_batch) {
   Request req;
   Status s = wire::DecodeRequest(frame, &req);
   if (!s.ok()) {
     ++malformed_;
     SendReply(identity, Reply::Error(req.id, s));
+    return;
+  }
+  if (req.type == MsgType::kBatch) {
+    if (in_batch) {
+      ++malformed_;
+      SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
+                                                   "malformed message: a batch inside a batch")));
+      return;
+    }
+    // A peer's requests of one loop turn; each is answered as if it came
+    // alone, and the answers go back batched as well.
+    batching_peers_.insert(identity);
+    for (const std::string& inner : req.frames) OnRequestFrame(identity, inner, true);
     return;
   }
   ++requests_;

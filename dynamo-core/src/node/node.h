@@ -18,6 +18,8 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "dynamo/membership.h"
@@ -63,7 +65,10 @@ class Node {
   template <typename T>
   void OnEngine(std::function<T()> work, std::function<void(T)> then);
   void SendReply(const std::string& identity, const wire::Reply& reply);
-  void OnRequestFrame(std::string identity, std::string_view frame);
+  void SendFrame(const std::string& identity, const std::string& frame);
+  // Sends the replies queued for peers this loop turn, one frame per peer.
+  void FlushReplies();
+  void OnRequestFrame(std::string identity, std::string_view frame, bool in_batch = false);
   void Dispatch(std::string identity, wire::Request req);
   Status Validate(const wire::Request& req) const;
   wire::Reply StatusReply(uint64_t id, const std::string& engine_stats);
@@ -117,6 +122,10 @@ class Node {
   int event_fd_ = -1;
   std::mutex posted_mu_;
   std::vector<std::function<void()>> posted_;  // guarded by posted_mu_
+  // Peers that send BATCH frames get their replies batched too (clients
+  // never do, and get plain replies).
+  std::unordered_set<std::string> batching_peers_;
+  std::unordered_map<std::string, std::vector<std::string>> reply_outbox_;
 
   // Loop-thread state.
   ClusterState cluster_;

@@ -49,13 +49,51 @@ void Peers::Call(const std::string& endpoint, wire::Request req,
   const auto deadline = Clock::now() + timeout;
   pending_.emplace(id, Pending{std::move(done), deadline, endpoint});
   deadlines_.emplace(deadline, id);
-  try {
-    std::string frame = wire::EncodeRequest(req);
-    if (!SocketFor(endpoint).send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
-      failed_now_.emplace_back(id, Status::Unavailable("send queue to " + endpoint + " is full"));
+  outbox_[endpoint].emplace_back(id, wire::EncodeRequest(req));
+}
+
+void Peers::Flush() {
+  for (auto& [endpoint, queued] : outbox_) {
+    if (queued.empty()) continue;
+    std::string frame;
+    if (queued.size() == 1) {
+      frame = std::move(queued.front().second);
+    } else {
+      wire::Request batch;
+      batch.type = wire::MsgType::kBatch;
+      batch.id = next_id_++;
+      batch.frames.reserve(queued.size());
+      for (auto& q : queued) batch.frames.push_back(std::move(q.second));
+      frame = wire::EncodeRequest(batch);
     }
-  } catch (const zmq::error_t& e) {
-    failed_now_.emplace_back(id, Status::IOError("cannot send to " + endpoint + ": " + e.what()));
+    Status failure;
+    try {
+      if (!SocketFor(endpoint).send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+        failure = Status::Unavailable("send queue to " + endpoint + " is full");
+      }
+    } catch (const zmq::error_t& e) {
+      failure = Status::IOError("cannot send to " + endpoint + ": " + e.what());
+    }
+    if (!failure.ok()) {
+      for (const auto& q : queued) failed_now_.emplace_back(q.first, failure);
+    }
+    queued.clear();
+  }
+}
+
+void Peers::OnReplyFrame(std::string_view frame, bool nested) {
+  wire::Reply rep;
+  Status s = wire::DecodeReply(frame, &rep);
+  if (s.ok() && rep.type == wire::MsgType::kBatchReply) {
+    if (nested) return;  // batches hold replies, not batches
+    for (const auto& inner : rep.frames) OnReplyFrame(inner, true);
+    return;
+  }
+  if (pending_.find(rep.id) == pending_.end()) return;  // late: already timed out
+  if (!s.ok()) {
+    Finish(rep.id, Status::Corruption("bad reply from a peer: " + s.message()));
+  } else {
+    Finish(rep.id, std::move(rep));
   }
 }
 
@@ -73,14 +111,7 @@ void Peers::OnPoll(const zmq::pollitem_t* items, size_t count) {
     for (int n = 0; n < 1024; ++n) {
       zmq::message_t msg;
       if (!polled_[i]->recv(msg, zmq::recv_flags::dontwait)) break;
-      wire::Reply rep;
-      Status s = wire::DecodeReply(msg.to_string_view(), &rep);
-      if (pending_.find(rep.id) == pending_.end()) continue;  // late: already timed out
-      if (!s.ok()) {
-        Finish(rep.id, Status::Corruption("bad reply from a peer: " + s.message()));
-      } else {
-        Finish(rep.id, std::move(rep));
-      }
+      OnReplyFrame(msg.to_string_view(), false);
     }
   }
 }

@@ -31,10 +31,14 @@ class Peers {
   Peers(zmq::context_t& ctx, const std::string& listen);
   ~Peers();
 
-  // Sends req (its id is replaced) to the peer at endpoint. done runs later,
-  // on the loop, never from inside Call.
+  // Queues req (its id is replaced) for the peer at endpoint; Flush sends
+  // it. done runs later, on the loop, never from inside Call.
   void Call(const std::string& endpoint, wire::Request req, std::chrono::milliseconds timeout,
             Callback done);
+
+  // Sends what Call queued: one frame per peer, a BATCH when a peer has
+  // several requests this loop turn (fewer messages, syscalls, wake-ups).
+  void Flush();
 
   // Appends a poll item per peer socket; after zmq::poll, hand the same
   // slice to OnPoll.
@@ -55,6 +59,7 @@ class Peers {
   };
   zmq::socket_t& SocketFor(const std::string& endpoint);
   void Finish(uint64_t id, Result<wire::Reply> result);
+  void OnReplyFrame(std::string_view frame, bool nested);
 
   zmq::context_t& ctx_;
   std::string source_host_;  // empty: let the kernel choose
@@ -66,6 +71,8 @@ class Peers {
   using Deadline = std::pair<Clock::time_point, uint64_t>;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
   std::vector<std::pair<uint64_t, Status>> failed_now_;  // send failures, reported by RunDue
+  // Requests queued this loop turn, per endpoint: (id, encoded frame).
+  std::map<std::string, std::vector<std::pair<uint64_t, std::string>>> outbox_;
   uint64_t next_id_ = 1;
 };
 

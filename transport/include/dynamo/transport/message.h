@@ -34,6 +34,7 @@ enum class MsgType : uint8_t {
   kGossip = 20,      // [v, 20, id, cluster_state:bin]
   kJoin = 21,        // [v, 21, id, node_id:str, endpoint:str]
   kTransfer = 22,    // [v, 22, id, [[key:bin, siblings:bin], ...]]
+  kBatch = 30,       // [v, 30, id, [request frame:bin, ...]]  (node to node)
   // replies
   kGetReply = 65,         // [v, 65, id, found:bool, values:[bin...], context:bin]
   kPutReply = 66,         // [v, 66, id, context:bin]          (put and del)
@@ -42,6 +43,7 @@ enum class MsgType : uint8_t {
   kReplicaGetReply = 80,  // [v, 80, id, siblings:bin]  (empty: the replica has none)
   kAck = 81,              // [v, 81, id]                (replica put, join, transfer)
   kGossipReply = 84,      // [v, 84, id, cluster_state:bin]
+  kBatchReply = 94,       // [v, 94, id, [reply frame:bin, ...]]
   kError = 127,           // [v, 127, id, code:uint, message:str]
 };
 
@@ -62,6 +64,7 @@ struct Request {
   std::string endpoint; // JOIN
   uint64_t ring_version = 0;  // REPLICA_PUT: the coordinator's ring; 0 = unknown
   std::vector<std::pair<std::string, std::string>> batch;  // TRANSFER: (key, siblings)
+  std::vector<std::string> frames;  // BATCH: encoded requests
 };
 
 struct Reply {
@@ -72,6 +75,7 @@ struct Reply {
   std::string context;              // GET_REPLY, PUT_REPLY
   std::string status_msgpack;       // STATUS_REPLY, RING_REPLY: the map, as msgpack bytes
   std::string payload;              // REPLICA_GET_REPLY: siblings; GOSSIP_REPLY: state
+  std::vector<std::string> frames;  // BATCH_REPLY: encoded replies
   uint8_t error_code = 0;           // ERROR: a Status::Code
   std::string error_message;        // ERROR
 
