@@ -294,6 +294,8 @@ Status DecodeRequest(std::string_view frame, Request* out) {
       return WantItems(f, 3, "STATUS");
     case MsgType::kRing:
       return WantItems(f, 3, "RING");
+    case MsgType::kPing:
+      return WantItems(f, 3, "PING");
     case MsgType::kReplicaGet:
       if (s = WantItems(f, 4, "REPLICA_GET"); !s.ok()) return s;
       return f.Bytes(3, "key", &out->key);

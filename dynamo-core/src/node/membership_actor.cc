@@ -121,7 +121,25 @@ void Node::GossipOnce() {
   });
 }
 
+// Keeps the local failure detector fresh: a member not heard from lately,
+// or taken for down, gets a PING each tick until it answers.
+void Node::ProbeTick() {
+  for (const auto& [id, m] : cluster_.members()) {
+    if (id == options_.node_id || m.endpoint.empty() || !peers_->WantsProbe(m.endpoint)) {
+      continue;
+    }
+    Request ping;
+    ping.type = MsgType::kPing;
+    const bool was_down = peers_->IsDown(m.endpoint);
+    peers_->Call(m.endpoint, std::move(ping), RequestTimeout(),
+                 [this, id = id, was_down](Result<Reply> rep) {
+                   if (was_down && rep.ok()) log::Info("member " + id + " answers again");
+                 });
+  }
+}
+
 void Node::GossipTick() {
+  ProbeTick();
   const bool in_ring = cluster_.ring().Contains(options_.node_id);
   if (!in_ring && !options_.seeds.empty()) {
     // Ask a seed to let us in; its answer carries its view of the cluster.

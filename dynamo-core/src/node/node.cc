@@ -63,7 +63,8 @@ Status Node::Start() {
   }
   // After the bind, so a node that cannot listen says only that.
   if (Status s = LoadOrCreateClusterState(); !s.ok()) return s;
-  peers_ = std::make_unique<Peers>(sockets_->ctx, options_.listen);
+  peers_ = std::make_unique<Peers>(sockets_->ctx, options_.listen,
+                                   std::chrono::milliseconds(options_.failure_timeout_ms));
   // Workers run blocking engine calls and file writes of the node's state;
   // a non-blocking engine still needs one for the latter.
   workers_ = std::make_unique<WorkerPool>(inline_engine_ ? 1 : options_.workers, nullptr, nullptr);
@@ -298,6 +299,12 @@ void Node::Dispatch(std::string identity, Request req) {
       return;
     }
     case MsgType::kRing: return SendReply(identity, RingReply(req.id));
+    case MsgType::kPing: {
+      Reply ack;
+      ack.type = MsgType::kAck;
+      ack.id = req.id;
+      return SendReply(identity, ack);
+    }
     case MsgType::kReplicaGet: return ServeReplicaGet(std::move(identity), std::move(req));
     case MsgType::kReplicaPut: return ServeReplicaPut(std::move(identity), std::move(req));
     case MsgType::kGossip: return ServeGossip(std::move(identity), std::move(req));
@@ -322,8 +329,13 @@ Reply Node::StatusReply(uint64_t id, const std::string& engine_stats) {
   j["backend_version"] = plugin_->version();
   json members = json::array();
   for (const auto& [mid, m] : cluster_.members()) {
-    members.push_back(
-        json{{"node_id", m.node_id}, {"endpoint", m.endpoint}, {"state", MemberStateName(m.state)}});
+    // "down" is this node's own view (failure detection is local, paper
+    // 4.8.3); the other states come from the gossiped membership.
+    const bool down = mid != options_.node_id && m.state == MemberState::kUp &&
+                      peers_->IsDown(m.endpoint);
+    members.push_back(json{{"node_id", m.node_id},
+                           {"endpoint", m.endpoint},
+                           {"state", down ? "down" : MemberStateName(m.state)}});
   }
   j["members"] = members;
   j["partitions"] = ring.empty() ? options_.partitions : ring.partitions();

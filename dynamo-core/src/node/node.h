@@ -92,6 +92,7 @@ class Node {
   // ---- membership (membership_actor.cc)
   Status LoadOrCreateClusterState();
   void GossipTick();
+  void ProbeTick();
   void GossipOnce();
   void ClaimTick();
   void ServeGossip(std::string identity, wire::Request req);

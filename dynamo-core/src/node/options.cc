@@ -67,6 +67,8 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
      "vector clock entries kept before the oldest is dropped")
     ("request-timeout-ms", po::value(&o->request_timeout_ms)->default_value(o->request_timeout_ms),
      "how long a coordinator waits for replicas")
+    ("failure-timeout-ms", po::value(&o->failure_timeout_ms)->default_value(o->failure_timeout_ms),
+     "how long a peer may leave requests unanswered before it is down for this node")
     ("gossip-interval-ms", po::value(&o->gossip_interval_ms)->default_value(o->gossip_interval_ms),
      "period of gossip with one random peer")
     ("log-level", po::value(&o->log_level)->default_value(o->log_level),
@@ -141,6 +143,10 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
   }
   if (static_cast<uint64_t>(o->max_key_bytes) + o->max_value_bytes + 4096 > (64u << 20)) {
     *error = "--max-key-bytes plus --max-value-bytes must stay under the 64 MiB frame limit";
+    return ParseOutcome::kUsageError;
+  }
+  if (o->failure_timeout_ms < 10) {
+    *error = "--failure-timeout-ms must be at least 10";
     return ParseOutcome::kUsageError;
   }
   if (o->request_timeout_ms < 1 || o->gossip_interval_ms < 10) {

@@ -38,6 +38,9 @@ struct NodeOptions {
   uint32_t max_clock_entries = 10;
   // How long a coordinator waits for replicas. Default: 1000 ms.
   uint32_t request_timeout_ms = 1000;
+  // How long a peer may leave requests unanswered before this node takes it
+  // for down (a shorter pause never does). Default: 3000 ms.
+  uint32_t failure_timeout_ms = 3000;
   // Period of gossip with one random peer. Default: 1000 ms.
   uint32_t gossip_interval_ms = 1000;
   // debug, info, warn, error. Default: info.

@@ -21,8 +21,9 @@ std::string SourceHost(const std::string& listen) {
 
 }  // namespace
 
-Peers::Peers(zmq::context_t& ctx, const std::string& listen)
-    : ctx_(ctx), source_host_(SourceHost(listen)) {}
+Peers::Peers(zmq::context_t& ctx, const std::string& listen,
+             std::chrono::milliseconds failure_timeout)
+    : detector_(failure_timeout), ctx_(ctx), source_host_(SourceHost(listen)) {}
 
 Peers::~Peers() = default;
 
@@ -49,6 +50,7 @@ void Peers::Call(const std::string& endpoint, wire::Request req,
   const auto deadline = Clock::now() + timeout;
   pending_.emplace(id, Pending{std::move(done), deadline, endpoint});
   deadlines_.emplace(deadline, id);
+  detector_.OnSent(endpoint, Clock::now());
   outbox_[endpoint].emplace_back(id, wire::EncodeRequest(req));
 }
 
@@ -99,8 +101,10 @@ void Peers::OnReplyFrame(std::string_view frame, bool nested) {
 
 void Peers::AddPollItems(std::vector<zmq::pollitem_t>* items) {
   polled_.clear();
+  polled_endpoints_.clear();
   for (auto& [ep, sock] : sockets_) {
     polled_.push_back(sock.get());
+    polled_endpoints_.push_back(ep);
     items->push_back({sock->handle(), 0, ZMQ_POLLIN, 0});
   }
 }
@@ -111,6 +115,7 @@ void Peers::OnPoll(const zmq::pollitem_t* items, size_t count) {
     for (int n = 0; n < 1024; ++n) {
       zmq::message_t msg;
       if (!polled_[i]->recv(msg, zmq::recv_flags::dontwait)) break;
+      detector_.OnAnswer(polled_endpoints_[i], Clock::now());
       OnReplyFrame(msg.to_string_view(), false);
     }
   }

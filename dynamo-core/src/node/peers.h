@@ -17,6 +17,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "dynamo/failure_detector.h"
 #include "dynamo/status.h"
 #include "dynamo/transport/message.h"
 
@@ -27,8 +28,10 @@ class Peers {
   using Clock = std::chrono::steady_clock;
   using Callback = std::function<void(Result<wire::Reply>)>;
 
-  // listen: our own --listen endpoint (its host becomes the source address).
-  Peers(zmq::context_t& ctx, const std::string& listen);
+  // listen: our own --listen endpoint (its host becomes the source address);
+  // failure_timeout: how long a peer may leave a request unanswered before
+  // it is down for this node.
+  Peers(zmq::context_t& ctx, const std::string& listen, std::chrono::milliseconds failure_timeout);
   ~Peers();
 
   // Queues req (its id is replaced) for the peer at endpoint; Flush sends
@@ -51,6 +54,15 @@ class Peers {
 
   size_t pending() const { return pending_.size(); }
 
+  // Local failure detection: every request sent and every answer received
+  // (late ones included) feeds it.
+  bool IsDown(const std::string& endpoint) const {
+    return detector_.IsDown(endpoint, Clock::now());
+  }
+  bool WantsProbe(const std::string& endpoint) const {
+    return detector_.WantsProbe(endpoint, Clock::now());
+  }
+
  private:
   struct Pending {
     Callback done;
@@ -60,11 +72,13 @@ class Peers {
   zmq::socket_t& SocketFor(const std::string& endpoint);
   void Finish(uint64_t id, Result<wire::Reply> result);
   void OnReplyFrame(std::string_view frame, bool nested);
+  FailureDetector detector_;
 
   zmq::context_t& ctx_;
   std::string source_host_;  // empty: let the kernel choose
   std::map<std::string, std::unique_ptr<zmq::socket_t>> sockets_;
   std::vector<zmq::socket_t*> polled_;  // order of the last AddPollItems
+  std::vector<std::string> polled_endpoints_;
   std::unordered_map<uint64_t, Pending> pending_;
   // Min-heap of (deadline, id). Entries of calls that already finished stay
   // until they reach the top and are skipped: no search on every reply.

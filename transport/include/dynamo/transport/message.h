@@ -28,6 +28,7 @@ enum class MsgType : uint8_t {
   kDel = 3,     // [v, 3, id, key:bin, context:bin, w:uint (, flags:uint)]
   kStatus = 4,  // [v, 4, id]
   kRing = 5,    // [v, 5, id]
+  kPing = 6,    // [v, 6, id]  -> ACK (liveness probes between nodes)
   // between nodes
   kReplicaGet = 16,  // [v, 16, id, key:bin]
   kReplicaPut = 17,  // [v, 17, id, key:bin, siblings:bin (, ring_version:uint)]
