@@ -1,22 +1,13 @@
 // msgpack encoding of the wire schema (dynamo/transport/message.h).
-#include <msgpack.hpp>
-
 #include "dynamo/transport/message.h"
+#include "dynamo/transport/msgpack_io.h"
 
 namespace dynamo::wire {
 namespace {
 
-using Packer = msgpack::packer<msgpack::sbuffer>;
-
-void PackBytes(Packer& pk, std::string_view b) {
-  pk.pack_bin(static_cast<uint32_t>(b.size()));
-  pk.pack_bin_body(b.data(), static_cast<uint32_t>(b.size()));
-}
-
-void PackStr(Packer& pk, std::string_view s) {
-  pk.pack_str(static_cast<uint32_t>(s.size()));
-  pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
-}
+using mp::Packer;
+using mp::PackStr;
+constexpr auto PackBytes = mp::PackBin;
 
 void PackHeader(Packer& pk, uint32_t items, MsgType type, uint64_t id) {
   pk.pack_array(items);
@@ -48,14 +39,7 @@ class Fields {
     return BytesOf(a_.ptr[i], name, out);
   }
   static Status BytesOf(const msgpack::object& o, const char* name, std::string* out) {
-    if (o.type == msgpack::type::BIN) {
-      out->assign(o.via.bin.ptr, o.via.bin.size);
-    } else if (o.type == msgpack::type::STR) {
-      out->assign(o.via.str.ptr, o.via.str.size);
-    } else {
-      return Bad(name, "bytes (bin or str)");
-    }
-    return Status::OK();
+    return mp::ReadStr(o, out) ? Status::OK() : Bad(name, "bytes (bin or str)");
   }
   const msgpack::object& at(size_t i) const { return a_.ptr[i]; }
 
@@ -67,7 +51,6 @@ class Fields {
   const msgpack::object_array& a_;
 };
 
-bool Reference(msgpack::type::object_type, std::size_t, void*) { return true; }
 
 // Parses the frame and checks the common header. On success *handle owns the
 // object and *type/*id are set.
@@ -75,20 +58,9 @@ Status ParseHeader(std::string_view frame, msgpack::object_handle* handle, uint8
                    uint64_t* id) {
   *id = 0;
   if (frame.empty()) return Status::InvalidArgument("malformed message: empty frame");
-  // No container may declare more items than the frame has bytes: that keeps
-  // a hostile 5-byte frame from reserving gigabytes.
-  const size_t items = std::min<size_t>(frame.size(), 1u << 20);
-  msgpack::unpack_limit limit(items, items, kMaxFrameBytes, kMaxFrameBytes, 0, 16);
-  try {
-    std::size_t off = 0;
-    *handle = msgpack::unpack(frame.data(), frame.size(), off, &Reference, nullptr, limit);
-    if (off != frame.size()) {
-      return Status::InvalidArgument("malformed message: trailing bytes after the array");
-    }
-  } catch (const std::bad_alloc&) {
-    return Status::InvalidArgument("malformed message: too large to decode");
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(std::string("malformed message: ") + e.what());
+  std::string why;
+  if (!mp::Unpack(frame, handle, 16, &why)) {
+    return Status::InvalidArgument("malformed message: " + why);
   }
   const msgpack::object& o = handle->get();
   if (o.type != msgpack::type::ARRAY) {

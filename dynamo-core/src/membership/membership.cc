@@ -1,6 +1,6 @@
 #include "dynamo/membership.h"
 
-#include "util/msgpack_io.h"
+#include "dynamo/transport/msgpack_io.h"
 
 namespace dynamo {
 namespace {
@@ -92,8 +92,7 @@ std::string ClusterState::Encode() const {
   }
   // An empty ring (a node still joining) travels as empty bytes.
   std::string ring = ring_.empty() ? std::string() : ring_.Encode();
-  pk.pack_bin(static_cast<uint32_t>(ring.size()));
-  pk.pack_bin_body(ring.data(), static_cast<uint32_t>(ring.size()));
+  mp::PackBin(pk, ring);
   return std::string(buf.data(), buf.size());
 }
 

@@ -1,7 +1,7 @@
 #include "dynamo/versioning.h"
 
 #include <algorithm>
-#include "util/msgpack_io.h"
+#include "dynamo/transport/msgpack_io.h"
 
 namespace dynamo {
 namespace {
@@ -225,8 +225,7 @@ std::string SiblingSet::Encode() const {
     pk.pack_uint64(v.dot_counter);
     pk.pack_uint64(v.timestamp_ms);
     if (v.tombstone) pk.pack_true(); else pk.pack_false();
-    pk.pack_bin(static_cast<uint32_t>(v.value.size()));
-    pk.pack_bin_body(v.value.data(), static_cast<uint32_t>(v.value.size()));
+    mp::PackBin(pk, v.value);
   }
   return std::string(buf.data(), buf.size());
 }

@@ -1,6 +1,6 @@
-// Small helpers shared by the msgpack encodings of dynamo-core (sibling
-// sets, clocks, rings, cluster state). Internal: include only from .cc files,
-// so msgpack stays out of public headers.
+// Small helpers shared by every msgpack encoding of the project (the wire
+// schema, sibling sets, contexts, rings, cluster state). Internal: include it
+// only from .cc files, so msgpack stays out of public headers.
 #pragma once
 
 #include <algorithm>
@@ -43,8 +43,10 @@ inline bool ReadU64(const msgpack::object& o, uint64_t* out) {
 
 // Parses exactly one object spanning all of bytes, referencing (not
 // copying) its strings. No container may declare more items than there are
-// bytes, so a hostile length cannot reserve memory. False on any error.
-inline bool Unpack(std::string_view bytes, msgpack::object_handle* h, size_t max_depth) {
+// bytes, so a hostile length cannot reserve memory. False on any error, with
+// *why (when given) saying what was wrong.
+inline bool Unpack(std::string_view bytes, msgpack::object_handle* h, size_t max_depth,
+                   std::string* why = nullptr) {
   const size_t items = std::min<size_t>(bytes.size(), 1u << 20);
   msgpack::unpack_limit limit(items, items, bytes.size(), bytes.size(), 0, max_depth);
   try {
@@ -52,10 +54,14 @@ inline bool Unpack(std::string_view bytes, msgpack::object_handle* h, size_t max
     *h = msgpack::unpack(
         bytes.data(), bytes.size(), off,
         [](msgpack::type::object_type, std::size_t, void*) { return true; }, nullptr, limit);
-    return off == bytes.size();
-  } catch (const std::exception&) {
-    return false;
+    if (off == bytes.size()) return true;
+    if (why) *why = "trailing bytes after the array";
+  } catch (const std::bad_alloc&) {
+    if (why) *why = "too large to decode";
+  } catch (const std::exception& e) {
+    if (why) *why = e.what();
   }
+  return false;
 }
 
 }  // namespace dynamo::mp
