@@ -12,21 +12,5 @@ static dynamo_backend_status failing_open(const dynamo_backend_option *options,
   return DYNAMO_BACKEND_IO_ERROR;
 }
 
-static const struct dynamo_backend_api kApi = {
-    .abi_version = DYNAMO_BACKEND_ABI_VERSION,
-    .struct_size = sizeof(struct dynamo_backend_api),
-    .name = "open_fails",
-    .version = "0",
-    .capabilities = 0,
-    .open = failing_open,
-    .close = stub_close,
-    .get = stub_get,
-    .put = stub_put,
-    .remove = stub_remove,
-    .scan = stub_scan,
-    .sync = stub_sync,
-    .stats = stub_stats,
-    .free_mem = stub_free_mem,
-};
-
-DYNAMO_PLUGIN_EXPORT const struct dynamo_backend_api *dynamo_backend_entry(void) { return &kApi; }
+STUB_PLUGIN(DYNAMO_BACKEND_ABI_VERSION, sizeof(struct dynamo_backend_api), "open_fails",
+            failing_open, stub_get)

@@ -93,4 +93,27 @@ static inline dynamo_backend_status stub_stats(dynamo_backend *be, char **json, 
 
 static inline void stub_free_mem(void *p) { free(p); }
 
+/* Defines the exported table and entry point of a stub plugin; each broken
+ * plugin differs from a sound one only in the arguments it passes. */
+#define STUB_PLUGIN(ABI_VERSION, STRUCT_SIZE, NAME, OPEN, GET)                          \
+  static const struct dynamo_backend_api kApi = {                                       \
+      .abi_version = (ABI_VERSION),                                                     \
+      .struct_size = (STRUCT_SIZE),                                                     \
+      .name = (NAME),                                                                   \
+      .version = "0",                                                                   \
+      .capabilities = 0,                                                                \
+      .open = (OPEN),                                                                   \
+      .close = stub_close,                                                              \
+      .get = (GET),                                                                     \
+      .put = stub_put,                                                                  \
+      .remove = stub_remove,                                                            \
+      .scan = stub_scan,                                                                \
+      .sync = stub_sync,                                                                \
+      .stats = stub_stats,                                                              \
+      .free_mem = stub_free_mem,                                                        \
+  };                                                                                    \
+  DYNAMO_PLUGIN_EXPORT const struct dynamo_backend_api *dynamo_backend_entry(void) {    \
+    return &kApi;                                                                       \
+  }
+
 #endif /* DYNAMO_TESTS_PLUGINS_STUB_ENGINE_H_ */
