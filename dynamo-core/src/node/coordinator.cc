@@ -58,7 +58,6 @@ void Node::CoordinateGet(std::string identity, Request req) {
   op->identity = std::move(identity);
   op->targets = std::move(targets);
   op->answers.resize(op->targets.size());
-  op->done.assign(op->targets.size(), false);
   const size_t r = req.quorum ? req.quorum : options_.read_quorum;
   op->needed = std::min(r, op->targets.size());
   op->req = std::move(req);
@@ -87,7 +86,6 @@ void Node::CoordinateGet(std::string identity, Request req) {
 }
 
 void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<SiblingSet> set) {
-  op->done[i] = true;
   if (set.ok()) {
     ++op->ok;
     op->merged.Merge(*set);
@@ -298,11 +296,7 @@ void Node::ServeReplicaPut(std::string identity, Request req) {
         return store_->Merge(key, set).status();
       },
       [this, identity = std::move(identity), id = req.id](Status s) {
-        if (!s.ok()) return SendReply(identity, Reply::Error(id, s));
-        Reply r;
-        r.type = MsgType::kAck;
-        r.id = id;
-        SendReply(identity, r);
+        SendReply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
       });
 }
 

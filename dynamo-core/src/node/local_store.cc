@@ -40,7 +40,6 @@ Result<LocalStore::Written> LocalStore::Write(std::string_view key, const Causal
                   .History();
   w.encoded = set->Encode();
   if (Status s = Store(key, h, w.encoded); !s.ok()) return s;
-  w.set = std::move(set).value();
   return w;
 }
 

@@ -28,8 +28,7 @@ class LocalStore {
   Result<SiblingSet> Read(std::string_view key);
 
   struct Written {
-    SiblingSet set;        // what the key holds now
-    std::string encoded;   // set, as stored: replicas are sent these bytes
+    std::string encoded;   // what the key holds now, as stored: replicas get these bytes
     CausalContext history; // the new version's causal history: the writer's
                            // next context (it has not seen concurrent siblings)
   };

@@ -20,6 +20,18 @@ using wire::MsgType;
 using wire::Reply;
 using wire::Request;
 
+namespace {
+// STATUS_REPLY and RING_REPLY carry a map: the JSON document, as msgpack.
+Reply MapReply(MsgType type, uint64_t id, const nlohmann::json& doc) {
+  std::vector<uint8_t> packed = nlohmann::json::to_msgpack(doc);
+  Reply r;
+  r.type = type;
+  r.id = id;
+  r.status_msgpack.assign(packed.begin(), packed.end());
+  return r;
+}
+}  // namespace
+
 Node::Node(NodeOptions options) : options_(std::move(options)), rng_(std::random_device{}()) {}
 
 Node::~Node() {
@@ -299,12 +311,7 @@ void Node::Dispatch(std::string identity, Request req) {
       return;
     }
     case MsgType::kRing: return SendReply(identity, RingReply(req.id));
-    case MsgType::kPing: {
-      Reply ack;
-      ack.type = MsgType::kAck;
-      ack.id = req.id;
-      return SendReply(identity, ack);
-    }
+    case MsgType::kPing: return SendReply(identity, Reply::Ack(req.id));
     case MsgType::kReplicaGet: return ServeReplicaGet(std::move(identity), std::move(req));
     case MsgType::kReplicaPut: return ServeReplicaPut(std::move(identity), std::move(req));
     case MsgType::kGossip: return ServeGossip(std::move(identity), std::move(req));
@@ -356,12 +363,7 @@ Reply Node::StatusReply(uint64_t id, const std::string& engine_stats) {
   j["transfers_pending"] = transfers_.size() + (transfer_running_ ? 1 : 0);
   j["engine"] = json::parse(engine_stats, nullptr, /*allow_exceptions=*/false);
   if (j["engine"].is_discarded()) j["engine"] = engine_stats;
-  std::vector<uint8_t> packed = json::to_msgpack(j);
-  Reply r;
-  r.type = MsgType::kStatusReply;
-  r.id = id;
-  r.status_msgpack.assign(packed.begin(), packed.end());
-  return r;
+  return MapReply(MsgType::kStatusReply, id, j);
 }
 
 Reply Node::RingReply(uint64_t id) {
@@ -374,12 +376,7 @@ Reply Node::RingReply(uint64_t id) {
   json owners = json::array();
   for (uint32_t p = 0; p < ring.partitions(); ++p) owners.push_back(ring.PreferenceList(p));
   j["owners"] = owners;
-  std::vector<uint8_t> packed = json::to_msgpack(j);
-  Reply r;
-  r.type = MsgType::kRingReply;
-  r.id = id;
-  r.status_msgpack.assign(packed.begin(), packed.end());
-  return r;
+  return MapReply(MsgType::kRingReply, id, j);
 }
 
 }  // namespace dynamo

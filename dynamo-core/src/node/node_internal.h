@@ -31,7 +31,6 @@ struct Node::GetOp {
   wire::Request req;
   std::vector<std::string> targets;                // node ids
   std::vector<std::optional<SiblingSet>> answers;  // per target, when it answered
-  std::vector<bool> done;
   size_t needed = 0, ok = 0, failed = 0;
   bool replied = false;
   SiblingSet merged;
@@ -51,7 +50,6 @@ struct Node::TransferTask {
   uint32_t partition = 0;
   std::vector<std::string> targets;  // node ids
   bool drop_after = false;           // this node is no longer a replica
-  int attempts = 0;
 };
 
 }  // namespace dynamo

@@ -52,8 +52,6 @@ class Peers {
   // failures. Returns the milliseconds until the next deadline, or -1.
   long RunDue();
 
-  size_t pending() const { return pending_.size(); }
-
   // Local failure detection: every request sent and every answer received
   // (late ones included) feeds it.
   bool IsDown(const std::string& endpoint) const {

@@ -123,7 +123,6 @@ void Node::SendTransferBatch(std::shared_ptr<TransferTask> task,
                    if (--*remaining > 0) return;
                    if (*failed) {
                      // Retried from the start at a later tick (merges are idempotent).
-                     ++task->attempts;
                      transfers_.push_back(task);
                      transfer_running_ = false;
                      return;
@@ -163,30 +162,29 @@ void Node::FinishTransfer(std::shared_ptr<TransferTask> task,
 }
 
 void Node::ServeTransfer(std::string identity, Request req) {
-  // Decode on the loop (cheap, and a bad batch is refused whole).
-  auto sets = std::make_shared<std::vector<std::pair<std::string, SiblingSet>>>();
-  for (auto& [k, v] : req.batch) {
-    auto set = SiblingSet::Decode(v);
-    if (!set.ok() || k.empty()) {
-      return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
-                                                          "transfer batch holds a bad entry")));
-    }
-    sets->emplace_back(std::move(k), std::move(set).value());
-  }
+  // Decoding a batch of up to 256 sets is worker work too, not the loop's.
+  // A bad entry refuses the whole batch before anything is stored.
+  auto batch = std::make_shared<std::vector<std::pair<std::string, std::string>>>(
+      std::move(req.batch));
   OnEngine<Status>(
-      [this, sets] {
-        for (const auto& [k, set] : *sets) {
-          Status s = store_->Merge(k, set).status();
+      [this, batch] {
+        std::vector<SiblingSet> sets;
+        sets.reserve(batch->size());
+        for (const auto& [k, v] : *batch) {
+          auto set = SiblingSet::Decode(v);
+          if (!set.ok() || k.empty()) {
+            return Status::InvalidArgument("transfer batch holds a bad entry");
+          }
+          sets.push_back(std::move(set).value());
+        }
+        for (size_t i = 0; i < sets.size(); ++i) {
+          Status s = store_->Merge((*batch)[i].first, sets[i]).status();
           if (!s.ok()) return s;
         }
         return Status::OK();
       },
       [this, identity = std::move(identity), id = req.id](Status s) {
-        if (!s.ok()) return SendReply(identity, Reply::Error(id, s));
-        Reply r;
-        r.type = MsgType::kAck;
-        r.id = id;
-        SendReply(identity, r);
+        SendReply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
       });
 }
 

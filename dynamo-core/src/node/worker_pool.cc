@@ -18,11 +18,6 @@ void WorkerPool::Submit(Job job) {
   cv_.notify_one();
 }
 
-size_t WorkerPool::queued() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return queue_.size();
-}
-
 void WorkerPool::Stop() {
   {
     std::lock_guard<std::mutex> l(mu_);

@@ -23,12 +23,11 @@ class WorkerPool {
   void Submit(Job job);
   // Finishes queued jobs and joins the threads. Idempotent.
   void Stop();
-  size_t queued() const;
 
  private:
   void Run();
   std::function<void()> init_, exit_;
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;  // guarded by mu_
   bool stopping_ = false;  // guarded by mu_

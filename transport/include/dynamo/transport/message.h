@@ -80,6 +80,12 @@ struct Reply {
   uint8_t error_code = 0;           // ERROR: a Status::Code
   std::string error_message;        // ERROR
 
+  static Reply Ack(uint64_t id) {
+    Reply r;
+    r.type = MsgType::kAck;
+    r.id = id;
+    return r;
+  }
   static Reply Error(uint64_t id, const Status& s) {
     Reply r;
     r.type = MsgType::kError;
