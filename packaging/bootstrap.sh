@@ -31,6 +31,7 @@ DYNAMO_DEBIAN_PACKAGES=(
   python3-msgpack
   libhiredis-dev
   redis-server
+  iptables
 )
 
 # Prints the packages of DYNAMO_DEBIAN_PACKAGES that are not installed, one a line.
