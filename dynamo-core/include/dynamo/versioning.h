@@ -110,6 +110,10 @@ class SiblingSet {
 
   // The encoding stored in engines and sent between nodes (msgpack).
   std::string Encode() const;
+  // 64 bits of MD5 over the versions in a canonical order (by dot), so
+  // replicas holding the same versions agree whatever order they arrived
+  // in. 0 for an empty set, never 0 otherwise (anti-entropy's trees).
+  uint64_t Digest() const;
   static Result<SiblingSet> Decode(std::string_view bytes);
 
  private:

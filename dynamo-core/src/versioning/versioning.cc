@@ -1,6 +1,9 @@
 #include "dynamo/versioning.h"
 
 #include <algorithm>
+#include <tuple>
+
+#include "dynamo/key_hash.h"
 #include "dynamo/transport/msgpack_io.h"
 
 namespace dynamo {
@@ -228,6 +231,17 @@ std::string SiblingSet::Encode() const {
     mp::PackBin(pk, v.value);
   }
   return std::string(buf.data(), buf.size());
+}
+
+uint64_t SiblingSet::Digest() const {
+  if (versions_.empty()) return 0;
+  SiblingSet sorted = *this;
+  std::sort(sorted.versions_.begin(), sorted.versions_.end(),
+            [](const Version& a, const Version& b) {
+              return std::tie(a.dot_node, a.dot_counter) < std::tie(b.dot_node, b.dot_counter);
+            });
+  const uint64_t d = KeyHash(sorted.Encode());
+  return d == 0 ? 1 : d;
 }
 
 Result<SiblingSet> SiblingSet::Decode(std::string_view bytes) {
