@@ -153,15 +153,27 @@ std::string EncodeRequest(const Request& req) {
       PackHeader(pk, 4, req.type, req.id);
       PackBytes(pk, req.key);
       break;
-    case MsgType::kReplicaPut:
-      PackHeader(pk, req.ring_version ? 6 : 5, req.type, req.id);
+    case MsgType::kReplicaPut: {
+      const uint32_t n = !req.node_id.empty() ? 7 : req.ring_version ? 6 : 5;
+      PackHeader(pk, n, req.type, req.id);
       PackBytes(pk, req.key);
       PackBytes(pk, req.payload);
-      if (req.ring_version) pk.pack_uint64(req.ring_version);
+      if (n >= 6) pk.pack_uint64(req.ring_version);
+      if (n == 7) PackStr(pk, req.node_id);
       break;
+    }
     case MsgType::kGossip:
+    case MsgType::kTree:
       PackHeader(pk, 4, req.type, req.id);
       PackBytes(pk, req.payload);
+      break;
+    case MsgType::kAdminJoin:
+      PackHeader(pk, 4, req.type, req.id);
+      PackStr(pk, req.endpoint);
+      break;
+    case MsgType::kAdminRemove:
+      PackHeader(pk, 4, req.type, req.id);
+      PackStr(pk, req.node_id);
       break;
     case MsgType::kJoin:
       PackHeader(pk, 5, req.type, req.id);
@@ -208,6 +220,7 @@ std::string EncodeReply(const Reply& rep) {
       break;
     case MsgType::kReplicaGetReply:
     case MsgType::kGossipReply:
+    case MsgType::kTreeReply:
       PackHeader(pk, 4, rep.type, rep.id);
       PackBytes(pk, rep.payload);
       break;
@@ -272,13 +285,29 @@ Status DecodeRequest(std::string_view frame, Request* out) {
       if (s = WantItems(f, 4, "REPLICA_GET"); !s.ok()) return s;
       return f.Bytes(3, "key", &out->key);
     case MsgType::kReplicaPut:
-      if (f.size() != 6 && (s = WantItems(f, 5, "REPLICA_PUT"), !s.ok())) return s;
+      if (f.size() != 6 && f.size() != 7 && (s = WantItems(f, 5, "REPLICA_PUT"), !s.ok())) {
+        return s;
+      }
       if (s = f.Bytes(3, "key", &out->key); !s.ok()) return s;
       if (s = f.Bytes(4, "siblings", &out->payload); !s.ok()) return s;
-      return f.size() == 6 ? f.Uint(5, "ring_version", &out->ring_version) : Status::OK();
+      if (f.size() >= 6 && (s = f.Uint(5, "ring_version", &out->ring_version), !s.ok())) {
+        return s;
+      }
+      return f.size() == 7 ? f.Bytes(6, "hint", &out->node_id) : Status::OK();
     case MsgType::kGossip:
       if (s = WantItems(f, 4, "GOSSIP"); !s.ok()) return s;
       return f.Bytes(3, "state", &out->payload);
+    case MsgType::kTree:
+      if (s = WantItems(f, 4, "TREE"); !s.ok()) return s;
+      return f.Bytes(3, "exchange", &out->payload);
+    case MsgType::kAdminJoin:
+      if (s = WantItems(f, 4, "ADMIN_JOIN"); !s.ok()) return s;
+      return f.Bytes(3, "seed", &out->endpoint);
+    case MsgType::kAdminLeave:
+      return WantItems(f, 3, "ADMIN_LEAVE");
+    case MsgType::kAdminRemove:
+      if (s = WantItems(f, 4, "ADMIN_REMOVE"); !s.ok()) return s;
+      return f.Bytes(3, "node_id", &out->node_id);
     case MsgType::kJoin:
       if (s = WantItems(f, 5, "JOIN"); !s.ok()) return s;
       if (s = f.Bytes(3, "node_id", &out->node_id); !s.ok()) return s;
@@ -341,6 +370,7 @@ Status DecodeReply(std::string_view frame, Reply* out) {
       return f.Bytes(3, "context", &out->context);
     case MsgType::kReplicaGetReply:
     case MsgType::kGossipReply:
+    case MsgType::kTreeReply:
       if (s = WantItems(f, 4, "REPLY"); !s.ok()) return s;
       return f.Bytes(3, "payload", &out->payload);
     case MsgType::kAck:

@@ -41,6 +41,64 @@ TEST(CodecTest, RequestsRoundTrip) {
   }
 }
 
+TEST(CodecTest, NodeAndAdminRequestsRoundTrip) {
+  Request hinted;
+  hinted.type = MsgType::kReplicaPut;
+  hinted.id = 3;
+  hinted.key = "k";
+  hinted.payload = "siblings";
+  hinted.node_id = "owner-node";  // a hint without a ring version still carries both
+  Request out;
+  ASSERT_TRUE(DecodeRequest(EncodeRequest(hinted), &out).ok());
+  EXPECT_EQ(out.node_id, "owner-node");
+  EXPECT_EQ(out.ring_version, 0u);
+  EXPECT_EQ(out.payload, "siblings");
+
+  hinted.node_id.clear();
+  hinted.ring_version = 12;
+  out = Request();
+  ASSERT_TRUE(DecodeRequest(EncodeRequest(hinted), &out).ok());
+  EXPECT_EQ(out.ring_version, 12u);
+  EXPECT_TRUE(out.node_id.empty());
+
+  Request tree;
+  tree.type = MsgType::kTree;
+  tree.payload = std::string("\x01\x00tree", 6);
+  out = Request();
+  ASSERT_TRUE(DecodeRequest(EncodeRequest(tree), &out).ok());
+  EXPECT_EQ(out.type, MsgType::kTree);
+  EXPECT_EQ(out.payload, tree.payload);
+
+  Request join;
+  join.type = MsgType::kAdminJoin;
+  join.endpoint = "tcp://127.0.0.1:7101";
+  out = Request();
+  ASSERT_TRUE(DecodeRequest(EncodeRequest(join), &out).ok());
+  EXPECT_EQ(out.endpoint, join.endpoint);
+
+  Request remove;
+  remove.type = MsgType::kAdminRemove;
+  remove.node_id = "node4";
+  out = Request();
+  ASSERT_TRUE(DecodeRequest(EncodeRequest(remove), &out).ok());
+  EXPECT_EQ(out.type, MsgType::kAdminRemove);
+  EXPECT_EQ(out.node_id, "node4");
+
+  Request leave;
+  leave.type = MsgType::kAdminLeave;
+  out = Request();
+  ASSERT_TRUE(DecodeRequest(EncodeRequest(leave), &out).ok());
+  EXPECT_EQ(out.type, MsgType::kAdminLeave);
+
+  Reply tr;
+  tr.type = MsgType::kTreeReply;
+  tr.payload = "hashes";
+  Reply rout;
+  ASSERT_TRUE(DecodeReply(EncodeReply(tr), &rout).ok());
+  EXPECT_EQ(rout.type, MsgType::kTreeReply);
+  EXPECT_EQ(rout.payload, "hashes");
+}
+
 TEST(CodecTest, RepliesRoundTrip) {
   Reply g;
   g.type = MsgType::kGetReply;

@@ -31,10 +31,15 @@ enum class MsgType : uint8_t {
   kPing = 6,    // [v, 6, id]  -> ACK (liveness probes between nodes)
   // between nodes
   kReplicaGet = 16,  // [v, 16, id, key:bin]
-  kReplicaPut = 17,  // [v, 17, id, key:bin, siblings:bin (, ring_version:uint)]
+  kReplicaPut = 17,  // [v, 17, id, key:bin, siblings:bin (, ring_version:uint (, hint:str))]
   kGossip = 20,      // [v, 20, id, cluster_state:bin]
   kJoin = 21,        // [v, 21, id, node_id:str, endpoint:str]
   kTransfer = 22,    // [v, 22, id, [[key:bin, siblings:bin], ...]]
+  kTree = 23,        // [v, 23, id, exchange:bin]  (anti-entropy; docs/protocol.md)
+  // administration (dynamoctl join / leave / remove)
+  kAdminJoin = 25,    // [v, 25, id, seed_endpoint:str]
+  kAdminLeave = 26,   // [v, 26, id]
+  kAdminRemove = 27,  // [v, 27, id, node_id:str]
   kBatch = 30,       // [v, 30, id, [request frame:bin, ...]]  (node to node)
   // replies
   kGetReply = 65,         // [v, 65, id, found:bool, values:[bin...], context:bin]
@@ -44,6 +49,7 @@ enum class MsgType : uint8_t {
   kReplicaGetReply = 80,  // [v, 80, id, siblings:bin]  (empty: the replica has none)
   kAck = 81,              // [v, 81, id]                (replica put, join, transfer)
   kGossipReply = 84,      // [v, 84, id, cluster_state:bin]
+  kTreeReply = 87,        // [v, 87, id, exchange:bin]
   kBatchReply = 94,       // [v, 94, id, [reply frame:bin, ...]]
   kError = 127,           // [v, 127, id, code:uint, message:str]
 };
@@ -60,9 +66,9 @@ struct Request {
   std::string context;  // PUT, DEL: encoded vector clock, empty = none
   uint32_t flags = 0;   // GET, PUT, DEL
   uint32_t quorum = 0;  // R for GET, W for PUT/DEL; 0 = the node's default
-  std::string payload;  // REPLICA_PUT: encoded siblings; GOSSIP: encoded state
-  std::string node_id;  // JOIN
-  std::string endpoint; // JOIN
+  std::string payload;  // REPLICA_PUT: encoded siblings; GOSSIP: encoded state; TREE
+  std::string node_id;  // JOIN, ADMIN_REMOVE; REPLICA_PUT: the hint (intended owner)
+  std::string endpoint; // JOIN, ADMIN_JOIN (the seed)
   uint64_t ring_version = 0;  // REPLICA_PUT: the coordinator's ring; 0 = unknown
   std::vector<std::pair<std::string, std::string>> batch;  // TRANSFER: (key, siblings)
   std::vector<std::string> frames;  // BATCH: encoded requests
@@ -75,7 +81,7 @@ struct Reply {
   std::vector<std::string> values;  // GET_REPLY: live sibling values
   std::string context;              // GET_REPLY, PUT_REPLY
   std::string status_msgpack;       // STATUS_REPLY, RING_REPLY: the map, as msgpack bytes
-  std::string payload;              // REPLICA_GET_REPLY: siblings; GOSSIP_REPLY: state
+  std::string payload;              // REPLICA_GET_REPLY: siblings; GOSSIP_REPLY: state; TREE_REPLY
   std::vector<std::string> frames;  // BATCH_REPLY: encoded replies
   uint8_t error_code = 0;           // ERROR: a Status::Code
   std::string error_message;        // ERROR
