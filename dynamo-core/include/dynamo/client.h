@@ -60,7 +60,17 @@ class Client {
   // (each partition's preference list).
   Result<std::string> RingJson();
 
+  // Administration (DESIGN.md 3.2). Join: the node, holding a cluster of
+  // its own, joins the cluster of the node at seed_endpoint. Leave: the node
+  // hands its partitions off and leaves. Remove: node_id, a dead member,
+  // is taken out of the cluster. Each returns once the node accepted the
+  // request; the change then spreads by gossip.
+  Status Join(std::string_view seed_endpoint);
+  Status Leave();
+  Status Remove(std::string_view node_id);
+
  private:
+  Status Admin(wire::Request req);
   Result<std::string> Write(wire::Request req);  // PUT or DEL
   Result<std::string> MapJson(wire::Request req);  // STATUS or RING
   ClientOptions options_;

@@ -18,7 +18,9 @@
 
 namespace dynamo {
 
-enum class MemberState : uint8_t { kJoining = 0, kUp = 1, kLeaving = 2, kDown = 3 };
+// kRemoved: removed by an administrator, or done leaving; kept (versioned)
+// so gossip does not bring the member back.
+enum class MemberState : uint8_t { kJoining = 0, kUp = 1, kLeaving = 2, kDown = 3, kRemoved = 4 };
 const char* MemberStateName(MemberState s);
 
 struct Member {
@@ -49,7 +51,7 @@ class ClusterState {
   bool Merge(const ClusterState& other);
 
   // The member allowed to change the ring: the smallest node id among the
-  // ring's members that are not leaving ("" for an empty ring).
+  // ring's members that are not leaving or removed ("" for an empty ring).
   std::string Claimant() const;
 
   std::string Encode() const;

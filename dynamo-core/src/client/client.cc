@@ -88,4 +88,32 @@ Result<std::string> Client::RingJson() {
   return MapJson(std::move(req));
 }
 
+Status Client::Admin(wire::Request req) {
+  auto rep = channel_->Call(std::move(req), options_.timeout);
+  if (!rep.ok()) return rep.status();
+  if (Status s = rep->ToStatus(); !s.ok()) return s;
+  if (rep->type != MsgType::kAck) return Unexpected(*rep);
+  return Status::OK();
+}
+
+Status Client::Join(std::string_view seed_endpoint) {
+  wire::Request req;
+  req.type = MsgType::kAdminJoin;
+  req.endpoint = std::string(seed_endpoint);
+  return Admin(std::move(req));
+}
+
+Status Client::Leave() {
+  wire::Request req;
+  req.type = MsgType::kAdminLeave;
+  return Admin(std::move(req));
+}
+
+Status Client::Remove(std::string_view node_id) {
+  wire::Request req;
+  req.type = MsgType::kAdminRemove;
+  req.node_id = std::string(node_id);
+  return Admin(std::move(req));
+}
+
 }  // namespace dynamo

@@ -38,6 +38,9 @@ const char* kUsage =
     "  del KEY [--context CTX] [--w W]         write a tombstone\n"
     "  status                                  this node's view of the cluster\n"
     "  ring                                    partition ownership and preference lists\n"
+    "  join SEED_ENDPOINT                      make --node join the cluster SEED belongs to\n"
+    "  leave                                   make --node hand its partitions off and leave\n"
+    "  remove NODE_ID                          remove a dead node from the cluster\n"
     "\n"
     "Options:\n"
     "  --node ENDPOINT   node to talk to (default tcp://127.0.0.1:7101)\n"
@@ -136,6 +139,18 @@ int ExitFor(const dynamo::Status& s) {
 int Fail(const dynamo::Status& s) {
   std::fprintf(stderr, "dynamoctl: %s\n", s.ToString().c_str());
   return ExitFor(s);
+}
+
+// Administration: 4 when the node did not answer, else 1 for any refusal.
+int AdminDone(const Args& a, const dynamo::Status& s) {
+  if (!s.ok()) {
+    std::fprintf(stderr, "dynamoctl: %s\n", s.ToString().c_str());
+    using C = dynamo::Status::Code;
+    return s.code() == C::kTimeout || s.code() == C::kUnavailable ? kExitUnavailable
+                                                                   : kExitOther;
+  }
+  std::cout << (a.json ? "{\"ok\": true}" : "ok") << "\n";
+  return kExitOk;
 }
 
 void Expect(const Args& a, const std::string& cmd, size_t n, const char* shape) {
@@ -286,6 +301,28 @@ int Run(const Args& a) {
       std::cout << "\n";
     }
     return kExitOk;
+  }
+  if (cmd == "join") {
+    Expect(a, cmd, 1, "SEED_ENDPOINT");
+    Allow(a, cmd, false, false, false, false);
+    const std::string& seed = a.positional[1];
+    if (seed.rfind("tcp://", 0) != 0 && seed.rfind("ipc://", 0) != 0) {
+      throw UsageError{"join needs a tcp:// or ipc:// endpoint, got '" + seed + "'"};
+    }
+    dynamo::Client client(co);
+    return AdminDone(a, client.Join(seed));
+  }
+  if (cmd == "leave") {
+    Expect(a, cmd, 0, "");
+    Allow(a, cmd, false, false, false, false);
+    dynamo::Client client(co);
+    return AdminDone(a, client.Leave());
+  }
+  if (cmd == "remove") {
+    Expect(a, cmd, 1, "NODE_ID");
+    Allow(a, cmd, false, false, false, false);
+    dynamo::Client client(co);
+    return AdminDone(a, client.Remove(a.positional[1]));
   }
   throw UsageError{"unknown command '" + cmd + "'"};
 }

@@ -18,6 +18,7 @@ const char* MemberStateName(MemberState s) {
     case MemberState::kUp: return "up";
     case MemberState::kLeaving: return "leaving";
     case MemberState::kDown: return "down";
+    case MemberState::kRemoved: return "removed";
   }
   return "unknown";
 }
@@ -71,7 +72,10 @@ bool ClusterState::Merge(const ClusterState& other) {
 std::string ClusterState::Claimant() const {
   if (ring_.empty()) return std::string();
   for (const auto& [id, m] : members_) {  // std::map: smallest id first
-    if (m.state != MemberState::kLeaving && ring_.Contains(id)) return id;
+    if (m.state != MemberState::kLeaving && m.state != MemberState::kRemoved &&
+        ring_.Contains(id)) {
+      return id;
+    }
   }
   return std::string();
 }
@@ -116,7 +120,7 @@ Result<ClusterState> ClusterState::Decode(std::string_view bytes) {
     Member m;
     const msgpack::object* g = e.via.array.ptr;
     if (!ReadStr(g[0], &m.node_id) || m.node_id.empty() || !ReadStr(g[1], &m.endpoint) ||
-        g[2].type != msgpack::type::POSITIVE_INTEGER || g[2].via.u64 > 3 ||
+        g[2].type != msgpack::type::POSITIVE_INTEGER || g[2].via.u64 > 4 ||
         g[3].type != msgpack::type::POSITIVE_INTEGER) {
       return bad("bad member field");
     }

@@ -97,6 +97,7 @@ void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<Siblin
   if (!op->replied) {
     if (op->ok >= op->needed) {
       op->replied = true;
+      NoteForegroundLatency(op->start);
       Reply r;
       r.type = MsgType::kGetReply;
       r.id = op->req.id;
@@ -162,7 +163,10 @@ void Node::CoordinatePut(std::string identity, Request req) {
       // next replica rather than leave a copy where it no longer belongs.
       return SendReply(identity, Reply::Error(req.id, NotAReplica(cluster_.ring().version())));
     }
-    // Only a replica coordinates a write (it must add its own dot).
+    // Only a replica coordinates a write (it must add its own dot). Those
+    // this node takes for down are tried last.
+    std::stable_partition(targets.begin(), targets.end(),
+                          [this](const std::string& t) { return !IsDownNode(t); });
     return ForwardPut(std::move(identity), std::move(req), std::move(targets), 0);
   }
   Result<CausalContext> context = DecodeContext(req.context);
@@ -171,7 +175,6 @@ void Node::CoordinatePut(std::string identity, Request req) {
   auto op = std::make_shared<PutOp>();
   op->identity = std::move(identity);
   op->client_id = req.id;
-  op->targets = targets.size();
   const size_t w = req.quorum ? req.quorum : options_.write_quorum;
   op->needed = std::min(w, targets.size());
 
@@ -184,49 +187,103 @@ void Node::CoordinatePut(std::string identity, Request req) {
                 supersede]() mutable {
     return store_->Write(key, ctx, options_.node_id, std::move(value), tombstone, supersede);
   };
+  op->key = req.key;
+  op->ring_version = cluster_.ring().version();
+  op->extended = cluster_.ring().ExtendedPreferenceList(
+      cluster_.ring().PartitionForKey(req.key));
   OnEngine<Result<LocalStore::Written>>(
-      std::move(write), [this, op, key = std::move(req.key), targets = std::move(targets)](
-                            Result<LocalStore::Written> written) {
+      std::move(write),
+      [this, op, targets = std::move(targets)](Result<LocalStore::Written> written) {
         if (!written.ok()) {
           op->replied = true;
           return SendReply(op->identity, Reply::Error(op->client_id, written.status()));
         }
         op->context = EncodeContext(written->history);
         // The set as stored here goes to every replica: encoded once.
+        op->encoded = std::move(written->encoded);
+        op->written.push_back(options_.node_id);
+        op->in_flight = 1;  // the coordinator's own write, acknowledged below
+        for (const std::string& t : targets) {
+          if (t != options_.node_id) op->written.push_back(t);
+        }
         for (const std::string& t : targets) {
           if (t == options_.node_id) continue;
-          Request rp;
-          rp.type = MsgType::kReplicaPut;
-          rp.key = key;
-          rp.payload = written->encoded;
-          rp.ring_version = cluster_.ring().version();
-          peers_->Call(EndpointOf(t), std::move(rp), RequestTimeout(),
-                       [this, op](Result<Reply> rep) {
-                         OnPutAck(op, rep.ok() ? rep->ToStatus() : rep.status());
-                       });
+          // A replica this node takes for down gets no request: its copy
+          // goes to a stand-in with a hint at once (paper 4.6).
+          if (IsDownNode(t)) {
+            SendHinted(op, t);
+          } else {
+            SendReplicaPut(op, t, std::string());
+          }
         }
-        OnPutAck(op, Status::OK());  // the coordinator's own write
+        OnPutAck(op, Status::OK());
       });
 }
 
-void Node::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
-  if (s.ok()) {
-    ++op->acks;
-  } else {
-    ++op->failed;
+bool Node::IsDownNode(const std::string& node_id) const {
+  const std::string endpoint = EndpointOf(node_id);
+  return endpoint.empty() || peers_->IsDown(endpoint);
+}
+
+void Node::SendReplicaPut(const std::shared_ptr<PutOp>& op, const std::string& target,
+                          const std::string& hint) {
+  Request rp;
+  rp.type = MsgType::kReplicaPut;
+  rp.key = op->key;
+  rp.payload = op->encoded;
+  rp.ring_version = op->ring_version;
+  rp.node_id = hint;
+  ++op->in_flight;
+  if (!hint.empty()) ++hints_sent_;
+  peers_->Call(EndpointOf(target), std::move(rp), RequestTimeout(),
+               [this, op, target, hint](Result<Reply> rep) {
+                 Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                 if (!s.ok()) {
+                   log::Debug("replica write to " + target + " failed: " + s.ToString());
+                   // The owner's copy goes to a stand-in (before this failure
+                   // is counted, so the quorum is not given up meanwhile).
+                   SendHinted(op, hint.empty() ? target : hint);
+                 }
+                 OnPutAck(op, s);
+               });
+}
+
+bool Node::SendHinted(const std::shared_ptr<PutOp>& op, const std::string& owner) {
+  for (const std::string& n : op->extended) {
+    if (std::find(op->written.begin(), op->written.end(), n) != op->written.end()) continue;
+    if (IsDownNode(n)) continue;
+    op->written.push_back(n);
+    SendReplicaPut(op, n, owner);
+    return true;
   }
+  log::Debug("no healthy stand-in for " + owner + ": its copy is left to anti-entropy");
+  return false;
+}
+
+void Node::NoteForegroundLatency(Clock::time_point start) {
+  const double ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  fg_latency_ms_ = 0.8 * fg_latency_ms_ + 0.2 * ms;
+}
+
+void Node::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
+  --op->in_flight;
+  if (s.ok()) ++op->acks;
   if (op->replied) return;
   if (op->acks >= op->needed) {
     op->replied = true;
+    NoteForegroundLatency(op->start);
     Reply r;
     r.type = MsgType::kPutReply;
     r.id = op->client_id;
     r.context = op->context;
     SendReply(op->identity, r);
-  } else if (op->targets - op->failed < op->needed) {
+  } else if (op->acks + op->in_flight < op->needed) {
     op->replied = true;
-    SendReply(op->identity, Reply::Error(op->client_id, QuorumFailed("acknowledged", op->acks,
-                                                                     op->needed, op->targets)));
+    SendReply(op->identity,
+              Reply::Error(op->client_id,
+                           QuorumFailed("acknowledged", op->acks, op->needed,
+                                        op->written.size())));
   }
 }
 
@@ -276,6 +333,10 @@ void Node::ServeReplicaGet(std::string identity, Request req) {
 }
 
 void Node::ServeReplicaPut(std::string identity, Request req) {
+  // A stand-in's copy, kept apart from this node's own data.
+  if (!req.node_id.empty() && req.node_id != options_.node_id) {
+    return ServeHintedPut(std::move(identity), std::move(req));
+  }
   // A coordinator on an older ring may still count this node as a replica
   // of a partition it already handed off; storing the copy would leave it
   // here for good. Refuse: the coordinator's other replicas carry the write.

@@ -1,6 +1,8 @@
 #include "node/local_store.h"
 
 #include <chrono>
+#include <tuple>
+#include <vector>
 
 #include "dynamo/key_hash.h"
 
@@ -40,6 +42,7 @@ Result<LocalStore::Written> LocalStore::Write(std::string_view key, const Causal
                   .History();
   w.encoded = set->Encode();
   if (Status s = Store(key, h, w.encoded); !s.ok()) return s;
+  NoteWrite(key, h, &*set);
   return w;
 }
 
@@ -50,8 +53,93 @@ Result<SiblingSet> LocalStore::Merge(std::string_view key, const SiblingSet& inc
   if (!set.ok()) return set.status();
   if (set->Merge(incoming)) {
     if (Status s = Store(key, h, set->Encode()); !s.ok()) return s;
+    NoteWrite(key, h, &*set);
   }
   return set;
+}
+
+Status LocalStore::Remove(std::string_view key) {
+  const uint64_t h = KeyHash(key);
+  std::lock_guard<std::mutex> l(StripeFor(h));
+  Status s = backend_->Remove(key);
+  if (!s.ok() && !s.IsNotFound()) return s;
+  NoteWrite(key, h, nullptr);
+  return Status::OK();
+}
+
+void LocalStore::NoteWrite(std::string_view key, uint64_t key_hash, const SiblingSet* set) {
+  std::unique_lock<std::mutex> l(trees_mu_);
+  if (tree_partitions_ == 0) return;
+  auto it = trees_.find(PartitionOf(key_hash, tree_partitions_));
+  if (it == trees_.end()) return;
+  l.unlock();
+  const uint64_t digest = set ? set->Digest() : 0;  // outside the lock
+  l.lock();
+  it = trees_.find(PartitionOf(key_hash, tree_partitions_));
+  if (it != trees_.end()) it->second->tree.Set(key, key_hash, digest);
+}
+
+void LocalStore::ConfigureTrees(uint32_t partitions) {
+  std::lock_guard<std::mutex> l(trees_mu_);
+  if (partitions == tree_partitions_) return;
+  trees_.clear();
+  tree_partitions_ = partitions;
+}
+
+Status LocalStore::BuildTree(uint32_t partition) {
+  HashRange range;
+  {
+    std::lock_guard<std::mutex> l(trees_mu_);
+    if (tree_partitions_ == 0 || partition >= tree_partitions_) {
+      return Status::InvalidArgument("no such partition");
+    }
+    if (trees_.count(partition)) return Status::OK();
+    range = PartitionHashRange(partition, tree_partitions_);
+    trees_.emplace(partition, std::make_unique<TreeSlot>(TreeSlot{MerkleTree(range)}));
+  }
+  // Writes from now on update the tree; the scan fills in the keys no
+  // write touched since (a write is newer than what the scan read).
+  std::vector<std::tuple<std::string, uint64_t, uint64_t>> seen;
+  Status scan = backend_->Scan(range.lo, range.hi,
+                               [&](std::string_view k, uint64_t h, std::string_view v) {
+                                 auto set = SiblingSet::Decode(v);
+                                 seen.emplace_back(std::string(k), h,
+                                                   set.ok() ? set->Digest() : 1);
+                                 if (seen.size() >= 1024) {
+                                   std::lock_guard<std::mutex> l(trees_mu_);
+                                   auto it = trees_.find(partition);
+                                   if (it != trees_.end()) {
+                                     for (const auto& [sk, sh, sd] : seen) {
+                                       it->second->tree.SetIfAbsent(sk, sh, sd);
+                                     }
+                                   }
+                                   seen.clear();
+                                 }
+                                 return true;
+                               });
+  std::lock_guard<std::mutex> l(trees_mu_);
+  auto it = trees_.find(partition);
+  if (it == trees_.end()) return Status::OK();  // dropped meanwhile
+  if (!scan.ok()) {
+    trees_.erase(it);
+    return scan;
+  }
+  for (const auto& [sk, sh, sd] : seen) it->second->tree.SetIfAbsent(sk, sh, sd);
+  it->second->built = true;
+  return Status::OK();
+}
+
+void LocalStore::DropTree(uint32_t partition) {
+  std::lock_guard<std::mutex> l(trees_mu_);
+  trees_.erase(partition);
+}
+
+bool LocalStore::WithTree(uint32_t partition, const std::function<void(MerkleTree&)>& fn) {
+  std::lock_guard<std::mutex> l(trees_mu_);
+  auto it = trees_.find(partition);
+  if (it == trees_.end() || !it->second->built) return false;
+  fn(it->second->tree);
+  return true;
 }
 
 }  // namespace dynamo

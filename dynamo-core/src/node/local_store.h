@@ -9,11 +9,14 @@
 #pragma once
 
 #include <array>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string_view>
 
 #include "dynamo/backend.h"
+#include "dynamo/merkle.h"
 #include "dynamo/status.h"
 #include "dynamo/versioning.h"
 
@@ -43,15 +46,44 @@ class LocalStore {
   // Returns the stored set after the merge.
   Result<SiblingSet> Merge(std::string_view key, const SiblingSet& incoming);
 
+  // Removes key (a handed-off partition being dropped).
+  Status Remove(std::string_view key);
+
   Backend& backend() { return *backend_; }
 
+  // ---- anti-entropy trees (paper 4.7), one per partition this node
+  // replicates, kept up to date by every Write, Merge and Remove.
+  //
+  // Sets the partition count (once the ring is known); trees are per
+  // partition of that many.
+  void ConfigureTrees(uint32_t partitions);
+  // Makes partition p's tree: an empty tree that writes update from now on,
+  // then a scan of the engine fills in what writes did not touch. Blocking.
+  // OK at once when the tree exists.
+  Status BuildTree(uint32_t partition);
+  // Forgets a tree (the partition is no longer replicated here).
+  void DropTree(uint32_t partition);
+  // Runs fn on partition p's tree under the trees' lock, when the tree is
+  // built; false when it is not.
+  bool WithTree(uint32_t partition, const std::function<void(MerkleTree&)>& fn);
+
  private:
+  struct TreeSlot {
+    MerkleTree tree;
+    bool built = false;
+  };
+  void NoteWrite(std::string_view key, uint64_t key_hash, const SiblingSet* set);
+
   std::mutex& StripeFor(uint64_t key_hash) { return stripes_[key_hash % stripes_.size()]; }
   Status Store(std::string_view key, uint64_t key_hash, const std::string& encoded);
 
   std::unique_ptr<Backend> backend_;
   const size_t max_clock_entries_;
   std::array<std::mutex, 64> stripes_;
+
+  std::mutex trees_mu_;
+  uint32_t tree_partitions_ = 0;                           // guarded by trees_mu_
+  std::map<uint32_t, std::unique_ptr<TreeSlot>> trees_;    // guarded by trees_mu_
 };
 
 }  // namespace dynamo

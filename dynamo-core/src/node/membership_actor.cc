@@ -103,7 +103,9 @@ void Node::SaveClusterState() {
 void Node::GossipOnce() {
   std::vector<const Member*> peers;
   for (const auto& [id, m] : cluster_.members()) {
-    if (id != options_.node_id && !m.endpoint.empty()) peers.push_back(&m);
+    if (id != options_.node_id && !m.endpoint.empty() && m.state != MemberState::kRemoved) {
+      peers.push_back(&m);
+    }
   }
   std::string endpoint;
   if (!peers.empty()) {
@@ -125,7 +127,8 @@ void Node::GossipOnce() {
 // or taken for down, gets a PING each tick until it answers.
 void Node::ProbeTick() {
   for (const auto& [id, m] : cluster_.members()) {
-    if (id == options_.node_id || m.endpoint.empty() || !peers_->WantsProbe(m.endpoint)) {
+    if (id == options_.node_id || m.endpoint.empty() || m.state == MemberState::kRemoved ||
+        !peers_->WantsProbe(m.endpoint)) {
       continue;
     }
     Request ping;
@@ -198,13 +201,19 @@ void Node::ServeJoin(std::string identity, Request req) {
 }
 
 // The claimant adds members that are not in the ring yet (paper 4.8.1: an
-// administrator's join, here made by the seed contacted).
+// administrator's join, here made by the seed contacted) and takes out
+// those leaving or removed.
 void Node::ClaimTick() {
   if (cluster_.Claimant() != options_.node_id) return;
   const Ring old_ring = cluster_.ring();
   Ring ring = old_ring;
   bool changed = false;
   for (const auto& [id, m] : cluster_.members()) {
+    const bool going = m.state == MemberState::kLeaving || m.state == MemberState::kRemoved;
+    if (going && ring.Contains(id) && ring.Leave(id)) {
+      log::Info("took " + id + " out of the ring (" + MemberStateName(m.state) + ")");
+      changed = true;
+    }
     if (m.state != MemberState::kJoining && m.state != MemberState::kUp) continue;
     if (!ring.Contains(id)) {
       ring.Join(id);
@@ -220,6 +229,87 @@ void Node::ClaimTick() {
   }
   for (const auto& [id, ep] : now_up) changed = cluster_.Update(id, ep, MemberState::kUp) || changed;
   if (changed) OnClusterChanged(old_ring);
+}
+
+// ---- administration (dynamoctl join / leave / remove, DESIGN.md 3.2)
+
+void Node::ServeAdminJoin(std::string identity, Request req) {
+  const std::string& seed = req.endpoint;
+  if (seed.rfind("tcp://", 0) != 0 && seed.rfind("ipc://", 0) != 0) {
+    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
+                                                        "join needs a tcp:// or ipc:// seed "
+                                                        "endpoint, got '" + seed + "'")));
+  }
+  if (seed == options_.listen) {
+    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
+                                                        "a node cannot join itself")));
+  }
+  const Ring& ring = cluster_.ring();
+  if (ring.nodes().size() > 1) {
+    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
+                                                        "this node is already in a cluster of " +
+                                                        std::to_string(ring.nodes().size()) +
+                                                        " nodes; leave it first")));
+  }
+  if (!ring.empty() && ring.Contains(options_.node_id)) pre_join_ring_ = ring;
+  // Start over as a joining member of the seed's cluster; the seed's view,
+  // ring included, arrives with its answer to our JOIN.
+  ClusterState fresh;
+  fresh.AddMember(options_.node_id, options_.listen, MemberState::kJoining);
+  cluster_ = std::move(fresh);
+  options_.seeds = {seed};
+  join_attempts_ = 0;
+  SaveClusterState();
+  log::Info("joining the cluster of " + seed + " on an administrator's request");
+  next_gossip_ = Clock::now();
+  SendReply(identity, Reply::Ack(req.id));
+}
+
+void Node::ServeAdminLeave(std::string identity, Request req) {
+  const Ring& ring = cluster_.ring();
+  if (!ring.Contains(options_.node_id)) {
+    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
+                                                        "this node holds no partitions of a "
+                                                        "cluster (not in the ring)")));
+  }
+  if (ring.nodes().size() == 1) {
+    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
+                                                        "the last node of a cluster cannot "
+                                                        "leave it")));
+  }
+  const Ring old_ring = ring;
+  if (cluster_.Update(options_.node_id, options_.listen, MemberState::kLeaving)) {
+    log::Info("leaving the cluster: the claimant reassigns this node's partitions, "
+              "then they are handed off");
+    OnClusterChanged(old_ring);
+  }
+  SendReply(identity, Reply::Ack(req.id));
+}
+
+void Node::ServeAdminRemove(std::string identity, Request req) {
+  const std::string& id = req.node_id;
+  const Member* m = cluster_.Find(id);
+  if (m == nullptr || m->state == MemberState::kRemoved) {
+    return SendReply(identity, Reply::Error(req.id, Status::NotFound(
+                                                        "no member named '" + id + "'")));
+  }
+  if (id == options_.node_id) {
+    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
+                                                        "a node cannot remove itself; use "
+                                                        "leave")));
+  }
+  const Ring& ring = cluster_.ring();
+  if (ring.Contains(id) && ring.nodes().size() == 1) {
+    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
+                                                        "cannot remove the last node of the "
+                                                        "ring")));
+  }
+  const Ring old_ring = ring;
+  cluster_.Update(id, m->endpoint, MemberState::kRemoved);
+  log::Info("member " + id + " removed by an administrator");
+  ClaimTick();  // when this node is the claimant, the ring changes now
+  OnClusterChanged(old_ring);
+  SendReply(identity, Reply::Ack(req.id));
 }
 
 void Node::MergeClusterState(std::string_view encoded) {
@@ -238,7 +328,15 @@ void Node::OnClusterChanged(const Ring& old_ring) {
     log::Info("ring version " + std::to_string(ring.version()) + ": " +
               std::to_string(ring.nodes().size()) + " nodes, " +
               std::to_string(ring.OwnedBy(options_.node_id)) + " partitions owned here");
-    PlanTransfers(old_ring, ring);
+    if (old_ring.empty() && !pre_join_ring_.empty() && ring.Contains(options_.node_id)) {
+      // Joined another cluster on an administrator's request: what this
+      // node held in its own cluster goes to the keys' replicas here.
+      PlanTransfers(pre_join_ring_, ring);
+      pre_join_ring_ = Ring();
+    } else {
+      PlanTransfers(old_ring, ring);
+    }
+    SyncTreesWithRing();
   }
   SaveClusterState();
   GossipOnce();  // spread the news now rather than at the next tick

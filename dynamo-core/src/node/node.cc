@@ -8,6 +8,7 @@
 #include <zmq.hpp>
 
 #include "dynamo/backend.h"
+#include "handoff/hint_store.h"
 #include "node/local_store.h"
 #include "node/node_internal.h"
 #include "node/peers.h"
@@ -60,6 +61,16 @@ Status Node::Start() {
   if (!backend.ok()) return backend.status();
   inline_engine_ = (*backend)->nonblocking();
   store_ = std::make_unique<LocalStore>(std::move(backend).value(), options_.max_clock_entries);
+  HintStore::Options hint_options;
+  hint_options.dir = options_.data_dir + "/hints";
+  hint_options.max_keys = options_.max_hints;
+  hint_options.max_bytes = options_.max_hint_bytes;
+  auto hints = HintStore::Open(hint_options);
+  if (!hints.ok()) return hints.status();
+  hints_ = std::move(hints).value();
+  if (hints_->pending() > 0) {
+    log::Info(std::to_string(hints_->pending()) + " hints waiting for delivery");
+  }
 
   event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (event_fd_ < 0) return Status::IOError("eventfd failed");
@@ -81,6 +92,7 @@ Status Node::Start() {
   // a non-blocking engine still needs one for the latter.
   workers_ = std::make_unique<WorkerPool>(inline_engine_ ? 1 : options_.workers, nullptr, nullptr);
   SaveClusterState();
+  SyncTreesWithRing();
   log::Info("serving on " + options_.listen + " with the " + plugin_->name() +
             " engine (data folder " + options_.data_dir + ")");
   return Status::OK();
@@ -88,9 +100,11 @@ Status Node::Start() {
 
 Status Node::Run(int stop_fd) {
   std::vector<zmq::pollitem_t> items;
-  next_gossip_ = Clock::now();
+  next_gossip_ = next_handoff_ = next_ae_ = Clock::now();
+  const bool anti_entropy = options_.anti_entropy_interval_ms > 0;
   for (;;) {
-    // Timers: gossip and claims every interval; peer deadlines.
+    // Timers: gossip and claims every interval; hint delivery; the next
+    // anti-entropy exchange; peer deadlines.
     const auto now = Clock::now();
     if (now >= next_gossip_) {
       GossipTick();
@@ -98,14 +112,21 @@ Status Node::Run(int stop_fd) {
       TransferTick();
       next_gossip_ = now + std::chrono::milliseconds(options_.gossip_interval_ms);
     }
+    if (now >= next_handoff_) {
+      HandoffTick();
+      next_handoff_ = now + std::chrono::milliseconds(options_.handoff_interval_ms);
+    }
+    if (anti_entropy && !ae_running_ && now >= next_ae_) AntiEntropyTick();
     long wait = peers_->RunDue();
     RunPosted();
-    long to_gossip = std::chrono::duration_cast<std::chrono::milliseconds>(next_gossip_ -
-                                                                           Clock::now())
-                         .count() +
-                     1;
-    if (to_gossip < 0) to_gossip = 0;
-    if (wait < 0 || wait > to_gossip) wait = to_gossip;
+    auto next_timer = std::min(next_gossip_, next_handoff_);
+    if (anti_entropy && !ae_running_) next_timer = std::min(next_timer, next_ae_);
+    long to_timer = std::chrono::duration_cast<std::chrono::milliseconds>(next_timer -
+                                                                          Clock::now())
+                        .count() +
+                    1;
+    if (to_timer < 0) to_timer = 0;
+    if (wait < 0 || wait > to_timer) wait = to_timer;
 
     // Everything this turn produced leaves now, batched per peer.
     FlushReplies();
@@ -317,6 +338,10 @@ void Node::Dispatch(std::string identity, Request req) {
     case MsgType::kGossip: return ServeGossip(std::move(identity), std::move(req));
     case MsgType::kJoin: return ServeJoin(std::move(identity), std::move(req));
     case MsgType::kTransfer: return ServeTransfer(std::move(identity), std::move(req));
+    case MsgType::kTree: return ServeTree(std::move(identity), std::move(req));
+    case MsgType::kAdminJoin: return ServeAdminJoin(std::move(identity), std::move(req));
+    case MsgType::kAdminLeave: return ServeAdminLeave(std::move(identity), std::move(req));
+    case MsgType::kAdminRemove: return ServeAdminRemove(std::move(identity), std::move(req));
     default:
       return SendReply(identity, Reply::Error(req.id, Status::Unsupported(
                                                           "message type " +
@@ -336,6 +361,7 @@ Reply Node::StatusReply(uint64_t id, const std::string& engine_stats) {
   j["backend_version"] = plugin_->version();
   json members = json::array();
   for (const auto& [mid, m] : cluster_.members()) {
+    if (m.state == MemberState::kRemoved) continue;  // gone from the cluster
     // "down" is this node's own view (failure detection is local, paper
     // 4.8.3); the other states come from the gossiped membership.
     const bool down = mid != options_.node_id && m.state == MemberState::kUp &&
@@ -353,7 +379,22 @@ Reply Node::StatusReply(uint64_t id, const std::string& engine_stats) {
   j["read_quorum"] = options_.read_quorum;
   j["write_quorum"] = options_.write_quorum;
   j["under_replicated"] = ring.empty() || ring.nodes().size() < n;
-  j["hints_pending"] = 0;
+  const auto by_target = hints_->PendingByTarget();
+  j["hints_pending"] = hints_->pending();
+  json pending = json::object();
+  for (const auto& [target, count] : by_target) pending[target] = count;
+  j["hints_pending_by_target"] = pending;
+  j["hints"] = json{{"stored", hints_stored_},
+                    {"delivered", hints_delivered_},
+                    {"dropped", hints_->dropped()},
+                    {"sent", hints_sent_},
+                    {"bytes", hints_->bytes()}};
+  j["anti_entropy"] = json{{"exchanges", ae_exchanges_},
+                           {"keys_repaired", ae_keys_repaired_},
+                           {"partitions_differing", ae_partitions_differing_},
+                           {"rounds", ae_rounds_},
+                           {"yields", ae_yields_},
+                           {"enabled", options_.anti_entropy_interval_ms > 0}};
   j["requests"] = requests_.load();
   j["errors"] = errors_.load();
   j["malformed"] = malformed_.load();

@@ -30,6 +30,7 @@
 
 namespace dynamo {
 
+class HintStore;
 class LocalStore;
 class WorkerPool;
 class BackendPlugin;
@@ -56,6 +57,7 @@ class Node {
   struct GetOp;
   struct PutOp;
   struct TransferTask;
+  struct AeExchange;
 
   // ---- loop plumbing (node.cc)
   void Post(std::function<void()> fn);  // any thread
@@ -82,6 +84,16 @@ class Node {
   void OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t target, Result<SiblingSet> set);
   void ReadRepair(const std::shared_ptr<GetOp>& op);
   void OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s);
+  // Sends the put's set to replica `target` (hint: the owner it stands in
+  // for, "" when target is a replica itself); a failure hands the owner's
+  // copy to the next healthy node of the extended list (sloppy quorum).
+  void SendReplicaPut(const std::shared_ptr<PutOp>& op, const std::string& target,
+                      const std::string& hint);
+  // Picks the next healthy node of the extended list not written yet and
+  // sends it the set with a hint for owner; false when there is none.
+  bool SendHinted(const std::shared_ptr<PutOp>& op, const std::string& owner);
+  void NoteForegroundLatency(Clock::time_point start);
+  bool IsDownNode(const std::string& node_id) const;
   void ServeReplicaGet(std::string identity, wire::Request req);
   void ServeReplicaPut(std::string identity, wire::Request req);
   void ServeLocalGet(std::string identity, wire::Request req);
@@ -101,6 +113,31 @@ class Node {
   void MergeClusterState(std::string_view encoded);
   void OnClusterChanged(const Ring& old_ring);
   void SaveClusterState();
+
+  // ---- hinted handoff (handoff.cc)
+  void ServeHintedPut(std::string identity, wire::Request req);
+  void HandoffTick();
+  void DeliverHints(const std::string& target);
+  // Hints for a node no longer in the ring go to the key's current replicas.
+  void RerouteHints(const std::string& target);
+
+  // ---- anti-entropy (anti_entropy.cc)
+  void AntiEntropyTick();
+  void AeCompareRoot(std::shared_ptr<AeExchange> ex);
+  void AeCompareLeaves(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> inner);
+  void AeCompareEntries(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves);
+  void AeRepair(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves,
+                std::vector<std::pair<std::string, uint64_t>> theirs);
+  void AeDone(const std::shared_ptr<AeExchange>& ex, const std::string& problem);
+  void ServeTree(std::string identity, wire::Request req);
+  // Trees follow ownership: built for replicated partitions on first use,
+  // dropped for the others.
+  void SyncTreesWithRing();
+
+  // ---- administration (membership_actor.cc)
+  void ServeAdminJoin(std::string identity, wire::Request req);
+  void ServeAdminLeave(std::string identity, wire::Request req);
+  void ServeAdminRemove(std::string identity, wire::Request req);
 
   // ---- state transfer (transfer.cc)
   void PlanTransfers(const Ring& old_ring, const Ring& new_ring);
@@ -141,6 +178,25 @@ class Node {
   std::atomic<uint64_t> state_seq_{0};
   std::mutex save_mu_;      // serialises writes of the state file
   uint64_t saved_seq_ = 0;  // guarded by save_mu_
+
+  // Hinted handoff.
+  std::unique_ptr<HintStore> hints_;
+  std::unordered_set<std::string> handoff_busy_;  // targets with a delivery in flight
+  Clock::time_point next_handoff_;
+  uint64_t hints_stored_ = 0;     // hinted writes this node accepted
+  uint64_t hints_delivered_ = 0;  // hints acknowledged by their owners
+  uint64_t hints_sent_ = 0;       // hinted writes this node coordinated
+  // A node told to join another cluster keeps its old ring, so the keys it
+  // holds reach their replicas in the new one.
+  Ring pre_join_ring_;
+
+  // Anti-entropy.
+  Clock::time_point next_ae_;
+  bool ae_running_ = false;
+  uint32_t ae_next_partition_ = 0;
+  uint64_t ae_exchanges_ = 0, ae_keys_repaired_ = 0, ae_partitions_differing_ = 0;
+  uint64_t ae_rounds_ = 0, ae_yields_ = 0;
+  double fg_latency_ms_ = 0;  // moving average of client request latency
 
   // Counters shown by status.
   std::atomic<uint64_t> requests_{0};

@@ -27,6 +27,7 @@ void Node::OnEngine(std::function<T()> work, std::function<void(T)> then) {
 
 // A get being coordinated: one entry per replica of the preference list.
 struct Node::GetOp {
+  Clock::time_point start = Clock::now();
   std::string identity;  // the client
   wire::Request req;
   std::vector<std::string> targets;                // node ids
@@ -38,11 +39,28 @@ struct Node::GetOp {
 
 // A put (or delete) being coordinated.
 struct Node::PutOp {
+  Clock::time_point start = Clock::now();
   std::string identity;
   uint64_t client_id = 0;
   std::string context;  // the new version's context, for the reply
-  size_t targets = 0, needed = 0, acks = 0, failed = 0;
+  size_t needed = 0, acks = 0;
+  size_t in_flight = 0;  // writes sent (the coordinator's own included) not answered yet
   bool replied = false;
+  // For replica writes and their fallbacks.
+  std::string key;
+  std::string encoded;   // the set as stored by the coordinator
+  uint64_t ring_version = 0;
+  std::vector<std::string> extended;  // the key's extended preference list
+  std::vector<std::string> written;   // nodes sent the set so far (and the coordinator)
+};
+
+// One anti-entropy exchange of a partition's tree with one peer replica.
+struct Node::AeExchange {
+  uint32_t partition = 0;
+  std::string peer;
+  std::string endpoint;
+  uint64_t ring_version = 0;
+  uint64_t repaired = 0;
 };
 
 // One partition to hand to nodes that became its replicas.

@@ -71,6 +71,21 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
      "how long a peer may leave requests unanswered before it is down for this node")
     ("gossip-interval-ms", po::value(&o->gossip_interval_ms)->default_value(o->gossip_interval_ms),
      "period of gossip with one random peer")
+    ("max-hints", po::value(&o->max_hints)->default_value(o->max_hints),
+     "hinted keys held for down nodes at most (beyond: left to anti-entropy)")
+    ("max-hint-bytes", po::value(&o->max_hint_bytes)->default_value(o->max_hint_bytes),
+     "bytes of hinted data held at most")
+    ("handoff-interval-ms",
+     po::value(&o->handoff_interval_ms)->default_value(o->handoff_interval_ms),
+     "how often hints are offered to their owners")
+    ("anti-entropy-interval-ms",
+     po::value(&o->anti_entropy_interval_ms)->default_value(o->anti_entropy_interval_ms),
+     "pause between two anti-entropy partition exchanges; 0 turns anti-entropy off")
+    ("anti-entropy-rate", po::value(&o->anti_entropy_rate)->default_value(o->anti_entropy_rate),
+     "keys per second anti-entropy may repair at most")
+    ("anti-entropy-yield-ms",
+     po::value(&o->anti_entropy_yield_ms)->default_value(o->anti_entropy_yield_ms),
+     "foreground latency (moving average) above which anti-entropy waits")
     ("log-level", po::value(&o->log_level)->default_value(o->log_level),
      "debug, info, warn or error");
   // clang-format on
@@ -151,6 +166,14 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
   }
   if (o->request_timeout_ms < 1 || o->gossip_interval_ms < 10) {
     *error = "--request-timeout-ms must be positive and --gossip-interval-ms at least 10";
+    return ParseOutcome::kUsageError;
+  }
+  if (o->handoff_interval_ms < 10) {
+    *error = "--handoff-interval-ms must be at least 10";
+    return ParseOutcome::kUsageError;
+  }
+  if (o->anti_entropy_rate < 1) {
+    *error = "--anti-entropy-rate must be at least 1";
     return ParseOutcome::kUsageError;
   }
   if (o->max_clock_entries < 2) {

@@ -43,6 +43,17 @@ struct NodeOptions {
   uint32_t failure_timeout_ms = 3000;
   // Period of gossip with one random peer. Default: 1000 ms.
   uint32_t gossip_interval_ms = 1000;
+  // Hinted handoff (paper 4.6): hinted keys and bytes held at most, and how
+  // often hints are offered to their owners. Default: 100000, 256 MiB, 1000 ms.
+  uint64_t max_hints = 100000;
+  uint64_t max_hint_bytes = 256ull << 20;
+  uint32_t handoff_interval_ms = 1000;
+  // Anti-entropy (paper 4.7): pause between two partition exchanges (0
+  // turns it off), repair rate in keys per second, and the foreground
+  // latency above which it waits. Default: 100 ms, 5000, 50 ms.
+  uint32_t anti_entropy_interval_ms = 100;
+  uint32_t anti_entropy_rate = 5000;
+  uint32_t anti_entropy_yield_ms = 50;
   // debug, info, warn, error. Default: info.
   std::string log_level = "info";
 };

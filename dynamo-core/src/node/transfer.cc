@@ -45,9 +45,23 @@ void Node::PlanTransfers(const Ring& old_ring, const Ring& new_ring) {
       if (!Has(after, n)) lost.push_back(n);
     }
     // Those who stop replicating hand over; when nobody stops (the cluster
-    // still has fewer than N nodes), the old owner does.
-    const bool sender = lost.empty() ? before.front() == options_.node_id
-                                     : Has(lost, options_.node_id);
+    // still has fewer than N nodes) or those who stop were removed (dead),
+    // the first old replica still here does (anti-entropy backs it up).
+    bool lost_alive = false;
+    for (const auto& n : lost) {
+      const Member* m = cluster_.Find(n);
+      lost_alive = lost_alive || (m != nullptr && m->state != MemberState::kRemoved);
+    }
+    std::string first_kept;
+    for (const auto& n : before) {
+      if (Has(after, n)) {
+        first_kept = n;
+        break;
+      }
+    }
+    const bool sender = lost_alive ? Has(lost, options_.node_id)
+                        : lost.empty() ? before.front() == options_.node_id
+                                       : first_kept == options_.node_id;
     if (!sender) continue;
     auto task = std::make_shared<TransferTask>();
     task->partition = p;
@@ -64,6 +78,15 @@ void Node::PlanTransfers(const Ring& old_ring, const Ring& new_ring) {
 void Node::TransferTick() {
   if (transfer_running_) return;
   if (transfers_.empty()) {
+    const Member* self = cluster_.Find(options_.node_id);
+    if (self != nullptr && self->state == MemberState::kLeaving &&
+        !cluster_.ring().empty() && !cluster_.ring().Contains(options_.node_id)) {
+      // Everything handed off: this node is out of the cluster.
+      log::Info("left the cluster: every partition handed off");
+      const Ring ring = cluster_.ring();
+      cluster_.Update(options_.node_id, options_.listen, MemberState::kRemoved);
+      OnClusterChanged(ring);
+    }
     if (transfer_round_partitions_ > 0) {
       log::Info("handed off " + std::to_string(transfer_round_partitions_) + " partitions (" +
                 std::to_string(transfer_round_keys_) + " keys) to their new replicas");
@@ -149,8 +172,8 @@ void Node::FinishTransfer(std::shared_ptr<TransferTask> task,
   OnEngine<Status>(
       [this, items] {
         for (const auto& [k, v] : *items) {
-          Status s = store_->backend().Remove(k);
-          if (!s.ok() && !s.IsNotFound()) return s;
+          Status s = store_->Remove(k);
+          if (!s.ok()) return s;
         }
         return Status::OK();
       },

@@ -1,0 +1,483 @@
+// Anti-entropy (paper 4.7): replicas of a partition compare Merkle trees
+// top-down (root and inner nodes, then the leaves under differing inner
+// nodes, then the keys under differing leaves) and exchange only the keys
+// whose version sets differ, both ways, reconciled by their clocks.
+//
+// A background task on the loop: one partition exchange at a time, a pause
+// of --anti-entropy-interval-ms between exchanges, repairs paced to
+// --anti-entropy-rate keys per second, and none while the moving average
+// of client request latency is above --anti-entropy-yield-ms (paper 6.5).
+//
+// TREE payloads (msgpack), request [op, partition, ring_version, items]:
+//   op 1 root:    items []              -> [root, [inner hash x kInner]]
+//   op 2 leaves:  items [inner index..] -> [[leaf hash x kFanout] per index]
+//   op 3 entries: items [leaf index..]  -> [[key, digest], ...]
+//   op 4 fetch:   items [key..]         -> [[key, siblings (empty: none)], ...]
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "dynamo/key_hash.h"
+#include "dynamo/merkle.h"
+#include "dynamo/transport/msgpack_io.h"
+#include "node/local_store.h"
+#include "node/node_internal.h"
+#include "node/peers.h"
+#include "util/log.h"
+
+namespace dynamo {
+
+using wire::MsgType;
+using wire::Reply;
+using wire::Request;
+
+namespace {
+
+enum TreeOp : uint32_t { kOpRoot = 1, kOpLeaves = 2, kOpEntries = 3, kOpFetch = 4 };
+// Keys one exchange repairs at most, and bytes one message carries at most
+// (about: one set may pass it); the rest waits for the next exchange.
+constexpr size_t kMaxKeysPerExchange = 256;
+constexpr size_t kMaxBytesPerMessage = 8u << 20;
+constexpr size_t kMaxDepth = 8;
+
+struct TreeRequest {
+  uint32_t op = 0;
+  uint32_t partition = 0;
+  uint64_t ring_version = 0;
+  std::vector<uint32_t> indices;  // ops 2, 3
+  std::vector<std::string> keys;  // op 4
+};
+
+std::string EncodeTreeRequest(const TreeRequest& r) {
+  msgpack::sbuffer buf(64 + r.indices.size() * 5);
+  mp::Packer pk(buf);
+  pk.pack_array(4);
+  pk.pack_uint32(r.op);
+  pk.pack_uint32(r.partition);
+  pk.pack_uint64(r.ring_version);
+  if (r.op == kOpFetch) {
+    pk.pack_array(static_cast<uint32_t>(r.keys.size()));
+    for (const auto& k : r.keys) mp::PackBin(pk, k);
+  } else {
+    pk.pack_array(static_cast<uint32_t>(r.indices.size()));
+    for (uint32_t i : r.indices) pk.pack_uint32(i);
+  }
+  return std::string(buf.data(), buf.size());
+}
+
+Status DecodeTreeRequest(std::string_view bytes, TreeRequest* r) {
+  const Status bad = Status::InvalidArgument("malformed tree exchange");
+  msgpack::object_handle h;
+  if (!mp::Unpack(bytes, &h, kMaxDepth)) return bad;
+  const msgpack::object& o = h.get();
+  if (o.type != msgpack::type::ARRAY || o.via.array.size != 4) return bad;
+  const msgpack::object* f = o.via.array.ptr;
+  uint64_t op = 0, p = 0;
+  if (!mp::ReadU64(f[0], &op) || !mp::ReadU64(f[1], &p) || !mp::ReadU64(f[2], &r->ring_version) ||
+      f[3].type != msgpack::type::ARRAY || op < kOpRoot || op > kOpFetch || p > UINT32_MAX) {
+    return bad;
+  }
+  r->op = static_cast<uint32_t>(op);
+  r->partition = static_cast<uint32_t>(p);
+  const uint32_t n = f[3].via.array.size;
+  for (uint32_t i = 0; i < n; ++i) {
+    const msgpack::object& e = f[3].via.array.ptr[i];
+    if (r->op == kOpFetch) {
+      std::string k;
+      if (!mp::ReadStr(e, &k) || k.empty()) return bad;
+      r->keys.push_back(std::move(k));
+    } else {
+      uint64_t idx = 0;
+      const uint64_t limit = r->op == kOpLeaves ? MerkleTree::kInner : MerkleTree::kLeaves;
+      if (!mp::ReadU64(e, &idx) || idx >= limit) return bad;
+      r->indices.push_back(static_cast<uint32_t>(idx));
+    }
+  }
+  return Status::OK();
+}
+
+// Reply payloads are arrays; these read them back.
+bool ReadU64Array(const msgpack::object& o, std::vector<uint64_t>* out) {
+  if (o.type != msgpack::type::ARRAY) return false;
+  for (uint32_t i = 0; i < o.via.array.size; ++i) {
+    uint64_t v = 0;
+    if (!mp::ReadU64(o.via.array.ptr[i], &v)) return false;
+    out->push_back(v);
+  }
+  return true;
+}
+
+bool ReadPairs(std::string_view bytes, bool second_is_bytes,
+               std::vector<std::pair<std::string, uint64_t>>* digests,
+               std::vector<std::pair<std::string, std::string>>* sets) {
+  msgpack::object_handle h;
+  if (!mp::Unpack(bytes, &h, kMaxDepth)) return false;
+  const msgpack::object& o = h.get();
+  if (o.type != msgpack::type::ARRAY) return false;
+  for (uint32_t i = 0; i < o.via.array.size; ++i) {
+    const msgpack::object& e = o.via.array.ptr[i];
+    if (e.type != msgpack::type::ARRAY || e.via.array.size != 2) return false;
+    std::string k;
+    if (!mp::ReadStr(e.via.array.ptr[0], &k)) return false;
+    if (second_is_bytes) {
+      std::string v;
+      if (!mp::ReadStr(e.via.array.ptr[1], &v)) return false;
+      sets->emplace_back(std::move(k), std::move(v));
+    } else {
+      uint64_t d = 0;
+      if (!mp::ReadU64(e.via.array.ptr[1], &d)) return false;
+      digests->emplace_back(std::move(k), d);
+    }
+  }
+  return true;
+}
+
+Reply TreeReply(uint64_t id, const msgpack::sbuffer& buf) {
+  Reply r;
+  r.type = MsgType::kTreeReply;
+  r.id = id;
+  r.payload.assign(buf.data(), buf.size());
+  return r;
+}
+
+}  // namespace
+
+void Node::SyncTreesWithRing() {
+  const Ring& ring = cluster_.ring();
+  if (ring.empty()) return;
+  store_->ConfigureTrees(ring.partitions());
+  for (uint32_t p = 0; p < ring.partitions(); ++p) {
+    const auto pref = ring.PreferenceList(p);
+    if (std::find(pref.begin(), pref.end(), options_.node_id) == pref.end()) store_->DropTree(p);
+  }
+}
+
+void Node::AntiEntropyTick() {
+  const Ring& ring = cluster_.ring();
+  if (ae_running_ || ring.empty() || !ring.Contains(options_.node_id)) return;
+  if (fg_latency_ms_ > options_.anti_entropy_yield_ms) {
+    // Clients are waiting: stay out of their way. The average decays so a
+    // node that goes idle resumes.
+    ++ae_yields_;
+    fg_latency_ms_ *= 0.5;
+    next_ae_ = Clock::now() + std::chrono::milliseconds(options_.anti_entropy_interval_ms);
+    return;
+  }
+  // The next partition replicated here with a healthy peer replica.
+  const uint32_t q = ring.partitions();
+  for (uint32_t tries = 0; tries < q; ++tries) {
+    const uint32_t p = ae_next_partition_;
+    ae_next_partition_ = (ae_next_partition_ + 1) % q;
+    if (ae_next_partition_ == 0) ++ae_rounds_;
+    const auto pref = ring.PreferenceList(p);
+    if (std::find(pref.begin(), pref.end(), options_.node_id) == pref.end()) continue;
+    std::vector<std::string> peers;
+    for (const auto& n : pref) {
+      if (n != options_.node_id && !IsDownNode(n)) peers.push_back(n);
+    }
+    if (peers.empty()) continue;
+    auto ex = std::make_shared<AeExchange>();
+    ex->partition = p;
+    ex->peer = peers[(ae_rounds_ + p) % peers.size()];
+    ex->endpoint = EndpointOf(ex->peer);
+    ex->ring_version = ring.version();
+    ae_running_ = true;
+    OnEngine<Status>([this, p] { return store_->BuildTree(p); },
+                     [this, ex](Status s) {
+                       if (!s.ok()) return AeDone(ex, "cannot build the tree: " + s.ToString());
+                       AeCompareRoot(ex);
+                     });
+    return;
+  }
+  next_ae_ = Clock::now() + std::chrono::milliseconds(options_.anti_entropy_interval_ms);
+}
+
+void Node::AeCompareRoot(std::shared_ptr<AeExchange> ex) {
+  Request req;
+  req.type = MsgType::kTree;
+  req.payload = EncodeTreeRequest({kOpRoot, ex->partition, ex->ring_version, {}, {}});
+  peers_->Call(ex->endpoint, std::move(req), RequestTimeout(), [this, ex](Result<Reply> rep) {
+    Status s = rep.ok() ? rep->ToStatus() : rep.status();
+    if (!s.ok()) return AeDone(ex, s.ToString());
+    msgpack::object_handle h;
+    std::vector<uint64_t> inner;
+    uint64_t root = 0;
+    if (!mp::Unpack(rep->payload, &h, kMaxDepth) || h.get().type != msgpack::type::ARRAY ||
+        h.get().via.array.size != 2 || !mp::ReadU64(h.get().via.array.ptr[0], &root) ||
+        !ReadU64Array(h.get().via.array.ptr[1], &inner) || inner.size() != MerkleTree::kInner) {
+      return AeDone(ex, "malformed root reply");
+    }
+    std::vector<uint32_t> differing;
+    bool same = false;
+    if (!store_->WithTree(ex->partition, [&](MerkleTree& t) {
+          same = t.Root() == root;
+          for (uint32_t i = 0; i < MerkleTree::kInner && !same; ++i) {
+            if (t.Inner(i) != inner[i]) differing.push_back(i);
+          }
+        })) {
+      return AeDone(ex, "tree dropped");
+    }
+    if (same || differing.empty()) return AeDone(ex, "");
+    ++ae_partitions_differing_;
+    AeCompareLeaves(ex, std::move(differing));
+  });
+}
+
+void Node::AeCompareLeaves(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> inner) {
+  Request req;
+  req.type = MsgType::kTree;
+  req.payload = EncodeTreeRequest({kOpLeaves, ex->partition, ex->ring_version, inner, {}});
+  peers_->Call(ex->endpoint, std::move(req), RequestTimeout(),
+               [this, ex, inner](Result<Reply> rep) {
+                 Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                 if (!s.ok()) return AeDone(ex, s.ToString());
+                 msgpack::object_handle h;
+                 if (!mp::Unpack(rep->payload, &h, kMaxDepth) ||
+                     h.get().type != msgpack::type::ARRAY ||
+                     h.get().via.array.size != inner.size()) {
+                   return AeDone(ex, "malformed leaves reply");
+                 }
+                 std::vector<uint32_t> leaves;
+                 bool ok = true;
+                 store_->WithTree(ex->partition, [&](MerkleTree& t) {
+                   for (size_t j = 0; j < inner.size() && ok; ++j) {
+                     std::vector<uint64_t> theirs;
+                     if (!ReadU64Array(h.get().via.array.ptr[j], &theirs) ||
+                         theirs.size() != MerkleTree::kFanout) {
+                       ok = false;
+                       break;
+                     }
+                     for (uint32_t c = 0; c < MerkleTree::kFanout; ++c) {
+                       const uint32_t leaf = inner[j] * MerkleTree::kFanout + c;
+                       if (t.Leaf(leaf) != theirs[c]) leaves.push_back(leaf);
+                     }
+                   }
+                 });
+                 if (!ok) return AeDone(ex, "malformed leaves reply");
+                 if (leaves.empty()) return AeDone(ex, "");
+                 AeCompareEntries(ex, std::move(leaves));
+               });
+}
+
+void Node::AeCompareEntries(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves) {
+  Request req;
+  req.type = MsgType::kTree;
+  req.payload = EncodeTreeRequest({kOpEntries, ex->partition, ex->ring_version, leaves, {}});
+  peers_->Call(ex->endpoint, std::move(req), RequestTimeout(),
+               [this, ex, leaves](Result<Reply> rep) {
+                 Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                 if (!s.ok()) return AeDone(ex, s.ToString());
+                 std::vector<std::pair<std::string, uint64_t>> theirs;
+                 if (!ReadPairs(rep->payload, false, &theirs, nullptr)) {
+                   return AeDone(ex, "malformed entries reply");
+                 }
+                 AeRepair(ex, leaves, std::move(theirs));
+               });
+}
+
+// theirs: the peer's (key, digest) under the differing leaves. Keys whose
+// digests differ are fetched from the peer and merged here, then this
+// node's merged sets go to the peer, so both end with the union.
+void Node::AeRepair(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves,
+                    std::vector<std::pair<std::string, uint64_t>> theirs) {
+  auto peer = std::make_shared<std::map<std::string, uint64_t>>(theirs.begin(), theirs.end());
+  std::map<std::string, uint64_t> mine;
+  store_->WithTree(ex->partition, [&](MerkleTree& t) {
+    for (uint32_t leaf : leaves) {
+      for (auto& [k, d] : t.Entries(leaf)) mine.emplace(std::move(k), d);
+    }
+  });
+  auto differing = std::make_shared<std::vector<std::string>>();
+  std::vector<std::string> fetch;
+  for (const auto& [k, d] : *peer) {
+    auto it = mine.find(k);
+    if (it == mine.end() || it->second != d) {
+      differing->push_back(k);
+      fetch.push_back(k);
+    }
+  }
+  for (const auto& [k, d] : mine) {
+    if (!peer->count(k)) differing->push_back(k);
+  }
+  if (differing->size() > kMaxKeysPerExchange) {
+    // The rest shows up again in a later round.
+    differing->resize(kMaxKeysPerExchange);
+    std::set<std::string> keep(differing->begin(), differing->end());
+    std::erase_if(fetch, [&](const std::string& k) { return !keep.count(k); });
+  }
+  if (differing->empty()) return AeDone(ex, "");
+
+  // Merges what the peer sent, then collects the sets the peer lacks.
+  auto merge_and_push = [this, ex, peer, differing](
+                            std::vector<std::pair<std::string, std::string>> fetched) {
+    using Outcome = std::pair<uint64_t, std::vector<std::pair<std::string, std::string>>>;
+    OnEngine<Result<Outcome>>(
+        [this, peer, differing, fetched = std::move(fetched)]() -> Result<Outcome> {
+          Outcome out{0, {}};
+          size_t bytes = 0;
+          for (const auto& [k, set_bytes] : fetched) {
+            if (set_bytes.empty()) continue;
+            auto set = SiblingSet::Decode(set_bytes);
+            if (!set.ok()) return set.status();
+            Result<SiblingSet> before = store_->Read(k);
+            if (!before.ok()) return before.status();
+            SiblingSet merged = *before;
+            if (merged.Merge(*set)) {
+              Status s = store_->Merge(k, *set).status();
+              if (!s.ok()) return s;
+              ++out.first;
+            }
+          }
+          for (const auto& k : *differing) {
+            Result<SiblingSet> now = store_->Read(k);
+            if (!now.ok()) return now.status();
+            if (now->empty()) continue;
+            auto it = peer->find(k);
+            if (it != peer->end() && it->second == now->Digest()) continue;
+            out.second.emplace_back(k, now->Encode());
+            bytes += k.size() + out.second.back().second.size();
+            if (bytes >= kMaxBytesPerMessage) break;
+          }
+          return out;
+        },
+        [this, ex](Result<Outcome> out) {
+          if (!out.ok()) return AeDone(ex, out.status().ToString());
+          ex->repaired += out->first;
+          if (out->second.empty()) return AeDone(ex, "");
+          const size_t pushed = out->second.size();
+          Request push;
+          push.type = MsgType::kTransfer;
+          push.batch = std::move(out->second);
+          peers_->Call(ex->endpoint, std::move(push), RequestTimeout() * 5,
+                       [this, ex, pushed](Result<Reply> rep) {
+                         Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                         if (!s.ok()) return AeDone(ex, "push failed: " + s.ToString());
+                         ex->repaired += pushed;
+                         AeDone(ex, "");
+                       });
+        });
+  };
+  if (fetch.empty()) return merge_and_push({});
+  TreeRequest tr{kOpFetch, ex->partition, ex->ring_version, {}, std::move(fetch)};
+  Request req;
+  req.type = MsgType::kTree;
+  req.payload = EncodeTreeRequest(tr);
+  peers_->Call(ex->endpoint, std::move(req), RequestTimeout() * 5,
+               [this, ex, merge_and_push](Result<Reply> rep) {
+                 Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                 if (!s.ok()) return AeDone(ex, s.ToString());
+                 std::vector<std::pair<std::string, std::string>> sets;
+                 if (!ReadPairs(rep->payload, true, nullptr, &sets)) {
+                   return AeDone(ex, "malformed fetch reply");
+                 }
+                 merge_and_push(std::move(sets));
+               });
+}
+
+void Node::AeDone(const std::shared_ptr<AeExchange>& ex, const std::string& problem) {
+  ++ae_exchanges_;
+  if (!problem.empty()) {
+    log::Debug("anti-entropy of partition " + std::to_string(ex->partition) + " with " +
+               ex->peer + " stopped: " + problem);
+  }
+  if (ex->repaired > 0) {
+    ae_keys_repaired_ += ex->repaired;
+    log::Info("anti-entropy: partition " + std::to_string(ex->partition) + " with " + ex->peer +
+              ": " + std::to_string(ex->repaired) + " keys repaired");
+  }
+  // Pace repairs to the configured rate.
+  const auto pause = std::chrono::milliseconds(options_.anti_entropy_interval_ms) +
+                     std::chrono::milliseconds(ex->repaired * 1000 / options_.anti_entropy_rate);
+  next_ae_ = Clock::now() + pause;
+  ae_running_ = false;
+}
+
+void Node::ServeTree(std::string identity, Request req) {
+  auto tr = std::make_shared<TreeRequest>();
+  if (Status s = DecodeTreeRequest(req.payload, tr.get()); !s.ok()) {
+    ++malformed_;
+    return SendReply(identity, Reply::Error(req.id, s));
+  }
+  const Ring& ring = cluster_.ring();
+  const auto pref = ring.empty() ? std::vector<std::string>() : ring.PreferenceList(tr->partition);
+  if (std::find(pref.begin(), pref.end(), options_.node_id) == pref.end()) {
+    return SendReply(identity,
+                     Reply::Error(req.id, Status::Unavailable(
+                                              "not a replica of partition " +
+                                              std::to_string(tr->partition) + " in ring version " +
+                                              std::to_string(ring.version()))));
+  }
+  const uint64_t id = req.id;
+  if (tr->op == kOpFetch) {
+    OnEngine<Result<msgpack::sbuffer*>>(
+        [this, tr]() -> Result<msgpack::sbuffer*> {
+          auto buf = std::make_unique<msgpack::sbuffer>(256);
+          mp::Packer pk(*buf);
+          std::vector<std::pair<std::string, std::string>> found;
+          size_t bytes = 0;
+          for (const auto& k : tr->keys) {
+            Result<std::string> v = store_->backend().Get(k);
+            if (!v.ok() && !v.status().IsNotFound()) return v.status();
+            found.emplace_back(k, v.ok() ? std::move(v).value() : std::string());
+            bytes += k.size() + found.back().second.size();
+            if (bytes >= kMaxBytesPerMessage) break;  // the rest in a later exchange
+          }
+          pk.pack_array(static_cast<uint32_t>(found.size()));
+          for (const auto& [k, v] : found) {
+            pk.pack_array(2);
+            mp::PackBin(pk, k);
+            mp::PackBin(pk, v);
+          }
+          return buf.release();
+        },
+        [this, identity, id](Result<msgpack::sbuffer*> buf) {
+          if (!buf.ok()) return SendReply(identity, Reply::Error(id, buf.status()));
+          std::unique_ptr<msgpack::sbuffer> owned(*buf);
+          SendReply(identity, TreeReply(id, *owned));
+        });
+    return;
+  }
+  // The tree may not exist yet here: build it (a scan), then answer.
+  OnEngine<Status>(
+      [this, p = tr->partition] { return store_->BuildTree(p); },
+      [this, identity, id, tr](Status s) {
+        if (!s.ok()) return SendReply(identity, Reply::Error(id, s));
+        msgpack::sbuffer buf(256);
+        mp::Packer pk(buf);
+        const bool built = store_->WithTree(tr->partition, [&](MerkleTree& t) {
+          if (tr->op == kOpRoot) {
+            pk.pack_array(2);
+            pk.pack_uint64(t.Root());
+            pk.pack_array(MerkleTree::kInner);
+            for (uint32_t i = 0; i < MerkleTree::kInner; ++i) pk.pack_uint64(t.Inner(i));
+          } else if (tr->op == kOpLeaves) {
+            pk.pack_array(static_cast<uint32_t>(tr->indices.size()));
+            for (uint32_t i : tr->indices) {
+              pk.pack_array(MerkleTree::kFanout);
+              for (uint32_t c = 0; c < MerkleTree::kFanout; ++c) {
+                pk.pack_uint64(t.Leaf(i * MerkleTree::kFanout + c));
+              }
+            }
+          } else {
+            std::vector<std::pair<std::string, uint64_t>> all;
+            for (uint32_t leaf : tr->indices) {
+              auto e = t.Entries(leaf);
+              all.insert(all.end(), std::make_move_iterator(e.begin()),
+                         std::make_move_iterator(e.end()));
+            }
+            pk.pack_array(static_cast<uint32_t>(all.size()));
+            for (const auto& [k, d] : all) {
+              pk.pack_array(2);
+              mp::PackBin(pk, k);
+              pk.pack_uint64(d);
+            }
+          }
+        });
+        if (!built) {
+          return SendReply(identity, Reply::Error(id, Status::Unavailable("tree not ready")));
+        }
+        SendReply(identity, TreeReply(id, buf));
+      });
+}
+
+}  // namespace dynamo
