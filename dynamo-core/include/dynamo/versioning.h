@@ -88,8 +88,12 @@ class SiblingSet {
   // above any counter of `node` this key has seen. Its context is truncated
   // to max_clock_entries (dropping the oldest entries). Returns the new
   // version.
+  // min_counter: the dot counter is at least this (a coordinator that keeps
+  // no copy of the key, and so cannot see its own earlier dots, passes a
+  // counter it never reuses).
   const Version& Apply(const CausalContext& context, std::string_view node, uint64_t now_ms,
-                       std::string value, bool tombstone, size_t max_clock_entries);
+                       std::string value, bool tombstone, size_t max_clock_entries,
+                       uint64_t min_counter = 0);
 
   // Reconciles versions from elsewhere (a replica, a hint) into this set:
   // the union with duplicates and obsolete versions removed. Returns true

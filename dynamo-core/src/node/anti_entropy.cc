@@ -168,7 +168,10 @@ void Node::AntiEntropyTick() {
   for (uint32_t tries = 0; tries < q; ++tries) {
     const uint32_t p = ae_next_partition_;
     ae_next_partition_ = (ae_next_partition_ + 1) % q;
-    if (ae_next_partition_ == 0) ++ae_rounds_;
+    if (ae_next_partition_ == 0) {
+      ++ae_rounds_;
+      PlanOrphanTransfers();  // and once a round, stray keys go home
+    }
     const auto pref = ring.PreferenceList(p);
     if (std::find(pref.begin(), pref.end(), options_.node_id) == pref.end()) continue;
     std::vector<std::string> peers;

@@ -4,6 +4,7 @@
 
 #include "dynamo/backend.h"
 #include "dynamo/key_hash.h"
+#include "handoff/hint_store.h"
 #include "node/local_store.h"
 #include "node/node_internal.h"
 #include "node/peers.h"
@@ -240,9 +241,14 @@ void Node::SendReplicaPut(const std::shared_ptr<PutOp>& op, const std::string& t
                  Status s = rep.ok() ? rep->ToStatus() : rep.status();
                  if (!s.ok()) {
                    log::Debug("replica write to " + target + " failed: " + s.ToString());
-                   // The owner's copy goes to a stand-in (before this failure
-                   // is counted, so the quorum is not given up meanwhile).
-                   SendHinted(op, hint.empty() ? target : hint);
+                   // No answer, or an engine failure: the owner's copy goes
+                   // to a stand-in (before this failure is counted, so the
+                   // quorum is not given up meanwhile). A replica that
+                   // refused (it is none in its newer ring, or the set was
+                   // bad) gets no stand-in.
+                   const bool refused = rep.ok() && (s.code() == Status::Code::kUnavailable ||
+                                                     s.code() == Status::Code::kInvalidArgument);
+                   if (!refused) SendHinted(op, hint.empty() ? target : hint);
                  }
                  OnPutAck(op, s);
                });
@@ -289,12 +295,11 @@ void Node::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
 
 void Node::ForwardPut(std::string identity, Request req, std::vector<std::string> targets,
                       size_t next) {
+  // Replicas taken for down are not waited for (they were sorted last).
+  while (next < targets.size() && IsDownNode(targets[next])) ++next;
   if (next >= targets.size()) {
-    return SendReply(identity,
-                     Reply::Error(req.id, Status::Unavailable(
-                                              "no replica of the key answered the forwarded "
-                                              "write (" +
-                                              std::to_string(targets.size()) + " tried)")));
+    // No replica took the write: stand in for them (sloppy quorum).
+    return CoordinateAsStandIn(std::move(identity), std::move(req), std::move(targets));
   }
   ++forwarded_;
   Request fwd = req;
@@ -312,6 +317,67 @@ void Node::ForwardPut(std::string identity, Request req, std::vector<std::string
                  rep->id = req.id;  // the client's id, not ours
                  SendReply(identity, *rep);
                });
+}
+
+// A write no replica of the key took (all down or cut off): this node
+// coordinates it anyway, keeping the new version as a hint for the first
+// replica and sending hinted copies for the others to healthy nodes of the
+// extended list; W counts them all (paper 4.6, "always writeable").
+void Node::CoordinateAsStandIn(std::string identity, Request req,
+                               std::vector<std::string> targets) {
+  Result<CausalContext> context = DecodeContext(req.context);
+  if (!context.ok()) return SendReply(identity, Reply::Error(req.id, context.status()));
+  auto op = std::make_shared<PutOp>();
+  op->identity = std::move(identity);
+  op->client_id = req.id;
+  const size_t w = req.quorum ? req.quorum : options_.write_quorum;
+  op->needed = std::min(w, targets.size());
+  op->key = req.key;
+  op->ring_version = cluster_.ring().version();
+  op->extended =
+      cluster_.ring().ExtendedPreferenceList(cluster_.ring().PartitionForKey(req.key));
+  op->written.push_back(options_.node_id);
+  op->written.insert(op->written.end(), targets.begin(), targets.end());
+  const bool tombstone = req.type == MsgType::kDel;
+  const bool supersede = tombstone && req.context.empty();
+  // This node keeps no copy of the key, so it cannot see its own earlier
+  // dots: it takes counters from a sequence it never reuses.
+  const uint64_t counter = ++standin_counter_;
+  struct Written {
+    Status status;
+    std::string encoded;
+    CausalContext history;
+  };
+  workers_->Submit([this, op, owner = targets.front(), ctx = std::move(context).value(),
+                    value = tombstone ? std::string() : std::move(req.value), tombstone,
+                    supersede, counter]() mutable {
+    auto w = std::make_shared<Written>();
+    SiblingSet set = hints_->ForKey(op->key);
+    if (supersede) ctx.Merge(set.Context());
+    const auto now_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    w->history = set.Apply(ctx, options_.node_id, now_ms, std::move(value), tombstone,
+                           options_.max_clock_entries, counter)
+                     .History();
+    w->status = hints_->Add(owner, op->key, set);
+    w->encoded = set.Encode();
+    Post([this, op, w, targets_left = op->written] {
+      if (!w->status.ok()) {
+        op->replied = true;
+        return SendReply(op->identity, Reply::Error(op->client_id, w->status));
+      }
+      ++hints_stored_;
+      log::Debug("no replica of a key took its write: standing in for them");
+      op->context = EncodeContext(w->history);
+      op->encoded = w->encoded;
+      op->in_flight = 1;
+      // targets_left: self, then the replicas; the first is covered here.
+      for (size_t i = 2; i < targets_left.size(); ++i) SendHinted(op, targets_left[i]);
+      OnPutAck(op, Status::OK());
+    });
+  });
 }
 
 // ---- requests from peers and local reads

@@ -68,6 +68,11 @@ Status Node::Start() {
   auto hints = HintStore::Open(hint_options);
   if (!hints.ok()) return hints.status();
   hints_ = std::move(hints).value();
+  // Above any counter an earlier run of this node used (microseconds).
+  standin_counter_ = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
   if (hints_->pending() > 0) {
     log::Info(std::to_string(hints_->pending()) + " hints waiting for delivery");
   }
@@ -101,6 +106,7 @@ Status Node::Start() {
 Status Node::Run(int stop_fd) {
   std::vector<zmq::pollitem_t> items;
   next_gossip_ = next_handoff_ = next_ae_ = Clock::now();
+  PlanOrphanTransfers();  // resumes hand-offs a crash or stop cut short
   const bool anti_entropy = options_.anti_entropy_interval_ms > 0;
   for (;;) {
     // Timers: gossip and claims every interval; hint delivery; the next

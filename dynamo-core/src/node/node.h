@@ -84,6 +84,8 @@ class Node {
   void OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t target, Result<SiblingSet> set);
   void ReadRepair(const std::shared_ptr<GetOp>& op);
   void OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s);
+  void CoordinateAsStandIn(std::string identity, wire::Request req,
+                           std::vector<std::string> targets);
   // Sends the put's set to replica `target` (hint: the owner it stands in
   // for, "" when target is a replica itself); a failure hands the owner's
   // copy to the next healthy node of the extended list (sloppy quorum).
@@ -142,6 +144,7 @@ class Node {
   // ---- state transfer (transfer.cc)
   void PlanTransfers(const Ring& old_ring, const Ring& new_ring);
   void TransferTick();
+  void PlanOrphanTransfers();
   void SendTransferBatch(std::shared_ptr<TransferTask> task,
                          std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items,
                          size_t offset);
@@ -186,6 +189,7 @@ class Node {
   uint64_t hints_stored_ = 0;     // hinted writes this node accepted
   uint64_t hints_delivered_ = 0;  // hints acknowledged by their owners
   uint64_t hints_sent_ = 0;       // hinted writes this node coordinated
+  std::atomic<uint64_t> standin_counter_{0};  // dot counters of stand-in writes
   // A node told to join another cluster keeps its old ring, so the keys it
   // holds reach their replicas in the new one.
   Ring pre_join_ring_;

@@ -68,6 +68,7 @@ struct Node::TransferTask {
   uint32_t partition = 0;
   std::vector<std::string> targets;  // node ids
   bool drop_after = false;           // this node is no longer a replica
+  bool quiet = false;                // a sweep for stray keys: log only when some are found
 };
 
 }  // namespace dynamo

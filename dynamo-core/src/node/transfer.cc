@@ -75,6 +75,26 @@ void Node::PlanTransfers(const Ring& old_ring, const Ring& new_ring) {
   TransferTick();
 }
 
+// Keys this node holds in partitions it does not replicate (a hand-off cut
+// short by a crash, a leave resumed after a restart, a write that reached
+// it on a stale ring) go to the partition's replicas and are then dropped
+// here. Partitions with no keys cost one empty scan.
+void Node::PlanOrphanTransfers() {
+  const Ring& ring = cluster_.ring();
+  if (ring.empty() || !transfers_.empty() || transfer_running_) return;
+  for (uint32_t p = 0; p < ring.partitions(); ++p) {
+    auto pref = ring.PreferenceList(p);
+    if (Has(pref, options_.node_id)) continue;
+    auto task = std::make_shared<TransferTask>();
+    task->partition = p;
+    task->targets = std::move(pref);
+    task->drop_after = true;
+    task->quiet = true;
+    transfers_.push_back(std::move(task));
+  }
+  TransferTick();
+}
+
 void Node::TransferTick() {
   if (transfer_running_) return;
   if (transfers_.empty()) {
@@ -125,6 +145,11 @@ void Node::SendTransferBatch(std::shared_ptr<TransferTask> task,
                              std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items,
                              size_t offset) {
   if (offset >= items->size()) return FinishTransfer(task, items);
+  if (offset == 0 && task->quiet) {
+    log::Info("partition " + std::to_string(task->partition) + ": " +
+              std::to_string(items->size()) + " keys held here belong to its replicas; "
+              "handing them over");
+  }
   Request batch;
   batch.type = MsgType::kTransfer;
   size_t bytes = 0, end = offset;
@@ -159,7 +184,7 @@ void Node::FinishTransfer(std::shared_ptr<TransferTask> task,
                           std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items) {
   keys_transferred_ += items->size();
   transfer_round_keys_ += items->size();
-  ++transfer_round_partitions_;
+  if (!task->quiet || !items->empty()) ++transfer_round_partitions_;
   log::Debug("partition " + std::to_string(task->partition) + ": " +
              std::to_string(items->size()) + " keys sent to " +
              std::to_string(task->targets.size()) + " new replica(s)");

@@ -138,9 +138,10 @@ CausalContext Version::History() const {
 
 const Version& SiblingSet::Apply(const CausalContext& context, std::string_view node,
                                  uint64_t now_ms, std::string value, bool tombstone,
-                                 size_t max_clock_entries) {
+                                 size_t max_clock_entries, uint64_t min_counter) {
   uint64_t counter = context.Max(node);
   for (const auto& v : versions_) counter = std::max(counter, v.History().Max(node));
+  if (min_counter > 0) counter = std::max(counter, min_counter - 1);
   Version nv;
   nv.context = context;
   nv.context.Truncate(max_clock_entries > 0 ? max_clock_entries - 1 : 0);
