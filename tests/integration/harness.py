@@ -21,6 +21,14 @@ the others with --seed node1; wait_converged polls `ring --json` and
 local_holders say where a key belongs and where it is; WireClient speaks the
 wire protocol raw for checks over thousands of keys (one dynamoctl run costs
 ~30 ms of CPU).
+
+Faults and load (test_handoff.py, test_partition.py, ...): Writer writes
+distinct keys through one node in a background thread and records every
+acknowledged write and every failure; read_mismatches reads many keys back
+and returns what differs; wait_until polls a check and fails with the last
+thing it observed; IptablesPartition (DynamoTestCase.iptables_partition)
+drops packets between loopback hosts in its own iptables chain and always
+removes it.
 """
 
 import base64
@@ -34,6 +42,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -194,6 +203,12 @@ class Node:
     @property
     def endpoint(self):
         return endpoint_of(self.port, self.host)
+
+    @property
+    def file_engine_dir(self):
+        """Where the file engine keeps its segments (its default path,
+        <data-dir>/file); the node's membership state lives beside it."""
+        return os.path.join(self.data_dir, "file")
 
     def argv(self):
         if self.args_override is not None:
@@ -398,6 +413,32 @@ class DynamoTestCase(unittest.TestCase):
 
     def local_holders(self, nodes, key):
         return local_holders(nodes, key)
+
+    # ---- faults --------------------------------------------------------------
+
+    def iptables_partition(self):
+        """An IptablesPartition whose chain is removed at cleanup whatever
+        happens; skips the test when iptables cannot be used here."""
+        reason = IptablesPartition.unavailable_reason()
+        if reason:
+            self.skipTest(reason)
+        part = IptablesPartition()
+        try:
+            part.open()
+        except IptablesError as e:
+            part.close()
+            self.skipTest("iptables refused to set up a chain: %s" % e)
+        self.addCleanup(part.close)
+        return part
+
+    def start_writer(self, node, **kwargs):
+        """A started Writer through node (a Node or an endpoint), stopped at
+        cleanup if the test has not stopped it."""
+        endpoint = node.endpoint if isinstance(node, Node) else node
+        writer = Writer(endpoint, **kwargs)
+        self.addCleanup(writer.stop, False)
+        writer.start()
+        return writer
 
     # ---- dynamoctl -----------------------------------------------------------
 
@@ -715,3 +756,333 @@ def wire_local_holders(nodes, keys):
             if values is not None:
                 holders[key][node.node_id] = values
     return holders
+
+
+# ---- waiting, load and checks over many keys -------------------------------------------
+
+
+def wait_until(check, deadline, what, interval=0.2):
+    """Polls check() until it returns None; returns the seconds that took.
+
+    check returns None when the condition holds, else what it observed (a
+    short description or any printable value). On the deadline, fails with
+    `what` and the last observation. Exceptions from check propagate.
+    """
+    started = time.monotonic()
+    end = started + deadline
+    while True:
+        observed = check()
+        if observed is None:
+            return time.monotonic() - started
+        if time.monotonic() > end:
+            text = observed if isinstance(observed, str) else repr(observed)
+            raise AssertionError("%s: still not true after %.1f s; last observed: %s"
+                                 % (what, deadline, text[:3000]))
+        time.sleep(interval)
+
+
+def members_of(status):
+    """{node_id: state} of a `status --json` document."""
+    return {m.get("node_id"): m.get("state") for m in status.get("members", [])}
+
+
+def reply_error(reply):
+    """A reply that is not a GET_REPLY/PUT_REPLY, as one short line."""
+    if reply is None:
+        return "no reply"
+    if len(reply) >= 5 and reply[1] == WireClient.ERROR:
+        return "ERROR %r: %s" % (reply[3], reply[4])
+    return "unexpected reply %r" % (repr(reply)[:200],)
+
+
+class WriteFailure:
+    """One write that was not acknowledged: when it started and ended
+    (time.monotonic()), its key and why."""
+
+    def __init__(self, started, ended, key, error):
+        self.started = started
+        self.ended = ended
+        self.key = key
+        self.error = error
+
+    def __repr__(self):
+        return "<write %s failed after %.2f s: %s>" % (self.key, self.ended - self.started,
+                                                       self.error)
+
+
+class Writer(threading.Thread):
+    """Writes distinct keys with unique values through one node, one at a time
+    over the wire protocol, until stopped (or until `keys` runs out).
+
+    Records every acknowledged write (`acked`: {key: value bytes}, and
+    `ack_times`: (time.monotonic() at the reply, key) in order) and every
+    failure (`failures`: WriteFailure, with the error reply's text or "no
+    reply within ..."). A write counts as acknowledged only when a PUT_REPLY
+    came back; a write that got no answer is a failure (it may or may not
+    have been stored: tests only check acknowledged ones).
+
+    w: the write quorum sent with each put (0: the node's default).
+    pause: seconds between two writes. keys: an iterable of keys to write
+    instead of `prefix-NNNNNN`; value_of(key, i) -> bytes the values.
+    """
+
+    def __init__(self, endpoint, w=0, prefix="writer", pause=0.01, wait_ms=None,
+                 keys=None, value_of=None):
+        super().__init__(daemon=True, name="writer-" + prefix)
+        self.endpoint = endpoint
+        self.w = w
+        self.prefix = prefix
+        self.pause = pause
+        self.wait_ms = wait_ms if wait_ms is not None else int(5000 * TIME_SCALE)
+        self._keys = iter(keys) if keys is not None else None
+        token = base64.b32encode(os.urandom(5)).decode().lower()
+        self._value_of = value_of or (lambda key, i: ("%s=%d#%s" % (key, i, token)).encode())
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.acked = {}
+        self.ack_times = []
+        self.failures = []
+        self.attempts = 0
+        self.crash = None  # an exception that ended the thread early
+
+    def _next_key(self, i):
+        if self._keys is None:
+            return "%s-%06d" % (self.prefix, i)
+        return next(self._keys, None)
+
+    def run(self):
+        try:
+            with WireClient(self.endpoint) as client:
+                i = 0
+                while not self._stopping.is_set():
+                    key = self._next_key(i)
+                    if key is None:
+                        break
+                    value = self._value_of(key, i)
+                    i += 1
+                    started = time.monotonic()
+                    try:
+                        reply = client.put_many([(key, value)], w=self.w,
+                                                wait_ms=self.wait_ms)[0]
+                        error = None if reply[1] == WireClient.PUT_REPLY else reply_error(reply)
+                    except AssertionError:
+                        error = "no reply within %d ms" % self.wait_ms
+                    ended = time.monotonic()
+                    with self._lock:
+                        self.attempts += 1
+                        if error is None:
+                            self.acked[key] = value
+                            self.ack_times.append((ended, key))
+                        else:
+                            self.failures.append(WriteFailure(started, ended, key, error))
+                    if self.pause:
+                        self._stopping.wait(self.pause)
+        except BaseException as e:  # noqa: BLE001 - reported by stop()
+            self.crash = e
+
+    def stop(self, check=True):
+        """Stops the thread and waits for it; with check, fails if it crashed."""
+        self._stopping.set()
+        if self.is_alive():
+            self.join(self.wait_ms / 1000.0 + 10 * TIME_SCALE)
+        if check and self.is_alive():
+            raise AssertionError("writer to %s did not stop" % self.endpoint)
+        if check and self.crash is not None:
+            raise AssertionError("writer to %s crashed: %r" % (self.endpoint, self.crash))
+        return self
+
+    def acked_count(self, since=None, until=None):
+        """Writes acknowledged with since <= reply time < until."""
+        with self._lock:
+            return sum(1 for t, _ in self.ack_times
+                       if (since is None or t >= since) and (until is None or t < until))
+
+    def snapshot(self):
+        """(acked dict copy, failures list copy, attempts)."""
+        with self._lock:
+            return dict(self.acked), list(self.failures), self.attempts
+
+    def summary(self):
+        with self._lock:
+            return "%d writes to %s: %d acknowledged, %d failed" % (
+                self.attempts, self.endpoint, len(self.acked), len(self.failures))
+
+
+def put_all(endpoint, items, w=0, window=32):
+    """Writes (key, value) pairs through one node (pipelined, no context);
+    returns (acked {key: value}, failed {key: error text})."""
+    items = [(WireClient._bytes(k).decode("utf-8"), WireClient._bytes(v)) for k, v in items]
+    with WireClient(endpoint) as client:
+        replies = client.put_many(items, w=w, window=window)
+    acked, failed = {}, {}
+    for (key, value), reply in zip(items, replies):
+        if reply is not None and reply[1] == WireClient.PUT_REPLY:
+            acked[key] = value
+        else:
+            failed[key] = reply_error(reply)
+    return acked, failed
+
+
+def read_mismatches(endpoint, expected, r=0, local=False, window=32):
+    """Reads every key of expected ({key: value bytes, or a list of sibling
+    values}) through one node (default R unless r; local: that node's engine
+    only) and returns {key: what came back} for every key whose sorted values
+    differ: a list of values, None for not found, or an error text."""
+    keys = sorted(expected)
+    with WireClient(endpoint) as client:
+        replies = client.get_many(keys, local=local, r=r, window=window)
+    wrong = {}
+    for key, reply in zip(keys, replies):
+        want = expected[key]
+        want = sorted(want) if isinstance(want, (list, tuple)) else [want]
+        if reply is not None and reply[1] == WireClient.GET_REPLY:
+            got = WireClient.values_of(reply)
+        else:
+            got = reply_error(reply)
+        if got != want:
+            wrong[key] = got
+    return wrong
+
+
+def describe_mismatches(wrong, expected, limit=5):
+    """A few mismatches of read_mismatches as text: key, what came back, what
+    was expected."""
+    parts = []
+    for key in sorted(wrong)[:limit]:
+        want = expected[key]
+        want = sorted(want) if isinstance(want, (list, tuple)) else [want]
+        parts.append("%s: got %s, expected %s" % (key, repr(wrong[key])[:160],
+                                                  repr(want)[:160]))
+    return "; ".join(parts)
+
+
+# ---- network partitions with iptables --------------------------------------------------
+
+
+class IptablesError(Exception):
+    pass
+
+
+class IptablesPartition:
+    """Drops packets between loopback hosts, in both directions, with rules in
+    a chain of its own (jumped to from INPUT), so cleanup removes exactly what
+    it added. Clients on 127.0.0.1 (not a node's host) still reach every node.
+
+        part = self.iptables_partition()   # skips when iptables is unusable
+        part.isolate("127.0.0.13", ["127.0.0.11", "127.0.0.12"])
+        ...
+        part.heal()                        # back to full connectivity
+
+    close() (registered as a cleanup) flushes and deletes the chain and the
+    jump, and never raises.
+    """
+
+    _count = 0
+
+    def __init__(self):
+        IptablesPartition._count += 1
+        # iptables chain names are at most 28 characters.
+        self.chain = ("DYNAMO-IT-%d-%d" % (os.getpid(), IptablesPartition._count))[:28]
+        self.opened = False
+        self.cut = []  # (host, host) pairs currently dropped, each direction
+
+    @staticmethod
+    def iptables():
+        return shutil.which("iptables")
+
+    @classmethod
+    def unavailable_reason(cls):
+        """Why partitions cannot be made here, or None."""
+        if not hasattr(os, "geteuid") or os.geteuid() != 0:
+            return "network partition tests need root (iptables)"
+        if not cls.iptables():
+            return "iptables is not installed"
+        return None
+
+    def _run(self, *args):
+        argv = [self.iptables(), "-w", "5"] + list(args)
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=30)
+        if proc.returncode != 0:
+            raise IptablesError("%s exited %d: %s" % (" ".join(argv), proc.returncode,
+                                                      proc.stderr.decode("utf-8", "replace")
+                                                      .strip()))
+        return proc.stdout.decode("utf-8", "replace")
+
+    def open(self):
+        """Creates the chain and the jump to it, after removing chains that
+        earlier runs of these tests left behind (killed before cleanup), and
+        checks that a rule can be added. Raises IptablesError."""
+        self._remove_stale_chains()
+        self._run("-N", self.chain)
+        self.opened = True
+        self._run("-I", "INPUT", "1", "-j", self.chain)
+        self._run("-A", self.chain, "-s", "127.0.0.254", "-d", "127.0.0.254", "-j", "DROP")
+        self._run("-F", self.chain)
+        return self
+
+    def _remove_stale_chains(self):
+        """Chains named DYNAMO-IT-<pid>-<n> whose process no longer exists."""
+        try:
+            listing = self._run("-S")
+        except (IptablesError, OSError, subprocess.SubprocessError):
+            return
+        for name in sorted(set(re.findall(r"^-N (DYNAMO-IT-(\d+)-\d+)$", listing, re.M))):
+            chain, pid = name[0], int(name[1])
+            if pid == os.getpid() or os.path.exists("/proc/%d" % pid):
+                continue
+            stale = IptablesPartition.__new__(IptablesPartition)
+            stale.chain, stale.opened, stale.cut = chain, True, []
+            stale.close()
+
+    def drop(self, src, dst):
+        """Drops packets from src to dst (one direction)."""
+        self._run("-A", self.chain, "-s", src, "-d", dst, "-j", "DROP")
+        self.cut.append((src, dst))
+
+    def isolate(self, host, others):
+        """Cuts host off from every host of others, both directions."""
+        for other in others:
+            self.drop(host, other)
+            self.drop(other, host)
+
+    def heal(self):
+        """Removes every rule of the chain (the chain and jump stay until close)."""
+        self._run("-F", self.chain)
+        self.cut = []
+
+    def rules(self):
+        """The chain's rules as iptables -S prints them."""
+        return self._run("-S", self.chain)
+
+    def close(self):
+        """Removes the jump and the chain; never raises (returns the problems)."""
+        problems = []
+        if not self.opened:
+            return problems
+        steps = [("-F", self.chain)]
+        # The jump may have been inserted more than once by nobody but us;
+        # delete until it is gone.
+        for _ in range(10):
+            steps.append(("-D", "INPUT", "-j", self.chain))
+        steps.append(("-X", self.chain))
+        jump_gone = False
+        for step in steps:
+            if step[0] == "-D" and jump_gone:
+                continue
+            try:
+                self._run(*step)
+            except (IptablesError, OSError, subprocess.SubprocessError) as e:
+                if step[0] == "-D":
+                    jump_gone = True
+                else:
+                    problems.append(str(e))
+        self.opened = bool(problems)
+        self.cut = []
+        return problems
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.close()
