@@ -18,6 +18,7 @@
 #include <functional>
 #include <mutex>
 #include <new>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -46,6 +47,9 @@ struct Entry {
 struct Shard {
   mutable std::shared_mutex mutex;
   std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> map;  // GUARDED_BY(mutex)
+  // The same keys ordered by key hash, so a scan of a hash range visits only
+  // the keys in it. The views point into map's keys (nodes never move).
+  std::set<std::pair<uint64_t, std::string_view>> by_hash;  // GUARDED_BY(mutex)
 };
 
 // Sets *errmsg (when asked for) to a malloc'ed copy of msg; free_mem is free().
@@ -147,9 +151,15 @@ dynamo_backend_status MemoryPut(dynamo_backend* be, const char* key, size_t key_
     std::unique_lock lock(shard.mutex);
     auto it = shard.map.find(k);
     if (it != shard.map.end()) {
+      if (it->second.key_hash != entry.key_hash) {
+        shard.by_hash.erase({it->second.key_hash, it->first});
+        shard.by_hash.insert({entry.key_hash, it->first});
+      }
       it->second = std::move(entry);
     } else {
-      shard.map.emplace(std::string(k), std::move(entry));
+      const uint64_t h = entry.key_hash;
+      auto placed = shard.map.emplace(std::string(k), std::move(entry)).first;
+      shard.by_hash.insert({h, placed->first});
     }
     return DYNAMO_BACKEND_OK;
   });
@@ -166,6 +176,7 @@ dynamo_backend_status MemoryRemove(dynamo_backend* be, const char* key, size_t k
     std::unique_lock lock(shard.mutex);
     auto it = shard.map.find(k);
     if (it == shard.map.end()) return DYNAMO_BACKEND_NOT_FOUND;
+    shard.by_hash.erase({it->second.key_hash, it->first});
     shard.map.erase(it);
     return DYNAMO_BACKEND_OK;
   });
@@ -190,10 +201,10 @@ dynamo_backend_status MemoryScan(dynamo_backend* be, uint64_t hash_lo, uint64_t 
       matches.clear();
       {
         std::shared_lock lock(shard.mutex);
-        for (const auto& [key, entry] : shard.map) {
-          if (entry.key_hash >= hash_lo && entry.key_hash <= hash_hi) {
-            matches.push_back({key, entry.key_hash, entry.value});
-          }
+        for (auto it = shard.by_hash.lower_bound({hash_lo, std::string_view()});
+             it != shard.by_hash.end() && it->first <= hash_hi; ++it) {
+          const Entry& entry = shard.map.find(it->second)->second;
+          matches.push_back({std::string(it->second), it->first, entry.value});
         }
       }
       for (const Match& m : matches) {

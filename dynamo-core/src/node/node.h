@@ -145,11 +145,13 @@ class Node {
   void PlanTransfers(const Ring& old_ring, const Ring& new_ring);
   void TransferTick();
   void PlanOrphanTransfers();
+  void TransferSlice(std::shared_ptr<TransferTask> task);
   void SendTransferBatch(std::shared_ptr<TransferTask> task,
                          std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items,
                          size_t offset);
-  void FinishTransfer(std::shared_ptr<TransferTask> task,
-                      std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items);
+  void DropSlice(std::shared_ptr<TransferTask> task,
+                 std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items);
+  void FinishTransfer(std::shared_ptr<TransferTask> task);
   void ServeTransfer(std::string identity, wire::Request req);
 
   NodeOptions options_;

@@ -69,6 +69,8 @@ struct Node::TransferTask {
   std::vector<std::string> targets;  // node ids
   bool drop_after = false;           // this node is no longer a replica
   bool quiet = false;                // a sweep for stray keys: log only when some are found
+  uint32_t slice = 0;                // next slice of the partition to send
+  uint64_t keys = 0;                 // keys sent so far
 };
 
 }  // namespace dynamo

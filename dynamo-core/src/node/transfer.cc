@@ -22,6 +22,7 @@ namespace {
 
 constexpr size_t kBatchBytes = 256 << 10;
 constexpr size_t kBatchKeys = 256;
+constexpr uint32_t kTransferSlices = 64;
 
 bool Has(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
@@ -117,12 +118,23 @@ void Node::TransferTick() {
   auto task = transfers_.front();
   transfers_.pop_front();
   transfer_running_ = true;
-  const HashRange range = PartitionHashRange(task->partition, cluster_.ring().partitions());
+  TransferSlice(task);
+}
+
+// A partition moves slice by slice (kSlices equal key-hash ranges), so
+// only one slice is in memory at a time, and a failure resumes at the
+// slice it stopped in.
+void Node::TransferSlice(std::shared_ptr<TransferTask> task) {
+  if (task->slice >= kTransferSlices) return FinishTransfer(task);
+  const HashRange part = PartitionHashRange(task->partition, cluster_.ring().partitions());
+  const uint64_t width = (part.hi - part.lo) / kTransferSlices + 1;
+  const uint64_t lo = part.lo + width * task->slice;
+  const uint64_t hi = task->slice + 1 == kTransferSlices ? part.hi : lo + width - 1;
   OnEngine<Result<Items>>(
-      [this, range]() -> Result<Items> {
+      [this, lo, hi]() -> Result<Items> {
         Items items;
         Status s = store_->backend().Scan(
-            range.lo, range.hi, [&](std::string_view k, uint64_t, std::string_view v) {
+            lo, hi, [&](std::string_view k, uint64_t, std::string_view v) {
               items.emplace_back(std::string(k), std::string(v));
               return true;
             });
@@ -144,11 +156,10 @@ void Node::TransferTick() {
 void Node::SendTransferBatch(std::shared_ptr<TransferTask> task,
                              std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items,
                              size_t offset) {
-  if (offset >= items->size()) return FinishTransfer(task, items);
-  if (offset == 0 && task->quiet) {
-    log::Info("partition " + std::to_string(task->partition) + ": " +
-              std::to_string(items->size()) + " keys held here belong to its replicas; "
-              "handing them over");
+  if (offset >= items->size()) return DropSlice(task, items);
+  if (offset == 0 && task->quiet && task->keys == 0) {
+    log::Info("partition " + std::to_string(task->partition) +
+              ": keys held here belong to its replicas; handing them over");
   }
   Request batch;
   batch.type = MsgType::kTransfer;
@@ -162,7 +173,7 @@ void Node::SendTransferBatch(std::shared_ptr<TransferTask> task,
   auto failed = std::make_shared<bool>(false);
   for (const auto& target : task->targets) {
     peers_->Call(EndpointOf(target), batch, RequestTimeout() * 5,
-                 [this, task, items, end, remaining, failed, target](Result<Reply> rep) {
+                 [this, task, items, end, offset, remaining, failed, target](Result<Reply> rep) {
                    if (!rep.ok() || !rep->ToStatus().ok() || rep->type != MsgType::kAck) {
                      *failed = true;
                      log::Warn("transfer of partition " + std::to_string(task->partition) +
@@ -170,29 +181,30 @@ void Node::SendTransferBatch(std::shared_ptr<TransferTask> task,
                    }
                    if (--*remaining > 0) return;
                    if (*failed) {
-                     // Retried from the start at a later tick (merges are idempotent).
+                     // Retried later from this slice (merges are idempotent).
                      transfers_.push_back(task);
                      transfer_running_ = false;
                      return;
                    }
+                   task->keys += end - offset;
+                   keys_transferred_ += end - offset;
+                   transfer_round_keys_ += end - offset;
                    SendTransferBatch(task, items, end);
                  });
   }
 }
 
-void Node::FinishTransfer(std::shared_ptr<TransferTask> task,
-                          std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items) {
-  keys_transferred_ += items->size();
-  transfer_round_keys_ += items->size();
-  if (!task->quiet || !items->empty()) ++transfer_round_partitions_;
-  log::Debug("partition " + std::to_string(task->partition) + ": " +
-             std::to_string(items->size()) + " keys sent to " +
-             std::to_string(task->targets.size()) + " new replica(s)");
+// Every new replica acknowledged the slice: a node that no longer
+// replicates the partition drops those keys, then the next slice goes.
+void Node::DropSlice(std::shared_ptr<TransferTask> task,
+                     std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items) {
   const auto now = cluster_.ring().PreferenceList(task->partition);
   const bool drop = task->drop_after && !Has(now, options_.node_id) && !items->empty();
   if (!drop) {
-    transfer_running_ = false;
-    return TransferTick();
+    ++task->slice;
+    // Through the loop's queue, not a nested call: with an inline engine
+    // every step completes at once, and a partition's slices would nest.
+    return Post([this, task] { TransferSlice(task); });
   }
   OnEngine<Status>(
       [this, items] {
@@ -204,9 +216,18 @@ void Node::FinishTransfer(std::shared_ptr<TransferTask> task,
       },
       [this, task](Status s) {
         if (!s.ok()) log::Warn("dropping a handed-off partition failed: " + s.ToString());
-        transfer_running_ = false;
-        TransferTick();
+        ++task->slice;
+        Post([this, task] { TransferSlice(task); });
       });
+}
+
+void Node::FinishTransfer(std::shared_ptr<TransferTask> task) {
+  if (!task->quiet || task->keys > 0) ++transfer_round_partitions_;
+  log::Debug("partition " + std::to_string(task->partition) + ": " +
+             std::to_string(task->keys) + " keys sent to " +
+             std::to_string(task->targets.size()) + " new replica(s)");
+  transfer_running_ = false;
+  Post([this] { TransferTick(); });
 }
 
 void Node::ServeTransfer(std::string identity, Request req) {
