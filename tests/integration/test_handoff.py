@@ -244,5 +244,68 @@ class HintedHandoffTest(_HandoffCase):
         self.assert_holds_locally(d, acked, "after the hint holders crashed and handed off")
 
 
+class HintCapTest(_HandoffCase):
+
+    CAP = 40
+    KEYS = 300
+
+    def test_a_full_hint_store_refuses_more_counts_drops_and_anti_entropy_fills_the_rest(self):
+        capped = BASE_ARGS + ["--handoff-interval-ms", str(HANDOFF_INTERVAL_MS),
+                              "--max-hints", str(self.CAP)]
+        # Anti-entropy off while the node is down, so the cap is what limits
+        # what the returned node can get from hints alone.
+        nodes = self.start_cluster(4, backend="file",
+                                   extra_args=capped + ["--anti-entropy-interval-ms", "0"])
+        ring = wait_converged(nodes)
+        d = nodes[3]
+        live = nodes[:3]
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.log()[-2000:])
+        self.wait_seen_down(live, d.node_id)
+        keys = self.keys_replicated_on(ring, d.node_id, self.KEYS, "capped")
+        acked, failed = put_all(live[0].endpoint, [(k, "capped " + k) for k in keys], w=2)
+        # Two replicas of three answer: a full hint store never fails a write.
+        self.assertEqual(failed, {}, "writes at W=2 failed when hint stores were full: %r"
+                         % sorted(failed.items())[:3])
+
+        def settled():
+            docs = {n.name: status_of(n) for n in live}
+            held = {k: v["hints_pending"] for k, v in docs.items()}
+            dropped = sum(v["hints"]["dropped"] for v in docs.values())
+            return None if dropped > 0 and all(h == self.CAP for h in held.values()) \
+                else (held, dropped)
+        wait_until(settled, HINTS_STORED_DEADLINE,
+                   "every live node's hint store is full (%d) and refusals are counted"
+                   % self.CAP)
+        docs = {n.name: status_of(n) for n in live}
+        for n in live:
+            self.assertLessEqual(docs[n.name]["hints_pending"], self.CAP,
+                                 "%s holds more hints than --max-hints" % n.name)
+        self.assertTrue(any("hint store full" in n.log() for n in live),
+                        "no node logged that its hint store was full")
+        report("hints held %r, dropped %d" % (
+            {k: v["hints_pending"] for k, v in docs.items()},
+            sum(v["hints"]["dropped"] for v in docs.values())))
+
+        # What overflowed is anti-entropy's: with it on, the returned node
+        # ends up with every key (hints for some, tree exchanges for the rest).
+        for n in live:
+            n.stop(signal.SIGTERM)
+            n.extra_args = list(n.extra_args)
+            n.extra_args[n.extra_args.index("--anti-entropy-interval-ms") + 1] = "20"
+            n.start()
+        d.extra_args = list(d.extra_args)
+        d.extra_args[d.extra_args.index("--anti-entropy-interval-ms") + 1] = "20"
+        d.start()
+        wait_converged(nodes)
+
+        def complete():
+            wrong = read_mismatches(d.endpoint, acked, local=True)
+            return None if not wrong else "%d keys missing" % len(wrong)
+        took = wait_until(complete, DELIVERY_DEADLINE,
+                          "%s holds every key after handoff and anti-entropy" % d.node_id)
+        report("%s complete %.1f s after restart" % (d.node_id, took))
+        self.assert_holds_locally(d, acked, "after a capped handoff and anti-entropy")
+
+
 if __name__ == "__main__":
     unittest.main()

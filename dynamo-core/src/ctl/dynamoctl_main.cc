@@ -259,7 +259,16 @@ int Run(const Args& a) {
               << j.value("partitions_owned", 0) << " owned here; N=" << j.value("replicas", 0)
               << " R=" << j.value("read_quorum", 0) << " W=" << j.value("write_quorum", 0)
               << (j.value("under_replicated", false) ? " (under-replicated)" : "") << "\n"
-              << "hints     " << j.value("hints_pending", 0) << " pending\n"
+              << "hints     " << j.value("hints_pending", 0) << " pending";
+    for (const auto& [target, count] : j.value("hints_pending_by_target", nlohmann::json::object()).items()) {
+      std::cout << " " << target << ":" << count.get<uint64_t>();
+    }
+    const auto ae = j.value("anti_entropy", nlohmann::json::object());
+    std::cout << "\n"
+              << "repair    " << ae.value("keys_repaired", 0) << " keys by anti-entropy in "
+              << ae.value("exchanges", 0) << " exchanges, " << j.value("read_repairs", 0)
+              << " read repairs; " << j.value("transfers_pending", 0)
+              << " partition transfers pending\n"
               << "members\n";
     for (const auto& m : j.value("members", nlohmann::json::array())) {
       std::cout << "  " << m.value("node_id", "?") << "  " << m.value("endpoint", "?") << "  "

@@ -155,11 +155,12 @@ void Node::SyncTreesWithRing() {
 void Node::AntiEntropyTick() {
   const Ring& ring = cluster_.ring();
   if (ae_running_ || ring.empty() || !ring.Contains(options_.node_id)) return;
-  if (fg_latency_ms_ > options_.anti_entropy_yield_ms) {
-    // Clients are waiting: stay out of their way. The average decays so a
-    // node that goes idle resumes.
+  // No client request finished since the last look: nobody to yield to.
+  if (fg_samples_ == 0) fg_latency_ms_ = 0;
+  fg_samples_ = 0;
+  if (fg_latency_ms_ > 0 && fg_latency_ms_ >= options_.anti_entropy_yield_ms) {
+    // Clients are waiting longer than allowed: stay out of their way.
     ++ae_yields_;
-    fg_latency_ms_ *= 0.5;
     next_ae_ = Clock::now() + std::chrono::milliseconds(options_.anti_entropy_interval_ms);
     return;
   }

@@ -269,7 +269,7 @@ bool Node::SendHinted(const std::shared_ptr<PutOp>& op, const std::string& owner
 void Node::NoteForegroundLatency(Clock::time_point start) {
   const double ms =
       std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  fg_latency_ms_ = 0.8 * fg_latency_ms_ + 0.2 * ms;
+  fg_latency_ms_ = fg_samples_++ == 0 && fg_latency_ms_ == 0 ? ms : 0.8 * fg_latency_ms_ + 0.2 * ms;
 }
 
 void Node::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {

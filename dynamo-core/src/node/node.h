@@ -203,6 +203,7 @@ class Node {
   uint64_t ae_exchanges_ = 0, ae_keys_repaired_ = 0, ae_partitions_differing_ = 0;
   uint64_t ae_rounds_ = 0, ae_yields_ = 0;
   double fg_latency_ms_ = 0;  // moving average of client request latency
+  uint64_t fg_samples_ = 0;   // client requests finished since anti-entropy last looked
 
   // Counters shown by status.
   std::atomic<uint64_t> requests_{0};

@@ -85,7 +85,8 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
      "keys per second anti-entropy may repair at most")
     ("anti-entropy-yield-ms",
      po::value(&o->anti_entropy_yield_ms)->default_value(o->anti_entropy_yield_ms),
-     "foreground latency (moving average) above which anti-entropy waits")
+     "client latency (moving average) at or above which anti-entropy waits; 0: whenever "
+     "clients are being served")
     ("log-level", po::value(&o->log_level)->default_value(o->log_level),
      "debug, info, warn or error");
   // clang-format on

@@ -50,7 +50,8 @@ struct NodeOptions {
   uint32_t handoff_interval_ms = 1000;
   // Anti-entropy (paper 4.7): pause between two partition exchanges (0
   // turns it off), repair rate in keys per second, and the foreground
-  // latency above which it waits. Default: 100 ms, 5000, 50 ms.
+  // latency at or above which it waits (0: whenever clients were served
+  // since its last exchange). Default: 100 ms, 5000, 50 ms.
   uint32_t anti_entropy_interval_ms = 100;
   uint32_t anti_entropy_rate = 5000;
   uint32_t anti_entropy_yield_ms = 50;
