@@ -45,12 +45,11 @@ class Fields {
 
  private:
   static Status Bad(const char* name, const char* want) {
-    return Status::InvalidArgument(std::string("malformed message: field '") + name +
-                                   "' is not " + want);
+    return Status::InvalidArgument(std::string("malformed message: field '") + name + "' is not " +
+                                   want);
   }
   const msgpack::object_array& a_;
 };
-
 
 // Parses the frame and checks the common header. On success *handle owns the
 // object and *type/*id are set.
@@ -209,7 +208,10 @@ std::string EncodeReply(const Reply& rep) {
   switch (rep.type) {
     case MsgType::kGetReply:
       PackHeader(pk, 6, rep.type, rep.id);
-      if (rep.found) pk.pack_true(); else pk.pack_false();
+      if (rep.found)
+        pk.pack_true();
+      else
+        pk.pack_false();
       pk.pack_array(static_cast<uint32_t>(rep.values.size()));
       for (const auto& v : rep.values) PackBytes(pk, v);
       PackBytes(pk, rep.context);
@@ -330,8 +332,7 @@ Status DecodeRequest(std::string_view frame, Request* out) {
         if (s = Fields::BytesOf(e.via.array.ptr[0], "key", &out->batch[i].first); !s.ok()) {
           return s;
         }
-        if (s = Fields::BytesOf(e.via.array.ptr[1], "siblings", &out->batch[i].second);
-            !s.ok()) {
+        if (s = Fields::BytesOf(e.via.array.ptr[1], "siblings", &out->batch[i].second); !s.ok()) {
           return s;
         }
       }

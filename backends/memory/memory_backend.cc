@@ -34,9 +34,7 @@ constexpr size_t kShardCount = 16;
 // Lets the maps be searched with a string_view, without copying the key.
 struct KeyHash {
   using is_transparent = void;
-  size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
 struct Entry {
@@ -104,9 +102,9 @@ dynamo_backend_status MemoryOpen(const dynamo_backend_option* options, size_t op
       const char* key = options[i].key;
       if (key == nullptr) return Fail(DYNAMO_BACKEND_INVALID, errmsg, "option without a key");
       if (std::strcmp(key, "data_dir") == 0) continue;
-      return Fail(DYNAMO_BACKEND_INVALID, errmsg,
-                  std::string("unknown option '") + key +
-                      "' (the memory engine accepts only data_dir)");
+      return Fail(
+          DYNAMO_BACKEND_INVALID, errmsg,
+          std::string("unknown option '") + key + "' (the memory engine accepts only data_dir)");
     }
     *out = new dynamo_backend();
     return DYNAMO_BACKEND_OK;
@@ -115,8 +113,8 @@ dynamo_backend_status MemoryOpen(const dynamo_backend_option* options, size_t op
 
 void MemoryClose(dynamo_backend* be) { delete be; }
 
-dynamo_backend_status MemoryGet(dynamo_backend* be, const char* key, size_t key_len,
-                                char** value, size_t* value_len, char** errmsg) {
+dynamo_backend_status MemoryGet(dynamo_backend* be, const char* key, size_t key_len, char** value,
+                                size_t* value_len, char** errmsg) {
   return Guarded(errmsg, [&]() -> dynamo_backend_status {
     if (be == nullptr || value == nullptr || value_len == nullptr || BadBytes(key, key_len)) {
       return Fail(DYNAMO_BACKEND_INVALID, errmsg, "get: invalid argument");
@@ -208,8 +206,7 @@ dynamo_backend_status MemoryScan(dynamo_backend* be, uint64_t hash_lo, uint64_t 
         }
       }
       for (const Match& m : matches) {
-        if (fn(ctx, m.key.data(), m.key.size(), m.key_hash, m.value.data(), m.value.size()) !=
-            0) {
+        if (fn(ctx, m.key.data(), m.key.size(), m.key_hash, m.value.data(), m.value.size()) != 0) {
           return DYNAMO_BACKEND_OK;
         }
       }
@@ -238,8 +235,9 @@ dynamo_backend_status MemoryStats(dynamo_backend* be, char** json, char** errmsg
     // snprintf rather than std::to_string: the latter would add a libstdc++
     // GNU-unique symbol to the plugin's exports, which should be the entry only.
     char text[96];
-    std::snprintf(text, sizeof text, "{\"engine\":\"memory\",\"keys\":%" PRIu64
-                  ",\"bytes\":%" PRIu64 "}", keys, bytes);
+    std::snprintf(text, sizeof text,
+                  "{\"engine\":\"memory\",\"keys\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", keys,
+                  bytes);
     char* copy = ::strdup(text);
     if (copy == nullptr) throw std::bad_alloc();
     *json = copy;

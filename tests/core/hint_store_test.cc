@@ -502,8 +502,9 @@ TEST_F(HintStoreTest, ConcurrentAdds) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 20; ++i) {
-        EXPECT_TRUE(s->Add("T" + std::to_string(t % 2), "k" + std::to_string(t) + "-" +
-                           std::to_string(i), One("A", "v")).ok());
+        EXPECT_TRUE(s->Add("T" + std::to_string(t % 2),
+                           "k" + std::to_string(t) + "-" + std::to_string(i), One("A", "v"))
+                        .ok());
       }
     });
   }

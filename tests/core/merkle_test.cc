@@ -57,8 +57,8 @@ TEST(MerkleTree, OneDifferentDigestShowsInExactlyOneLeafAndItsInnerNode) {
   ASSERT_EQ(inner.size(), 1u);
   EXPECT_EQ(inner[0], leaves[0] / MerkleTree::kFanout);
   auto entries = b.Entries(leaves[0]);
-  auto it = std::find_if(entries.begin(), entries.end(),
-                         [&](const auto& e) { return e.first == odd; });
+  auto it =
+      std::find_if(entries.begin(), entries.end(), [&](const auto& e) { return e.first == odd; });
   ASSERT_NE(it, entries.end());
   EXPECT_EQ(it->second, 99999u);
   // Setting it back makes the trees agree again.

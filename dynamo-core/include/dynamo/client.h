@@ -71,7 +71,7 @@ class Client {
 
  private:
   Status Admin(wire::Request req);
-  Result<std::string> Write(wire::Request req);  // PUT or DEL
+  Result<std::string> Write(wire::Request req);    // PUT or DEL
   Result<std::string> MapJson(wire::Request req);  // STATUS or RING
   ClientOptions options_;
   std::unique_ptr<transport::Channel> channel_;

@@ -56,14 +56,14 @@ class CausalContext {
   bool operator==(const CausalContext&) const = default;
 
  private:
-  void Normalize();      // drops dots the clock covers, folds contiguous ones in
+  void Normalize();  // drops dots the clock covers, folds contiguous ones in
   VectorClock clock_;
   std::vector<Dot> dots_;  // sorted by (node, counter), none covered by clock_
 };
 
 struct Version {
-  CausalContext context;   // what the writer had read
-  std::string dot_node;    // the coordinator that created this version
+  CausalContext context;  // what the writer had read
+  std::string dot_node;   // the coordinator that created this version
   uint64_t dot_counter = 0;
   uint64_t timestamp_ms = 0;
   bool tombstone = false;  // a delete; not a value

@@ -48,8 +48,8 @@ HashRange MerkleTree::LeafRange(uint32_t leaf) const {
     return (static_cast<unsigned __int128>(i) * span + kLeaves - 1) / kLeaves;
   };
   const uint64_t lo = range_.lo + static_cast<uint64_t>(first(leaf));
-  const uint64_t hi = leaf + 1 == kLeaves ? range_.hi
-                                          : range_.lo + static_cast<uint64_t>(first(leaf + 1) - 1);
+  const uint64_t hi =
+      leaf + 1 == kLeaves ? range_.hi : range_.lo + static_cast<uint64_t>(first(leaf + 1) - 1);
   return {lo, hi};
 }
 
@@ -101,8 +101,7 @@ uint64_t MerkleTree::Root() {
 }
 
 std::vector<std::pair<std::string, uint64_t>> MerkleTree::Entries(uint32_t leaf) const {
-  std::vector<std::pair<std::string, uint64_t>> out(entries_[leaf].begin(),
-                                                    entries_[leaf].end());
+  std::vector<std::pair<std::string, uint64_t>> out(entries_[leaf].begin(), entries_[leaf].end());
   std::sort(out.begin(), out.end());
   return out;
 }

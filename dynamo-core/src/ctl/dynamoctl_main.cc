@@ -71,8 +71,7 @@ uint32_t ParseCount(const std::string& flag, const std::string& v, long max) {
     if (pos == v.size() && n >= 1 && n <= max) return static_cast<uint32_t>(n);
   } catch (const std::exception&) {
   }
-  throw UsageError{flag + " needs a number from 1 to " + std::to_string(max) + ", got '" + v +
-                   "'"};
+  throw UsageError{flag + " needs a number from 1 to " + std::to_string(max) + ", got '" + v + "'"};
 }
 
 Args Parse(int argc, char** argv) {
@@ -127,12 +126,17 @@ Args Parse(int argc, char** argv) {
 int ExitFor(const dynamo::Status& s) {
   using C = dynamo::Status::Code;
   switch (s.code()) {
-    case C::kOk: return kExitOk;
-    case C::kNotFound: return kExitNotFound;
+    case C::kOk:
+      return kExitOk;
+    case C::kNotFound:
+      return kExitNotFound;
     case C::kUnavailable:
-    case C::kTimeout: return kExitUnavailable;
-    case C::kInvalidArgument: return kExitRejected;
-    default: return kExitOther;
+    case C::kTimeout:
+      return kExitUnavailable;
+    case C::kInvalidArgument:
+      return kExitRejected;
+    default:
+      return kExitOther;
   }
 }
 
@@ -146,8 +150,7 @@ int AdminDone(const Args& a, const dynamo::Status& s) {
   if (!s.ok()) {
     std::fprintf(stderr, "dynamoctl: %s\n", s.ToString().c_str());
     using C = dynamo::Status::Code;
-    return s.code() == C::kTimeout || s.code() == C::kUnavailable ? kExitUnavailable
-                                                                   : kExitOther;
+    return s.code() == C::kTimeout || s.code() == C::kUnavailable ? kExitUnavailable : kExitOther;
   }
   std::cout << (a.json ? "{\"ok\": true}" : "ok") << "\n";
   return kExitOk;
@@ -260,7 +263,8 @@ int Run(const Args& a) {
               << " R=" << j.value("read_quorum", 0) << " W=" << j.value("write_quorum", 0)
               << (j.value("under_replicated", false) ? " (under-replicated)" : "") << "\n"
               << "hints     " << j.value("hints_pending", 0) << " pending";
-    for (const auto& [target, count] : j.value("hints_pending_by_target", nlohmann::json::object()).items()) {
+    for (const auto& [target, count] :
+         j.value("hints_pending_by_target", nlohmann::json::object()).items()) {
       std::cout << " " << target << ":" << count.get<uint64_t>();
     }
     const auto ae = j.value("anti_entropy", nlohmann::json::object());

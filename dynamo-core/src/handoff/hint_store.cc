@@ -19,14 +19,14 @@
 namespace dynamo {
 namespace {
 
-constexpr size_t kHeaderBytes = 8;                // u32 crc, u32 body length
-constexpr uint32_t kMaxBodyBytes = 80u << 20;     // checked before anything is allocated
-constexpr uint32_t kMinBodyBytes = 5;             // [op, "", b"", b""] is longer still
+constexpr size_t kHeaderBytes = 8;             // u32 crc, u32 body length
+constexpr uint32_t kMaxBodyBytes = 80u << 20;  // checked before anything is allocated
+constexpr uint32_t kMinBodyBytes = 5;          // [op, "", b"", b""] is longer still
 constexpr uint64_t kCompactSlack = 4u << 20;
 constexpr size_t kCompactWriteChunk = 1u << 20;
 constexpr uint64_t kOpAdd = 1;
 constexpr uint64_t kOpRemove = 2;
-constexpr unsigned char kBodyStart = 0x94;        // msgpack fixarray of 4
+constexpr unsigned char kBodyStart = 0x94;  // msgpack fixarray of 4
 constexpr size_t kMaxBodyDepth = 2;
 
 std::string ErrnoText(int err) { return std::error_code(err, std::generic_category()).message(); }
@@ -273,8 +273,8 @@ Status HintStore::Replay() {
     }
     Record r;
     if (!ParseBody(body, &r, &why)) {
-      return Status::Corruption(log_path_ + ": bad record at offset " + std::to_string(off) +
-                                ": " + why);
+      return Status::Corruption(log_path_ + ": bad record at offset " + std::to_string(off) + ": " +
+                                why);
     }
     const uint64_t record_bytes = kHeaderBytes + body.size();
     if (r.op == kOpAdd) {
@@ -315,8 +315,8 @@ Status HintStore::AppendLocked(const std::string& records) {
   if (int err = WriteAll(log_fd_, records.data(), records.size(), log_size_); err != 0) {
     // Cut a partial record off, so the next append does not land after it.
     if (::ftruncate(log_fd_, static_cast<off_t>(log_size_)) != 0) {
-      broken_ = Status::IOError(log_path_ + ": cannot cut back a failed write: " +
-                                ErrnoText(errno));
+      broken_ =
+          Status::IOError(log_path_ + ": cannot cut back a failed write: " + ErrnoText(errno));
     }
     return Status::IOError(log_path_ + ": write failed: " + ErrnoText(err));
   }
@@ -354,8 +354,8 @@ Status HintStore::Add(const std::string& target, std::string_view key, const Sib
   if (held != nullptr) {
     Result<SiblingSet> cur = SiblingSet::Decode(held->encoded);
     if (!cur.ok()) {
-      return Status::Internal("hint store " + options_.dir + ": held hint does not decode: " +
-                              cur.status().message());
+      return Status::Internal("hint store " + options_.dir +
+                              ": held hint does not decode: " + cur.status().message());
     }
     merged = std::move(cur).value();
   }
@@ -530,7 +530,8 @@ Status HintStore::CompactLocked() {
       }
     }
   }
-  if (int err = WriteAll(fd, buf.data(), buf.size(), off); err != 0) return fail("write failed", err);
+  if (int err = WriteAll(fd, buf.data(), buf.size(), off); err != 0)
+    return fail("write failed", err);
   off += buf.size();
   if (::fsync(fd) != 0) return fail("fsync failed", errno);
   if (::rename(tmp_path_.c_str(), log_path_.c_str()) != 0) {
@@ -544,9 +545,9 @@ Status HintStore::CompactLocked() {
   if (int err = FsyncDir(options_.dir); err != 0) {
     // Until the rename is durable, a crash could bring the old log back
     // without what is appended to the new one: take no more changes.
-    broken_ = Status::IOError("hint store " + options_.dir +
-                              ": cannot sync the directory after rewriting hints.log: " +
-                              ErrnoText(err));
+    broken_ =
+        Status::IOError("hint store " + options_.dir +
+                        ": cannot sync the directory after rewriting hints.log: " + ErrnoText(err));
     return broken_;
   }
   return Status::OK();

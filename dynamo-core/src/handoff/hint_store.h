@@ -85,9 +85,9 @@ class HintStore {
 
   // Number of hints per target, for targets with at least one.
   std::map<std::string, size_t> PendingByTarget() const;
-  size_t pending() const;   // hints held, all targets
-  uint64_t dropped() const; // Adds refused because the store was full, since Open
-  uint64_t bytes() const;   // encoded bytes of the held sets
+  size_t pending() const;    // hints held, all targets
+  uint64_t dropped() const;  // Adds refused because the store was full, since Open
+  uint64_t bytes() const;    // encoded bytes of the held sets
 
   // The hints held for key, for any target, merged; empty when none.
   SiblingSet ForKey(std::string_view key) const;
@@ -121,8 +121,8 @@ class HintStore {
   const int lock_fd_;
 
   mutable std::mutex mu_;
-  int log_fd_;                  // guarded by mu_
-  Status broken_;               // set when the log can no longer be trusted to be durable
+  int log_fd_;     // guarded by mu_
+  Status broken_;  // set when the log can no longer be trusted to be durable
   std::map<std::string, KeyMap, std::less<>> hints_;  // target -> key -> entry
   size_t pending_ = 0;
   uint64_t bytes_ = 0;

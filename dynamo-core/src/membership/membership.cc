@@ -14,11 +14,16 @@ using mp::ReadStr;
 
 const char* MemberStateName(MemberState s) {
   switch (s) {
-    case MemberState::kJoining: return "joining";
-    case MemberState::kUp: return "up";
-    case MemberState::kLeaving: return "leaving";
-    case MemberState::kDown: return "down";
-    case MemberState::kRemoved: return "removed";
+    case MemberState::kJoining:
+      return "joining";
+    case MemberState::kUp:
+      return "up";
+    case MemberState::kLeaving:
+      return "leaving";
+    case MemberState::kDown:
+      return "down";
+    case MemberState::kRemoved:
+      return "removed";
   }
   return "unknown";
 }

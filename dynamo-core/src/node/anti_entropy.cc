@@ -231,36 +231,35 @@ void Node::AeCompareLeaves(std::shared_ptr<AeExchange> ex, std::vector<uint32_t>
   Request req;
   req.type = MsgType::kTree;
   req.payload = EncodeTreeRequest({kOpLeaves, ex->partition, ex->ring_version, inner, {}});
-  peers_->Call(ex->endpoint, std::move(req), RequestTimeout(),
-               [this, ex, inner](Result<Reply> rep) {
-                 Status s = rep.ok() ? rep->ToStatus() : rep.status();
-                 if (!s.ok()) return AeDone(ex, s.ToString());
-                 msgpack::object_handle h;
-                 if (!mp::Unpack(rep->payload, &h, kMaxDepth) ||
-                     h.get().type != msgpack::type::ARRAY ||
-                     h.get().via.array.size != inner.size()) {
-                   return AeDone(ex, "malformed leaves reply");
-                 }
-                 std::vector<uint32_t> leaves;
-                 bool ok = true;
-                 store_->WithTree(ex->partition, [&](MerkleTree& t) {
-                   for (size_t j = 0; j < inner.size() && ok; ++j) {
-                     std::vector<uint64_t> theirs;
-                     if (!ReadU64Array(h.get().via.array.ptr[j], &theirs) ||
-                         theirs.size() != MerkleTree::kFanout) {
-                       ok = false;
-                       break;
-                     }
-                     for (uint32_t c = 0; c < MerkleTree::kFanout; ++c) {
-                       const uint32_t leaf = inner[j] * MerkleTree::kFanout + c;
-                       if (t.Leaf(leaf) != theirs[c]) leaves.push_back(leaf);
-                     }
-                   }
-                 });
-                 if (!ok) return AeDone(ex, "malformed leaves reply");
-                 if (leaves.empty()) return AeDone(ex, "");
-                 AeCompareEntries(ex, std::move(leaves));
-               });
+  peers_->Call(
+      ex->endpoint, std::move(req), RequestTimeout(), [this, ex, inner](Result<Reply> rep) {
+        Status s = rep.ok() ? rep->ToStatus() : rep.status();
+        if (!s.ok()) return AeDone(ex, s.ToString());
+        msgpack::object_handle h;
+        if (!mp::Unpack(rep->payload, &h, kMaxDepth) || h.get().type != msgpack::type::ARRAY ||
+            h.get().via.array.size != inner.size()) {
+          return AeDone(ex, "malformed leaves reply");
+        }
+        std::vector<uint32_t> leaves;
+        bool ok = true;
+        store_->WithTree(ex->partition, [&](MerkleTree& t) {
+          for (size_t j = 0; j < inner.size() && ok; ++j) {
+            std::vector<uint64_t> theirs;
+            if (!ReadU64Array(h.get().via.array.ptr[j], &theirs) ||
+                theirs.size() != MerkleTree::kFanout) {
+              ok = false;
+              break;
+            }
+            for (uint32_t c = 0; c < MerkleTree::kFanout; ++c) {
+              const uint32_t leaf = inner[j] * MerkleTree::kFanout + c;
+              if (t.Leaf(leaf) != theirs[c]) leaves.push_back(leaf);
+            }
+          }
+        });
+        if (!ok) return AeDone(ex, "malformed leaves reply");
+        if (leaves.empty()) return AeDone(ex, "");
+        AeCompareEntries(ex, std::move(leaves));
+      });
 }
 
 void Node::AeCompareEntries(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves) {
@@ -312,8 +311,8 @@ void Node::AeRepair(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves
   if (differing->empty()) return AeDone(ex, "");
 
   // Merges what the peer sent, then collects the sets the peer lacks.
-  auto merge_and_push = [this, ex, peer, differing](
-                            std::vector<std::pair<std::string, std::string>> fetched) {
+  auto merge_and_push = [this, ex, peer,
+                         differing](std::vector<std::pair<std::string, std::string>> fetched) {
     using Outcome = std::pair<uint64_t, std::vector<std::pair<std::string, std::string>>>;
     OnEngine<Result<Outcome>>(
         [this, peer, differing, fetched = std::move(fetched)]() -> Result<Outcome> {
@@ -381,8 +380,8 @@ void Node::AeRepair(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves
 void Node::AeDone(const std::shared_ptr<AeExchange>& ex, const std::string& problem) {
   ++ae_exchanges_;
   if (!problem.empty()) {
-    log::Debug("anti-entropy of partition " + std::to_string(ex->partition) + " with " +
-               ex->peer + " stopped: " + problem);
+    log::Debug("anti-entropy of partition " + std::to_string(ex->partition) + " with " + ex->peer +
+               " stopped: " + problem);
   }
   if (ex->repaired > 0) {
     ae_keys_repaired_ += ex->repaired;
@@ -405,11 +404,11 @@ void Node::ServeTree(std::string identity, Request req) {
   const Ring& ring = cluster_.ring();
   const auto pref = ring.empty() ? std::vector<std::string>() : ring.PreferenceList(tr->partition);
   if (std::find(pref.begin(), pref.end(), options_.node_id) == pref.end()) {
-    return SendReply(identity,
-                     Reply::Error(req.id, Status::Unavailable(
-                                              "not a replica of partition " +
-                                              std::to_string(tr->partition) + " in ring version " +
-                                              std::to_string(ring.version()))));
+    return SendReply(
+        identity,
+        Reply::Error(req.id, Status::Unavailable(
+                                 "not a replica of partition " + std::to_string(tr->partition) +
+                                 " in ring version " + std::to_string(ring.version()))));
   }
   const uint64_t id = req.id;
   if (tr->op == kOpFetch) {
@@ -442,46 +441,47 @@ void Node::ServeTree(std::string identity, Request req) {
     return;
   }
   // The tree may not exist yet here: build it (a scan), then answer.
-  OnEngine<Status>(
-      [this, p = tr->partition] { return store_->BuildTree(p); },
-      [this, identity, id, tr](Status s) {
-        if (!s.ok()) return SendReply(identity, Reply::Error(id, s));
-        msgpack::sbuffer buf(256);
-        mp::Packer pk(buf);
-        const bool built = store_->WithTree(tr->partition, [&](MerkleTree& t) {
-          if (tr->op == kOpRoot) {
-            pk.pack_array(2);
-            pk.pack_uint64(t.Root());
-            pk.pack_array(MerkleTree::kInner);
-            for (uint32_t i = 0; i < MerkleTree::kInner; ++i) pk.pack_uint64(t.Inner(i));
-          } else if (tr->op == kOpLeaves) {
-            pk.pack_array(static_cast<uint32_t>(tr->indices.size()));
-            for (uint32_t i : tr->indices) {
-              pk.pack_array(MerkleTree::kFanout);
-              for (uint32_t c = 0; c < MerkleTree::kFanout; ++c) {
-                pk.pack_uint64(t.Leaf(i * MerkleTree::kFanout + c));
-              }
-            }
-          } else {
-            std::vector<std::pair<std::string, uint64_t>> all;
-            for (uint32_t leaf : tr->indices) {
-              auto e = t.Entries(leaf);
-              all.insert(all.end(), std::make_move_iterator(e.begin()),
-                         std::make_move_iterator(e.end()));
-            }
-            pk.pack_array(static_cast<uint32_t>(all.size()));
-            for (const auto& [k, d] : all) {
-              pk.pack_array(2);
-              mp::PackBin(pk, k);
-              pk.pack_uint64(d);
-            }
-          }
-        });
-        if (!built) {
-          return SendReply(identity, Reply::Error(id, Status::Unavailable("tree not ready")));
-        }
-        SendReply(identity, TreeReply(id, buf));
-      });
+  OnEngine<Status>([this, p = tr->partition] { return store_->BuildTree(p); },
+                   [this, identity, id, tr](Status s) {
+                     if (!s.ok()) return SendReply(identity, Reply::Error(id, s));
+                     msgpack::sbuffer buf(256);
+                     mp::Packer pk(buf);
+                     const bool built = store_->WithTree(tr->partition, [&](MerkleTree& t) {
+                       if (tr->op == kOpRoot) {
+                         pk.pack_array(2);
+                         pk.pack_uint64(t.Root());
+                         pk.pack_array(MerkleTree::kInner);
+                         for (uint32_t i = 0; i < MerkleTree::kInner; ++i)
+                           pk.pack_uint64(t.Inner(i));
+                       } else if (tr->op == kOpLeaves) {
+                         pk.pack_array(static_cast<uint32_t>(tr->indices.size()));
+                         for (uint32_t i : tr->indices) {
+                           pk.pack_array(MerkleTree::kFanout);
+                           for (uint32_t c = 0; c < MerkleTree::kFanout; ++c) {
+                             pk.pack_uint64(t.Leaf(i * MerkleTree::kFanout + c));
+                           }
+                         }
+                       } else {
+                         std::vector<std::pair<std::string, uint64_t>> all;
+                         for (uint32_t leaf : tr->indices) {
+                           auto e = t.Entries(leaf);
+                           all.insert(all.end(), std::make_move_iterator(e.begin()),
+                                      std::make_move_iterator(e.end()));
+                         }
+                         pk.pack_array(static_cast<uint32_t>(all.size()));
+                         for (const auto& [k, d] : all) {
+                           pk.pack_array(2);
+                           mp::PackBin(pk, k);
+                           pk.pack_uint64(d);
+                         }
+                       }
+                     });
+                     if (!built) {
+                       return SendReply(identity,
+                                        Reply::Error(id, Status::Unavailable("tree not ready")));
+                     }
+                     SendReply(identity, TreeReply(id, buf));
+                   });
 }
 
 }  // namespace dynamo

@@ -18,9 +18,7 @@ using wire::Request;
 
 namespace {
 
-Status NoRing() {
-  return Status::Unavailable("this node has not joined a cluster yet (no ring)");
-}
+Status NoRing() { return Status::Unavailable("this node has not joined a cluster yet (no ring)"); }
 
 Status NotAReplica(uint64_t ring_version) {
   return Status::Unavailable("this node is not a replica of the key in ring version " +
@@ -29,8 +27,8 @@ Status NotAReplica(uint64_t ring_version) {
 
 Status QuorumFailed(const char* what, size_t answered, size_t needed, size_t targets) {
   return Status::Unavailable(std::string("quorum not reached: ") + std::to_string(answered) +
-                             " of " + std::to_string(needed) + " needed replicas " + what +
-                             " (" + std::to_string(targets) + " asked)");
+                             " of " + std::to_string(needed) + " needed replicas " + what + " (" +
+                             std::to_string(targets) + " asked)");
 }
 
 }  // namespace
@@ -64,10 +62,9 @@ void Node::CoordinateGet(std::string identity, Request req) {
   op->req = std::move(req);
   for (size_t i = 0; i < op->targets.size(); ++i) {
     if (op->targets[i] == options_.node_id) {
-      OnEngine<Result<SiblingSet>>([this, key = op->req.key] { return store_->Read(key); },
-                                   [this, op, i](Result<SiblingSet> set) {
-                                     OnGetAnswer(op, i, std::move(set));
-                                   });
+      OnEngine<Result<SiblingSet>>(
+          [this, key = op->req.key] { return store_->Read(key); },
+          [this, op, i](Result<SiblingSet> set) { OnGetAnswer(op, i, std::move(set)); });
       continue;
     }
     Request rg;
@@ -108,9 +105,8 @@ void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<Siblin
       SendReply(op->identity, r);
     } else if (op->targets.size() - op->failed < op->needed) {
       op->replied = true;
-      SendReply(op->identity,
-                Reply::Error(op->req.id, QuorumFailed("answered", op->ok, op->needed,
-                                                      op->targets.size())));
+      SendReply(op->identity, Reply::Error(op->req.id, QuorumFailed("answered", op->ok, op->needed,
+                                                                    op->targets.size())));
     }
   }
   if (op->ok + op->failed == op->targets.size()) ReadRepair(op);
@@ -127,13 +123,11 @@ void Node::ReadRepair(const std::shared_ptr<GetOp>& op) {
     if (!probe.Merge(op->merged)) continue;  // already has everything
     ++read_repairs_;
     if (op->targets[i] == options_.node_id) {
-      OnEngine<Status>(
-          [this, key = op->req.key, merged = op->merged] {
-            return store_->Merge(key, merged).status();
-          },
-          [](Status s) {
-            if (!s.ok()) log::Warn("local read repair failed: " + s.ToString());
-          });
+      OnEngine<Status>([this, key = op->req.key,
+                        merged = op->merged] { return store_->Merge(key, merged).status(); },
+                       [](Status s) {
+                         if (!s.ok()) log::Warn("local read repair failed: " + s.ToString());
+                       });
       continue;
     }
     if (encoded.empty()) encoded = op->merged.Encode();
@@ -156,8 +150,7 @@ void Node::ReadRepair(const std::shared_ptr<GetOp>& op) {
 void Node::CoordinatePut(std::string identity, Request req) {
   auto targets = PreferenceListFor(req.key);
   if (targets.empty()) return SendReply(identity, Reply::Error(req.id, NoRing()));
-  const bool replica =
-      std::find(targets.begin(), targets.end(), options_.node_id) != targets.end();
+  const bool replica = std::find(targets.begin(), targets.end(), options_.node_id) != targets.end();
   if (!replica) {
     if (req.flags & wire::kFlagForwarded) {
       // Forwarded by a node whose ring is older than ours: let it try the
@@ -190,35 +183,33 @@ void Node::CoordinatePut(std::string identity, Request req) {
   };
   op->key = req.key;
   op->ring_version = cluster_.ring().version();
-  op->extended = cluster_.ring().ExtendedPreferenceList(
-      cluster_.ring().PartitionForKey(req.key));
-  OnEngine<Result<LocalStore::Written>>(
-      std::move(write),
-      [this, op, targets = std::move(targets)](Result<LocalStore::Written> written) {
-        if (!written.ok()) {
-          op->replied = true;
-          return SendReply(op->identity, Reply::Error(op->client_id, written.status()));
-        }
-        op->context = EncodeContext(written->history);
-        // The set as stored here goes to every replica: encoded once.
-        op->encoded = std::move(written->encoded);
-        op->written.push_back(options_.node_id);
-        op->in_flight = 1;  // the coordinator's own write, acknowledged below
-        for (const std::string& t : targets) {
-          if (t != options_.node_id) op->written.push_back(t);
-        }
-        for (const std::string& t : targets) {
-          if (t == options_.node_id) continue;
-          // A replica this node takes for down gets no request: its copy
-          // goes to a stand-in with a hint at once (paper 4.6).
-          if (IsDownNode(t)) {
-            SendHinted(op, t);
-          } else {
-            SendReplicaPut(op, t, std::string());
-          }
-        }
-        OnPutAck(op, Status::OK());
-      });
+  op->extended = cluster_.ring().ExtendedPreferenceList(cluster_.ring().PartitionForKey(req.key));
+  OnEngine<Result<LocalStore::Written>>(std::move(write), [this, op, targets = std::move(targets)](
+                                                              Result<LocalStore::Written> written) {
+    if (!written.ok()) {
+      op->replied = true;
+      return SendReply(op->identity, Reply::Error(op->client_id, written.status()));
+    }
+    op->context = EncodeContext(written->history);
+    // The set as stored here goes to every replica: encoded once.
+    op->encoded = std::move(written->encoded);
+    op->written.push_back(options_.node_id);
+    op->in_flight = 1;  // the coordinator's own write, acknowledged below
+    for (const std::string& t : targets) {
+      if (t != options_.node_id) op->written.push_back(t);
+    }
+    for (const std::string& t : targets) {
+      if (t == options_.node_id) continue;
+      // A replica this node takes for down gets no request: its copy
+      // goes to a stand-in with a hint at once (paper 4.6).
+      if (IsDownNode(t)) {
+        SendHinted(op, t);
+      } else {
+        SendReplicaPut(op, t, std::string());
+      }
+    }
+    OnPutAck(op, Status::OK());
+  });
 }
 
 bool Node::IsDownNode(const std::string& node_id) const {
@@ -267,8 +258,7 @@ bool Node::SendHinted(const std::shared_ptr<PutOp>& op, const std::string& owner
 }
 
 void Node::NoteForegroundLatency(Clock::time_point start) {
-  const double ms =
-      std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   fg_latency_ms_ = fg_samples_++ == 0 && fg_latency_ms_ == 0 ? ms : 0.8 * fg_latency_ms_ + 0.2 * ms;
 }
 
@@ -288,8 +278,7 @@ void Node::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
     op->replied = true;
     SendReply(op->identity,
               Reply::Error(op->client_id,
-                           QuorumFailed("acknowledged", op->acks, op->needed,
-                                        op->written.size())));
+                           QuorumFailed("acknowledged", op->acks, op->needed, op->written.size())));
   }
 }
 
@@ -334,8 +323,7 @@ void Node::CoordinateAsStandIn(std::string identity, Request req,
   op->needed = std::min(w, targets.size());
   op->key = req.key;
   op->ring_version = cluster_.ring().version();
-  op->extended =
-      cluster_.ring().ExtendedPreferenceList(cluster_.ring().PartitionForKey(req.key));
+  op->extended = cluster_.ring().ExtendedPreferenceList(cluster_.ring().PartitionForKey(req.key));
   op->written.push_back(options_.node_id);
   op->written.insert(op->written.end(), targets.begin(), targets.end());
   const bool tombstone = req.type == MsgType::kDel;
@@ -349,15 +337,15 @@ void Node::CoordinateAsStandIn(std::string identity, Request req,
     CausalContext history;
   };
   workers_->Submit([this, op, owner = targets.front(), ctx = std::move(context).value(),
-                    value = tombstone ? std::string() : std::move(req.value), tombstone,
-                    supersede, counter]() mutable {
+                    value = tombstone ? std::string() : std::move(req.value), tombstone, supersede,
+                    counter]() mutable {
     auto w = std::make_shared<Written>();
     SiblingSet set = hints_->ForKey(op->key);
     if (supersede) ctx.Merge(set.Context());
-    const auto now_ms = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    const auto now_ms =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count());
     w->history = set.Apply(ctx, options_.node_id, now_ms, std::move(value), tombstone,
                            options_.max_clock_entries, counter)
                      .History();
@@ -415,16 +403,14 @@ void Node::ServeReplicaPut(std::string identity, Request req) {
   }
   auto incoming = SiblingSet::Decode(req.payload);
   if (!incoming.ok()) {
-    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
-                                                        incoming.status().message())));
+    return SendReply(identity,
+                     Reply::Error(req.id, Status::InvalidArgument(incoming.status().message())));
   }
-  OnEngine<Status>(
-      [this, key = std::move(req.key), set = std::move(incoming).value()] {
-        return store_->Merge(key, set).status();
-      },
-      [this, identity = std::move(identity), id = req.id](Status s) {
-        SendReply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
-      });
+  OnEngine<Status>([this, key = std::move(req.key),
+                    set = std::move(incoming).value()] { return store_->Merge(key, set).status(); },
+                   [this, identity = std::move(identity), id = req.id](Status s) {
+                     SendReply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
+                   });
 }
 
 void Node::ServeLocalGet(std::string identity, Request req) {

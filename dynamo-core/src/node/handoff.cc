@@ -27,8 +27,8 @@ using Delivered = std::vector<std::pair<std::string, uint64_t>>;
 void Node::ServeHintedPut(std::string identity, Request req) {
   auto incoming = SiblingSet::Decode(req.payload);
   if (!incoming.ok()) {
-    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
-                                                        incoming.status().message())));
+    return SendReply(identity,
+                     Reply::Error(req.id, Status::InvalidArgument(incoming.status().message())));
   }
   if (req.node_id.size() > Ring::kMaxNodeName) {
     return SendReply(identity,
@@ -54,8 +54,7 @@ void Node::HandoffTick() {
   for (const auto& [target, count] : hints_->PendingByTarget()) {
     if (handoff_busy_.count(target)) continue;
     const Member* m = cluster_.Find(target);
-    if (m == nullptr || !cluster_.ring().Contains(target) ||
-        m->state == MemberState::kRemoved) {
+    if (m == nullptr || !cluster_.ring().Contains(target) || m->state == MemberState::kRemoved) {
       RerouteHints(target);
       continue;
     }
@@ -89,13 +88,11 @@ void Node::DeliverHints(const std::string& target) {
                    Post([this, target, removed]() mutable {
                      handoff_busy_.erase(target);
                      if (!removed.ok()) {
-                       log::Warn("cannot delete delivered hints: " +
-                                 removed.status().ToString());
+                       log::Warn("cannot delete delivered hints: " + removed.status().ToString());
                        return;
                      }
                      hints_delivered_ += *removed;
-                     log::Debug("delivered " + std::to_string(*removed) + " hints to " +
-                                target);
+                     log::Debug("delivered " + std::to_string(*removed) + " hints to " + target);
                      // More waiting: go on without waiting for the next tick.
                      if (hints_->PendingByTarget().count(target)) DeliverHints(target);
                    });
@@ -121,8 +118,8 @@ void Node::RerouteHints(const std::string& target) {
         handoff_busy_.erase(target);
         if (removed.ok()) {
           hints_delivered_ += *removed;
-          log::Info("hints for " + target + ", no longer in the ring: " +
-                    std::to_string(*removed) + " handed to the keys' replicas");
+          log::Info("hints for " + target + ", no longer in the ring: " + std::to_string(*removed) +
+                    " handed to the keys' replicas");
         }
       });
     });
@@ -156,10 +153,9 @@ void Node::RerouteHints(const std::string& target) {
       rp.key = h.key;
       rp.payload = h.encoded;
       rp.ring_version = cluster_.ring().version();
-      peers_->Call(EndpointOf(n), std::move(rp), RequestTimeout(),
-                   [one_done](Result<Reply> rep) {
-                     one_done(rep.ok() ? rep->ToStatus() : rep.status());
-                   });
+      peers_->Call(EndpointOf(n), std::move(rp), RequestTimeout(), [one_done](Result<Reply> rep) {
+        one_done(rep.ok() ? rep->ToStatus() : rep.status());
+      });
     }
   }
   finish();

@@ -100,23 +100,22 @@ Status LocalStore::BuildTree(uint32_t partition) {
   // Writes from now on update the tree; the scan fills in the keys no
   // write touched since (a write is newer than what the scan read).
   std::vector<std::tuple<std::string, uint64_t, uint64_t>> seen;
-  Status scan = backend_->Scan(range.lo, range.hi,
-                               [&](std::string_view k, uint64_t h, std::string_view v) {
-                                 auto set = SiblingSet::Decode(v);
-                                 seen.emplace_back(std::string(k), h,
-                                                   set.ok() ? set->Digest() : 1);
-                                 if (seen.size() >= 1024) {
-                                   std::lock_guard<std::mutex> l(trees_mu_);
-                                   auto it = trees_.find(partition);
-                                   if (it != trees_.end()) {
-                                     for (const auto& [sk, sh, sd] : seen) {
-                                       it->second->tree.SetIfAbsent(sk, sh, sd);
-                                     }
-                                   }
-                                   seen.clear();
-                                 }
-                                 return true;
-                               });
+  Status scan =
+      backend_->Scan(range.lo, range.hi, [&](std::string_view k, uint64_t h, std::string_view v) {
+        auto set = SiblingSet::Decode(v);
+        seen.emplace_back(std::string(k), h, set.ok() ? set->Digest() : 1);
+        if (seen.size() >= 1024) {
+          std::lock_guard<std::mutex> l(trees_mu_);
+          auto it = trees_.find(partition);
+          if (it != trees_.end()) {
+            for (const auto& [sk, sh, sd] : seen) {
+              it->second->tree.SetIfAbsent(sk, sh, sd);
+            }
+          }
+          seen.clear();
+        }
+        return true;
+      });
   std::lock_guard<std::mutex> l(trees_mu_);
   auto it = trees_.find(partition);
   if (it == trees_.end()) return Status::OK();  // dropped meanwhile

@@ -31,9 +31,9 @@ class LocalStore {
   Result<SiblingSet> Read(std::string_view key);
 
   struct Written {
-    std::string encoded;   // what the key holds now, as stored: replicas get these bytes
-    CausalContext history; // the new version's causal history: the writer's
-                           // next context (it has not seen concurrent siblings)
+    std::string encoded;    // what the key holds now, as stored: replicas get these bytes
+    CausalContext history;  // the new version's causal history: the writer's
+                            // next context (it has not seen concurrent siblings)
   };
   // Creates a new version of key, coordinated by `node` from the client's
   // `context`, and stores the resulting set. With supersede_current the
@@ -82,8 +82,8 @@ class LocalStore {
   std::array<std::mutex, 64> stripes_;
 
   std::mutex trees_mu_;
-  uint32_t tree_partitions_ = 0;                           // guarded by trees_mu_
-  std::map<uint32_t, std::unique_ptr<TreeSlot>> trees_;    // guarded by trees_mu_
+  uint32_t tree_partitions_ = 0;                         // guarded by trees_mu_
+  std::map<uint32_t, std::unique_ptr<TreeSlot>> trees_;  // guarded by trees_mu_
 };
 
 }  // namespace dynamo

@@ -164,8 +164,9 @@ void Node::GossipTick() {
 
 void Node::ServeGossip(std::string identity, Request req) {
   if (!ClusterState::Decode(req.payload).ok()) {
-    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
-                                                        "gossip carries no valid cluster view")));
+    return SendReply(
+        identity,
+        Reply::Error(req.id, Status::InvalidArgument("gossip carries no valid cluster view")));
   }
   MergeClusterState(req.payload);
   Reply r;
@@ -227,7 +228,8 @@ void Node::ClaimTick() {
   for (const auto& [id, m] : cluster_.members()) {
     if (m.state == MemberState::kJoining && ring.Contains(id)) now_up.emplace_back(id, m.endpoint);
   }
-  for (const auto& [id, ep] : now_up) changed = cluster_.Update(id, ep, MemberState::kUp) || changed;
+  for (const auto& [id, ep] : now_up)
+    changed = cluster_.Update(id, ep, MemberState::kUp) || changed;
   if (changed) OnClusterChanged(old_ring);
 }
 
@@ -236,20 +238,22 @@ void Node::ClaimTick() {
 void Node::ServeAdminJoin(std::string identity, Request req) {
   const std::string& seed = req.endpoint;
   if (seed.rfind("tcp://", 0) != 0 && seed.rfind("ipc://", 0) != 0) {
-    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
-                                                        "join needs a tcp:// or ipc:// seed "
-                                                        "endpoint, got '" + seed + "'")));
+    return SendReply(
+        identity, Reply::Error(req.id, Status::InvalidArgument("join needs a tcp:// or ipc:// seed "
+                                                               "endpoint, got '" +
+                                                               seed + "'")));
   }
   if (seed == options_.listen) {
-    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
-                                                        "a node cannot join itself")));
+    return SendReply(identity,
+                     Reply::Error(req.id, Status::InvalidArgument("a node cannot join itself")));
   }
   const Ring& ring = cluster_.ring();
   if (ring.nodes().size() > 1) {
-    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
-                                                        "this node is already in a cluster of " +
-                                                        std::to_string(ring.nodes().size()) +
-                                                        " nodes; leave it first")));
+    return SendReply(
+        identity,
+        Reply::Error(req.id, Status::InvalidArgument("this node is already in a cluster of " +
+                                                     std::to_string(ring.nodes().size()) +
+                                                     " nodes; leave it first")));
   }
   if (!ring.empty() && ring.Contains(options_.node_id)) pre_join_ring_ = ring;
   // Start over as a joining member of the seed's cluster; the seed's view,
@@ -268,19 +272,20 @@ void Node::ServeAdminJoin(std::string identity, Request req) {
 void Node::ServeAdminLeave(std::string identity, Request req) {
   const Ring& ring = cluster_.ring();
   if (!ring.Contains(options_.node_id)) {
-    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
-                                                        "this node holds no partitions of a "
-                                                        "cluster (not in the ring)")));
+    return SendReply(
+        identity, Reply::Error(req.id, Status::InvalidArgument("this node holds no partitions of a "
+                                                               "cluster (not in the ring)")));
   }
   if (ring.nodes().size() == 1) {
-    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
-                                                        "the last node of a cluster cannot "
-                                                        "leave it")));
+    return SendReply(
+        identity, Reply::Error(req.id, Status::InvalidArgument("the last node of a cluster cannot "
+                                                               "leave it")));
   }
   const Ring old_ring = ring;
   if (cluster_.Update(options_.node_id, options_.listen, MemberState::kLeaving)) {
-    log::Info("leaving the cluster: the claimant reassigns this node's partitions, "
-              "then they are handed off");
+    log::Info(
+        "leaving the cluster: the claimant reassigns this node's partitions, "
+        "then they are handed off");
     OnClusterChanged(old_ring);
   }
   SendReply(identity, Reply::Ack(req.id));
@@ -290,19 +295,19 @@ void Node::ServeAdminRemove(std::string identity, Request req) {
   const std::string& id = req.node_id;
   const Member* m = cluster_.Find(id);
   if (m == nullptr || m->state == MemberState::kRemoved) {
-    return SendReply(identity, Reply::Error(req.id, Status::NotFound(
-                                                        "no member named '" + id + "'")));
+    return SendReply(identity,
+                     Reply::Error(req.id, Status::NotFound("no member named '" + id + "'")));
   }
   if (id == options_.node_id) {
-    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
-                                                        "a node cannot remove itself; use "
-                                                        "leave")));
+    return SendReply(
+        identity, Reply::Error(req.id, Status::InvalidArgument("a node cannot remove itself; use "
+                                                               "leave")));
   }
   const Ring& ring = cluster_.ring();
   if (ring.Contains(id) && ring.nodes().size() == 1) {
-    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
-                                                        "cannot remove the last node of the "
-                                                        "ring")));
+    return SendReply(
+        identity, Reply::Error(req.id, Status::InvalidArgument("cannot remove the last node of the "
+                                                               "ring")));
   }
   const Ring old_ring = ring;
   cluster_.Update(id, m->endpoint, MemberState::kRemoved);

@@ -69,10 +69,9 @@ Status Node::Start() {
   if (!hints.ok()) return hints.status();
   hints_ = std::move(hints).value();
   // Above any counter an earlier run of this node used (microseconds).
-  standin_counter_ = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  standin_counter_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
   if (hints_->pending() > 0) {
     log::Info(std::to_string(hints_->pending()) + " hints waiting for delivery");
   }
@@ -127,10 +126,9 @@ Status Node::Run(int stop_fd) {
     RunPosted();
     auto next_timer = std::min(next_gossip_, next_handoff_);
     if (anti_entropy && !ae_running_) next_timer = std::min(next_timer, next_ae_);
-    long to_timer = std::chrono::duration_cast<std::chrono::milliseconds>(next_timer -
-                                                                          Clock::now())
-                        .count() +
-                    1;
+    long to_timer =
+        std::chrono::duration_cast<std::chrono::milliseconds>(next_timer - Clock::now()).count() +
+        1;
     if (to_timer < 0) to_timer = 0;
     if (wait < 0 || wait > to_timer) wait = to_timer;
 
@@ -172,10 +170,11 @@ Status Node::Run(int stop_fd) {
         std::string id = identity.to_string();
         if (frames.size() != 1) {
           ++malformed_;
-          SendReply(id, Reply::Error(0, Status::InvalidArgument(
-                                            "malformed message: a request is exactly one "
-                                            "frame, got " +
-                                            std::to_string(frames.size()))));
+          SendReply(
+              id,
+              Reply::Error(0, Status::InvalidArgument("malformed message: a request is exactly one "
+                                                      "frame, got " +
+                                                      std::to_string(frames.size()))));
           continue;
         }
         OnRequestFrame(std::move(id), frames[0].to_string_view());
@@ -324,7 +323,8 @@ void Node::Dispatch(std::string identity, Request req) {
       if (req.flags & wire::kFlagLocal) return ServeLocalGet(std::move(identity), std::move(req));
       return CoordinateGet(std::move(identity), std::move(req));
     case MsgType::kPut:
-    case MsgType::kDel: return CoordinatePut(std::move(identity), std::move(req));
+    case MsgType::kDel:
+      return CoordinatePut(std::move(identity), std::move(req));
     case MsgType::kStatus: {
       // Engine statistics may block (a remote engine): ask on a worker.
       auto stats = [this]() -> std::string {
@@ -337,23 +337,34 @@ void Node::Dispatch(std::string identity, Request req) {
       });
       return;
     }
-    case MsgType::kRing: return SendReply(identity, RingReply(req.id));
-    case MsgType::kPing: return SendReply(identity, Reply::Ack(req.id));
-    case MsgType::kReplicaGet: return ServeReplicaGet(std::move(identity), std::move(req));
-    case MsgType::kReplicaPut: return ServeReplicaPut(std::move(identity), std::move(req));
-    case MsgType::kGossip: return ServeGossip(std::move(identity), std::move(req));
-    case MsgType::kJoin: return ServeJoin(std::move(identity), std::move(req));
-    case MsgType::kTransfer: return ServeTransfer(std::move(identity), std::move(req));
-    case MsgType::kTree: return ServeTree(std::move(identity), std::move(req));
-    case MsgType::kAdminJoin: return ServeAdminJoin(std::move(identity), std::move(req));
-    case MsgType::kAdminLeave: return ServeAdminLeave(std::move(identity), std::move(req));
-    case MsgType::kAdminRemove: return ServeAdminRemove(std::move(identity), std::move(req));
+    case MsgType::kRing:
+      return SendReply(identity, RingReply(req.id));
+    case MsgType::kPing:
+      return SendReply(identity, Reply::Ack(req.id));
+    case MsgType::kReplicaGet:
+      return ServeReplicaGet(std::move(identity), std::move(req));
+    case MsgType::kReplicaPut:
+      return ServeReplicaPut(std::move(identity), std::move(req));
+    case MsgType::kGossip:
+      return ServeGossip(std::move(identity), std::move(req));
+    case MsgType::kJoin:
+      return ServeJoin(std::move(identity), std::move(req));
+    case MsgType::kTransfer:
+      return ServeTransfer(std::move(identity), std::move(req));
+    case MsgType::kTree:
+      return ServeTree(std::move(identity), std::move(req));
+    case MsgType::kAdminJoin:
+      return ServeAdminJoin(std::move(identity), std::move(req));
+    case MsgType::kAdminLeave:
+      return ServeAdminLeave(std::move(identity), std::move(req));
+    case MsgType::kAdminRemove:
+      return ServeAdminRemove(std::move(identity), std::move(req));
     default:
-      return SendReply(identity, Reply::Error(req.id, Status::Unsupported(
-                                                          "message type " +
-                                                          std::to_string(static_cast<int>(
-                                                              req.type)) +
-                                                          " is not a request")));
+      return SendReply(
+          identity,
+          Reply::Error(req.id, Status::Unsupported("message type " +
+                                                   std::to_string(static_cast<int>(req.type)) +
+                                                   " is not a request")));
   }
 }
 
@@ -370,8 +381,8 @@ Reply Node::StatusReply(uint64_t id, const std::string& engine_stats) {
     if (m.state == MemberState::kRemoved) continue;  // gone from the cluster
     // "down" is this node's own view (failure detection is local, paper
     // 4.8.3); the other states come from the gossiped membership.
-    const bool down = mid != options_.node_id && m.state == MemberState::kUp &&
-                      peers_->IsDown(m.endpoint);
+    const bool down =
+        mid != options_.node_id && m.state == MemberState::kUp && peers_->IsDown(m.endpoint);
     members.push_back(json{{"node_id", m.node_id},
                            {"endpoint", m.endpoint},
                            {"state", down ? "down" : MemberStateName(m.state)}});

@@ -188,9 +188,9 @@ class Node {
   std::unique_ptr<HintStore> hints_;
   std::unordered_set<std::string> handoff_busy_;  // targets with a delivery in flight
   Clock::time_point next_handoff_;
-  uint64_t hints_stored_ = 0;     // hinted writes this node accepted
-  uint64_t hints_delivered_ = 0;  // hints acknowledged by their owners
-  uint64_t hints_sent_ = 0;       // hinted writes this node coordinated
+  uint64_t hints_stored_ = 0;                 // hinted writes this node accepted
+  uint64_t hints_delivered_ = 0;              // hints acknowledged by their owners
+  uint64_t hints_sent_ = 0;                   // hinted writes this node coordinated
   std::atomic<uint64_t> standin_counter_{0};  // dot counters of stand-in writes
   // A node told to join another cluster keeps its old ring, so the keys it
   // holds reach their replicas in the new one.

@@ -48,7 +48,7 @@ struct Node::PutOp {
   bool replied = false;
   // For replica writes and their fallbacks.
   std::string key;
-  std::string encoded;   // the set as stored by the coordinator
+  std::string encoded;  // the set as stored by the coordinator
   uint64_t ring_version = 0;
   std::vector<std::string> extended;  // the key's extended preference list
   std::vector<std::string> written;   // nodes sent the set so far (and the coordinator)

@@ -60,7 +60,7 @@ void Node::PlanTransfers(const Ring& old_ring, const Ring& new_ring) {
         break;
       }
     }
-    const bool sender = lost_alive ? Has(lost, options_.node_id)
+    const bool sender = lost_alive     ? Has(lost, options_.node_id)
                         : lost.empty() ? before.front() == options_.node_id
                                        : first_kept == options_.node_id;
     if (!sender) continue;
@@ -100,8 +100,8 @@ void Node::TransferTick() {
   if (transfer_running_) return;
   if (transfers_.empty()) {
     const Member* self = cluster_.Find(options_.node_id);
-    if (self != nullptr && self->state == MemberState::kLeaving &&
-        !cluster_.ring().empty() && !cluster_.ring().Contains(options_.node_id)) {
+    if (self != nullptr && self->state == MemberState::kLeaving && !cluster_.ring().empty() &&
+        !cluster_.ring().Contains(options_.node_id)) {
       // Everything handed off: this node is out of the cluster.
       log::Info("left the cluster: every partition handed off");
       const Ring ring = cluster_.ring();
@@ -133,8 +133,8 @@ void Node::TransferSlice(std::shared_ptr<TransferTask> task) {
   OnEngine<Result<Items>>(
       [this, lo, hi]() -> Result<Items> {
         Items items;
-        Status s = store_->backend().Scan(
-            lo, hi, [&](std::string_view k, uint64_t, std::string_view v) {
+        Status s =
+            store_->backend().Scan(lo, hi, [&](std::string_view k, uint64_t, std::string_view v) {
               items.emplace_back(std::string(k), std::string(v));
               return true;
             });
@@ -153,9 +153,9 @@ void Node::TransferSlice(std::shared_ptr<TransferTask> task) {
       });
 }
 
-void Node::SendTransferBatch(std::shared_ptr<TransferTask> task,
-                             std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items,
-                             size_t offset) {
+void Node::SendTransferBatch(
+    std::shared_ptr<TransferTask> task,
+    std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items, size_t offset) {
   if (offset >= items->size()) return DropSlice(task, items);
   if (offset == 0 && task->quiet && task->keys == 0) {
     log::Info("partition " + std::to_string(task->partition) +
@@ -176,8 +176,8 @@ void Node::SendTransferBatch(std::shared_ptr<TransferTask> task,
                  [this, task, items, end, offset, remaining, failed, target](Result<Reply> rep) {
                    if (!rep.ok() || !rep->ToStatus().ok() || rep->type != MsgType::kAck) {
                      *failed = true;
-                     log::Warn("transfer of partition " + std::to_string(task->partition) +
-                               " to " + target + " failed; will retry");
+                     log::Warn("transfer of partition " + std::to_string(task->partition) + " to " +
+                               target + " failed; will retry");
                    }
                    if (--*remaining > 0) return;
                    if (*failed) {
@@ -223,9 +223,8 @@ void Node::DropSlice(std::shared_ptr<TransferTask> task,
 
 void Node::FinishTransfer(std::shared_ptr<TransferTask> task) {
   if (!task->quiet || task->keys > 0) ++transfer_round_partitions_;
-  log::Debug("partition " + std::to_string(task->partition) + ": " +
-             std::to_string(task->keys) + " keys sent to " +
-             std::to_string(task->targets.size()) + " new replica(s)");
+  log::Debug("partition " + std::to_string(task->partition) + ": " + std::to_string(task->keys) +
+             " keys sent to " + std::to_string(task->targets.size()) + " new replica(s)");
   transfer_running_ = false;
   Post([this] { TransferTick(); });
 }
@@ -233,8 +232,8 @@ void Node::FinishTransfer(std::shared_ptr<TransferTask> task) {
 void Node::ServeTransfer(std::string identity, Request req) {
   // Decoding a batch of up to 256 sets is worker work too, not the loop's.
   // A bad entry refuses the whole batch before anything is stored.
-  auto batch = std::make_shared<std::vector<std::pair<std::string, std::string>>>(
-      std::move(req.batch));
+  auto batch =
+      std::make_shared<std::vector<std::pair<std::string, std::string>>>(std::move(req.batch));
   OnEngine<Status>(
       [this, batch] {
         std::vector<SiblingSet> sets;

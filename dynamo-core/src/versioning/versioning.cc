@@ -216,7 +216,8 @@ bool SiblingSet::operator==(const SiblingSet& o) const {
 // [format, [[context, dot_node, dot_counter, timestamp_ms, tombstone, value], ...]]
 std::string SiblingSet::Encode() const {
   size_t hint = 16;
-  for (const auto& v : versions_) hint += v.value.size() + 32 + (v.context.clock().size() + v.context.dots().size()) * 24;
+  for (const auto& v : versions_)
+    hint += v.value.size() + 32 + (v.context.clock().size() + v.context.dots().size()) * 24;
   msgpack::sbuffer buf(hint);
   Packer pk(buf);
   pk.pack_array(2);
@@ -228,7 +229,10 @@ std::string SiblingSet::Encode() const {
     PackStr(pk, v.dot_node);
     pk.pack_uint64(v.dot_counter);
     pk.pack_uint64(v.timestamp_ms);
-    if (v.tombstone) pk.pack_true(); else pk.pack_false();
+    if (v.tombstone)
+      pk.pack_true();
+    else
+      pk.pack_false();
     mp::PackBin(pk, v.value);
   }
   return std::string(buf.data(), buf.size());

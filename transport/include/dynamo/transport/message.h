@@ -40,7 +40,7 @@ enum class MsgType : uint8_t {
   kAdminJoin = 25,    // [v, 25, id, seed_endpoint:str]
   kAdminLeave = 26,   // [v, 26, id]
   kAdminRemove = 27,  // [v, 27, id, node_id:str]
-  kBatch = 30,       // [v, 30, id, [request frame:bin, ...]]  (node to node)
+  kBatch = 30,        // [v, 30, id, [request frame:bin, ...]]  (node to node)
   // replies
   kGetReply = 65,         // [v, 65, id, found:bool, values:[bin...], context:bin]
   kPutReply = 66,         // [v, 66, id, context:bin]          (put and del)
@@ -62,16 +62,16 @@ struct Request {
   MsgType type = MsgType::kStatus;
   uint64_t id = 0;
   std::string key;
-  std::string value;    // PUT
-  std::string context;  // PUT, DEL: encoded vector clock, empty = none
-  uint32_t flags = 0;   // GET, PUT, DEL
-  uint32_t quorum = 0;  // R for GET, W for PUT/DEL; 0 = the node's default
-  std::string payload;  // REPLICA_PUT: encoded siblings; GOSSIP: encoded state; TREE
-  std::string node_id;  // JOIN, ADMIN_REMOVE; REPLICA_PUT: the hint (intended owner)
-  std::string endpoint; // JOIN, ADMIN_JOIN (the seed)
+  std::string value;          // PUT
+  std::string context;        // PUT, DEL: encoded vector clock, empty = none
+  uint32_t flags = 0;         // GET, PUT, DEL
+  uint32_t quorum = 0;        // R for GET, W for PUT/DEL; 0 = the node's default
+  std::string payload;        // REPLICA_PUT: encoded siblings; GOSSIP: encoded state; TREE
+  std::string node_id;        // JOIN, ADMIN_REMOVE; REPLICA_PUT: the hint (intended owner)
+  std::string endpoint;       // JOIN, ADMIN_JOIN (the seed)
   uint64_t ring_version = 0;  // REPLICA_PUT: the coordinator's ring; 0 = unknown
   std::vector<std::pair<std::string, std::string>> batch;  // TRANSFER: (key, siblings)
-  std::vector<std::string> frames;  // BATCH: encoded requests
+  std::vector<std::string> frames;                         // BATCH: encoded requests
 };
 
 struct Reply {
