@@ -194,6 +194,28 @@ class LeaveTest(_MembershipCase):
         self.placed_then_readable(rest, ring, acked, rest, acked, "the leave: each key on "
                                   "every node of its new preference list")
 
+    def test_a_node_that_left_joins_again_on_request(self):
+        nodes = self.start_cluster(4, extra_args=ARGS)
+        n1, d, rest = nodes[0], nodes[3], nodes[:3]
+        self.admin_ok(d, "leave")
+
+        def gone():
+            members = {n.name: sorted(members_of(status_of(n))) for n in rest}
+            return None if all(d.node_id not in m for m in members.values()) else members
+        wait_until(gone, MOVE_DEADLINE, "%s is gone from the others' members" % d.node_id)
+        # Out of the cluster, it refuses to leave again, and can join again.
+        r = self.ctl(d, "leave")
+        self.assertExit(r, 1)
+        self.assertOneErrorLine(r, "not in the ring")
+        self.admin_ok(d, "join", n1.endpoint)
+        ring = wait_converged(nodes, MOVE_DEADLINE)
+        self.assertTrue(any(d.node_id in entry for entry in ring["owners"]),
+                        "%s rejoined but owns no partition" % d.node_id)
+        key_of_d = next(k for k in ("rejoin-%d" % i for i in range(10000))
+                        if d.node_id in replicas_of(k, ring))
+        self.put(n1, key_of_d, "back", extra=["--w", "3"])
+        self.assertEqual(self.get_json(d, key_of_d, extra=["--local"])[0], [b"back"])
+
 
 class RemoveTest(_MembershipCase):
 

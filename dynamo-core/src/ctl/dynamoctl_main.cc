@@ -263,8 +263,8 @@ int Run(const Args& a) {
               << " R=" << j.value("read_quorum", 0) << " W=" << j.value("write_quorum", 0)
               << (j.value("under_replicated", false) ? " (under-replicated)" : "") << "\n"
               << "hints     " << j.value("hints_pending", 0) << " pending";
-    for (const auto& [target, count] :
-         j.value("hints_pending_by_target", nlohmann::json::object()).items()) {
+    const auto by_target = j.value("hints_pending_by_target", nlohmann::json::object());
+    for (const auto& [target, count] : by_target.items()) {
       std::cout << " " << target << ":" << count.get<uint64_t>();
     }
     const auto ae = j.value("anti_entropy", nlohmann::json::object());

@@ -143,8 +143,11 @@ void Node::ProbeTick() {
 
 void Node::GossipTick() {
   ProbeTick();
-  const bool in_ring = cluster_.ring().Contains(options_.node_id);
-  if (!in_ring && !options_.seeds.empty()) {
+  // Only a joining node asks: one that left or was removed stays out until
+  // an administrator's join.
+  const Member* self = cluster_.Find(options_.node_id);
+  const bool joining = self != nullptr && self->state == MemberState::kJoining;
+  if (joining && !cluster_.ring().Contains(options_.node_id) && !options_.seeds.empty()) {
     // Ask a seed to let us in; its answer carries its view of the cluster.
     Request j;
     j.type = MsgType::kJoin;
@@ -189,6 +192,10 @@ void Node::ServeJoin(std::string identity, Request req) {
   if (m == nullptr) {
     changed = cluster_.AddMember(req.node_id, req.endpoint, MemberState::kJoining);
     log::Info("node " + req.node_id + " at " + req.endpoint + " asks to join");
+  } else if (m->state == MemberState::kRemoved) {
+    // A removed (or left) node asking again joins afresh.
+    changed = cluster_.Update(req.node_id, req.endpoint, MemberState::kJoining);
+    log::Info("node " + req.node_id + " at " + req.endpoint + ", removed before, asks to join");
   } else if (m->endpoint != req.endpoint) {
     changed = cluster_.Update(req.node_id, req.endpoint, m->state);
   }
@@ -248,7 +255,7 @@ void Node::ServeAdminJoin(std::string identity, Request req) {
                      Reply::Error(req.id, Status::InvalidArgument("a node cannot join itself")));
   }
   const Ring& ring = cluster_.ring();
-  if (ring.nodes().size() > 1) {
+  if (ring.nodes().size() > 1 && ring.Contains(options_.node_id)) {
     return SendReply(
         identity,
         Reply::Error(req.id, Status::InvalidArgument("this node is already in a cluster of " +
