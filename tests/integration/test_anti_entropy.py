@@ -62,6 +62,12 @@ class _AntiEntropyCase(DynamoTestCase):
             for counter in COUNTERS:
                 self.assertIsInstance(ae.get(counter), int, "%s's status lacks the counter "
                                       "anti_entropy.%s: %r" % (node.name, counter, ae))
+        # The hand-offs of the cluster's formation are over, so whatever a
+        # replica gets later is anti-entropy's doing.
+        wait_converged(nodes)
+        wait_until(lambda: None if all(status_of(n)["transfers_pending"] == 0 for n in nodes)
+                   else {n.name: status_of(n)["transfers_pending"] for n in nodes},
+                   30.0 * TIME_SCALE, "the formation's partition hand-offs finish")
         return nodes
 
     def wait_quiet(self, nodes):

@@ -148,6 +148,26 @@ class JoinTest(_MembershipCase):
                            "no node counts a transferred key")
 
 
+    def test_a_partition_larger_than_one_slice_moves_whole(self):
+        # Two partitions of 6,000 keys each: a hand-off streams each in
+        # several slices (4,096 keys at most), resuming where the last
+        # stopped. Anti-entropy is off, so only the hand-off can move them.
+        args = ["--partitions", "2", "--anti-entropy-interval-ms", "0"]
+        first = self.start_cluster_node(extra_args=args)
+        items = [("slice-%06d" % i, "v%d" % i) for i in range(12000)]
+        acked, failed = put_all(first.endpoint, items, w=1)
+        self.assertEqual(failed, {}, "writes to a one-node cluster failed")
+        second = self.start_cluster_node(seed=first, extra_args=args)
+        wait_converged([first, second])
+        # N=3 on two nodes: both replicate both partitions.
+        def complete():
+            wrong = read_mismatches(second.endpoint, acked, local=True)
+            return "%d of %d keys missing" % (len(wrong), len(acked)) if wrong else None
+        took = wait_until(complete, MOVE_DEADLINE, "the new node receives both partitions whole")
+        self.assertEqual(status_of(first)["keys_transferred"], len(acked))
+        report("12,000 keys in 2 partitions handed over in %.1f s" % took)
+
+
 class LeaveTest(_MembershipCase):
 
     def test_leave_under_writes_hands_everything_off_and_loses_none(self):

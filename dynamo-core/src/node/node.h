@@ -151,6 +151,7 @@ class Node {
                          size_t offset);
   void DropSlice(std::shared_ptr<TransferTask> task,
                  std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items);
+  void NextSlice(const std::shared_ptr<TransferTask>& task);
   void FinishTransfer(std::shared_ptr<TransferTask> task);
   void ServeTransfer(std::string identity, wire::Request req);
 

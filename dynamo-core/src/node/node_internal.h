@@ -3,6 +3,7 @@
 
 #include <zmq.hpp>
 
+#include "dynamo/key_hash.h"
 #include "node/node.h"
 #include "node/worker_pool.h"
 
@@ -69,8 +70,11 @@ struct Node::TransferTask {
   std::vector<std::string> targets;  // node ids
   bool drop_after = false;           // this node is no longer a replica
   bool quiet = false;                // a sweep for stray keys: log only when some are found
-  uint32_t slice = 0;                // next slice of the partition to send
-  uint64_t keys = 0;                 // keys sent so far
+  // Progress: key-hash ranges still to send, the next at the back (once
+  // started, the whole partition is the first).
+  bool started = false;
+  std::vector<HashRange> pending;
+  uint64_t keys = 0;  // keys sent so far
 };
 
 }  // namespace dynamo

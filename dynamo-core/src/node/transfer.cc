@@ -22,7 +22,8 @@ namespace {
 
 constexpr size_t kBatchBytes = 256 << 10;
 constexpr size_t kBatchKeys = 256;
-constexpr uint32_t kTransferSlices = 64;
+constexpr size_t kSliceKeys = 4096;
+constexpr size_t kSliceBytes = 8u << 20;
 
 bool Has(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
@@ -121,35 +122,58 @@ void Node::TransferTick() {
   TransferSlice(task);
 }
 
-// A partition moves slice by slice (kSlices equal key-hash ranges), so
-// only one slice is in memory at a time, and a failure resumes at the
-// slice it stopped in.
+// A partition moves in slices: a key-hash range is scanned whole when it
+// holds at most kSliceKeys keys and kSliceBytes; a larger one is split in
+// halves (engines scan in no particular order, so a scan cannot resume
+// midway). Only one slice is in memory; a failure resumes at the slice it
+// stopped in; an empty or small partition is one scan.
 void Node::TransferSlice(std::shared_ptr<TransferTask> task) {
-  if (task->slice >= kTransferSlices) return FinishTransfer(task);
-  const HashRange part = PartitionHashRange(task->partition, cluster_.ring().partitions());
-  const uint64_t width = (part.hi - part.lo) / kTransferSlices + 1;
-  const uint64_t lo = part.lo + width * task->slice;
-  const uint64_t hi = task->slice + 1 == kTransferSlices ? part.hi : lo + width - 1;
-  OnEngine<Result<Items>>(
-      [this, lo, hi]() -> Result<Items> {
-        Items items;
-        Status s =
-            store_->backend().Scan(lo, hi, [&](std::string_view k, uint64_t, std::string_view v) {
-              items.emplace_back(std::string(k), std::string(v));
+  if (!task->started) {
+    task->pending.push_back(PartitionHashRange(task->partition, cluster_.ring().partitions()));
+    task->started = true;
+  }
+  if (task->pending.empty()) return FinishTransfer(task);
+  const HashRange range = task->pending.back();
+  struct Slice {
+    Items items;
+    bool too_big = false;
+  };
+  OnEngine<Result<Slice>>(
+      [this, range]() -> Result<Slice> {
+        Slice slice;
+        size_t bytes = 0;
+        const bool splittable = range.lo < range.hi;
+        Status s = store_->backend().Scan(
+            range.lo, range.hi, [&](std::string_view k, uint64_t, std::string_view v) {
+              if (splittable && (slice.items.size() >= kSliceKeys || bytes >= kSliceBytes)) {
+                slice.too_big = true;
+                return false;
+              }
+              slice.items.emplace_back(std::string(k), std::string(v));
+              bytes += k.size() + v.size();
               return true;
             });
         if (!s.ok()) return s;
-        return items;
+        if (slice.too_big) slice.items.clear();
+        return slice;
       },
-      [this, task](Result<Items> items) {
-        if (!items.ok()) {
+      [this, task, range](Result<Slice> slice) {
+        if (!slice.ok()) {
           log::Warn("transfer of partition " + std::to_string(task->partition) +
-                    " cannot scan: " + items.status().ToString());
+                    " cannot scan: " + slice.status().ToString());
           transfer_running_ = false;
           transfers_.push_back(task);
           return;
         }
-        SendTransferBatch(task, std::make_shared<Items>(std::move(items).value()), 0);
+        if (slice->too_big) {
+          // Halve the range and go on with its lower half.
+          const uint64_t mid = range.lo + (range.hi - range.lo) / 2;
+          task->pending.pop_back();
+          task->pending.push_back({mid + 1, range.hi});
+          task->pending.push_back({range.lo, mid});
+          return Post([this, task] { TransferSlice(task); });
+        }
+        SendTransferBatch(task, std::make_shared<Items>(std::move(slice->items)), 0);
       });
 }
 
@@ -201,7 +225,7 @@ void Node::DropSlice(std::shared_ptr<TransferTask> task,
   const auto now = cluster_.ring().PreferenceList(task->partition);
   const bool drop = task->drop_after && !Has(now, options_.node_id) && !items->empty();
   if (!drop) {
-    ++task->slice;
+    NextSlice(task);
     // Through the loop's queue, not a nested call: with an inline engine
     // every step completes at once, and a partition's slices would nest.
     return Post([this, task] { TransferSlice(task); });
@@ -216,9 +240,13 @@ void Node::DropSlice(std::shared_ptr<TransferTask> task,
       },
       [this, task](Status s) {
         if (!s.ok()) log::Warn("dropping a handed-off partition failed: " + s.ToString());
-        ++task->slice;
+        NextSlice(task);
         Post([this, task] { TransferSlice(task); });
       });
+}
+
+void Node::NextSlice(const std::shared_ptr<TransferTask>& task) {
+  if (!task->pending.empty()) task->pending.pop_back();
 }
 
 void Node::FinishTransfer(std::shared_ptr<TransferTask> task) {
