@@ -12,6 +12,7 @@ printing {"ok": true} with --json; `status --json` has "transfers_pending"
 and "keys_transferred"; a removed node disappears from "members".
 """
 
+import os
 import signal
 import sys
 import time
@@ -235,6 +236,54 @@ class LeaveTest(_MembershipCase):
                         if d.node_id in replicas_of(k, ring))
         self.put(n1, key_of_d, "back", extra=["--w", "3"])
         self.assertEqual(self.get_json(d, key_of_d, extra=["--local"])[0], [b"back"])
+
+
+class CrashDuringHandOffTest(_MembershipCase):
+    """A hand-off survives a crash of either side: the sender (the leaving
+    node) is killed while a receiver is stalled, the receiver is killed
+    too, both restart, and every key still reaches its new replicas.
+    Anti-entropy is off, so only the hand-off can move the keys."""
+
+    KEYS = 1500
+
+    def test_a_leave_cut_short_by_kill_9_of_sender_and_receiver_completes(self):
+        args = ["--failure-timeout-ms", "1500", "--anti-entropy-interval-ms", "0"]
+        nodes = self.start_cluster(4, backend="file", extra_args=args)
+        n1, n2, receiver, leaver = nodes
+        items = [("handoff-crash-%05d" % i, "value %d" % i) for i in range(self.KEYS)]
+        acked, failed = put_all(n1.endpoint, items, w=3)
+        self.assertEqual(failed, {}, "writes at W=3 failed before the leave")
+
+        os.kill(receiver.proc.pid, signal.SIGSTOP)  # its batches stall
+        self.addCleanup(lambda: receiver.alive() and os.kill(receiver.proc.pid, signal.SIGCONT))
+        self.admin_ok(leaver, "leave")
+
+        def out_of_ring():
+            return None if all(leaver.node_id not in sum(ring_of(n)["owners"], [])
+                               for n in (n1, n2)) else "still in the ring"
+        wait_until(out_of_ring, MOVE_DEADLINE, "the claimant takes the leaver out of the ring")
+        time.sleep(1.0)  # batches to the others go; those to the stalled receiver wait
+        pending = status_of(leaver)["transfers_pending"]
+        report("leaver killed with %d partition hand-offs pending" % pending)
+        self.assertGreater(pending, 0, "the hand-off finished before the crash: the test "
+                           "shows nothing")
+        leaver.kill9()
+        receiver.kill9()
+        receiver.start()
+        leaver.start()
+
+        rest = [n1, n2, receiver]
+        ring = wait_converged(rest, MOVE_DEADLINE)
+        self.wait_placed(rest, ring, acked, "after both sides crashed mid-hand-off, each key "
+                         "on every node of its new preference list")
+
+        def emptied():
+            holders = wire_local_holders([leaver], sorted(acked))
+            kept = [k for k in acked if holders[k]]
+            return "the leaver still holds %d keys" % len(kept) if kept else None
+        wait_until(emptied, MOVE_DEADLINE, "the restarted leaver finishes its hand-off and "
+                   "drops what it handed off", interval=0.5)
+        self.assert_readable(rest, acked, "after the crashed hand-off")
 
 
 class RemoveTest(_MembershipCase):
