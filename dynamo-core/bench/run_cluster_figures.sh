@@ -5,6 +5,7 @@
 #
 #   dynamo-core/bench/run_cluster_figures.sh [BIN_DIR]   (default: build-release/bin)
 #   DURATION=10 BASE_PORT=17111 ...
+#   NODE_ARGS="--anti-entropy-interval-ms 0" ...   (extra dynamod options)
 #
 # Run it while nothing else runs:
 #   flock /tmp/dynamo-build.lock dynamo-core/bench/run_cluster_figures.sh
@@ -26,6 +27,8 @@ ENDPOINTS=()
 for i in 0 1 2; do
   ep=tcp://127.0.0.1:$((BASE_PORT + i))
   args=(--listen "$ep" --backend memory --data-dir "$WORK/n$i" --node-id "n$i")
+  # shellcheck disable=SC2206
+  args+=(${NODE_ARGS:-})
   ((i > 0)) && args+=(--seed "${ENDPOINTS[0]}")
   "$BIN/dynamod" "${args[@]}" >"$WORK/n$i.log" 2>&1 &
   PIDS+=("$!")
