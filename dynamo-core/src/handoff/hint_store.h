@@ -36,6 +36,13 @@
 
 namespace dynamo {
 
+// One hint as read from the store.
+struct HintStoreHint {
+  std::string key;
+  std::string encoded;  // SiblingSet::Encode() of the held set
+  uint64_t seq = 0;     // changes whenever the held set changes (not durable)
+};
+
 class HintStore {
  public:
   struct Options {
@@ -64,11 +71,7 @@ class HintStore {
   // size. IOError on a failed write, the store unchanged.
   Status Add(const std::string& target, std::string_view key, const SiblingSet& set);
 
-  struct Hint {
-    std::string key;
-    std::string encoded;  // SiblingSet::Encode() of the held set
-    uint64_t seq = 0;     // changes whenever the held set changes (not durable)
-  };
+  using Hint = HintStoreHint;
   // Up to max_keys hints for target, by key, whose encodings total at most
   // max_bytes -- but at least one when target has any and max_keys > 0.
   std::vector<Hint> Peek(const std::string& target, size_t max_keys, size_t max_bytes) const;

@@ -93,6 +93,10 @@ Status DecodeTreeRequest(std::string_view bytes, TreeRequest* r) {
       r->indices.push_back(static_cast<uint32_t>(idx));
     }
   }
+  // Each index once: a repeated one would only multiply the reply.
+  std::sort(r->indices.begin(), r->indices.end());
+  r->indices.erase(std::unique(r->indices.begin(), r->indices.end()), r->indices.end());
+  if (r->keys.size() > kMaxKeysPerExchange) return bad;
   return Status::OK();
 }
 
@@ -154,7 +158,12 @@ void Node::SyncTreesWithRing() {
 
 void Node::AntiEntropyTick() {
   const Ring& ring = cluster_.ring();
-  if (ae_running_ || ring.empty() || !ring.Contains(options_.node_id)) return;
+  if (ae_running_) return;
+  if (ring.empty() || !ring.Contains(options_.node_id)) {
+    // Not a replica of anything (joining, or out of the cluster): look again later.
+    next_ae_ = Clock::now() + std::chrono::milliseconds(options_.anti_entropy_interval_ms);
+    return;
+  }
   // No client request finished since the last look: nobody to yield to.
   if (fg_samples_ == 0) fg_latency_ms_ = 0;
   fg_samples_ = 0;

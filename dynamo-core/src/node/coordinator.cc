@@ -20,8 +20,10 @@ namespace {
 
 Status NoRing() { return Status::Unavailable("this node has not joined a cluster yet (no ring)"); }
 
+constexpr const char* kNotAReplica = "this node is not a replica of the key";
+
 Status NotAReplica(uint64_t ring_version) {
-  return Status::Unavailable("this node is not a replica of the key in ring version " +
+  return Status::Unavailable(std::string(kNotAReplica) + " in ring version " +
                              std::to_string(ring_version));
 }
 
@@ -283,26 +285,40 @@ void Node::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
 }
 
 void Node::ForwardPut(std::string identity, Request req, std::vector<std::string> targets,
-                      size_t next) {
+                      size_t next, bool refused) {
   // Replicas taken for down are not waited for (they were sorted last).
   while (next < targets.size() && IsDownNode(targets[next])) ++next;
   if (next >= targets.size()) {
-    // No replica took the write: stand in for them (sloppy quorum).
+    if (refused) {
+      // Some replica is none in its newer ring: this node's ring is out of
+      // date, and a stand-in write would name the wrong owners.
+      return SendReply(identity, Reply::Error(req.id, Status::Unavailable(
+                                                          "the key's replicas changed; this "
+                                                          "node's ring is out of date (retry)")));
+    }
+    // No replica answered: stand in for them (sloppy quorum).
     return CoordinateAsStandIn(std::move(identity), std::move(req), std::move(targets));
   }
   ++forwarded_;
   Request fwd = req;
   fwd.flags |= wire::kFlagForwarded;
   const std::string endpoint = EndpointOf(targets[next]);
-  peers_->Call(endpoint, std::move(fwd), RequestTimeout(),
+  // A replica coordinating may wait a request timeout for its replicas and
+  // another for a stand-in: give it that, so one write is not coordinated
+  // twice.
+  peers_->Call(endpoint, std::move(fwd), RequestTimeout() * 3,
                [this, identity = std::move(identity), req = std::move(req),
-                targets = std::move(targets), next](Result<Reply> rep) mutable {
-                 if (!rep.ok() || rep->ToStatus().code() == Status::Code::kUnavailable) {
-                   // The replica did not answer, or is no replica in its newer
-                   // ring: try the next one.
+                targets = std::move(targets), next, refused](Result<Reply> rep) mutable {
+                 const bool not_replica = rep.ok() &&
+                                          rep->ToStatus().code() == Status::Code::kUnavailable &&
+                                          rep->ToStatus().message().rfind(kNotAReplica, 0) == 0;
+                 if (!rep.ok() || not_replica) {
+                   // No answer, or no replica in its newer ring: the next one.
                    return ForwardPut(std::move(identity), std::move(req), std::move(targets),
-                                     next + 1);
+                                     next + 1, refused || not_replica);
                  }
+                 // Its answer, success or not (a quorum it could not reach
+                 // after writing its own copy is not retried elsewhere).
                  rep->id = req.id;  // the client's id, not ours
                  SendReply(identity, *rep);
                });
@@ -327,7 +343,15 @@ void Node::CoordinateAsStandIn(std::string identity, Request req,
   op->written.push_back(options_.node_id);
   op->written.insert(op->written.end(), targets.begin(), targets.end());
   const bool tombstone = req.type == MsgType::kDel;
-  const bool supersede = tombstone && req.context.empty();
+  if (tombstone && req.context.empty()) {
+    // Such a delete removes what the replicas hold now, which a stand-in
+    // cannot see: it would delete nothing.
+    return SendReply(op->identity,
+                     Reply::Error(req.id, Status::Unavailable(
+                                              "no replica of the key is reachable, and a delete "
+                                              "without a context needs one (pass the context of a "
+                                              "get)")));
+  }
   // This node keeps no copy of the key, so it cannot see its own earlier
   // dots: it takes counters from a sequence it never reuses.
   const uint64_t counter = ++standin_counter_;
@@ -337,18 +361,22 @@ void Node::CoordinateAsStandIn(std::string identity, Request req,
     CausalContext history;
   };
   workers_->Submit([this, op, owner = targets.front(), ctx = std::move(context).value(),
-                    value = tombstone ? std::string() : std::move(req.value), tombstone, supersede,
+                    value = tombstone ? std::string() : std::move(req.value), tombstone,
                     counter]() mutable {
     auto w = std::make_shared<Written>();
     SiblingSet set = hints_->ForKey(op->key);
-    if (supersede) ctx.Merge(set.Context());
     const auto now_ms =
         static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count());
-    w->history = set.Apply(ctx, options_.node_id, now_ms, std::move(value), tombstone,
-                           options_.max_clock_entries, counter)
-                     .History();
+    const Version& v = set.Apply(ctx, options_.node_id, now_ms, std::move(value), tombstone,
+                                 options_.max_clock_entries, counter);
+    w->history = v.History();
+    // The context may have carried a higher counter of ours: never hand
+    // out the one just used again.
+    uint64_t seen = standin_counter_.load();
+    while (seen < v.dot_counter && !standin_counter_.compare_exchange_weak(seen, v.dot_counter)) {
+    }
     w->status = hints_->Add(owner, op->key, set);
     w->encoded = set.Encode();
     Post([this, op, w, targets_left = op->written] {
@@ -357,6 +385,7 @@ void Node::CoordinateAsStandIn(std::string identity, Request req,
         return SendReply(op->identity, Reply::Error(op->client_id, w->status));
       }
       ++hints_stored_;
+      HandoffTick(/*plan=*/false);  // status shows the hint at once
       log::Debug("no replica of a key took its write: standing in for them");
       op->context = EncodeContext(w->history);
       op->encoded = w->encoded;

@@ -21,7 +21,7 @@ using wire::Request;
 namespace {
 constexpr size_t kHintBatchKeys = 256;
 constexpr size_t kHintBatchBytes = 1u << 20;
-using Delivered = std::vector<std::pair<std::string, uint64_t>>;
+
 }  // namespace
 
 void Node::ServeHintedPut(std::string identity, Request req) {
@@ -41,6 +41,7 @@ void Node::ServeHintedPut(std::string identity, Request req) {
     Post([this, identity = std::move(identity), id, s] {
       if (s.ok()) {
         ++hints_stored_;
+        HandoffTick(/*plan=*/false);  // status shows it at once
       } else {
         log::Warn("hinted write refused: " + s.ToString());
       }
@@ -49,23 +50,74 @@ void Node::ServeHintedPut(std::string identity, Request req) {
   });
 }
 
-void Node::HandoffTick() {
+// Every --handoff-interval-ms: the hint store is read on a worker (its
+// appends fsync under its lock, which the loop must never wait for), then
+// each owner's hints are handled on the loop.
+void Node::HandoffTick(bool plan) {
+  if (handoff_scan_running_) {
+    snapshot_again_ = true;  // a hint was stored while the store was being read
+    return;
+  }
+  handoff_scan_running_ = true;
+  workers_->Submit([this, plan] {
+    auto snapshot = std::make_shared<HintSnapshot>();
+    snapshot->by_target = hints_->PendingByTarget();
+    snapshot->pending = hints_->pending();
+    snapshot->bytes = hints_->bytes();
+    snapshot->dropped = hints_->dropped();
+    Post([this, snapshot, plan] {
+      handoff_scan_running_ = false;
+      hint_snapshot_ = *snapshot;
+      if (plan) PlanHandoff();
+      if (snapshot_again_) {
+        snapshot_again_ = false;
+        HandoffTick(false);
+      }
+    });
+  });
+}
+
+void Node::PlanHandoff() {
   if (cluster_.ring().empty()) return;
-  for (const auto& [target, count] : hints_->PendingByTarget()) {
+  // A node leaving (or gone from the ring) cannot wait for owners to come
+  // back: it hands their hints to the keys' live replicas instead.
+  const bool self_out = !cluster_.ring().Contains(options_.node_id);
+  for (const auto& [target, count] : hint_snapshot_.by_target) {
     if (handoff_busy_.count(target)) continue;
     const Member* m = cluster_.Find(target);
     if (m == nullptr || !cluster_.ring().Contains(target) || m->state == MemberState::kRemoved) {
-      RerouteHints(target);
-      continue;
+      ReadHints(target, /*reroute_all=*/true);
+    } else if (peers_->IsDown(m->endpoint)) {
+      if (self_out) ReadHints(target, true);  // else wait: probes tell when it is back
+    } else {
+      ReadHints(target, false);
     }
-    if (peers_->IsDown(m->endpoint)) continue;  // probes tell when it is back
-    DeliverHints(target);
   }
 }
 
-void Node::DeliverHints(const std::string& target) {
-  std::vector<HintStore::Hint> hints = hints_->Peek(target, kHintBatchKeys, kHintBatchBytes);
-  if (hints.empty()) return;
+// Peeks a batch of target's hints on a worker, then delivers them: to the
+// target the keys it still replicates, to the keys' current replicas the
+// rest (or all of them, with reroute_all).
+void Node::ReadHints(const std::string& target, bool reroute_all) {
+  handoff_busy_.insert(target);
+  workers_->Submit([this, target, reroute_all] {
+    auto hints = std::make_shared<std::vector<HintStore::Hint>>(
+        hints_->Peek(target, kHintBatchKeys, kHintBatchBytes));
+    Post([this, target, reroute_all, hints] {
+      std::vector<HintStore::Hint> own, stray;
+      for (auto& h : *hints) {
+        const auto pref = PreferenceListFor(h.key);
+        const bool owner = std::find(pref.begin(), pref.end(), target) != pref.end();
+        (owner && !reroute_all ? own : stray).push_back(std::move(h));
+      }
+      if (!stray.empty()) return RerouteHints(target, std::move(stray));
+      if (!own.empty()) return DeliverHints(target, std::move(own));
+      handoff_busy_.erase(target);
+    });
+  });
+}
+
+void Node::DeliverHints(const std::string& target, std::vector<HintStore::Hint> hints) {
   Request batch;
   batch.type = MsgType::kTransfer;
   auto delivered = std::make_shared<Delivered>();
@@ -73,7 +125,6 @@ void Node::DeliverHints(const std::string& target) {
     delivered->emplace_back(h.key, h.seq);
     batch.batch.emplace_back(std::move(h.key), std::move(h.encoded));
   }
-  handoff_busy_.insert(target);
   peers_->Call(EndpointOf(target), std::move(batch), RequestTimeout() * 5,
                [this, target, delivered](Result<Reply> rep) {
                  Status s = rep.ok() ? rep->ToStatus() : rep.status();
@@ -83,66 +134,70 @@ void Node::DeliverHints(const std::string& target) {
                    return;
                  }
                  // Deleted only now that the owner has them (durably).
-                 workers_->Submit([this, target, delivered] {
-                   Result<size_t> removed = hints_->Remove(target, *delivered);
-                   Post([this, target, removed]() mutable {
-                     handoff_busy_.erase(target);
-                     if (!removed.ok()) {
-                       log::Warn("cannot delete delivered hints: " + removed.status().ToString());
-                       return;
-                     }
-                     hints_delivered_ += *removed;
-                     log::Debug("delivered " + std::to_string(*removed) + " hints to " + target);
-                     // More waiting: go on without waiting for the next tick.
-                     if (hints_->PendingByTarget().count(target)) DeliverHints(target);
-                   });
-                 });
+                 ForgetHints(target, delivered, "");
                });
 }
 
-void Node::RerouteHints(const std::string& target) {
-  std::vector<HintStore::Hint> hints = hints_->Peek(target, kHintBatchKeys, kHintBatchBytes);
-  if (hints.empty()) return;
-  handoff_busy_.insert(target);
+// Deletes the handed-over hints (a worker: the store fsyncs), then looks
+// for more without waiting for the next tick.
+void Node::ForgetHints(const std::string& target, std::shared_ptr<Delivered> done,
+                       const std::string& how) {
+  workers_->Submit([this, target, done, how] {
+    Result<size_t> removed = hints_->Remove(target, *done);
+    Post([this, target, removed, how]() mutable {
+      handoff_busy_.erase(target);
+      if (!removed.ok()) {
+        log::Warn("cannot delete delivered hints: " + removed.status().ToString());
+        return;
+      }
+      hints_delivered_ += *removed;
+      if (!how.empty() && *removed > 0) {
+        log::Info(std::to_string(*removed) + " hints for " + target + " " + how);
+      }
+      auto it = hint_snapshot_.by_target.find(target);
+      if (it == hint_snapshot_.by_target.end()) return;
+      it->second -= std::min(it->second, *removed);
+      hint_snapshot_.pending -= std::min(hint_snapshot_.pending, *removed);
+      if (it->second > 0) {
+        ReadHints(target, false);  // more waiting (the split is made again)
+      } else {
+        hint_snapshot_.by_target.erase(it);
+      }
+    });
+  });
+}
+
+// Hints whose owner no longer replicates the key (or is gone, or this node
+// is leaving) go to the key's current replicas that answer; each hint is
+// deleted once every one of them acknowledged it, and at least one did.
+void Node::RerouteHints(const std::string& target, std::vector<HintStore::Hint> hints) {
   struct Pending {
-    size_t outstanding = 0;
+    size_t outstanding = 1;  // released at the end of this function
     Delivered done;
-    bool failed_any = false;
   };
   auto pending = std::make_shared<Pending>();
   auto finish = [this, target, pending] {
     if (--pending->outstanding > 0) return;
-    workers_->Submit([this, target, pending] {
-      Result<size_t> removed = hints_->Remove(target, pending->done);
-      Post([this, target, removed]() mutable {
-        handoff_busy_.erase(target);
-        if (removed.ok()) {
-          hints_delivered_ += *removed;
-          log::Info("hints for " + target + ", no longer in the ring: " + std::to_string(*removed) +
-                    " handed to the keys' replicas");
-        }
-      });
-    });
+    ForgetHints(target, std::make_shared<Delivered>(std::move(pending->done)),
+                "handed to the keys' current replicas");
   };
-  pending->outstanding = 1;  // released at the end of this function
   for (auto& h : hints) {
-    const auto pref = PreferenceListFor(h.key);
-    auto left = std::make_shared<size_t>(pref.size());
+    std::vector<std::string> recipients;
+    for (const auto& n : PreferenceListFor(h.key)) {
+      if (n != target && (n == options_.node_id || !IsDownNode(n))) recipients.push_back(n);
+    }
+    auto set = SiblingSet::Decode(h.encoded);
+    if (!set.ok() || recipients.empty()) continue;  // kept: tried again later
+    auto left = std::make_shared<size_t>(recipients.size());
     auto ok = std::make_shared<bool>(true);
     ++pending->outstanding;
-    auto one_done = [this, pending, left, ok, key = h.key, seq = h.seq, finish](Status s) {
+    auto one_done = [pending, left, ok, key = h.key, seq = h.seq, finish](Status s) {
       if (!s.ok()) *ok = false;
       if (--*left > 0) return;
       if (*ok) pending->done.emplace_back(key, seq);
       finish();
     };
-    auto set = SiblingSet::Decode(h.encoded);
-    if (!set.ok() || pref.empty()) {
-      *left = 1;
-      one_done(set.ok() ? Status::Unavailable("no ring") : set.status());
-      continue;
-    }
-    for (const std::string& n : pref) {
+    for (const std::string& n : recipients) {
       if (n == options_.node_id) {
         OnEngine<Status>([this, key = h.key, s = *set] { return store_->Merge(key, s).status(); },
                          one_done);

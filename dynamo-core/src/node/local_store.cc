@@ -67,6 +67,21 @@ Status LocalStore::Remove(std::string_view key) {
   return Status::OK();
 }
 
+Status LocalStore::RemoveIfUnchanged(std::string_view key, std::string_view expected,
+                                     bool* removed) {
+  *removed = false;
+  const uint64_t h = KeyHash(key);
+  std::lock_guard<std::mutex> l(StripeFor(h));
+  Result<std::string> now = backend_->Get(key);
+  if (!now.ok()) return now.status().IsNotFound() ? Status::OK() : now.status();
+  if (*now != expected) return Status::OK();
+  Status s = backend_->Remove(key);
+  if (!s.ok() && !s.IsNotFound()) return s;
+  NoteWrite(key, h, nullptr);
+  *removed = true;
+  return Status::OK();
+}
+
 void LocalStore::NoteWrite(std::string_view key, uint64_t key_hash, const SiblingSet* set) {
   std::unique_lock<std::mutex> l(trees_mu_);
   if (tree_partitions_ == 0) return;
@@ -88,6 +103,7 @@ void LocalStore::ConfigureTrees(uint32_t partitions) {
 
 Status LocalStore::BuildTree(uint32_t partition) {
   HashRange range;
+  TreeSlot* slot = nullptr;  // this build's tree: a drop and rebuild meanwhile is another
   {
     std::lock_guard<std::mutex> l(trees_mu_);
     if (tree_partitions_ == 0 || partition >= tree_partitions_) {
@@ -95,7 +111,8 @@ Status LocalStore::BuildTree(uint32_t partition) {
     }
     if (trees_.count(partition)) return Status::OK();
     range = PartitionHashRange(partition, tree_partitions_);
-    trees_.emplace(partition, std::make_unique<TreeSlot>(TreeSlot{MerkleTree(range)}));
+    slot = trees_.emplace(partition, std::make_unique<TreeSlot>(TreeSlot{MerkleTree(range)}))
+               .first->second.get();
   }
   // Writes from now on update the tree; the scan fills in the keys no
   // write touched since (a write is newer than what the scan read).
@@ -107,7 +124,7 @@ Status LocalStore::BuildTree(uint32_t partition) {
         if (seen.size() >= 1024) {
           std::lock_guard<std::mutex> l(trees_mu_);
           auto it = trees_.find(partition);
-          if (it != trees_.end()) {
+          if (it != trees_.end() && it->second.get() == slot) {
             for (const auto& [sk, sh, sd] : seen) {
               it->second->tree.SetIfAbsent(sk, sh, sd);
             }
@@ -118,7 +135,7 @@ Status LocalStore::BuildTree(uint32_t partition) {
       });
   std::lock_guard<std::mutex> l(trees_mu_);
   auto it = trees_.find(partition);
-  if (it == trees_.end()) return Status::OK();  // dropped meanwhile
+  if (it == trees_.end() || it->second.get() != slot) return Status::OK();  // dropped meanwhile
   if (!scan.ok()) {
     trees_.erase(it);
     return scan;

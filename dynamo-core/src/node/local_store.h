@@ -48,6 +48,9 @@ class LocalStore {
 
   // Removes key (a handed-off partition being dropped).
   Status Remove(std::string_view key);
+  // Removes key only if it still holds exactly `expected` (the bytes that
+  // were handed off): a version merged in since stays. Sets *removed.
+  Status RemoveIfUnchanged(std::string_view key, std::string_view expected, bool* removed);
 
   Backend& backend() { return *backend_; }
 

@@ -319,8 +319,9 @@ void Node::ServeAdminRemove(std::string identity, Request req) {
   const Ring old_ring = ring;
   cluster_.Update(id, m->endpoint, MemberState::kRemoved);
   log::Info("member " + id + " removed by an administrator");
-  ClaimTick();  // when this node is the claimant, the ring changes now
-  OnClusterChanged(old_ring);
+  ClaimTick();  // when this node is the claimant, the ring changes now (and it
+                // handles the change)
+  if (cluster_.ring() == old_ring) OnClusterChanged(old_ring);
   SendReply(identity, Reply::Ack(req.id));
 }
 
@@ -340,7 +341,8 @@ void Node::OnClusterChanged(const Ring& old_ring) {
     log::Info("ring version " + std::to_string(ring.version()) + ": " +
               std::to_string(ring.nodes().size()) + " nodes, " +
               std::to_string(ring.OwnedBy(options_.node_id)) + " partitions owned here");
-    if (old_ring.empty() && !pre_join_ring_.empty() && ring.Contains(options_.node_id)) {
+    if (!pre_join_ring_.empty() && ring.Contains(options_.node_id) &&
+        !old_ring.Contains(options_.node_id)) {
       // Joined another cluster on an administrator's request: what this
       // node held in its own cluster goes to the keys' replicas here.
       PlanTransfers(pre_join_ring_, ring);

@@ -72,8 +72,12 @@ Status Node::Start() {
   standin_counter_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                                std::chrono::system_clock::now().time_since_epoch())
                                                .count());
-  if (hints_->pending() > 0) {
-    log::Info(std::to_string(hints_->pending()) + " hints waiting for delivery");
+  hint_snapshot_.by_target = hints_->PendingByTarget();
+  hint_snapshot_.pending = hints_->pending();
+  hint_snapshot_.bytes = hints_->bytes();
+  hint_snapshot_.dropped = hints_->dropped();
+  if (hint_snapshot_.pending > 0) {
+    log::Info(std::to_string(hint_snapshot_.pending) + " hints waiting for delivery");
   }
 
   event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -396,16 +400,18 @@ Reply Node::StatusReply(uint64_t id, const std::string& engine_stats) {
   j["read_quorum"] = options_.read_quorum;
   j["write_quorum"] = options_.write_quorum;
   j["under_replicated"] = ring.empty() || ring.nodes().size() < n;
-  const auto by_target = hints_->PendingByTarget();
-  j["hints_pending"] = hints_->pending();
+  // As of the last handoff tick (the loop never waits on the store).
+  j["hints_pending"] = hint_snapshot_.pending;
   json pending = json::object();
-  for (const auto& [target, count] : by_target) pending[target] = count;
+  for (const auto& [target, count] : hint_snapshot_.by_target) {
+    if (count > 0) pending[target] = count;
+  }
   j["hints_pending_by_target"] = pending;
   j["hints"] = json{{"stored", hints_stored_},
                     {"delivered", hints_delivered_},
-                    {"dropped", hints_->dropped()},
+                    {"dropped", hint_snapshot_.dropped},
                     {"sent", hints_sent_},
-                    {"bytes", hints_->bytes()}};
+                    {"bytes", hint_snapshot_.bytes}};
   j["anti_entropy"] = json{{"exchanges", ae_exchanges_},
                            {"keys_repaired", ae_keys_repaired_},
                            {"partitions_differing", ae_partitions_differing_},
@@ -418,7 +424,14 @@ Reply Node::StatusReply(uint64_t id, const std::string& engine_stats) {
   j["forwarded"] = forwarded_;
   j["read_repairs"] = read_repairs_;
   j["keys_transferred"] = keys_transferred_;
-  j["transfers_pending"] = transfers_.size() + (transfer_running_ ? 1 : 0);
+  // Sweeps for stray keys count only once they found some.
+  size_t pending_transfers = 0;
+  for (const auto& t : transfers_) pending_transfers += !t->quiet || t->keys > 0;
+  if (transfer_running_ && current_transfer_ &&
+      (!current_transfer_->quiet || current_transfer_->keys > 0)) {
+    ++pending_transfers;
+  }
+  j["transfers_pending"] = pending_transfers;
   j["engine"] = json::parse(engine_stats, nullptr, /*allow_exceptions=*/false);
   if (j["engine"].is_discarded()) j["engine"] = engine_stats;
   return MapReply(MsgType::kStatusReply, id, j);

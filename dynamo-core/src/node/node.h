@@ -14,6 +14,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -31,6 +32,7 @@
 namespace dynamo {
 
 class HintStore;
+struct HintStoreHint;
 class LocalStore;
 class WorkerPool;
 class BackendPlugin;
@@ -80,7 +82,7 @@ class Node {
   void CoordinateGet(std::string identity, wire::Request req);
   void CoordinatePut(std::string identity, wire::Request req);
   void ForwardPut(std::string identity, wire::Request req, std::vector<std::string> targets,
-                  size_t next);
+                  size_t next, bool refused = false);
   void OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t target, Result<SiblingSet> set);
   void ReadRepair(const std::shared_ptr<GetOp>& op);
   void OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s);
@@ -117,11 +119,17 @@ class Node {
   void SaveClusterState();
 
   // ---- hinted handoff (handoff.cc)
+  using Delivered = std::vector<std::pair<std::string, uint64_t>>;
   void ServeHintedPut(std::string identity, wire::Request req);
-  void HandoffTick();
-  void DeliverHints(const std::string& target);
-  // Hints for a node no longer in the ring go to the key's current replicas.
-  void RerouteHints(const std::string& target);
+  // Reads the hint store on a worker into hint_snapshot_, then (plan)
+  // hands hints to their owners.
+  void HandoffTick(bool plan = true);
+  void PlanHandoff();
+  void ReadHints(const std::string& target, bool reroute_all);
+  void DeliverHints(const std::string& target, std::vector<HintStoreHint> hints);
+  void RerouteHints(const std::string& target, std::vector<HintStoreHint> hints);
+  void ForgetHints(const std::string& target, std::shared_ptr<Delivered> done,
+                   const std::string& how);
 
   // ---- anti-entropy (anti_entropy.cc)
   void AntiEntropyTick();
@@ -152,6 +160,7 @@ class Node {
   void DropSlice(std::shared_ptr<TransferTask> task,
                  std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items);
   void NextSlice(const std::shared_ptr<TransferTask>& task);
+  void RetargetTransfer(const std::shared_ptr<TransferTask>& task);
   void FinishTransfer(std::shared_ptr<TransferTask> task);
   void ServeTransfer(std::string identity, wire::Request req);
 
@@ -178,6 +187,7 @@ class Node {
   size_t join_attempts_ = 0;
   std::deque<std::shared_ptr<TransferTask>> transfers_;
   bool transfer_running_ = false;
+  std::shared_ptr<TransferTask> current_transfer_;  // the one running, if any
   uint64_t keys_transferred_ = 0;
   uint64_t transfer_round_keys_ = 0;  // since the queue last ran dry
   uint64_t transfer_round_partitions_ = 0;
@@ -188,6 +198,16 @@ class Node {
   // Hinted handoff.
   std::unique_ptr<HintStore> hints_;
   std::unordered_set<std::string> handoff_busy_;  // targets with a delivery in flight
+  bool handoff_scan_running_ = false;
+  bool snapshot_again_ = false;
+  // The hint store as last read (status shows it; the loop never reads the
+  // store itself, whose appends fsync under its lock).
+  struct HintSnapshot {
+    std::map<std::string, size_t> by_target;
+    size_t pending = 0;
+    uint64_t bytes = 0, dropped = 0;
+  };
+  HintSnapshot hint_snapshot_;
   Clock::time_point next_handoff_;
   uint64_t hints_stored_ = 0;                 // hinted writes this node accepted
   uint64_t hints_delivered_ = 0;              // hints acknowledged by their owners

@@ -1,8 +1,9 @@
 // State transfer (paper 4.9 of the join, 6.2): when ownership changes, the
 // nodes that stop replicating a partition send its keys to the nodes that
-// start, and drop them only after every new replica acknowledged them.
-// Simple by design for now: one partition at a time, read whole into
-// memory, sent in batches; a failed batch retries the partition later.
+// start, and drop them only after every new replica acknowledged them (and
+// only if unchanged since). One partition at a time, in slices small
+// enough to hold in memory, sent in batches; a failed batch retries the
+// partition later from the slice it stopped in.
 #include <algorithm>
 
 #include "dynamo/backend.h"
@@ -102,9 +103,10 @@ void Node::TransferTick() {
   if (transfers_.empty()) {
     const Member* self = cluster_.Find(options_.node_id);
     if (self != nullptr && self->state == MemberState::kLeaving && !cluster_.ring().empty() &&
-        !cluster_.ring().Contains(options_.node_id)) {
-      // Everything handed off: this node is out of the cluster.
-      log::Info("left the cluster: every partition handed off");
+        !cluster_.ring().Contains(options_.node_id) && hint_snapshot_.pending == 0 &&
+        !handoff_scan_running_ && handoff_busy_.empty()) {
+      // Everything handed off, hints included: this node is out of the cluster.
+      log::Info("left the cluster: every partition and hint handed off");
       const Ring ring = cluster_.ring();
       cluster_.Update(options_.node_id, options_.listen, MemberState::kRemoved);
       OnClusterChanged(ring);
@@ -119,6 +121,7 @@ void Node::TransferTick() {
   auto task = transfers_.front();
   transfers_.pop_front();
   transfer_running_ = true;
+  current_transfer_ = task;
   TransferSlice(task);
 }
 
@@ -205,7 +208,10 @@ void Node::SendTransferBatch(
                    }
                    if (--*remaining > 0) return;
                    if (*failed) {
-                     // Retried later from this slice (merges are idempotent).
+                     // Retried later from this slice (merges are idempotent),
+                     // to the partition's replicas as they are then: a target
+                     // that died and was removed meanwhile is replaced.
+                     RetargetTransfer(task);
                      transfers_.push_back(task);
                      transfer_running_ = false;
                      return;
@@ -232,8 +238,11 @@ void Node::DropSlice(std::shared_ptr<TransferTask> task,
   }
   OnEngine<Status>(
       [this, items] {
+        // Only what was handed off: a key merged into since (a hint, a
+        // write on the old ring) stays, for the next sweep to hand over.
         for (const auto& [k, v] : *items) {
-          Status s = store_->Remove(k);
+          bool removed = false;
+          Status s = store_->RemoveIfUnchanged(k, v, &removed);
           if (!s.ok()) return s;
         }
         return Status::OK();
@@ -243,6 +252,23 @@ void Node::DropSlice(std::shared_ptr<TransferTask> task,
         NextSlice(task);
         Post([this, task] { TransferSlice(task); });
       });
+}
+
+void Node::RetargetTransfer(const std::shared_ptr<TransferTask>& task) {
+  std::vector<std::string> now;
+  for (const auto& n : cluster_.ring().PreferenceList(task->partition)) {
+    if (n != options_.node_id) now.push_back(n);
+  }
+  if (now.empty() || now == task->targets) return;
+  // Those still replicas keep their place; new replicas are added.
+  std::vector<std::string> targets;
+  for (const auto& n : task->targets) {
+    if (Has(now, n)) targets.push_back(n);
+  }
+  for (const auto& n : now) {
+    if (!Has(targets, n) && (task->drop_after || targets.empty())) targets.push_back(n);
+  }
+  if (!targets.empty()) task->targets = std::move(targets);
 }
 
 void Node::NextSlice(const std::shared_ptr<TransferTask>& task) {
@@ -277,7 +303,9 @@ void Node::ServeTransfer(std::string identity, Request req) {
           Status s = store_->Merge((*batch)[i].first, sets[i]).status();
           if (!s.ok()) return s;
         }
-        return Status::OK();
+        // The sender deletes its copies (hints, a handed-off slice) on our
+        // ack: make ours durable first, whatever the engine's sync policy.
+        return store_->backend().Sync();
       },
       [this, identity = std::move(identity), id = req.id](Status s) {
         SendReply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
