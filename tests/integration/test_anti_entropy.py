@@ -162,6 +162,30 @@ class WipedReplicaTest(_AntiEntropyCase):
                                           describe_mismatches(wrong, acked)))
 
 
+class LostDataFolderTest(_AntiEntropyCase):
+
+    def test_a_node_whose_whole_data_folder_was_lost_rejoins_and_is_refilled(self):
+        nodes = self.start_three()
+        n1, n2, n3 = nodes
+        values = {"lost-%04d" % i: "value %d" % i for i in range(300)}
+        acked, failed = put_all(n1.endpoint, sorted(values.items()), w=3)
+        self.assertEqual(failed, {})
+        self.assertEqual(n3.stop(signal.SIGTERM), 0, n3.log()[-2000:])
+        # Membership, hints and engine all gone: it starts as a new node of
+        # the same name, through its --seed.
+        shutil.rmtree(n3.data_dir)
+        n3.start()
+        ring = wait_converged(nodes)
+        self.assertTrue(any(n3.node_id in entry for entry in ring["owners"]))
+
+        def refilled():
+            wrong = read_mismatches(n3.endpoint, acked, local=True)
+            return "%d of %d keys missing" % (len(wrong), len(acked)) if wrong else None
+        took = wait_until(refilled, REFILL_DEADLINE, "the node that lost its data folder "
+                          "gets every key back by anti-entropy", interval=0.5)
+        report("node3 refilled %.1f s after it came back without a data folder" % took)
+
+
 class StaleReplicaTest(_AntiEntropyCase):
 
     def test_a_missed_delete_and_concurrent_siblings_are_repaired_as_such(self):
