@@ -27,10 +27,14 @@ Status NotAReplica(uint64_t ring_version) {
                              std::to_string(ring_version));
 }
 
-Status QuorumFailed(const char* what, size_t answered, size_t needed, size_t targets) {
+// last_error: the last replica failure, so the client learns why (an engine
+// that lost its database, say), not only how many answered.
+Status QuorumFailed(const char* what, size_t answered, size_t needed, size_t targets,
+                    const std::string& last_error) {
   return Status::Unavailable(std::string("quorum not reached: ") + std::to_string(answered) +
                              " of " + std::to_string(needed) + " needed replicas " + what + " (" +
-                             std::to_string(targets) + " asked)");
+                             std::to_string(targets) + " asked)" +
+                             (last_error.empty() ? "" : "; last failure: " + last_error));
 }
 
 }  // namespace
@@ -92,7 +96,8 @@ void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<Siblin
     op->answers[i] = std::move(set).value();
   } else {
     ++op->failed;
-    log::Debug("replica get from " + op->targets[i] + " failed: " + set.status().ToString());
+    op->last_error = set.status().ToString();
+    log::Debug("replica get from " + op->targets[i] + " failed: " + op->last_error);
   }
   if (!op->replied) {
     if (op->ok >= op->needed) {
@@ -107,8 +112,9 @@ void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<Siblin
       SendReply(op->identity, r);
     } else if (op->targets.size() - op->failed < op->needed) {
       op->replied = true;
-      SendReply(op->identity, Reply::Error(op->req.id, QuorumFailed("answered", op->ok, op->needed,
-                                                                    op->targets.size())));
+      SendReply(op->identity,
+                Reply::Error(op->req.id, QuorumFailed("answered", op->ok, op->needed,
+                                                      op->targets.size(), op->last_error)));
     }
   }
   if (op->ok + op->failed == op->targets.size()) ReadRepair(op);
@@ -266,7 +272,11 @@ void Node::NoteForegroundLatency(Clock::time_point start) {
 
 void Node::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
   --op->in_flight;
-  if (s.ok()) ++op->acks;
+  if (s.ok()) {
+    ++op->acks;
+  } else {
+    op->last_error = s.ToString();
+  }
   if (op->replied) return;
   if (op->acks >= op->needed) {
     op->replied = true;
@@ -279,8 +289,8 @@ void Node::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
   } else if (op->acks + op->in_flight < op->needed) {
     op->replied = true;
     SendReply(op->identity,
-              Reply::Error(op->client_id,
-                           QuorumFailed("acknowledged", op->acks, op->needed, op->written.size())));
+              Reply::Error(op->client_id, QuorumFailed("acknowledged", op->acks, op->needed,
+                                                       op->written.size(), op->last_error)));
   }
 }
 

@@ -34,6 +34,7 @@ struct Node::GetOp {
   std::vector<std::string> targets;                // node ids
   std::vector<std::optional<SiblingSet>> answers;  // per target, when it answered
   size_t needed = 0, ok = 0, failed = 0;
+  std::string last_error;  // of the last replica that failed
   bool replied = false;
   SiblingSet merged;
 };
@@ -45,7 +46,8 @@ struct Node::PutOp {
   uint64_t client_id = 0;
   std::string context;  // the new version's context, for the reply
   size_t needed = 0, acks = 0;
-  size_t in_flight = 0;  // writes sent (the coordinator's own included) not answered yet
+  std::string last_error;  // of the last replica write that failed
+  size_t in_flight = 0;    // writes sent (the coordinator's own included) not answered yet
   bool replied = false;
   // For replica writes and their fallbacks.
   std::string key;
