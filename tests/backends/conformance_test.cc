@@ -4,12 +4,16 @@
 // Engines() is all a new engine needs (e.g. "mysql", when a test server is
 // given by DYNAMO_TEST_MYSQL_SOCKET).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
@@ -35,25 +39,95 @@ struct EngineCase {
   // Options that open a fresh instance keeping its data in `dir` (empty, private).
   std::function<BackendOptions(const std::string& dir)> options;
   bool durable;  // data survives close and open on the same folder
+  // Why the engine cannot be tested here (empty when it can); the cases then
+  // fail, never skip.
+  std::function<std::string()> unavailable = nullptr;
 };
 
 // gtest prints parameters in test listings and failures; the label says it all.
 void PrintTo(const EngineCase& c, std::ostream* os) { *os << c.label; }
 
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+// The mysql cases need a server: tests/mariadb/mariadb.sh start prints (and
+// test.sh exports) the DYNAMO_TEST_MYSQL_* variables.
+std::string MysqlUnavailable() {
+  std::vector<std::string> missing;
+  if (Env("DYNAMO_TEST_MYSQL_SOCKET").empty() &&
+      (Env("DYNAMO_TEST_MYSQL_HOST").empty() || Env("DYNAMO_TEST_MYSQL_PORT").empty())) {
+    missing.push_back("DYNAMO_TEST_MYSQL_SOCKET (or DYNAMO_TEST_MYSQL_HOST and _PORT)");
+  }
+  if (Env("DYNAMO_TEST_MYSQL_USER").empty()) missing.push_back("DYNAMO_TEST_MYSQL_USER");
+  if (Env("DYNAMO_TEST_MYSQL_DATABASE").empty()) missing.push_back("DYNAMO_TEST_MYSQL_DATABASE");
+  if (missing.empty()) return std::string();
+  std::string why = "the mysql engine needs a test server, but";
+  for (size_t i = 0; i < missing.size(); ++i) why += (i == 0 ? " " : ", ") + missing[i];
+  return why +
+         " is not set: run `bash tests/mariadb/mariadb.sh start DIR` and "
+         "`eval \"$(bash tests/mariadb/mariadb.sh env DIR)\"` (test.sh does it)";
+}
+
+// One table per test: its name is kept in the test's folder, so a reopen
+// within the test sees the same table while tests (and earlier runs, whose
+// folders had the same name) never share one.
+std::string MysqlTable(const std::string& dir) {
+  const std::filesystem::path marker = std::filesystem::path(dir) / "mysql-table";
+  {
+    std::ifstream in(marker);
+    std::string name;
+    if (in >> name && !name.empty()) return name;
+  }
+  std::string base;
+  for (char c : std::filesystem::path(dir).filename().string()) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    base += ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) ? c : '_';
+  }
+  const uint64_t nonce =
+      static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) ^
+      (static_cast<uint64_t>(::getpid()) << 40);
+  char suffix[24];
+  std::snprintf(suffix, sizeof suffix, "_%016llx", static_cast<unsigned long long>(nonce));
+  std::string name = "t_" + base.substr(0, 64 - 2 - 17) + suffix;
+  std::ofstream(marker) << name << '\n';
+  return name;
+}
+
+BackendOptions MysqlOptions(const std::string& dir) {
+  BackendOptions o = {{"data_dir", dir},
+                      {"user", Env("DYNAMO_TEST_MYSQL_USER")},
+                      {"password", Env("DYNAMO_TEST_MYSQL_PASSWORD")},
+                      {"database", Env("DYNAMO_TEST_MYSQL_DATABASE")},
+                      {"table", MysqlTable(dir)}};
+  if (!Env("DYNAMO_TEST_MYSQL_SOCKET").empty()) {
+    o.emplace_back("socket", Env("DYNAMO_TEST_MYSQL_SOCKET"));
+  } else {
+    o.emplace_back("host", Env("DYNAMO_TEST_MYSQL_HOST"));
+    o.emplace_back("port", Env("DYNAMO_TEST_MYSQL_PORT"));
+  }
+  return o;
+}
+
 std::vector<EngineCase> Engines() {
   std::vector<EngineCase> engines = {
-      {"memory", "memory", [](const std::string& dir) -> BackendOptions {
+      {"memory", "memory",
+       [](const std::string& dir) -> BackendOptions {
          return {{"data_dir", dir}};
        },
        false},
-      {"file_path_sync_always", "file", [](const std::string& dir) -> BackendOptions {
+      {"file_path_sync_always", "file",
+       [](const std::string& dir) -> BackendOptions {
          return {{"path", dir}, {"sync", "always"}};
        },
        true},
-      {"file_data_dir", "file", [](const std::string& dir) -> BackendOptions {
+      {"file_data_dir", "file",
+       [](const std::string& dir) -> BackendOptions {
          return {{"data_dir", dir}};
        },
        true},
+      {"mysql", "mysql", &MysqlOptions, true, &MysqlUnavailable},
   };
   return engines;
 }
@@ -97,6 +171,10 @@ class BackendConformanceTest : public ::testing::TestWithParam<EngineCase> {
         (std::filesystem::temp_directory_path() / "dynamo-conformance-XXXXXX").string();
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << "mkdtemp " << tmpl;
     dir_ = tmpl;
+    if (GetParam().unavailable) {
+      const std::string why = GetParam().unavailable();
+      ASSERT_TRUE(why.empty()) << why;
+    }
     auto plugin = BackendPlugin::Load(GetParam().plugin, DYNAMO_TEST_PLUGIN_DIR);
     ASSERT_TRUE(plugin.ok()) << plugin.status().ToString();
     plugin_ = plugin.value();
@@ -217,12 +295,9 @@ TEST_P(BackendConformanceTest, EmptyValue) {
 TEST_P(BackendConformanceTest, BinaryKeysAndValues) {
   using namespace std::string_literals;
   const std::vector<std::pair<std::string, std::string>> pairs = {
-      {"a\0b"s, "v\0one"s},
-      {"a\0c"s, "\0\0\0"s},
-      {"a"s, "\xff\xfe\0\x01"s},
-      {"\0"s, "nul key"s},
-      {"\xff\xff"s, "\xff"s},
-      {"\xff\0\xff"s, std::string(300, '\0') + "\xff"s},
+      {"a\0b"s, "v\0one"s},      {"a\0c"s, "\0\0\0"s},
+      {"a"s, "\xff\xfe\0\x01"s}, {"\0"s, "nul key"s},
+      {"\xff\xff"s, "\xff"s},    {"\xff\0\xff"s, std::string(300, '\0') + "\xff"s},
   };
   for (const auto& [k, v] : pairs) ASSERT_TRUE(Put(k, v).ok());
   for (const auto& [k, v] : pairs) ExpectValue(k, v);
@@ -267,9 +342,10 @@ TEST_P(BackendConformanceTest, ScanReturnsExactlyTheHashRange) {
   // (key, hash): the bounds, their neighbours, both ends of the space, and
   // two keys sharing one hash.
   const std::vector<std::pair<std::string, uint64_t>> keys = {
-      {"zero", 0},         {"one", 1},        {"below-lo", lo - 1}, {"at-lo", lo},
-      {"mid", 1500},       {"mid-twin", 1500}, {"at-hi", hi},       {"above-hi", hi + 1},
-      {"max-1", UINT64_MAX - 1}, {"max", UINT64_MAX},
+      {"zero", 0},         {"one", 1},           {"below-lo", lo - 1},
+      {"at-lo", lo},       {"mid", 1500},        {"mid-twin", 1500},
+      {"at-hi", hi},       {"above-hi", hi + 1}, {"max-1", UINT64_MAX - 1},
+      {"max", UINT64_MAX},
   };
   for (const auto& [k, h] : keys) {
     ASSERT_TRUE(be_->Put(k, h, "value of " + k).ok());
