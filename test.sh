@@ -2,6 +2,10 @@
 # Builds dynamo with warnings as errors and runs the whole test suite
 # (unit tests, backend conformance, integration tests that start real nodes).
 # Installs the Debian packages it needs first (with sudo when not root).
+# The mysql engine's tests run against a private MariaDB server that this
+# script starts in build/mariadb (tests/mariadb/mariadb.sh; never the system's
+# server) and stops at the end, also when tests fail or on Ctrl-C; its data
+# stays there for the next run.
 #
 #   ./test.sh              everything
 #   ./test.sh -R file      extra arguments go to ctest
@@ -24,7 +28,23 @@ cmake -S . -B "$BUILD_DIR" -DDYNAMO_WERROR=ON
 echo "==> building"
 cmake --build "$BUILD_DIR" -j "$(nproc)"
 
+MARIADB_DIR="$BUILD_DIR/mariadb"
+stop_mariadb() {
+  bash tests/mariadb/mariadb.sh stop "$MARIADB_DIR" || true
+}
+trap stop_mariadb EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+echo "==> starting a private MariaDB server (${MARIADB_DIR}/)"
+bash tests/mariadb/mariadb.sh start "$MARIADB_DIR"
+# shellcheck disable=SC1091
+source "$MARIADB_DIR/env"
+
 # Two tests at a time is safe: integration tests pick free loopback ports and
-# their own temporary data folders, so concurrent tests never share a node.
+# their own temporary data folders, so concurrent tests never share a node
+# (tests against MariaDB use tables or databases of their own).
 echo "==> running tests"
-exec ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 "$@"
+status=0
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 "$@" || status=$?
+exit "$status"

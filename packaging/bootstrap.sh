@@ -31,6 +31,9 @@ DYNAMO_DEBIAN_PACKAGES=(
   python3-msgpack
   libhiredis-dev
   redis-server
+  mariadb-server
+  mariadb-client
+  libmysqlcppconn-dev
   iptables
 )
 

@@ -1086,3 +1086,205 @@ class IptablesPartition:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# ---- the mysql engine against a private MariaDB server ----------------------------------
+#
+# test.sh starts a private MariaDB server (tests/mariadb/mariadb.sh) and exports
+# where it is; tests give every node a table of its own in the shared test
+# database, and a test that stops MariaDB starts a server of its own
+# (MySQLTestCase.start_private_mariadb).
+
+MARIADB_SH = os.path.join(_REPO, "tests", "mariadb", "mariadb.sh")
+MYSQL_ENV = ("DYNAMO_TEST_MYSQL_SOCKET", "DYNAMO_TEST_MYSQL_HOST", "DYNAMO_TEST_MYSQL_PORT",
+             "DYNAMO_TEST_MYSQL_USER", "DYNAMO_TEST_MYSQL_PASSWORD",
+             "DYNAMO_TEST_MYSQL_DATABASE")
+MARIADB_DEADLINE = 60.0 * TIME_SCALE  # one mariadb.sh or mariadb client run
+
+
+class MySQLConfig:
+    """Where a MariaDB server is and how to log in: socket, host, port, user,
+    password, database (the DYNAMO_TEST_MYSQL_* variables, or a private
+    server's env file)."""
+
+    def __init__(self, values):
+        self.socket = values["DYNAMO_TEST_MYSQL_SOCKET"]
+        self.host = values["DYNAMO_TEST_MYSQL_HOST"]
+        self.port = int(values["DYNAMO_TEST_MYSQL_PORT"])
+        self.user = values["DYNAMO_TEST_MYSQL_USER"]
+        self.password = values["DYNAMO_TEST_MYSQL_PASSWORD"]
+        self.database = values["DYNAMO_TEST_MYSQL_DATABASE"]
+
+    @classmethod
+    def from_environment(cls):
+        """The shared test server; raises AssertionError (the test fails, it
+        is not skipped) when the environment does not say where it is."""
+        missing = [name for name in MYSQL_ENV if not os.environ.get(name)]
+        if missing:
+            raise AssertionError(
+                "the mysql engine tests need a MariaDB server, but %s %s not set: run "
+                "./test.sh (it starts one), or `bash tests/mariadb/mariadb.sh start DIR` "
+                "and `source <(bash tests/mariadb/mariadb.sh env DIR)` first"
+                % (", ".join(missing), "is" if len(missing) == 1 else "are"))
+        return cls(os.environ)
+
+    @classmethod
+    def from_env_file(cls, path):
+        """The export lines mariadb.sh writes to DIR/env."""
+        values = {}
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                m = re.match(r"^export (\w+)=(.*)$", line.strip())
+                if m:
+                    # mariadb.sh quotes with printf %q; its values need no quoting.
+                    values[m.group(1)] = m.group(2)
+        return cls(values)
+
+    def backend_args(self, table, password=True, database=None, **options):
+        """--backend-opt arguments for a node on this server over the socket:
+        socket, user, password (unless password is False or a string to use
+        instead), database, table, then options (key=value, in order)."""
+        opts = [("socket", self.socket), ("user", self.user)]
+        if password is True:
+            opts.append(("password", self.password))
+        elif isinstance(password, str):
+            opts.append(("password", password))
+        opts += [("database", database or self.database), ("table", table)]
+        opts += list(options.items())
+        args = []
+        for key, value in opts:
+            args += ["--backend-opt", "%s=%s" % (key, value)]
+        return args
+
+    def sql(self, statements, database=None, check=True):
+        """Runs statements with the `mariadb` client over the socket (as the
+        test user); returns a Result (stdout: tab-separated rows, no header).
+        With check, fails the test on a non-zero exit."""
+        argv = ["mariadb", "--no-defaults", "--socket=" + self.socket, "--user=" + self.user,
+                "--batch", "--skip-column-names", "--connect-timeout=5",
+                "--database=" + (database or self.database), "-e", statements]
+        env = dict(os.environ, MYSQL_PWD=self.password)
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env, timeout=MARIADB_DEADLINE)
+        except FileNotFoundError as e:
+            raise AssertionError("the mariadb client is not installed "
+                                 "(Debian package mariadb-client)") from e
+        result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
+        if check and result.returncode != 0:
+            raise AssertionError("SQL failed: " + result.describe())
+        return result
+
+    def rows(self, statements, database=None):
+        """The rows of a query, each a list of column texts."""
+        return [line.split("\t") for line in self.sql(statements, database).out.splitlines()]
+
+
+def mysql_quote_name(name):
+    return "`" + name.replace("`", "``") + "`"
+
+
+def unique_mysql_name(prefix="it"):
+    """A table (or database) name no other test uses, [a-z0-9_] only."""
+    return "%s_%d_%s" % (prefix, os.getpid(), os.urandom(5).hex())
+
+
+def delete_key_rows(config, table, key):
+    """Deletes the row(s) of key from an engine's table behind the node's
+    back: tries each string or binary column of the table for one equal to
+    key and returns the number of rows deleted (fails when none matched)."""
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    columns = config.rows(
+        "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '%s' ORDER BY ORDINAL_POSITION"
+        % table.replace("'", "''"))
+    if not columns:
+        raise AssertionError("table %s.%s does not exist" % (config.database, table))
+    textual = ("binary", "varbinary", "blob", "tinyblob", "mediumblob", "longblob", "char",
+               "varchar", "text", "tinytext", "mediumtext", "longtext")
+    for name, data_type in columns:
+        if data_type.lower() not in textual:
+            continue
+        out = config.sql("DELETE FROM %s WHERE %s = X'%s'; SELECT ROW_COUNT();"
+                         % (mysql_quote_name(table), mysql_quote_name(name), key.hex())).out
+        deleted = int(out.split()[-1])
+        if deleted > 0:
+            return deleted
+    raise AssertionError("no column of %s holds the key %r; columns: %r"
+                         % (table, key, columns))
+
+
+class PrivateMariaDB:
+    """A MariaDB server of one test's own (tests/mariadb/mariadb.sh in its
+    folder): start, stop (the data stays) and destroy."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def _run(self, command):
+        argv = ["bash", MARIADB_SH, command, self.folder]
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=MARIADB_DEADLINE)
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError("%s did not finish within %.0f s" % (" ".join(argv),
+                                                                     MARIADB_DEADLINE)) from e
+        result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
+        if result.returncode != 0:
+            raise AssertionError("MariaDB %s failed: %s" % (command, result.describe()))
+        return result
+
+    def start(self):
+        self._run("start")
+        return self
+
+    def stop(self):
+        self._run("stop")
+
+    def destroy(self):
+        """Never fails."""
+        try:
+            self._run("destroy")
+        except AssertionError:
+            pass
+
+    def config(self):
+        return MySQLConfig.from_env_file(os.path.join(self.folder, "env"))
+
+
+class MySQLTestCase(DynamoTestCase):
+    """DynamoTestCase plus the shared MariaDB server (self.mysql, a
+    MySQLConfig; the test fails when the environment does not name one)."""
+
+    def setUp(self):
+        super().setUp()
+        self.mysql = MySQLConfig.from_environment()
+
+    def mysql_table(self, config=None, prefix="it"):
+        """A fresh table name in config's database, dropped at cleanup (after
+        the nodes started later have stopped)."""
+        config = config or self.mysql
+        table = unique_mysql_name(prefix)
+
+        def drop():
+            try:
+                config.sql("DROP TABLE IF EXISTS %s" % mysql_quote_name(table), check=False)
+            except (AssertionError, OSError, subprocess.SubprocessError):
+                pass
+
+        self.addCleanup(drop)
+        return table
+
+    def mysql_node_args(self, config=None, table=None, **kwargs):
+        """(table, --backend-opt arguments) for a node with a table of its own."""
+        config = config or self.mysql
+        table = table or self.mysql_table(config)
+        return table, config.backend_args(table, **kwargs)
+
+    def start_private_mariadb(self):
+        """A started MariaDB server of this test's own, destroyed at cleanup
+        (after the nodes started later have stopped)."""
+        server = PrivateMariaDB(os.path.join(self.make_temp_dir(), "mariadb"))
+        self.addCleanup(server.destroy)
+        return server.start()
