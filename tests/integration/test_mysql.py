@@ -183,6 +183,18 @@ class MySQLRefusalTest(MySQLTestCase):
         self.assertEqual(self.mysql.rows("SHOW DATABASES LIKE '%s'" % database), [],
                          "dynamod created the database")
 
+    def test_a_table_of_another_layout_is_refused_and_left_alone(self):
+        table = self.mysql_table()
+        self.mysql.sql("CREATE TABLE `%s` (id INT PRIMARY KEY, payload TEXT) ENGINE=InnoDB; "
+                       "INSERT INTO `%s` VALUES (1, 'kept')" % (table, table))
+        before = self.mysql.rows("SHOW CREATE TABLE `%s`" % table)
+        r = self.dynamod(self.mysql.backend_args(table))
+        self.assertOneErrorLine(r, "mysql", table)
+        self.assertEqual(self.mysql.rows("SHOW CREATE TABLE `%s`" % table), before,
+                         "the table was altered")
+        self.assertEqual(self.mysql.rows("SELECT payload FROM `%s`" % table), [["kept"]],
+                         "the table's rows were touched")
+
 
 class MySQLSecretsTest(MySQLTestCase):
 
