@@ -29,6 +29,7 @@
 #include <mysql_driver.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <condition_variable>
 #include <cstdint>
@@ -239,10 +240,15 @@ class Engine {
 
   dynamo_backend_status Remove(std::string_view key, char** errmsg) {
     const std::string kd = Digest(key);
+    int attempts = 0;
     return Run("remove", errmsg, [&](Conn& conn) -> dynamo_backend_status {
       ByteStream kd_in(kd);
       conn.del->setBlob(1, &kd_in);
-      return conn.del->executeUpdate() == 0 ? DYNAMO_BACKEND_NOT_FOUND : DYNAMO_BACKEND_OK;
+      const bool retry = attempts++ > 0;
+      // On a retry the first attempt may have deleted the row before its
+      // connection broke: nothing left is then a success, not "not found".
+      if (conn.del->executeUpdate() == 0 && !retry) return DYNAMO_BACKEND_NOT_FOUND;
+      return DYNAMO_BACKEND_OK;
     });
   }
 
@@ -447,7 +453,10 @@ class Engine {
     std::vector<std::unique_ptr<Conn>> dropped;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      dropped.swap(idle_);
+      // Moved out, not swapped: idle_ keeps its reserved capacity, so a
+      // release (in a noexcept destructor) never allocates.
+      for (auto& c : idle_) dropped.push_back(std::move(c));
+      idle_.clear();
       open_ -= static_cast<int>(dropped.size());
     }
     cv_.notify_all();
@@ -476,6 +485,15 @@ class Engine {
     std::unique_ptr<sql::Statement> st(conn->c->createStatement());
     // Strict: never truncate a key or value, never substitute the engine.
     st->execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'");
+    // The server gives up on a statement before the client does, so a
+    // statement abandoned at read_timeout never commits after a retry.
+    const int server_limit = std::max(1, opts_.read_timeout - 1);
+    st->execute("SET SESSION innodb_lock_wait_timeout = " + std::to_string(server_limit));
+    try {
+      st->execute("SET SESSION max_statement_time = " + std::to_string(server_limit));
+    } catch (const sql::SQLException&) {
+      // MySQL has no max_statement_time; the lock wait limit still holds.
+    }
     return conn;
   }
 

@@ -175,7 +175,9 @@ init_datadir() {
   # A datadir without the mark is a half-done earlier attempt: start over.
   rm -rf "$DATA_DIR"
   mkdir -p "$DATA_DIR"
-  if ! "$INSTALL_DB" --no-defaults --user="$(admin_user)" --datadir="$DATA_DIR" \
+  # No --user: with it, mariadb-install-db also chowns the system server's PAM
+  # helper folder. The socket-authenticated admin is the user running this.
+  if ! "$INSTALL_DB" --no-defaults --auth-root-socket-user="$(admin_user)" --datadir="$DATA_DIR" \
     --auth-root-authentication-method=socket --skip-test-db --skip-name-resolve \
     >"$DIR/install-db.log" 2>&1; then
     tail -n 30 "$DIR/install-db.log" >&2 || true
@@ -199,7 +201,7 @@ launch() {
     --socket="$SOCKET" --port="$port" --bind-address=127.0.0.1 \
     --pid-file="$PID_FILE" --log-error="$ERROR_LOG" --skip-name-resolve \
     --skip-log-bin --innodb-buffer-pool-size=32M --max-connections=500 \
-    </dev/null >>"$DIR/mariadbd.out" 2>&1 &
+    </dev/null >>"$DIR/mariadbd.out" 2>&1 9>&- &
   pid=$!
   deadline=$((SECONDS + READY_DEADLINE))
   while ! ping_server; do
@@ -221,8 +223,16 @@ launch() {
   return 0
 }
 
+# One start or stop of a DIR at a time (the lock's fd is not passed on to
+# the server, so it is released when this script ends).
+lock_dir() {
+  exec 9>>"$DIR/.lock"
+  flock 9
+}
+
 cmd_start() {
   set_paths "$1" 1
+  lock_dir
   local pid
   if pid=$(server_pid) && ping_server; then
     echo "$pid" >"$PID_FILE"
@@ -296,6 +306,7 @@ stop_pid() {
 
 cmd_stop() {
   set_paths "$1" 0 || { echo "mariadb.sh: $1 does not exist, nothing to stop"; return 0; }
+  lock_dir
   local pid tries=0
   while ((tries++ < 3)) && pid=$(server_pid); do
     stop_pid "$pid"
