@@ -8,6 +8,7 @@
 #include <new>
 
 #include "dynamo/backend_plugin.h"
+#include "dynamo/backend_plugin_util.h"
 #include "file_engine.h"
 #include "options.h"
 
@@ -22,33 +23,16 @@ using dynamo::file::Status;
 
 constexpr const char* kEngineVersion = "0.1.0";
 
-void SetError(char** errmsg, const std::string& msg) {
-  if (errmsg != nullptr) *errmsg = ::strdup(msg.c_str());  // NULL if out of memory
-}
+using dynamo::plugin::Fail;
+using dynamo::plugin::Guarded;
 
 dynamo_backend_status Report(const Status& s, char** errmsg) {
-  if (!s.ok()) SetError(errmsg, s.message());
-  return s.code();
-}
-
-// Runs fn, mapping any exception to IO_ERROR with its text.
-template <typename Fn>
-dynamo_backend_status Guard(char** errmsg, Fn&& fn) {
-  try {
-    return fn();
-  } catch (const std::bad_alloc&) {
-    SetError(errmsg, "file engine: out of memory");
-  } catch (const std::exception& e) {
-    SetError(errmsg, std::string("file engine: ") + e.what());
-  } catch (...) {
-    SetError(errmsg, "file engine: unknown exception");
-  }
-  return DYNAMO_BACKEND_IO_ERROR;
+  return s.ok() ? s.code() : Fail(s.code(), errmsg, s.message());
 }
 
 dynamo_backend_status Open(const dynamo_backend_option* options, size_t option_count,
                            dynamo_backend** out, char** errmsg) {
-  return Guard(errmsg, [&] {
+  return Guarded(errmsg, [&] {
     if (out == nullptr) return Report(Status::Invalid("file engine: no output handle"), errmsg);
     *out = nullptr;
     dynamo::file::Options opts;
@@ -71,7 +55,7 @@ void Close(dynamo_backend* be) {
 
 dynamo_backend_status Get(dynamo_backend* be, const char* key, size_t key_len, char** value,
                           size_t* value_len, char** errmsg) {
-  return Guard(errmsg, [&] {
+  return Guarded(errmsg, [&] {
     std::string record;
     std::string_view v;
     Status s = be->engine->Get(std::string_view(key, key_len), &record, &v);
@@ -86,27 +70,25 @@ dynamo_backend_status Get(dynamo_backend* be, const char* key, size_t key_len, c
   });
 }
 
-dynamo_backend_status Put(dynamo_backend* be, const char* key, size_t key_len,
-                          uint64_t key_hash, const char* value, size_t value_len,
-                          char** errmsg) {
-  return Guard(errmsg, [&] {
+dynamo_backend_status Put(dynamo_backend* be, const char* key, size_t key_len, uint64_t key_hash,
+                          const char* value, size_t value_len, char** errmsg) {
+  return Guarded(errmsg, [&] {
     return Report(be->engine->Put(std::string_view(key, key_len), key_hash,
                                   std::string_view(value, value_len)),
                   errmsg);
   });
 }
 
-dynamo_backend_status Remove(dynamo_backend* be, const char* key, size_t key_len,
-                             char** errmsg) {
-  return Guard(errmsg,
-               [&] { return Report(be->engine->Remove(std::string_view(key, key_len)), errmsg); });
+dynamo_backend_status Remove(dynamo_backend* be, const char* key, size_t key_len, char** errmsg) {
+  return Guarded(
+      errmsg, [&] { return Report(be->engine->Remove(std::string_view(key, key_len)), errmsg); });
 }
 
 dynamo_backend_status Scan(dynamo_backend* be, uint64_t hash_lo, uint64_t hash_hi,
                            dynamo_backend_scan_fn fn, void* ctx, char** errmsg) {
-  return Guard(errmsg, [&] {
-    Status s = be->engine->Scan(
-        hash_lo, hash_hi, [&](std::string_view k, uint64_t h, std::string_view v) {
+  return Guarded(errmsg, [&] {
+    Status s =
+        be->engine->Scan(hash_lo, hash_hi, [&](std::string_view k, uint64_t h, std::string_view v) {
           return fn(ctx, k.data(), k.size(), h, v.data(), v.size()) == 0;
         });
     return Report(s, errmsg);
@@ -114,11 +96,11 @@ dynamo_backend_status Scan(dynamo_backend* be, uint64_t hash_lo, uint64_t hash_h
 }
 
 dynamo_backend_status Sync(dynamo_backend* be, char** errmsg) {
-  return Guard(errmsg, [&] { return Report(be->engine->Sync(), errmsg); });
+  return Guarded(errmsg, [&] { return Report(be->engine->Sync(), errmsg); });
 }
 
 dynamo_backend_status Stats(dynamo_backend* be, char** json, char** errmsg) {
-  return Guard(errmsg, [&] {
+  return Guarded(errmsg, [&] {
     *json = ::strdup(be->engine->StatsJson().c_str());
     if (*json == nullptr) throw std::bad_alloc();
     return DYNAMO_BACKEND_OK;

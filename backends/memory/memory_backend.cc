@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "dynamo/backend_plugin.h"
+#include "dynamo/backend_plugin_util.h"
 
 namespace {
 
@@ -50,35 +51,9 @@ struct Shard {
   std::set<std::pair<uint64_t, std::string_view>> by_hash;  // GUARDED_BY(mutex)
 };
 
-// Sets *errmsg (when asked for) to a malloc'ed copy of msg; free_mem is free().
-// Never throws (strdup returning NULL just leaves the message out).
-dynamo_backend_status Fail(dynamo_backend_status rc, char** errmsg, const char* msg) noexcept {
-  if (errmsg != nullptr) *errmsg = ::strdup(msg);
-  return rc;
-}
-dynamo_backend_status Fail(dynamo_backend_status rc, char** errmsg, const std::string& msg) {
-  return Fail(rc, errmsg, msg.c_str());
-}
-
-// Runs body, turning any C++ exception into a status: none may cross the C ABI.
-template <typename Body>
-dynamo_backend_status Guarded(char** errmsg, Body&& body) noexcept {
-  try {
-    return body();
-  } catch (const std::bad_alloc&) {
-    return Fail(DYNAMO_BACKEND_IO_ERROR, errmsg, "memory engine: out of memory");
-  } catch (const std::exception& e) {
-    try {
-      return Fail(DYNAMO_BACKEND_IO_ERROR, errmsg, std::string("memory engine: ") + e.what());
-    } catch (...) {
-      return DYNAMO_BACKEND_IO_ERROR;
-    }
-  } catch (...) {
-    return Fail(DYNAMO_BACKEND_IO_ERROR, errmsg, "memory engine: unknown exception");
-  }
-}
-
-bool BadBytes(const char* p, size_t len) { return p == nullptr && len != 0; }
+using dynamo::plugin::BadBytes;
+using dynamo::plugin::Fail;
+using dynamo::plugin::Guarded;
 
 }  // namespace
 

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "dynamo/backend_plugin.h"
+#include "dynamo/backend_plugin_util.h"
 #include "mysql_options.h"
 
 namespace {
@@ -61,34 +62,9 @@ constexpr int kMaxScanBatch = 1000;
 constexpr int kMinScanBatch = 16;
 constexpr size_t kScanBatchBytes = 16u << 20;  // aim for batches about this large
 
-// Sets *errmsg (when asked for) to a malloc'ed copy of msg; free_mem is free().
-dynamo_backend_status Fail(dynamo_backend_status rc, char** errmsg, const char* msg) noexcept {
-  if (errmsg != nullptr) *errmsg = ::strdup(msg);
-  return rc;
-}
-dynamo_backend_status Fail(dynamo_backend_status rc, char** errmsg, const std::string& msg) {
-  return Fail(rc, errmsg, msg.c_str());
-}
-
-// Runs body, turning any C++ exception into a status: none may cross the C ABI.
-template <typename Body>
-dynamo_backend_status Guarded(char** errmsg, Body&& body) noexcept {
-  try {
-    return body();
-  } catch (const std::bad_alloc&) {
-    return Fail(DYNAMO_BACKEND_IO_ERROR, errmsg, "out of memory");
-  } catch (const std::exception& e) {
-    try {
-      return Fail(DYNAMO_BACKEND_IO_ERROR, errmsg, std::string("") + e.what());
-    } catch (...) {
-      return DYNAMO_BACKEND_IO_ERROR;
-    }
-  } catch (...) {
-    return Fail(DYNAMO_BACKEND_IO_ERROR, errmsg, "unknown exception");
-  }
-}
-
-bool BadBytes(const char* p, size_t len) { return p == nullptr && len != 0; }
+using dynamo::plugin::BadBytes;
+using dynamo::plugin::Fail;
+using dynamo::plugin::Guarded;
 
 std::string Digest(std::string_view key) {
   unsigned char md[EVP_MAX_MD_SIZE];

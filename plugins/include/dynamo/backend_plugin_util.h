@@ -1,0 +1,48 @@
+/* C++ helpers for engine plugins written in C++ (header-only, nothing of
+ * the host): error messages in the ABI's malloc'ed form, and the guard that
+ * keeps exceptions from crossing the C ABI. The host prefixes every message
+ * with "<engine> engine: ", so messages here carry no engine name. */
+#ifndef DYNAMO_BACKEND_PLUGIN_UTIL_H_
+#define DYNAMO_BACKEND_PLUGIN_UTIL_H_
+
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "dynamo/backend_plugin.h"
+
+namespace dynamo::plugin {
+
+// Sets *errmsg (when asked for) to a malloc'ed copy of msg (free_mem must be
+// free()); returns rc. Never throws: strdup returning NULL leaves it out.
+inline dynamo_backend_status Fail(dynamo_backend_status rc, char** errmsg,
+                                  const char* msg) noexcept {
+  if (errmsg != nullptr) *errmsg = ::strdup(msg);
+  return rc;
+}
+inline dynamo_backend_status Fail(dynamo_backend_status rc, char** errmsg,
+                                  const std::string& msg) noexcept {
+  return Fail(rc, errmsg, msg.c_str());
+}
+
+// Runs body, turning any C++ exception into IO_ERROR with its message.
+template <typename Body>
+dynamo_backend_status Guarded(char** errmsg, Body&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return Fail(DYNAMO_BACKEND_IO_ERROR, errmsg, "out of memory");
+  } catch (const std::exception& e) {
+    return Fail(DYNAMO_BACKEND_IO_ERROR, errmsg, e.what());
+  } catch (...) {
+    return Fail(DYNAMO_BACKEND_IO_ERROR, errmsg, "unknown exception");
+  }
+}
+
+// A (pointer, length) argument that claims bytes but points at none.
+inline bool BadBytes(const char* p, size_t len) { return p == nullptr && len != 0; }
+
+}  // namespace dynamo::plugin
+
+#endif  // DYNAMO_BACKEND_PLUGIN_UTIL_H_
