@@ -331,14 +331,10 @@ void Node::AeRepair(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves
             if (set_bytes.empty()) continue;
             auto set = SiblingSet::Decode(set_bytes);
             if (!set.ok()) return set.status();
-            Result<SiblingSet> before = store_->Read(k);
-            if (!before.ok()) return before.status();
-            SiblingSet merged = *before;
-            if (merged.Merge(*set)) {
-              Status s = store_->Merge(k, *set).status();
-              if (!s.ok()) return s;
-              ++out.first;
-            }
+            bool changed = false;
+            Status s = store_->Merge(k, *set, &changed).status();
+            if (!s.ok()) return s;
+            out.first += changed;
           }
           for (const auto& k : *differing) {
             Result<SiblingSet> now = store_->Read(k);

@@ -174,12 +174,7 @@ void Node::CoordinatePut(std::string identity, Request req) {
   Result<CausalContext> context = DecodeContext(req.context);
   if (!context.ok()) return SendReply(identity, Reply::Error(req.id, context.status()));
 
-  auto op = std::make_shared<PutOp>();
-  op->identity = std::move(identity);
-  op->client_id = req.id;
-  const size_t w = req.quorum ? req.quorum : options_.write_quorum;
-  op->needed = std::min(w, targets.size());
-
+  auto op = NewPutOp(std::move(identity), req, targets.size());
   const bool tombstone = req.type == MsgType::kDel;
   // A delete without a context removes what the key holds now; a put
   // without one is a write concurrent with everything (docs/design.md).
@@ -189,9 +184,6 @@ void Node::CoordinatePut(std::string identity, Request req) {
                 supersede]() mutable {
     return store_->Write(key, ctx, options_.node_id, std::move(value), tombstone, supersede);
   };
-  op->key = req.key;
-  op->ring_version = cluster_.ring().version();
-  op->extended = cluster_.ring().ExtendedPreferenceList(cluster_.ring().PartitionForKey(req.key));
   OnEngine<Result<LocalStore::Written>>(std::move(write), [this, op, targets = std::move(targets)](
                                                               Result<LocalStore::Written> written) {
     if (!written.ok()) {
@@ -218,6 +210,19 @@ void Node::CoordinatePut(std::string identity, Request req) {
     }
     OnPutAck(op, Status::OK());
   });
+}
+
+std::shared_ptr<Node::PutOp> Node::NewPutOp(std::string identity, const Request& req,
+                                            size_t replicas) {
+  auto op = std::make_shared<PutOp>();
+  op->identity = std::move(identity);
+  op->client_id = req.id;
+  const size_t w = req.quorum ? req.quorum : options_.write_quorum;
+  op->needed = std::min(w, replicas);
+  op->key = req.key;
+  op->ring_version = cluster_.ring().version();
+  op->extended = cluster_.ring().ExtendedPreferenceList(cluster_.ring().PartitionForKey(req.key));
+  return op;
 }
 
 bool Node::IsDownNode(const std::string& node_id) const {
@@ -342,14 +347,7 @@ void Node::CoordinateAsStandIn(std::string identity, Request req,
                                std::vector<std::string> targets) {
   Result<CausalContext> context = DecodeContext(req.context);
   if (!context.ok()) return SendReply(identity, Reply::Error(req.id, context.status()));
-  auto op = std::make_shared<PutOp>();
-  op->identity = std::move(identity);
-  op->client_id = req.id;
-  const size_t w = req.quorum ? req.quorum : options_.write_quorum;
-  op->needed = std::min(w, targets.size());
-  op->key = req.key;
-  op->ring_version = cluster_.ring().version();
-  op->extended = cluster_.ring().ExtendedPreferenceList(cluster_.ring().PartitionForKey(req.key));
+  auto op = NewPutOp(std::move(identity), req, targets.size());
   op->written.push_back(options_.node_id);
   op->written.insert(op->written.end(), targets.begin(), targets.end());
   const bool tombstone = req.type == MsgType::kDel;

@@ -46,15 +46,18 @@ Result<LocalStore::Written> LocalStore::Write(std::string_view key, const Causal
   return w;
 }
 
-Result<SiblingSet> LocalStore::Merge(std::string_view key, const SiblingSet& incoming) {
+Result<SiblingSet> LocalStore::Merge(std::string_view key, const SiblingSet& incoming,
+                                     bool* changed) {
   const uint64_t h = KeyHash(key);
   std::lock_guard<std::mutex> l(StripeFor(h));
   Result<SiblingSet> set = Read(key);
   if (!set.ok()) return set.status();
-  if (set->Merge(incoming)) {
+  const bool grew = set->Merge(incoming);
+  if (grew) {
     if (Status s = Store(key, h, set->Encode()); !s.ok()) return s;
     NoteWrite(key, h, &*set);
   }
+  if (changed != nullptr) *changed = grew;
   return set;
 }
 

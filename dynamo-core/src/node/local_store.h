@@ -43,8 +43,10 @@ class LocalStore {
                         std::string value, bool tombstone, bool supersede_current = false);
 
   // Reconciles versions received from another node into the stored set.
-  // Returns the stored set after the merge.
-  Result<SiblingSet> Merge(std::string_view key, const SiblingSet& incoming);
+  // Returns the stored set after the merge; *changed (when given) says
+  // whether the merge added anything.
+  Result<SiblingSet> Merge(std::string_view key, const SiblingSet& incoming,
+                           bool* changed = nullptr);
 
   // Removes key (a handed-off partition being dropped).
   Status Remove(std::string_view key);

@@ -86,6 +86,8 @@ class Node {
   void OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t target, Result<SiblingSet> set);
   void ReadRepair(const std::shared_ptr<GetOp>& op);
   void OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s);
+  // A put's state: the client, W capped at the replicas, the key's lists.
+  std::shared_ptr<PutOp> NewPutOp(std::string identity, const wire::Request& req, size_t replicas);
   void CoordinateAsStandIn(std::string identity, wire::Request req,
                            std::vector<std::string> targets);
   // Sends the put's set to replica `target` (hint: the owner it stands in
