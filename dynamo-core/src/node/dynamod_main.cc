@@ -28,8 +28,8 @@ int main(int argc, char** argv) {
       break;
   }
   using dynamo::log::Level;
-  dynamo::log::SetLevel(options.log_level == "debug"  ? Level::kDebug
-                        : options.log_level == "warn" ? Level::kWarn
+  dynamo::log::SetLevel(options.log_level == "debug"   ? Level::kDebug
+                        : options.log_level == "warn"  ? Level::kWarn
                         : options.log_level == "error" ? Level::kError
                                                        : Level::kInfo);
   dynamo::log::SetTag("dynamod[" + options.node_id + "]");

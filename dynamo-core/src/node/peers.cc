@@ -43,8 +43,8 @@ zmq::socket_t& Peers::SocketFor(const std::string& endpoint) {
   return *sockets_.emplace(endpoint, std::move(sock)).first->second;
 }
 
-void Peers::Call(const std::string& endpoint, wire::Request req,
-                 std::chrono::milliseconds timeout, Callback done) {
+void Peers::Call(const std::string& endpoint, wire::Request req, std::chrono::milliseconds timeout,
+                 Callback done) {
   const uint64_t id = next_id_++;
   req.id = id;
   const auto deadline = Clock::now() + timeout;
@@ -146,9 +146,9 @@ long Peers::RunDue() {
   }
   if (!failed_now_.empty()) return 0;
   if (deadlines_.empty()) return -1;
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadlines_.top().first -
-                                                                  Clock::now())
-                .count();
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadlines_.top().first - Clock::now())
+          .count();
   return ms < 0 ? 0 : ms + 1;
 }
 

@@ -10,8 +10,8 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <queue>
 #include <memory>
+#include <queue>
 #include <string>
 #include <unordered_map>
 #include <vector>
