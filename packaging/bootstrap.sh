@@ -35,6 +35,7 @@ DYNAMO_DEBIAN_PACKAGES=(
   mariadb-client
   libmysqlcppconn-dev
   iptables
+  valgrind
 )
 
 # Prints the packages of DYNAMO_DEBIAN_PACKAGES that are not installed, one a line.

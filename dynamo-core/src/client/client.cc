@@ -1,7 +1,11 @@
 #include "dynamo/client.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <unordered_map>
 
+#include "dynamo/key_hash.h"
 #include "dynamo/transport/channel.h"
 
 namespace dynamo {
@@ -9,24 +13,229 @@ namespace dynamo {
 using wire::MsgType;
 
 namespace {
+
+// How long a node that could not be reached is tried only after the others.
+constexpr std::chrono::milliseconds kUnreachableBackoff{1000};
+// How often a failing ring pull is retried.
+constexpr std::chrono::milliseconds kRingRetry{1000};
+// A ring not refreshed for this many refresh periods is no longer trusted:
+// requests are routed as in server mode until a pull succeeds.
+constexpr int kRingTrustPeriods = 3;
+
 Status Unexpected(const wire::Reply& r) {
   return Status::Corruption("unexpected reply type " + std::to_string(static_cast<int>(r.type)));
 }
+
 }  // namespace
+
+// ---- RingView
+
+Result<RingView> RingView::FromJson(std::string_view text) {
+  auto bad = [](const std::string& why) { return Status::Corruption("bad ring reply: " + why); };
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return bad("not a JSON object");
+  auto owners = j.find("owners");
+  auto endpoints = j.find("endpoints");
+  if (owners == j.end() || !owners->is_array()) return bad("no owners");
+  if (endpoints == j.end() || !endpoints->is_object()) {
+    return bad("no endpoints (a node older than this client?)");
+  }
+  const size_t q = owners->size();
+  if (q == 0 || (q & (q - 1)) != 0) return bad("partition count " + std::to_string(q));
+  RingView v;
+  if (auto ver = j.find("version"); ver != j.end() && ver->is_number_unsigned()) {
+    v.version_ = ver->get<uint64_t>();
+  }
+  std::unordered_map<std::string, std::string> where;
+  std::vector<std::pair<std::string, std::string>> members;
+  for (const auto& [node, ep] : endpoints->items()) {
+    if (!ep.is_string() || ep.get_ref<const std::string&>().empty()) {
+      return bad("no endpoint for " + node);
+    }
+    where[node] = ep.get<std::string>();
+    members.emplace_back(node, ep.get<std::string>());
+  }
+  std::sort(members.begin(), members.end());
+  for (auto& m : members) v.endpoints_.push_back(std::move(m.second));
+  v.lists_.resize(q);
+  for (size_t p = 0; p < q; ++p) {
+    const auto& list = (*owners)[p];
+    if (!list.is_array() || list.empty()) return bad("partition " + std::to_string(p));
+    for (const auto& node : list) {
+      if (!node.is_string()) return bad("partition " + std::to_string(p));
+      auto it = where.find(node.get<std::string>());
+      if (it == where.end()) return bad("no endpoint for " + node.get<std::string>());
+      v.lists_[p].push_back(it->second);
+    }
+  }
+  if (auto down = j.find("down"); down != j.end() && down->is_array()) {
+    for (const auto& node : *down) {
+      if (!node.is_string()) continue;
+      if (auto it = where.find(node.get<std::string>()); it != where.end()) {
+        v.down_.push_back(it->second);
+      }
+    }
+    std::sort(v.down_.begin(), v.down_.end());
+  }
+  return v;
+}
+
+const std::vector<std::string>& RingView::PreferenceEndpoints(std::string_view key) const {
+  return lists_[PartitionOf(KeyHash(key), partitions())];
+}
+
+bool RingView::ReportedDown(const std::string& endpoint) const {
+  return std::binary_search(down_.begin(), down_.end(), endpoint);
+}
+
+// ---- Client
+
+struct Client::Target {
+  std::unique_ptr<transport::Channel> channel;
+  Clock::time_point unreachable_until{};
+};
 
 Client::Client(ClientOptions options)
     : options_(std::move(options)),
-      channel_(std::make_unique<transport::Channel>(options_.endpoint)) {}
+      context_(std::make_shared<transport::ChannelContext>()),
+      rng_state_((static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}() |
+                 1) {
+  if (options_.endpoints.empty()) options_.endpoints.push_back("tcp://127.0.0.1:7101");
+}
 
 Client::~Client() = default;
+
+Client::Target& Client::TargetFor(const std::string& endpoint) {
+  for (auto& t : targets_) {
+    if (t->channel->endpoint() == endpoint) return *t;
+  }
+  auto t = std::make_unique<Target>();
+  t->channel = std::make_unique<transport::Channel>(endpoint, context_);
+  targets_.push_back(std::move(t));
+  return *targets_.back();
+}
+
+Result<wire::Reply> Client::Send(const wire::Request& req,
+                                 const std::vector<std::string>& candidates) {
+  const auto start = Clock::now();
+  const auto deadline = start + options_.timeout;
+  // Reachable-looking nodes first, in order; then those that recently were not.
+  std::vector<Target*> order, later;
+  for (const std::string& ep : candidates) {
+    Target& t = TargetFor(ep);
+    if (std::find(order.begin(), order.end(), &t) != order.end() ||
+        std::find(later.begin(), later.end(), &t) != later.end()) {
+      continue;
+    }
+    (t.unreachable_until <= start ? order : later).push_back(&t);
+  }
+  order.insert(order.end(), later.begin(), later.end());
+  Status last;
+  size_t tried = 0;
+  for (Target* t : order) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) break;
+    ++tried;
+    auto rep = t->channel->Call(req, left, std::min(options_.connect_timeout, left));
+    if (rep.ok()) {
+      t->unreachable_until = {};
+      const auto& eps = options_.endpoints;
+      if (auto it = std::find(eps.begin(), eps.end(), t->channel->endpoint()); it != eps.end()) {
+        preferred_ = static_cast<size_t>(it - eps.begin());
+      }
+      return rep;
+    }
+    ring_stale_ = true;
+    if (rep.status().code() != Status::Code::kUnavailable) return rep.status();
+    // Nothing was sent: the next candidate may take the request.
+    ++counters_.unreachable;
+    t->unreachable_until = Clock::now() + kUnreachableBackoff;
+    last = rep.status();
+  }
+  if (tried <= 1 && !last.ok()) return last;
+  if (last.ok()) {
+    return Status::Timeout("no reply within " + std::to_string(options_.timeout.count()) + " ms");
+  }
+  return Status::Unavailable("cannot reach any of " + std::to_string(tried) +
+                             " nodes tried; last: " + last.message());
+}
+
+std::vector<std::string> Client::ServerRoute() {
+  const auto& eps = options_.endpoints;
+  std::vector<std::string> out;
+  out.reserve(eps.size());
+  for (size_t i = 0; i < eps.size(); ++i) out.push_back(eps[(preferred_ + i) % eps.size()]);
+  return out;
+}
+
+void Client::MaybePullRing() {
+  const auto now = Clock::now();
+  if (ring_ && !ring_stale_ && now - ring_pulled_ < options_.ring_refresh) return;
+  if (last_pull_attempt_ != Clock::time_point{} && now - last_pull_attempt_ < kRingRetry &&
+      (ring_stale_ || !ring_)) {
+    return;  // a pull failed a moment ago: do not retry on every request
+  }
+  last_pull_attempt_ = now;
+  // A random known node (paper 6.4): the configured ones and the ring's.
+  std::vector<std::string> known = options_.endpoints;
+  if (ring_) {
+    for (const std::string& ep : ring_->endpoints()) {
+      if (std::find(known.begin(), known.end(), ep) == known.end()) known.push_back(ep);
+    }
+  }
+  rng_state_ ^= rng_state_ << 13;
+  rng_state_ ^= rng_state_ >> 7;
+  rng_state_ ^= rng_state_ << 17;
+  std::rotate(known.begin(), known.begin() + static_cast<long>(rng_state_ % known.size()),
+              known.end());
+  wire::Request req;
+  req.type = MsgType::kRing;
+  auto rep = Send(req, known);
+  if (!rep.ok() || !rep->ToStatus().ok() || rep->type != MsgType::kRingReply) return;
+  auto j = nlohmann::json::from_msgpack(rep->status_msgpack, true, false);
+  if (j.is_discarded()) return;
+  auto view = RingView::FromJson(j.dump());
+  if (!view.ok()) return;
+  ring_ = std::make_unique<RingView>(std::move(*view));
+  ring_pulled_ = Clock::now();
+  ring_stale_ = false;
+  ++counters_.ring_pulls;
+}
+
+std::vector<std::string> Client::Route(std::string_view key) {
+  if (options_.mode != CoordinationMode::kClient) return ServerRoute();
+  MaybePullRing();
+  if (!ring_ || Clock::now() - ring_pulled_ > kRingTrustPeriods * options_.ring_refresh) {
+    ++counters_.fallback;
+    return ServerRoute();
+  }
+  ++counters_.direct;
+  const auto& pref = ring_->PreferenceEndpoints(key);
+  std::vector<std::string> out;
+  out.reserve(ring_->endpoints().size());
+  for (const std::string& ep : pref) {
+    if (!ring_->ReportedDown(ep)) out.push_back(ep);
+  }
+  for (const std::string& ep : pref) {
+    if (ring_->ReportedDown(ep)) out.push_back(ep);
+  }
+  // Any node takes any request: past the preference list, the others.
+  for (const std::string& ep : ring_->endpoints()) {
+    if (std::find(pref.begin(), pref.end(), ep) == pref.end()) out.push_back(ep);
+  }
+  return out;
+}
+
+Result<wire::Reply> Client::Call(wire::Request req) { return Send(req, ServerRoute()); }
 
 Result<GetResult> Client::Get(std::string_view key, const GetOptions& options) {
   wire::Request req;
   req.type = MsgType::kGet;
   req.key = key;
-  req.quorum = options.r;
+  req.quorum = options.r ? options.r : options_.r;
   req.flags = options.local ? wire::kFlagLocal : 0;
-  auto rep = channel_->Call(std::move(req), options_.timeout);
+  // A local read asks the configured node itself, whatever the mode.
+  auto rep = Send(req, options.local ? ServerRoute() : Route(key));
   if (!rep.ok()) return rep.status();
   if (Status s = rep->ToStatus(); !s.ok()) return s;
   if (rep->type != MsgType::kGetReply) return Unexpected(*rep);
@@ -38,7 +247,7 @@ Result<GetResult> Client::Get(std::string_view key, const GetOptions& options) {
 }
 
 Result<std::string> Client::Write(wire::Request req) {
-  auto rep = channel_->Call(std::move(req), options_.timeout);
+  auto rep = Send(req, Route(req.key));
   if (!rep.ok()) return rep.status();
   if (Status s = rep->ToStatus(); !s.ok()) return s;
   if (rep->type != MsgType::kPutReply) return Unexpected(*rep);
@@ -52,7 +261,7 @@ Result<std::string> Client::Put(std::string_view key, std::string_view value,
   req.key = key;
   req.value = value;
   req.context = context;
-  req.quorum = w;
+  req.quorum = w ? w : options_.w;
   return Write(std::move(req));
 }
 
@@ -61,13 +270,13 @@ Result<std::string> Client::Del(std::string_view key, std::string_view context, 
   req.type = MsgType::kDel;
   req.key = key;
   req.context = context;
-  req.quorum = w;
+  req.quorum = w ? w : options_.w;
   return Write(std::move(req));
 }
 
 Result<std::string> Client::MapJson(wire::Request req) {
   const MsgType want = req.type == MsgType::kRing ? MsgType::kRingReply : MsgType::kStatusReply;
-  auto rep = channel_->Call(std::move(req), options_.timeout);
+  auto rep = Call(std::move(req));
   if (!rep.ok()) return rep.status();
   if (Status s = rep->ToStatus(); !s.ok()) return s;
   if (rep->type != want) return Unexpected(*rep);
@@ -89,7 +298,8 @@ Result<std::string> Client::RingJson() {
 }
 
 Status Client::Admin(wire::Request req) {
-  auto rep = channel_->Call(std::move(req), options_.timeout);
+  // An administrative request is about the node it is sent to: never the next one.
+  auto rep = Send(req, {options_.endpoints.front()});
   if (!rep.ok()) return rep.status();
   if (Status s = rep->ToStatus(); !s.ok()) return s;
   if (rep->type != MsgType::kAck) return Unexpected(*rep);

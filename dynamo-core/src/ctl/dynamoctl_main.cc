@@ -186,8 +186,9 @@ int Run(const Args& a) {
   if (a.positional.empty()) throw UsageError{"no command given"};
   const std::string& cmd = a.positional[0];
   dynamo::ClientOptions co;
-  co.endpoint = a.node;
+  co.endpoints = {a.node};
   co.timeout = std::chrono::milliseconds(a.timeout_ms);
+  co.connect_timeout = co.timeout;  // one node: wait for it as long as asked
 
   if (cmd == "put") {
     Expect(a, cmd, 2, "KEY VALUE [--context CTX] [--w W]");

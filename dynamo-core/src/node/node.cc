@@ -447,6 +447,17 @@ Reply Node::RingReply(uint64_t id) {
   json owners = json::array();
   for (uint32_t p = 0; p < ring.partitions(); ++p) owners.push_back(ring.PreferenceList(p));
   j["owners"] = owners;
+  // Where each ring member listens, for clients that route requests
+  // themselves (client-driven coordination, docs/client-api.md).
+  json endpoints = json::object();
+  for (const std::string& n : ring.nodes()) endpoints[n] = EndpointOf(n);
+  j["endpoints"] = endpoints;
+  // Members this node takes for down: such clients try them last.
+  json down = json::array();
+  for (const std::string& n : ring.nodes()) {
+    if (IsDownNode(n)) down.push_back(n);
+  }
+  j["down"] = down;
   return MapReply(MsgType::kRingReply, id, j);
 }
 
