@@ -199,5 +199,39 @@ TEST(ContextCodecTest, RoundTripAndRejects) {
   EXPECT_TRUE(bad.status().IsInvalidArgument());
 }
 
+TEST(ContextCodecTest, CoordinatorHintRoundTripsAndNeverEntersAVersion) {
+  VectorClock clock;
+  clock.Set("A", 2, 5);
+  CausalContext c(clock);
+  const std::string with_hint = EncodeContext(c, "node7");
+  EXPECT_NE(with_hint, EncodeContext(c));
+
+  std::string hint = "stale";
+  auto d = DecodeContext(with_hint, &hint);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(*d, c);
+  EXPECT_EQ(hint, "node7");
+  // Without the out-parameter the hint is read and dropped.
+  auto plain = DecodeContext(with_hint);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(*plain, c);
+  // No hint: the out-parameter is cleared.
+  ASSERT_TRUE(DecodeContext(EncodeContext(c), &hint).ok());
+  EXPECT_EQ(hint, "");
+
+  // A write with a hinted context stores the causal context alone.
+  SiblingSet set;
+  set.Apply(*d, "B", 100, "v", false, 10);
+  auto decoded = SiblingSet::Decode(set.Encode());
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->Encode(), set.Encode());
+  EXPECT_EQ(set.Encode().find("node7"), std::string::npos);
+
+  // A hint that is not a string, or a fourth item, is refused.
+  std::string bad = with_hint;
+  bad[0] = static_cast<char>(0x94);  // fixarray of 4 with only 3 items: truncated
+  EXPECT_FALSE(DecodeContext(bad).ok());
+}
+
 }  // namespace
 }  // namespace dynamo

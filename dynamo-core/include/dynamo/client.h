@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "dynamo/status.h"
@@ -89,9 +90,12 @@ class RingView {
   const std::vector<std::string>& endpoints() const { return endpoints_; }
   // Whether the node the ring came from took this endpoint's node for down.
   bool ReportedDown(const std::string& endpoint) const;
+  // The endpoint of a member, or nullptr.
+  const std::string* EndpointOf(std::string_view node_id) const;
 
  private:
   uint64_t version_ = 0;
+  std::vector<std::pair<std::string, std::string>> members_;  // (node id, endpoint), sorted
   std::vector<std::vector<std::string>> lists_;  // per partition
   std::vector<std::string> endpoints_;
   std::vector<std::string> down_;  // endpoints, sorted
@@ -142,7 +146,10 @@ class Client {
   // The endpoints a request goes to: for a key in client mode, its
   // preference list then every other member; else the configured endpoints
   // starting with the one that answered last.
-  std::vector<std::string> Route(std::string_view key);
+  // A write's context may name the node that should coordinate it (the
+  // fastest replica of the read before, paper 6.4): it goes first when it
+  // is on the preference list.
+  std::vector<std::string> Route(std::string_view key, std::string_view context = {});
   std::vector<std::string> ServerRoute();
   void MaybePullRing();
   Target& TargetFor(const std::string& endpoint);

@@ -128,10 +128,14 @@ class SiblingSet {
 };
 
 // Contexts on the wire: [[[node, counter, timestamp_ms], ...] (the clock),
-// [[node, counter, timestamp_ms], ...] (the dots)].
-std::string EncodeContext(const CausalContext& context);
+// [[node, counter, timestamp_ms], ...] (the dots)], and when coordinator is
+// not empty a third item: the node that answered the read fastest (or
+// coordinated the write), which should coordinate the next write (paper
+// 6.4, read-your-writes). The hint never enters a stored version.
+std::string EncodeContext(const CausalContext& context, std::string_view coordinator = {});
 // InvalidArgument ("bad context") on anything that is not an encoded
-// context. Empty bytes decode to an empty context.
-Result<CausalContext> DecodeContext(std::string_view bytes);
+// context. Empty bytes decode to an empty context. The hint, if any, goes to
+// *coordinator (cleared otherwise).
+Result<CausalContext> DecodeContext(std::string_view bytes, std::string* coordinator = nullptr);
 
 }  // namespace dynamo

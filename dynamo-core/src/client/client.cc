@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "dynamo/key_hash.h"
+#include "dynamo/versioning.h"
 #include "dynamo/transport/channel.h"
 
 namespace dynamo {
@@ -56,7 +57,8 @@ Result<RingView> RingView::FromJson(std::string_view text) {
     members.emplace_back(node, ep.get<std::string>());
   }
   std::sort(members.begin(), members.end());
-  for (auto& m : members) v.endpoints_.push_back(std::move(m.second));
+  for (const auto& m : members) v.endpoints_.push_back(m.second);
+  v.members_ = std::move(members);
   v.lists_.resize(q);
   for (size_t p = 0; p < q; ++p) {
     const auto& list = (*owners)[p];
@@ -86,6 +88,12 @@ const std::vector<std::string>& RingView::PreferenceEndpoints(std::string_view k
 
 bool RingView::ReportedDown(const std::string& endpoint) const {
   return std::binary_search(down_.begin(), down_.end(), endpoint);
+}
+
+const std::string* RingView::EndpointOf(std::string_view node_id) const {
+  auto it = std::lower_bound(members_.begin(), members_.end(), node_id,
+                             [](const auto& m, std::string_view n) { return m.first < n; });
+  return it != members_.end() && it->first == node_id ? &it->second : nullptr;
 }
 
 // ---- Client
@@ -202,7 +210,7 @@ void Client::MaybePullRing() {
   ++counters_.ring_pulls;
 }
 
-std::vector<std::string> Client::Route(std::string_view key) {
+std::vector<std::string> Client::Route(std::string_view key, std::string_view context) {
   if (options_.mode != CoordinationMode::kClient) return ServerRoute();
   MaybePullRing();
   if (!ring_ || Clock::now() - ring_pulled_ > kRingTrustPeriods * options_.ring_refresh) {
@@ -213,8 +221,18 @@ std::vector<std::string> Client::Route(std::string_view key) {
   const auto& pref = ring_->PreferenceEndpoints(key);
   std::vector<std::string> out;
   out.reserve(ring_->endpoints().size());
+  std::string hint;
+  const std::string* hinted = nullptr;
+  if (!context.empty() && DecodeContext(context, &hint).ok() && !hint.empty()) {
+    hinted = ring_->EndpointOf(hint);
+    if (hinted != nullptr &&
+        (ring_->ReportedDown(*hinted) || std::find(pref.begin(), pref.end(), *hinted) == pref.end())) {
+      hinted = nullptr;
+    }
+  }
+  if (hinted != nullptr) out.push_back(*hinted);
   for (const std::string& ep : pref) {
-    if (!ring_->ReportedDown(ep)) out.push_back(ep);
+    if (!ring_->ReportedDown(ep) && (hinted == nullptr || ep != *hinted)) out.push_back(ep);
   }
   for (const std::string& ep : pref) {
     if (ring_->ReportedDown(ep)) out.push_back(ep);
@@ -247,7 +265,7 @@ Result<GetResult> Client::Get(std::string_view key, const GetOptions& options) {
 }
 
 Result<std::string> Client::Write(wire::Request req) {
-  auto rep = Send(req, Route(req.key));
+  auto rep = Send(req, Route(req.key, req.context));
   if (!rep.ok()) return rep.status();
   if (Status s = rep->ToStatus(); !s.ok()) return s;
   if (rep->type != MsgType::kPutReply) return Unexpected(*rep);

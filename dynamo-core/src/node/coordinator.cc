@@ -91,6 +91,7 @@ void Node::CoordinateGet(std::string identity, Request req) {
 
 void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<SiblingSet> set) {
   if (set.ok()) {
+    if (op->ok == 0) op->fastest = op->targets[i];
     ++op->ok;
     op->merged.Merge(*set);
     op->answers[i] = std::move(set).value();
@@ -108,7 +109,7 @@ void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<Siblin
       r.id = op->req.id;
       r.found = !op->merged.IsDeleted();
       for (std::string_view v : op->merged.LiveValues()) r.values.emplace_back(v);
-      if (!op->merged.empty()) r.context = EncodeContext(op->merged.Context());
+      if (!op->merged.empty()) r.context = EncodeContext(op->merged.Context(), op->fastest);
       SendReply(op->identity, r);
     } else if (op->targets.size() - op->failed < op->needed) {
       op->replied = true;
@@ -169,6 +170,15 @@ void Node::CoordinatePut(std::string identity, Request req) {
     // this node takes for down are tried last.
     std::stable_partition(targets.begin(), targets.end(),
                           [this](const std::string& t) { return !IsDownNode(t); });
+    // The replica that answered the read behind this write fastest (or
+    // coordinated the write before) goes first: it has the versions the
+    // writer saw (paper 6.4, read-your-writes).
+    std::string hint;
+    if (DecodeContext(req.context, &hint).ok() && !hint.empty() && !IsDownNode(hint)) {
+      if (auto it = std::find(targets.begin(), targets.end(), hint); it != targets.end()) {
+        std::rotate(targets.begin(), it, it + 1);
+      }
+    }
     return ForwardPut(std::move(identity), std::move(req), std::move(targets), 0);
   }
   Result<CausalContext> context = DecodeContext(req.context);
@@ -190,7 +200,7 @@ void Node::CoordinatePut(std::string identity, Request req) {
       op->replied = true;
       return SendReply(op->identity, Reply::Error(op->client_id, written.status()));
     }
-    op->context = EncodeContext(written->history);
+    op->context = EncodeContext(written->history, options_.node_id);
     // The set as stored here goes to every replica: encoded once.
     op->encoded = std::move(written->encoded);
     op->written.push_back(options_.node_id);

@@ -24,8 +24,9 @@ void PackEntry(Packer& pk, std::string_view node, uint64_t counter, uint64_t ts)
   pk.pack_uint64(ts);
 }
 
-void PackContext(Packer& pk, const CausalContext& c) {
-  pk.pack_array(2);
+// [clock, dots], in an array of 2 + extra items: the caller packs the extra ones.
+void PackContext(Packer& pk, const CausalContext& c, uint32_t extra = 0) {
+  pk.pack_array(2 + extra);
   pk.pack_array(static_cast<uint32_t>(c.clock().size()));
   for (const auto& e : c.clock().entries()) PackEntry(pk, e.node, e.counter, e.timestamp_ms);
   pk.pack_array(static_cast<uint32_t>(c.dots().size()));
@@ -51,8 +52,18 @@ bool ReadEntries(const msgpack::object& o, std::vector<ClockEntry>* out) {
   return true;
 }
 
-bool ReadContext(const msgpack::object& o, CausalContext* out) {
-  if (o.type != msgpack::type::ARRAY || o.via.array.size != 2) return false;
+// A context: [clock, dots]; with coordinator != nullptr, a client's context,
+// which may add the coordinator hint as a third item (a string).
+bool ReadContext(const msgpack::object& o, CausalContext* out,
+                 std::string* coordinator = nullptr) {
+  if (o.type != msgpack::type::ARRAY) return false;
+  const uint32_t n = o.via.array.size;
+  if (n != 2 && !(n == 3 && coordinator != nullptr)) return false;
+  if (n == 3) {
+    const msgpack::object& hint = o.via.array.ptr[2];
+    if (hint.type != msgpack::type::STR || hint.via.str.size > 1024) return false;
+    coordinator->assign(hint.via.str.ptr, hint.via.str.size);
+  }
   std::vector<ClockEntry> clock, dots;
   if (!ReadEntries(o.via.array.ptr[0], &clock) || !ReadEntries(o.via.array.ptr[1], &dots)) {
     return false;
@@ -281,20 +292,28 @@ Result<SiblingSet> SiblingSet::Decode(std::string_view bytes) {
   return set;
 }
 
-std::string EncodeContext(const CausalContext& context) {
-  msgpack::sbuffer buf(16 + (context.clock().size() + context.dots().size()) * 32);
+std::string EncodeContext(const CausalContext& context, std::string_view coordinator) {
+  msgpack::sbuffer buf(16 + coordinator.size() +
+                       (context.clock().size() + context.dots().size()) * 32);
   Packer pk(buf);
-  PackContext(pk, context);
+  PackContext(pk, context, coordinator.empty() ? 0 : 1);
+  if (!coordinator.empty()) {
+    pk.pack_str(static_cast<uint32_t>(coordinator.size()));
+    pk.pack_str_body(coordinator.data(), static_cast<uint32_t>(coordinator.size()));
+  }
   return std::string(buf.data(), buf.size());
 }
 
-Result<CausalContext> DecodeContext(std::string_view bytes) {
+Result<CausalContext> DecodeContext(std::string_view bytes, std::string* coordinator) {
+  std::string hint;
+  if (coordinator != nullptr) coordinator->clear();
   if (bytes.empty()) return CausalContext();
   msgpack::object_handle h;
   CausalContext c;
-  if (!Unpack(bytes, &h) || !ReadContext(h.get(), &c)) {
+  if (!Unpack(bytes, &h) || !ReadContext(h.get(), &c, &hint)) {
     return Status::InvalidArgument("bad context: not a context returned by dynamo");
   }
+  if (coordinator != nullptr) *coordinator = std::move(hint);
   return c;
 }
 
