@@ -20,6 +20,7 @@ struct Channel::Impl {
   std::shared_ptr<ChannelContext> context;  // declared first: outlives the socket
   zmq::socket_t socket;
   uint64_t next_id = 0;
+  std::string connect_error;  // the endpoint was refused by ZeroMQ
 };
 
 Channel::Channel(std::string endpoint, std::shared_ptr<ChannelContext> context)
@@ -32,13 +33,18 @@ Channel::Channel(std::string endpoint, std::shared_ptr<ChannelContext> context)
   // Start ids at a random point so two channels of one process, or a
   // restarted client, never mistake each other's replies.
   impl_->next_id = std::random_device{}() | 1;
-  impl_->socket.connect(endpoint_);
+  try {
+    impl_->socket.connect(endpoint_);
+  } catch (const zmq::error_t& e) {
+    impl_->connect_error = "cannot use endpoint '" + endpoint_ + "': " + e.what();
+  }
 }
 
 Channel::~Channel() = default;
 
 Result<wire::Reply> Channel::Call(wire::Request req, std::chrono::milliseconds timeout,
                                   std::chrono::milliseconds connect_timeout) {
+  if (!impl_->connect_error.empty()) return Status::InvalidArgument(impl_->connect_error);
   req.id = impl_->next_id++;
   std::string frame = wire::EncodeRequest(req);
   if (frame.size() > wire::kMaxFrameBytes) {

@@ -41,7 +41,8 @@ struct ClientOptions {
   // can be reached (and stay with it while it answers); in client mode these
   // are where the ring is first pulled from. Default: tcp://127.0.0.1:7101.
   std::vector<std::string> endpoints{"tcp://127.0.0.1:7101"};
-  // Longest a call waits for its answer, every retry included. Default 5000 ms.
+  // Longest a call waits for its answer, every retry and a ring pull
+  // included. Default 5000 ms.
   std::chrono::milliseconds timeout{5000};
   // Longest a call waits for a connection to one node before trying the
   // next (capped by timeout). Default 1000 ms.
@@ -142,16 +143,20 @@ class Client {
   // deadline, in order, skipping nodes that recently could not be reached
   // unless nothing else is left. Only "unreachable" (nothing sent) moves on
   // to the next candidate: a request that was sent is never sent twice.
-  Result<wire::Reply> Send(const wire::Request& req, const std::vector<std::string>& candidates);
+  Result<wire::Reply> Send(const wire::Request& req, const std::vector<std::string>& candidates,
+                           Clock::time_point deadline);
   // The endpoints a request goes to: for a key in client mode, its
   // preference list then every other member; else the configured endpoints
   // starting with the one that answered last.
   // A write's context may name the node that should coordinate it (the
   // fastest replica of the read before, paper 6.4): it goes first when it
   // is on the preference list.
-  std::vector<std::string> Route(std::string_view key, std::string_view context = {});
+  std::vector<std::string> Route(std::string_view key, std::string_view context,
+                                 Clock::time_point deadline);
   std::vector<std::string> ServerRoute();
-  void MaybePullRing();
+  // Client mode: pulls the ring when it is due, within the call's deadline.
+  void MaybePullRing(Clock::time_point deadline);
+  Clock::time_point Deadline() const;  // now + timeout
   Target& TargetFor(const std::string& endpoint);
   Result<wire::Reply> Call(wire::Request req);  // server-routed
   Status Admin(wire::Request req);

@@ -115,8 +115,8 @@ DYNAMO_EXPORT void dynamo_options_destroy(dynamo_options_t *options);
    mode, where the ring is first pulled from. Call once per node. */
 DYNAMO_EXPORT int dynamo_options_add_node(dynamo_options_t *options, const char *endpoint,
                                           char **errptr);
-/* Longest a call waits for its answer, retries on other nodes included:
-   1 ms to 86400000 ms (a day). */
+/* Longest a call waits for its answer, retries on other nodes and a ring
+   pull included: 1 ms to 86400000 ms (a day). */
 DYNAMO_EXPORT int dynamo_options_set_timeout_ms(dynamo_options_t *options, uint32_t ms,
                                                 char **errptr);
 /* Longest a call waits for a connection to one node before trying the next

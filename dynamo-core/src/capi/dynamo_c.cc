@@ -91,6 +91,20 @@ int SetMs(uint32_t ms, std::chrono::milliseconds* field, const char* what, char*
   return DYNAMO_OK;
 }
 
+// tcp://HOST:PORT (a non-empty host, a port from 1 to 65535) or ipc://PATH.
+bool ValidEndpoint(const std::string& ep) {
+  if (ep.rfind("ipc://", 0) == 0) return ep.size() > 6;
+  if (ep.rfind("tcp://", 0) != 0) return false;
+  const size_t colon = ep.rfind(':');
+  if (colon <= 6 || colon + 1 >= ep.size() || ep.size() - colon - 1 > 5) return false;
+  unsigned long port = 0;
+  for (size_t i = colon + 1; i < ep.size(); ++i) {
+    if (ep[i] < '0' || ep[i] > '9') return false;
+    port = port * 10 + static_cast<unsigned long>(ep[i] - '0');
+  }
+  return port >= 1 && port <= 65535;
+}
+
 // Runs f (returning a dynamo_code) and turns any exception into DYNAMO_ERROR.
 template <typename F>
 int Guard(char** errptr, F&& f) {
@@ -152,10 +166,7 @@ int dynamo_options_add_node(dynamo_options_t* options, const char* endpoint, cha
   if (endpoint == nullptr) return Fail(errptr, DYNAMO_INVALID_ARGUMENT, "endpoint is NULL");
   return Guard(errptr, [&] {
     std::string ep(endpoint);
-    const bool tcp = ep.rfind("tcp://", 0) == 0 && ep.size() > 6 &&
-                     ep.find(':', 6) != std::string::npos;
-    const bool ipc = ep.rfind("ipc://", 0) == 0 && ep.size() > 6;
-    if (!tcp && !ipc) {
+    if (!ValidEndpoint(ep)) {
       return Fail(errptr, DYNAMO_INVALID_ARGUMENT,
                   "endpoint must be tcp://HOST:PORT or ipc://PATH, got '" + ep + "'");
     }

@@ -124,9 +124,9 @@ Client::Target& Client::TargetFor(const std::string& endpoint) {
 }
 
 Result<wire::Reply> Client::Send(const wire::Request& req,
-                                 const std::vector<std::string>& candidates) {
+                                 const std::vector<std::string>& candidates,
+                                 Clock::time_point deadline) {
   const auto start = Clock::now();
-  const auto deadline = start + options_.timeout;
   // Reachable-looking nodes first, in order; then those that recently were not.
   std::vector<Target*> order, later;
   for (const std::string& ep : candidates) {
@@ -161,8 +161,10 @@ Result<wire::Reply> Client::Send(const wire::Request& req,
     last = rep.status();
   }
   if (tried <= 1 && !last.ok()) return last;
-  if (last.ok()) {
-    return Status::Timeout("no reply within " + std::to_string(options_.timeout.count()) + " ms");
+  if (tried == 0) {
+    // The call's time went on pulling the ring: nothing was sent.
+    return Status::Unavailable("no node reached within " +
+                               std::to_string(options_.timeout.count()) + " ms");
   }
   return Status::Unavailable("cannot reach any of " + std::to_string(tried) +
                              " nodes tried; last: " + last.message());
@@ -176,7 +178,7 @@ std::vector<std::string> Client::ServerRoute() {
   return out;
 }
 
-void Client::MaybePullRing() {
+void Client::MaybePullRing(Clock::time_point deadline) {
   const auto now = Clock::now();
   if (ring_ && !ring_stale_ && now - ring_pulled_ < options_.ring_refresh) return;
   if (last_pull_attempt_ != Clock::time_point{} && now - last_pull_attempt_ < kRingRetry &&
@@ -198,7 +200,7 @@ void Client::MaybePullRing() {
               known.end());
   wire::Request req;
   req.type = MsgType::kRing;
-  auto rep = Send(req, known);
+  auto rep = Send(req, known, deadline);
   if (!rep.ok() || !rep->ToStatus().ok() || rep->type != MsgType::kRingReply) return;
   auto j = nlohmann::json::from_msgpack(rep->status_msgpack, true, false);
   if (j.is_discarded()) return;
@@ -210,9 +212,10 @@ void Client::MaybePullRing() {
   ++counters_.ring_pulls;
 }
 
-std::vector<std::string> Client::Route(std::string_view key, std::string_view context) {
+std::vector<std::string> Client::Route(std::string_view key, std::string_view context,
+                                       Clock::time_point deadline) {
   if (options_.mode != CoordinationMode::kClient) return ServerRoute();
-  MaybePullRing();
+  MaybePullRing(deadline);
   if (!ring_ || Clock::now() - ring_pulled_ > kRingTrustPeriods * options_.ring_refresh) {
     ++counters_.fallback;
     return ServerRoute();
@@ -244,7 +247,11 @@ std::vector<std::string> Client::Route(std::string_view key, std::string_view co
   return out;
 }
 
-Result<wire::Reply> Client::Call(wire::Request req) { return Send(req, ServerRoute()); }
+Client::Clock::time_point Client::Deadline() const { return Clock::now() + options_.timeout; }
+
+Result<wire::Reply> Client::Call(wire::Request req) {
+  return Send(req, ServerRoute(), Deadline());
+}
 
 Result<GetResult> Client::Get(std::string_view key, const GetOptions& options) {
   wire::Request req;
@@ -252,8 +259,10 @@ Result<GetResult> Client::Get(std::string_view key, const GetOptions& options) {
   req.key = key;
   req.quorum = options.r ? options.r : options_.r;
   req.flags = options.local ? wire::kFlagLocal : 0;
-  // A local read asks the configured node itself, whatever the mode.
-  auto rep = Send(req, options.local ? ServerRoute() : Route(key));
+  // A local read asks the configured node itself, whatever the mode. One
+  // deadline covers a ring pull and the request.
+  const auto deadline = Deadline();
+  auto rep = Send(req, options.local ? ServerRoute() : Route(key, {}, deadline), deadline);
   if (!rep.ok()) return rep.status();
   if (Status s = rep->ToStatus(); !s.ok()) return s;
   if (rep->type != MsgType::kGetReply) return Unexpected(*rep);
@@ -265,7 +274,8 @@ Result<GetResult> Client::Get(std::string_view key, const GetOptions& options) {
 }
 
 Result<std::string> Client::Write(wire::Request req) {
-  auto rep = Send(req, Route(req.key, req.context));
+  const auto deadline = Deadline();
+  auto rep = Send(req, Route(req.key, req.context, deadline), deadline);
   if (!rep.ok()) return rep.status();
   if (Status s = rep->ToStatus(); !s.ok()) return s;
   if (rep->type != MsgType::kPutReply) return Unexpected(*rep);
@@ -317,7 +327,7 @@ Result<std::string> Client::RingJson() {
 
 Status Client::Admin(wire::Request req) {
   // An administrative request is about the node it is sent to: never the next one.
-  auto rep = Send(req, {options_.endpoints.front()});
+  auto rep = Send(req, {options_.endpoints.front()}, Deadline());
   if (!rep.ok()) return rep.status();
   if (Status s = rep->ToStatus(); !s.ok()) return s;
   if (rep->type != MsgType::kAck) return Unexpected(*rep);
