@@ -9,10 +9,45 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
+#include "dynamo/backend.h"
 #include "node/node.h"
 #include "node/options.h"
 #include "util/log.h"
+
+namespace {
+
+// --check-config: everything a start checks before it opens anything. The
+// engine's own options are checked by the engine when it opens.
+int CheckConfig(const dynamo::NodeOptions& o) {
+  auto plugin = dynamo::BackendPlugin::Load(o.backend, o.plugin_dir);
+  if (!plugin.ok()) {
+    std::fprintf(stderr, "dynamod: %s\n", plugin.status().message().c_str());
+    return 1;
+  }
+  // The data folder must exist and be writable, or be creatable.
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path dir = fs::absolute(o.data_dir, ec);
+  fs::path probe = dir;
+  while (!probe.empty() && !fs::exists(probe, ec)) {
+    if (probe == probe.parent_path()) break;
+    probe = probe.parent_path();
+  }
+  if (!fs::is_directory(probe, ec) || ::access(probe.c_str(), W_OK | X_OK) != 0) {
+    std::fprintf(stderr, "dynamod: data folder %s: %s is not a writable folder\n",
+                 o.data_dir.c_str(), probe.c_str());
+    return 1;
+  }
+  std::printf("configuration OK: node %s, listen %s, engine %s %s (%s), data folder %s%s\n",
+              o.node_id.c_str(), o.listen.c_str(), (*plugin)->name().c_str(),
+              (*plugin)->version().c_str(), (*plugin)->path().c_str(), o.data_dir.c_str(),
+              probe == dir ? "" : " (to be created)");
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   dynamo::NodeOptions options;
@@ -27,6 +62,7 @@ int main(int argc, char** argv) {
     case dynamo::ParseOutcome::kRun:
       break;
   }
+  if (options.check_config) return CheckConfig(options);
   using dynamo::log::Level;
   dynamo::log::SetLevel(options.log_level == "debug"   ? Level::kDebug
                         : options.log_level == "warn"  ? Level::kWarn

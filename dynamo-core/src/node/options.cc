@@ -1,6 +1,7 @@
 #include "node/options.h"
 
 #include <boost/program_options.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -15,7 +16,7 @@ std::string DefaultPluginDir(const char* argv0) {
   std::string exe = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string(argv0);
   auto slash = exe.rfind('/');
   std::string dir = slash == std::string::npos ? "." : exe.substr(0, slash);
-  return dir + "/../lib/dynamo/plugins";
+  return std::filesystem::path(dir + "/../lib/dynamo/plugins").lexically_normal().string();
 }
 
 // "tcp://HOST:PORT" -> "HOST:PORT"; anything else as is.
@@ -29,7 +30,6 @@ bool IsPowerOfTwo(uint32_t v) { return v != 0 && (v & (v - 1)) == 0; }
 }  // namespace
 
 ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string* error) {
-  std::vector<std::string> backend_opts;
   std::string config;
   po::options_description desc("dynamod options");
   // clang-format off
@@ -38,16 +38,18 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
     ("version", "print the version and exit")
     ("config", po::value(&config), "INI file with any of these options (name = value); "
                                    "the command line overrides it")
+    ("check-config", po::bool_switch(&o->check_config), "check the options and the config "
+     "file, load the engine plugin (opening nothing) and exit: 0 when all is well")
     ("node-id", po::value(&o->node_id), "unique, stable node name (default: host:port of --listen)")
     ("listen", po::value(&o->listen)->default_value(o->listen),
      "ZeroMQ endpoint for clients and peers")
-    ("seed", po::value(&o->seeds)->composing(), "endpoint of a node of the cluster to join "
-                                                "(repeatable; default: a one-node cluster)")
+    ("seed", po::value(&o->seeds), "endpoint of a node of the cluster to join "
+                                   "(repeatable; default: a one-node cluster)")
     ("data-dir", po::value(&o->data_dir), "node state and file engine data "
                                           "(default: ./data/<node-id>)")
     ("backend", po::value(&o->backend)->default_value(o->backend),
      "storage engine: memory, file, mysql, or a path to a plugin .so")
-    ("backend-opt", po::value(&backend_opts)->composing(),
+    ("backend-opt", po::value<std::vector<std::string>>(),
      "KEY=VALUE passed to the engine (repeatable)")
     ("plugin-dir", po::value(&o->plugin_dir), "where engines are looked up by name "
                                               "(default: <dynamod's dir>/../lib/dynamo/plugins)")
@@ -90,9 +92,20 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
     ("log-level", po::value(&o->log_level)->default_value(o->log_level),
      "debug, info, warn or error");
   // clang-format on
+  // Precedence: command line, then config file, then defaults. A list given
+  // on the command line (--seed) replaces the file's; --backend-opt KEY=...
+  // replaces the file's value of KEY and keeps its other keys.
   po::variables_map vm;
+  std::vector<std::string> backend_opts;
+  auto collect = [&backend_opts](const po::parsed_options& parsed) {
+    for (const auto& opt : parsed.options) {
+      if (opt.string_key != "backend-opt") continue;
+      backend_opts.insert(backend_opts.end(), opt.value.begin(), opt.value.end());
+    }
+  };
   try {
-    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    po::parsed_options cli = po::command_line_parser(argc, argv).options(desc).run();
+    po::store(cli, vm);
     if (vm.count("config")) {
       const std::string file = vm["config"].as<std::string>();
       std::ifstream in(file);
@@ -100,8 +113,24 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
         *error = "cannot read config file " + file;
         return ParseOutcome::kUsageError;
       }
-      po::store(po::parse_config_file(in, desc), vm);
+      try {
+        po::parsed_options parsed = po::parse_config_file(in, desc);
+        for (const auto& opt : parsed.options) {
+          if (opt.string_key == "help" || opt.string_key == "version" ||
+              opt.string_key == "config" || opt.string_key == "check-config") {
+            *error = "config file " + file + ": '" + opt.string_key +
+                     "' belongs on the command line only";
+            return ParseOutcome::kUsageError;
+          }
+        }
+        po::store(parsed, vm);
+        collect(parsed);
+      } catch (const po::error& e) {
+        *error = "config file " + file + ": " + e.what();
+        return ParseOutcome::kUsageError;
+      }
     }
+    collect(cli);  // after the file's: the last value of a key wins
     if (vm.count("help")) {
       std::ostringstream s;
       s << "Usage: dynamod [options]\n\n" << desc;
@@ -123,7 +152,9 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
       *error = "--backend-opt '" + kv + "' is not KEY=VALUE";
       return ParseOutcome::kUsageError;
     }
-    o->backend_opts.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    std::string key = kv.substr(0, eq);
+    std::erase_if(o->backend_opts, [&key](const auto& p) { return p.first == key; });
+    o->backend_opts.emplace_back(std::move(key), kv.substr(eq + 1));
   }
   if (o->listen.rfind("tcp://", 0) != 0 && o->listen.rfind("ipc://", 0) != 0) {
     *error = "--listen '" + o->listen + "' is not a tcp:// or ipc:// endpoint";

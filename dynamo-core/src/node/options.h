@@ -57,6 +57,8 @@ struct NodeOptions {
   uint32_t anti_entropy_yield_ms = 50;
   // debug, info, warn, error. Default: info.
   std::string log_level = "info";
+  // --check-config: validate, load the plugin, exit. Default: false.
+  bool check_config = false;
 };
 
 enum class ParseOutcome { kRun, kExit0, kUsageError };
