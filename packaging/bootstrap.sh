@@ -36,6 +36,10 @@ DYNAMO_DEBIAN_PACKAGES=(
   libmysqlcppconn-dev
   iptables
   valgrind
+  lintian
+  rpm
+  rpmlint
+  gnupg
 )
 
 # Prints the packages of DYNAMO_DEBIAN_PACKAGES that are not installed, one a line.

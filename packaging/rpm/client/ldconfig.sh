@@ -1,0 +1,2 @@
+# %post and %postun of dynamo-client: refresh the linker cache.
+/sbin/ldconfig
