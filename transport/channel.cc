@@ -30,6 +30,12 @@ Channel::Channel(std::string endpoint, std::shared_ptr<ChannelContext> context)
   // once the node is connected, so Call can tell "unreachable" (nothing
   // sent) from "no reply" (sent, fate unknown).
   impl_->socket.set(zmq::sockopt::immediate, 1);
+  // ZMTP heartbeats: a peer that stops answering them (stopped, cut off) is
+  // disconnected after a few seconds and counts as unreachable from then on,
+  // instead of queueing requests on a dead TCP connection until the kernel
+  // gives up (many minutes).
+  impl_->socket.set(zmq::sockopt::heartbeat_ivl, 1000);
+  impl_->socket.set(zmq::sockopt::heartbeat_timeout, 3000);
   // Start ids at a random point so two channels of one process, or a
   // restarted client, never mistake each other's replies.
   impl_->next_id = std::random_device{}() | 1;
@@ -41,6 +47,9 @@ Channel::Channel(std::string endpoint, std::shared_ptr<ChannelContext> context)
 }
 
 Channel::~Channel() = default;
+
+bool Channel::usable() const { return impl_->connect_error.empty(); }
+const std::string& Channel::connect_error() const { return impl_->connect_error; }
 
 Result<wire::Reply> Channel::Call(wire::Request req, std::chrono::milliseconds timeout,
                                   std::chrono::milliseconds connect_timeout) {

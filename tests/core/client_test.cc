@@ -424,6 +424,71 @@ TEST(ClientRoutingTest, SentRequestIsNotSentElsewhere) {
   EXPECT_TRUE(a.received().empty());
 }
 
+TEST(ClientRoutingTest, NextCallsLeaveANodeThatTimedOut) {
+  FakeNode silent("s", /*silent=*/true);
+  FakeNode a("a");
+  ClientOptions o = Options({silent.endpoint(), a.endpoint()});
+  o.timeout = milliseconds(2000);
+  Client client(o);
+  ASSERT_EQ(client.Put("k1", "v").status().code(), Status::Code::kTimeout);
+  // The node took the request and answered nothing: the next calls go to
+  // the other node first instead of waiting for it again.
+  for (int i = 0; i < 3; ++i) {
+    auto r = client.Put("k2", "v");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*r, "ctx-a");
+  }
+  EXPECT_EQ(silent.types(), std::vector<MsgType>{MsgType::kPut});
+  EXPECT_EQ(a.received().size(), 3u);
+}
+
+TEST(ClientRoutingTest, AFailedRingPullIsNotRetriedOnEveryRequest) {
+  FakeNode a("a");
+  json bad = {{"owners", Owners({{"a"}, {"a"}, {"a"}})},  // three partitions: refused
+              {"endpoints", {{"a", a.endpoint()}}}};
+  a.SetRing(bad);
+  ClientOptions o = Options({a.endpoint()}, CoordinationMode::kClient);
+  Client client(o);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(client.Put("k", "v").ok());
+  // One pull, then the five puts, routed as in server mode: a refused ring
+  // is tried again at most once a second, not before every request.
+  std::vector<MsgType> want{MsgType::kRing};
+  want.insert(want.end(), 5, MsgType::kPut);
+  EXPECT_EQ(a.types(), want);
+  EXPECT_EQ(client.counters().fallback, 5u);
+}
+
+TEST(ClientRoutingTest, ARingPullLeavesTimeForTheRequest) {
+  // The pull goes to a node that never answers; the request, with the time
+  // left, goes to the node that does (server-mode routing: no ring yet).
+  FakeNode silent("s", /*silent=*/true);
+  FakeNode a("a");
+  a.SetRing(json{{"owners", Owners({{"a"}})}, {"endpoints", {{"a", a.endpoint()}}}});
+  ClientOptions o = Options({silent.endpoint(), a.endpoint()}, CoordinationMode::kClient);
+  o.timeout = milliseconds(4000);
+  o.connect_timeout = milliseconds(1000);
+  // Which node the pull asks is random: new clients until one asked the
+  // silent node. Every put succeeds, that one included.
+  for (int attempt = 0; attempt < 50 && silent.received().empty(); ++attempt) {
+    Client client(o);
+    auto r = client.Put("k", "v");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*r, "ctx-a");
+  }
+  EXPECT_EQ(silent.types(), std::vector<MsgType>{MsgType::kRing});
+  EXPECT_FALSE(silent.received().empty()) << "the pull never picked the silent node";
+}
+
+TEST(ClientRoutingTest, InvalidEndpoints) {
+  for (const char* ep : {"tcp://127.0.0.1:7101", "tcp://h:1", "tcp://[::1]:65535", "ipc:///x"}) {
+    EXPECT_TRUE(IsValidEndpoint(ep)) << ep;
+  }
+  for (const char* ep : {"", "tcp://", "tcp://h", "tcp://h:", "tcp://:1", "tcp://h:0",
+                         "tcp://h:65536", "tcp://h:1x", "ipc://", "udp://h:1", "h:1"}) {
+    EXPECT_FALSE(IsValidEndpoint(ep)) << ep;
+  }
+}
+
 TEST(ClientRoutingTest, ServerModeNeverPullsTheRing) {
   FakeNode a("a"), b("b");
   a.SetRing(TwoNodeRing(a, b));

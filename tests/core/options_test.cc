@@ -82,7 +82,7 @@ TEST_F(OptionsTest, TheCommandLineWins) {
   const std::string file = WriteConfig(
       "listen = tcp://127.0.0.1:7301\n"
       "seed = tcp://127.0.0.1:7302\n"
-      "backend = file\n"
+      "backend = memory\n"
       "backend-opt = sync=always\n"
       "backend-opt = segment_bytes=1048576\n"
       "replicas = 3\n");
@@ -101,7 +101,7 @@ TEST_F(OptionsTest, TheCommandLineWins) {
   using KV = std::pair<std::string, std::string>;
   EXPECT_EQ(o.backend_opts, (std::vector<KV>{{"segment_bytes", "1048576"}, {"sync", "never"}}));
   EXPECT_EQ(o.replicas, 1u);
-  EXPECT_EQ(o.backend, "file");  // from the file
+  EXPECT_EQ(o.backend, "memory");  // from the file (the default is file)
 }
 
 TEST_F(OptionsTest, FileErrorsNameTheFile) {

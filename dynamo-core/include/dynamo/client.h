@@ -36,6 +36,10 @@ struct Reply;
 
 enum class CoordinationMode { kServer, kClient };
 
+// tcp://HOST:PORT (a non-empty host, a port from 1 to 65535) or ipc://PATH:
+// the endpoints a client accepts.
+bool IsValidEndpoint(std::string_view endpoint);
+
 struct ClientOptions {
   // The nodes to talk to: in server mode, requests go to the first one that
   // can be reached (and stay with it while it answers); in client mode these
@@ -170,6 +174,7 @@ class Client {
   std::unique_ptr<RingView> ring_;
   Clock::time_point ring_pulled_{};
   Clock::time_point last_pull_attempt_{};
+  bool last_pull_failed_ = false;
   bool ring_stale_ = true;
   uint64_t rng_state_;
   ClientCounters counters_;

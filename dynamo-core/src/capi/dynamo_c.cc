@@ -36,12 +36,16 @@ namespace {
 
 constexpr uint32_t kMaxMs = 86400000;  // a day
 
-// Stores msg in *errptr (freeing what was there) and returns code.
-int Fail(char** errptr, int code, const std::string& msg) {
+// Stores msg in *errptr (freeing what was there) and returns code. Never
+// throws: it is what the exception handlers call.
+int Fail(char** errptr, int code, std::string_view msg) noexcept {
   if (errptr != nullptr) {
     std::free(*errptr);
     *errptr = static_cast<char*>(std::malloc(msg.size() + 1));
-    if (*errptr != nullptr) std::memcpy(*errptr, msg.c_str(), msg.size() + 1);
+    if (*errptr != nullptr) {
+      std::memcpy(*errptr, msg.data(), msg.size());
+      (*errptr)[msg.size()] = '\0';
+    }
   }
   return code;
 }
@@ -75,39 +79,11 @@ bool Bytes(const char* p, size_t n, std::string_view* out) {
   return true;
 }
 
-int BadBytes(char** errptr, const char* what) {
-  return Fail(errptr, DYNAMO_INVALID_ARGUMENT, std::string(what) + " is NULL with a non-zero length");
-}
+int OutOfMemory(char** errptr) noexcept { return Fail(errptr, DYNAMO_ERROR, "out of memory"); }
 
-int OutOfMemory(char** errptr) { return Fail(errptr, DYNAMO_ERROR, "out of memory"); }
-
-int SetMs(uint32_t ms, std::chrono::milliseconds* field, const char* what, char** errptr) {
-  if (ms < 1 || ms > kMaxMs) {
-    return Fail(errptr, DYNAMO_INVALID_ARGUMENT,
-                std::string(what) + " must be from 1 to " + std::to_string(kMaxMs) +
-                    " ms, got " + std::to_string(ms));
-  }
-  *field = std::chrono::milliseconds(ms);
-  return DYNAMO_OK;
-}
-
-// tcp://HOST:PORT (a non-empty host, a port from 1 to 65535) or ipc://PATH.
-bool ValidEndpoint(const std::string& ep) {
-  if (ep.rfind("ipc://", 0) == 0) return ep.size() > 6;
-  if (ep.rfind("tcp://", 0) != 0) return false;
-  const size_t colon = ep.rfind(':');
-  if (colon <= 6 || colon + 1 >= ep.size() || ep.size() - colon - 1 > 5) return false;
-  unsigned long port = 0;
-  for (size_t i = colon + 1; i < ep.size(); ++i) {
-    if (ep[i] < '0' || ep[i] > '9') return false;
-    port = port * 10 + static_cast<unsigned long>(ep[i] - '0');
-  }
-  return port >= 1 && port <= 65535;
-}
-
-// Runs f (returning a dynamo_code) and turns any exception into DYNAMO_ERROR.
+// Every entry point that can fail runs inside it: nothing may unwind into C.
 template <typename F>
-int Guard(char** errptr, F&& f) {
+int Guard(char** errptr, F&& f) noexcept {
   try {
     return f();
   } catch (const std::bad_alloc&) {
@@ -117,6 +93,24 @@ int Guard(char** errptr, F&& f) {
   } catch (...) {
     return Fail(errptr, DYNAMO_ERROR, "unknown error");
   }
+}
+
+int BadBytes(char** errptr, const char* what) noexcept {
+  return Guard(errptr, [&] {
+    return Fail(errptr, DYNAMO_INVALID_ARGUMENT,
+                std::string(what) + " is NULL with a non-zero length");
+  });
+}
+
+
+int SetMs(uint32_t ms, std::chrono::milliseconds* field, const char* what, char** errptr) {
+  if (ms < 1 || ms > kMaxMs) {
+    return Fail(errptr, DYNAMO_INVALID_ARGUMENT,
+                std::string(what) + " must be from 1 to " + std::to_string(kMaxMs) +
+                    " ms, got " + std::to_string(ms));
+  }
+  *field = std::chrono::milliseconds(ms);
+  return DYNAMO_OK;
 }
 
 // Returns the context through the optional out-parameters.
@@ -166,7 +160,7 @@ int dynamo_options_add_node(dynamo_options_t* options, const char* endpoint, cha
   if (endpoint == nullptr) return Fail(errptr, DYNAMO_INVALID_ARGUMENT, "endpoint is NULL");
   return Guard(errptr, [&] {
     std::string ep(endpoint);
-    if (!ValidEndpoint(ep)) {
+    if (!dynamo::IsValidEndpoint(ep)) {
       return Fail(errptr, DYNAMO_INVALID_ARGUMENT,
                   "endpoint must be tcp://HOST:PORT or ipc://PATH, got '" + ep + "'");
     }
@@ -179,31 +173,36 @@ int dynamo_options_add_node(dynamo_options_t* options, const char* endpoint, cha
 
 int dynamo_options_set_timeout_ms(dynamo_options_t* options, uint32_t ms, char** errptr) {
   if (options == nullptr) return Fail(errptr, DYNAMO_INVALID_ARGUMENT, "options is NULL");
-  return SetMs(ms, &options->options.timeout, "timeout", errptr);
+  return Guard(errptr, [&] { return SetMs(ms, &options->options.timeout, "timeout", errptr); });
 }
 
 int dynamo_options_set_connect_timeout_ms(dynamo_options_t* options, uint32_t ms,
                                           char** errptr) {
   if (options == nullptr) return Fail(errptr, DYNAMO_INVALID_ARGUMENT, "options is NULL");
-  return SetMs(ms, &options->options.connect_timeout, "connect timeout", errptr);
+  return Guard(errptr, [&] {
+    return SetMs(ms, &options->options.connect_timeout, "connect timeout", errptr);
+  });
 }
 
 int dynamo_options_set_mode(dynamo_options_t* options, int mode, char** errptr) {
   if (options == nullptr) return Fail(errptr, DYNAMO_INVALID_ARGUMENT, "options is NULL");
-  switch (mode) {
-    case DYNAMO_MODE_SERVER: options->options.mode = dynamo::CoordinationMode::kServer; break;
-    case DYNAMO_MODE_CLIENT: options->options.mode = dynamo::CoordinationMode::kClient; break;
-    default:
-      return Fail(errptr, DYNAMO_INVALID_ARGUMENT,
-                  "mode must be DYNAMO_MODE_SERVER (0) or DYNAMO_MODE_CLIENT (1), got " +
-                      std::to_string(mode));
-  }
-  return DYNAMO_OK;
+  return Guard(errptr, [&] {
+    switch (mode) {
+      case DYNAMO_MODE_SERVER: options->options.mode = dynamo::CoordinationMode::kServer; break;
+      case DYNAMO_MODE_CLIENT: options->options.mode = dynamo::CoordinationMode::kClient; break;
+      default:
+        return Fail(errptr, DYNAMO_INVALID_ARGUMENT,
+                    "mode must be DYNAMO_MODE_SERVER (0) or DYNAMO_MODE_CLIENT (1), got " +
+                        std::to_string(mode));
+    }
+    return static_cast<int>(DYNAMO_OK);
+  });
 }
 
 int dynamo_options_set_ring_refresh_ms(dynamo_options_t* options, uint32_t ms, char** errptr) {
   if (options == nullptr) return Fail(errptr, DYNAMO_INVALID_ARGUMENT, "options is NULL");
-  return SetMs(ms, &options->options.ring_refresh, "ring refresh", errptr);
+  return Guard(errptr,
+               [&] { return SetMs(ms, &options->options.ring_refresh, "ring refresh", errptr); });
 }
 
 void dynamo_options_set_read_quorum(dynamo_options_t* options, uint32_t r) {

@@ -29,6 +29,19 @@ Status Unexpected(const wire::Reply& r) {
 
 }  // namespace
 
+bool IsValidEndpoint(std::string_view ep) {
+  if (ep.rfind("ipc://", 0) == 0) return ep.size() > 6;
+  if (ep.rfind("tcp://", 0) != 0) return false;
+  const size_t colon = ep.rfind(':');
+  if (colon <= 6 || colon + 1 >= ep.size() || ep.size() - colon - 1 > 5) return false;
+  unsigned long port = 0;
+  for (size_t i = colon + 1; i < ep.size(); ++i) {
+    if (ep[i] < '0' || ep[i] > '9') return false;
+    port = port * 10 + static_cast<unsigned long>(ep[i] - '0');
+  }
+  return port >= 1 && port <= 65535;
+}
+
 // ---- RingView
 
 Result<RingView> RingView::FromJson(std::string_view text) {
@@ -144,6 +157,11 @@ Result<wire::Reply> Client::Send(const wire::Request& req,
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) break;
     ++tried;
+    if (!t->channel->usable()) {
+      // ZeroMQ refused the endpoint itself: nothing can be sent there.
+      last = Status::Unavailable(t->channel->connect_error());
+      continue;
+    }
     auto rep = t->channel->Call(req, left, std::min(options_.connect_timeout, left));
     if (rep.ok()) {
       t->unreachable_until = {};
@@ -154,6 +172,16 @@ Result<wire::Reply> Client::Send(const wire::Request& req,
       return rep;
     }
     ring_stale_ = true;
+    if (rep.status().code() == Status::Code::kTimeout) {
+      // Sent, so never sent again elsewhere; but the next calls start with
+      // another node, so a node that takes requests and answers none (paused,
+      // overloaded, cut off) does not hold every call to its timeout.
+      t->unreachable_until = Clock::now() + kUnreachableBackoff;
+      const auto& eps = options_.endpoints;
+      if (auto it = std::find(eps.begin(), eps.end(), t->channel->endpoint()); it != eps.end()) {
+        preferred_ = (static_cast<size_t>(it - eps.begin()) + 1) % eps.size();
+      }
+    }
     if (rep.status().code() != Status::Code::kUnavailable) return rep.status();
     // Nothing was sent: the next candidate may take the request.
     ++counters_.unreachable;
@@ -181,12 +209,13 @@ std::vector<std::string> Client::ServerRoute() {
 void Client::MaybePullRing(Clock::time_point deadline) {
   const auto now = Clock::now();
   if (ring_ && !ring_stale_ && now - ring_pulled_ < options_.ring_refresh) return;
-  if (last_pull_attempt_ != Clock::time_point{} && now - last_pull_attempt_ < kRingRetry &&
-      (ring_stale_ || !ring_)) {
+  if (last_pull_failed_ && now - last_pull_attempt_ < kRingRetry) {
     return;  // a pull failed a moment ago: do not retry on every request
   }
   last_pull_attempt_ = now;
-  // A random known node (paper 6.4): the configured ones and the ring's.
+  last_pull_failed_ = true;  // until it succeeds
+  // A random known node (paper 6.4): the configured ones and the ring's,
+  // those the ring reports down last.
   std::vector<std::string> known = options_.endpoints;
   if (ring_) {
     for (const std::string& ep : ring_->endpoints()) {
@@ -198,17 +227,27 @@ void Client::MaybePullRing(Clock::time_point deadline) {
   rng_state_ ^= rng_state_ << 17;
   std::rotate(known.begin(), known.begin() + static_cast<long>(rng_state_ % known.size()),
               known.end());
+  if (ring_) {
+    std::stable_partition(known.begin(), known.end(),
+                          [this](const std::string& ep) { return !ring_->ReportedDown(ep); });
+  }
+  // The pull gets part of the call's time, so the request itself can still
+  // go out (with the ring it has, if the pull fails).
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+  const auto budget = std::min(options_.connect_timeout, left / 2);
   wire::Request req;
   req.type = MsgType::kRing;
-  auto rep = Send(req, known, deadline);
+  auto rep = Send(req, known, now + budget);
   if (!rep.ok() || !rep->ToStatus().ok() || rep->type != MsgType::kRingReply) return;
   auto j = nlohmann::json::from_msgpack(rep->status_msgpack, true, false);
   if (j.is_discarded()) return;
-  auto view = RingView::FromJson(j.dump());
+  auto view = RingView::FromJson(
+      j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (!view.ok()) return;
   ring_ = std::make_unique<RingView>(std::move(*view));
   ring_pulled_ = Clock::now();
   ring_stale_ = false;
+  last_pull_failed_ = false;
   ++counters_.ring_pulls;
 }
 

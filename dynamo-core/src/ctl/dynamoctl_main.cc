@@ -108,6 +108,9 @@ Args Parse(int argc, char** argv) {
       (name == "--json" ? a.json : a.local) = true;
     } else if (name == "--node") {
       a.node = need_value();
+      if (!dynamo::IsValidEndpoint(a.node)) {
+        throw UsageError{"--node needs tcp://HOST:PORT or ipc://PATH, got '" + a.node + "'"};
+      }
     } else if (name == "--timeout-ms") {
       a.timeout_ms = ParseCount(name, need_value(), kMaxTimeoutMs);
     } else if (name == "--context") {

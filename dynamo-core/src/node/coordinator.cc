@@ -91,7 +91,7 @@ void Node::CoordinateGet(std::string identity, Request req) {
 
 void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<SiblingSet> set) {
   if (set.ok()) {
-    if (op->ok == 0) op->fastest = op->targets[i];
+    if (op->ok == 0) op->fastest = i;
     ++op->ok;
     op->merged.Merge(*set);
     op->answers[i] = std::move(set).value();
@@ -109,7 +109,7 @@ void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<Siblin
       r.id = op->req.id;
       r.found = !op->merged.IsDeleted();
       for (std::string_view v : op->merged.LiveValues()) r.values.emplace_back(v);
-      if (!op->merged.empty()) r.context = EncodeContext(op->merged.Context(), op->fastest);
+      if (!op->merged.empty()) r.context = EncodeContext(op->merged.Context(), NextWriteCoordinator(*op));
       SendReply(op->identity, r);
     } else if (op->targets.size() - op->failed < op->needed) {
       op->replied = true;
@@ -119,6 +119,19 @@ void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<Siblin
     }
   }
   if (op->ok + op->failed == op->targets.size()) ReadRepair(op);
+}
+
+// The replica that should coordinate a write following this read (paper
+// 6.4): the first to answer whose copy already held everything the read
+// returned, else the first to answer.
+const std::string& Node::NextWriteCoordinator(const GetOp& op) const {
+  if (op.ok > 1 && op.answers[op.fastest]->Digest() != op.merged.Digest()) {
+    const uint64_t want = op.merged.Digest();
+    for (size_t i = 0; i < op.targets.size(); ++i) {
+      if (op.answers[i] && op.answers[i]->Digest() == want) return op.targets[i];
+    }
+  }
+  return op.targets[op.fastest];
 }
 
 // After every replica answered or timed out: replicas whose versions were

@@ -84,6 +84,7 @@ class Node {
   void ForwardPut(std::string identity, wire::Request req, std::vector<std::string> targets,
                   size_t next, bool refused = false);
   void OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t target, Result<SiblingSet> set);
+  const std::string& NextWriteCoordinator(const GetOp& op) const;
   void ReadRepair(const std::shared_ptr<GetOp>& op);
   void OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s);
   // A put's state: the client, W capped at the replicas, the key's lists.

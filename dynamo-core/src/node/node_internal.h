@@ -37,7 +37,7 @@ struct Node::GetOp {
   std::string last_error;  // of the last replica that failed
   bool replied = false;
   SiblingSet merged;
-  std::string fastest;  // the first replica that answered: it should coordinate the next write
+  size_t fastest = SIZE_MAX;  // index of the first replica that answered
 };
 
 // A put (or delete) being coordinated.

@@ -56,6 +56,10 @@ class Channel {
   }
 
   const std::string& endpoint() const { return endpoint_; }
+  // False when ZeroMQ refused the endpoint itself (connect_error says why):
+  // every Call then fails without sending.
+  bool usable() const;
+  const std::string& connect_error() const;
 
  private:
   struct Impl;
