@@ -288,6 +288,14 @@ class NodeDefaultsTest(DynamoTestCase):
                 self.assertExit(r, EXIT_USAGE)
                 lines = error_lines(r.stderr)
                 self.assertEqual(len(lines), 1, r.describe())
+        for bad in ("nonsense", "tcp://127.0.0.1:notaport", "tcp://127.0.0.1:0",
+                    "tcp://:7101", "http://127.0.0.1:7101"):
+            with self.subTest(node=bad):
+                r = run_ctl(bad, "get", "k")
+                self.assertExit(r, EXIT_USAGE)
+                lines = error_lines(r.stderr)
+                self.assertEqual(len(lines), 1, r.describe())
+                self.assertIn("--node", lines[0])
 
 
 if __name__ == "__main__":
