@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "driver.h"
+#include "dynamo/client.h"
 
 namespace po = boost::program_options;
 using dynamo::bench::BenchOptions;
@@ -44,7 +45,7 @@ void ParseRedisTarget(const std::string& t, BenchOptions* o) {
 
 // Returns false when --help was printed.
 bool ParseOptions(int argc, char** argv, BenchOptions* o) {
-  std::string target = "tcp://127.0.0.1:7101", dist = "uniform";
+  std::string target = "tcp://127.0.0.1:7101", dist = "uniform", mode = "server";
   po::options_description desc(
       "dynamo-bench: closed-loop load against dynamo nodes or a redis-server\n"
       "Usage: dynamo-bench [options]\nOptions");
@@ -52,8 +53,14 @@ bool ParseOptions(int argc, char** argv, BenchOptions* o) {
   desc.add_options()
     ("help,h", "print this help")
     ("target", po::value(&target)->default_value(target),
-     "tcp://HOST:PORT[,tcp://HOST:PORT...] (dynamo nodes; clients spread round-robin) "
-     "or redis://HOST:PORT")
+     "tcp://HOST:PORT[,tcp://HOST:PORT...] (dynamo nodes; in server mode clients spread "
+     "round-robin) or redis://HOST:PORT")
+    ("mode", po::value(&mode)->default_value(mode),
+     "dynamo coordination: server (each client sends to its --target node, which "
+     "coordinates, forwarding a put it holds no replica of) or client (the ring is pulled "
+     "once from a --target before the run, not refreshed, so for a static cluster; each "
+     "client connects to every node and sends each request to the first node of the key's "
+     "preference list, paper 6.4)")
     ("clients", po::value(&o->clients)->default_value(o->clients), "concurrent clients")
     ("depth", po::value(&o->depth)->default_value(o->depth),
      "outstanding requests per client (pipelining)")
@@ -107,6 +114,12 @@ bool ParseOptions(int argc, char** argv, BenchOptions* o) {
       start = comma + 1;
     }
   }
+  if (mode == "client") {
+    o->client_mode = true;
+  } else if (mode != "server") {
+    throw UsageError{"--mode must be server or client, got '" + mode + "'"};
+  }
+  if (o->client_mode && o->redis) throw UsageError{"--mode client needs dynamo targets"};
   if (dist == "zipfian") {
     o->zipfian = true;
   } else if (dist != "uniform") {
@@ -220,6 +233,14 @@ int Main(int argc, char** argv) {
     return kExitUnreachable;
   }
 
+  std::unique_ptr<dynamo::RingView> ring;  // client mode: pulled once, read by every driver
+  if (o.client_mode) {
+    if (std::string err = PullRing(o, &ring); !err.empty()) {
+      std::fprintf(stderr, "dynamo-bench: %s\n", err.c_str());
+      return kExitUnreachable;
+    }
+  }
+
   std::unique_ptr<ZipfianChooser> zipf;
   if (o.zipfian) zipf = std::make_unique<ZipfianChooser>(o.keys, o.zipf_theta);
 
@@ -228,10 +249,15 @@ int Main(int argc, char** argv) {
   for (int t = 0; t < o.threads; ++t) {
     const int n = o.clients / o.threads + (t < o.clients % o.threads ? 1 : 0);
     drivers.push_back(o.redis ? MakeRedisDriver(o, t, first, n, zipf.get())
-                              : MakeDynamoDriver(o, t, first, n, zipf.get()));
+                              : MakeDynamoDriver(o, t, first, n, zipf.get(), ring.get()));
     first += n;
   }
   std::vector<ThreadStats> stats(drivers.size());
+  {
+    std::vector<std::thread> connecting;
+    for (auto& d : drivers) connecting.emplace_back([&d] { d->Connect(); });
+    for (auto& t : connecting) t.join();
+  }
 
   double preload_s = 0;
   uint64_t preload_errors = 0;
@@ -258,11 +284,14 @@ int Main(int argc, char** argv) {
 
   OpStats get, put;
   std::string first_error;
+  std::vector<uint64_t> sent_to(ring ? ring->endpoints().size() : 0, 0);
   for (auto& s : stats) {
     get.Add(s.get);
     put.Add(s.put);
     if (first_error.empty()) first_error = s.first_error;
+    for (size_t n = 0; n < s.sent_to.size() && n < sent_to.size(); ++n) sent_to[n] += s.sent_to[n];
   }
+  const char* mode = o.client_mode ? "client" : "server";
   const uint64_t total = get.count + put.count, errors = get.errors + put.errors;
   const double throughput = seconds > 0 ? static_cast<double>(total) / seconds : 0.0;
 
@@ -270,6 +299,7 @@ int Main(int argc, char** argv) {
     nlohmann::json j = {
         {"target", target_text},
         {"kind", o.redis ? "redis" : "dynamo"},
+        {"mode", mode},
         {"clients", o.clients},
         {"depth", o.depth},
         {"threads", o.threads},
@@ -286,15 +316,31 @@ int Main(int argc, char** argv) {
         {"get", OpJson(get, seconds)},
         {"put", OpJson(put, seconds)},
     };
+    if (ring) {
+      nlohmann::json per_node = nlohmann::json::object();
+      for (size_t n = 0; n < sent_to.size(); ++n) per_node[ring->endpoints()[n]] = sent_to[n];
+      j["ring"] = {
+          {"version", ring->version()}, {"partitions", ring->partitions()}, {"sent_to", per_node}};
+    }
     if (!first_error.empty()) j["first_error"] = first_error;
     std::cout << j.dump() << std::endl;
     return kExitOk;
   }
-  std::printf("target %s (%s): %d clients x depth %d on %d thread(s), put ratio %.2f, %llu keys %s,"
-              " %zu-byte values\n",
-              target_text.c_str(), o.redis ? "redis" : "dynamo", o.clients, o.depth, o.threads,
-              o.put_ratio, static_cast<unsigned long long>(o.keys),
-              o.zipfian ? "zipfian" : "uniform", o.value_size);
+  std::printf(
+      "target %s (%s, %s mode): %d clients x depth %d on %d thread(s), put ratio %.2f,"
+      " %llu keys %s, %zu-byte values\n",
+      target_text.c_str(), o.redis ? "redis" : "dynamo", mode, o.clients, o.depth, o.threads,
+      o.put_ratio, static_cast<unsigned long long>(o.keys), o.zipfian ? "zipfian" : "uniform",
+      o.value_size);
+  if (ring) {
+    std::printf("ring version %llu, %u partitions; requests per node:",
+                static_cast<unsigned long long>(ring->version()), ring->partitions());
+    for (size_t n = 0; n < sent_to.size(); ++n) {
+      std::printf(" %s %llu", ring->endpoints()[n].c_str(),
+                  static_cast<unsigned long long>(sent_to[n]));
+    }
+    std::printf("\n");
+  }
   std::printf("%-5s %10s %8s %11s %9s %9s %10s %9s\n", "op", "count", "errors", "ops/s",
               "p50(us)", "p99(us)", "p99.9(us)", "max(us)");
   for (const auto& [name, s] : {std::pair{"get", &get}, std::pair{"put", &put}}) {

@@ -1,14 +1,18 @@
-// The dynamo driver: DEALER sockets, one per client, multiplexed by one
-// zmq_poll loop per thread; requests built with the wire schema of
-// dynamo_transport and matched to replies by request id.
+// The dynamo driver: DEALER sockets multiplexed by one zmq_poll loop per
+// thread; requests built with the wire schema of dynamo_transport and
+// matched to replies by request id. Server mode: one socket per client, to
+// its --target node. Client mode: one socket per client and ring node; each
+// request goes to the first node of its key's preference list.
 #include <zmq.h>
 
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
 #include <random>
+#include <thread>
 
 #include "driver.h"
+#include "dynamo/client.h"
 #include "dynamo/transport/channel.h"
 #include "dynamo/transport/message.h"
 
@@ -61,33 +65,45 @@ struct Slot {
   bool preload_get = false;  // preload: a read whose context the put after it uses
   uint64_t id = 0;
   uint64_t key = 0;
+  size_t socket = 0;  // index into sockets_ of the socket the request went out on
   Clock::time_point start;
 };
 
 class DynamoDriver final : public Driver {
  public:
   DynamoDriver(const BenchOptions& opts, int thread, int first_client, int clients,
-               const ZipfianChooser* zipf)
+               const ZipfianChooser* zipf, const RingView* ring)
       : opts_(opts),
         timeout_(std::chrono::milliseconds(opts.timeout_ms)),
         cache_(std::min<uint64_t>(opts.keys, opts.context_cache / opts.threads)),
-        gen_(opts, zipf, opts.seed * 7919 + static_cast<uint64_t>(thread) + 1) {
+        gen_(opts, zipf, opts.seed * 7919 + static_cast<uint64_t>(thread) + 1),
+        ring_(ring),
+        per_client_(ring ? ring->endpoints().size() : 1) {
     next_id_ = std::random_device{}() | 1;
     req_.key.assign(kKeyBytes, '\0');
     req_.value = MakeValue(opts.value_size, opts.seed + static_cast<uint64_t>(thread));
     zmq_msg_init(&msg_);
     const int linger = 0;
     for (int i = 0; i < clients; ++i) {
-      void* s = zmq_socket(SharedZmqContext(), ZMQ_DEALER);
-      zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
-      const std::string& target =
-          opts.targets[static_cast<size_t>(first_client + i) % opts.targets.size()];
-      if (zmq_connect(s, target.c_str()) != 0) {
-        first_error_ = "cannot connect to " + target + ": " + zmq_strerror(zmq_errno());
+      for (size_t n = 0; n < per_client_; ++n) {
+        void* s = zmq_socket(SharedZmqContext(), ZMQ_DEALER);
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+        const std::string& target =
+            ring ? ring->endpoints()[n]
+                 : opts.targets[static_cast<size_t>(first_client + i) % opts.targets.size()];
+        if (zmq_connect(s, target.c_str()) != 0 && first_error_.empty()) {
+          first_error_ = "cannot connect to " + target + ": " + zmq_strerror(zmq_errno());
+        }
+        sockets_.push_back(s);
+        // Server mode polls every socket; client mode only those waiting
+        // for a reply (PollItems), as most of a client's sockets are idle.
+        if (!ring) {
+          items_.push_back(zmq_pollitem_t{s, 0, ZMQ_POLLIN, 0});
+          item_socket_.push_back(sockets_.size() - 1);
+        }
       }
-      sockets_.push_back(s);
-      items_.push_back(zmq_pollitem_t{s, 0, ZMQ_POLLIN, 0});
     }
+    pending_.assign(sockets_.size(), 0);
     slots_.resize(static_cast<size_t>(clients) * static_cast<size_t>(opts.depth));
   }
 
@@ -100,22 +116,73 @@ class DynamoDriver final : public Driver {
   void Run(RunControl* ctl, ThreadStats* stats) override { Loop(ctl, stats, false); }
 
  private:
+  // One PING on every socket, each answered (or given up on after
+  // --timeout-ms), so that no measured request waits for a TCP connection
+  // and its handshake. A node that does not answer shows later as the
+  // errors of the requests sent to it.
+  void Connect() override {
+    wire::Request ping;
+    ping.type = MsgType::kPing;
+    std::vector<uint64_t> want(sockets_.size(), 0);  // the PING's id; 0 = answered
+    size_t waiting = 0;
+    for (size_t s = 0; s < sockets_.size(); ++s) {
+      ping.id = next_id_++;
+      const std::string frame = wire::EncodeRequest(ping);
+      if (zmq_send(sockets_[s], frame.data(), frame.size(), ZMQ_DONTWAIT) < 0) continue;
+      want[s] = ping.id;
+      ++waiting;
+    }
+    const auto deadline = Clock::now() + timeout_;
+    std::vector<zmq_pollitem_t> items;
+    std::vector<size_t> which;
+    while (waiting > 0 && Clock::now() < deadline) {
+      items.clear();
+      which.clear();
+      for (size_t s = 0; s < sockets_.size(); ++s) {
+        if (want[s] == 0) continue;
+        items.push_back(zmq_pollitem_t{sockets_[s], 0, ZMQ_POLLIN, 0});
+        which.push_back(s);
+      }
+      const int rc = zmq_poll(items.data(), static_cast<int>(items.size()), 10);
+      if (rc < 0 && zmq_errno() != EINTR) return;
+      for (size_t k = 0; rc > 0 && k < items.size(); ++k) {
+        if (!(items[k].revents & ZMQ_POLLIN)) continue;
+        const size_t s = which[k];
+        while (want[s] != 0 && zmq_msg_recv(&msg_, sockets_[s], ZMQ_DONTWAIT) >= 0) {
+          const std::string_view frame(static_cast<const char*>(zmq_msg_data(&msg_)),
+                                       zmq_msg_size(&msg_));
+          if (wire::DecodeReply(frame, &rep_).ok() && rep_.id == want[s]) {
+            want[s] = 0;
+            --waiting;
+          }
+        }
+      }
+    }
+  }
+
   void Loop(RunControl* ctl, ThreadStats* stats, bool preload) {
     ctl_ = ctl;
     stats_ = stats;
     preload_ = preload;
     exhausted_ = false;
     if (!first_error_.empty()) stats->NoteError(first_error_);
+    if (ring_) stats->sent_to.assign(per_client_, 0);
     for (size_t i = 0; i < slots_.size(); ++i) StartNext(i);
     auto last_scan = Clock::now();
     while (busy_ > 0 || !exhausted_) {
-      const int rc = zmq_poll(items_.data(), static_cast<int>(items_.size()), 10);
+      if (ring_) PollItems();
+      int rc = 0;
+      if (items_.empty()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // nothing out: Scan refills
+      } else {
+        rc = zmq_poll(items_.data(), static_cast<int>(items_.size()), 10);
+      }
       if (rc < 0 && zmq_errno() != EINTR) {
         stats->NoteError(std::string("zmq_poll: ") + zmq_strerror(zmq_errno()));
         break;
       }
-      for (size_t c = 0; rc > 0 && c < items_.size(); ++c) {
-        if (items_[c].revents & ZMQ_POLLIN) Drain(c);
+      for (size_t k = 0; rc > 0 && k < items_.size(); ++k) {
+        if (items_[k].revents & ZMQ_POLLIN) Drain(item_socket_[k]);
       }
       const auto now = Clock::now();
       if (now - last_scan >= std::chrono::milliseconds(10)) {
@@ -149,11 +216,45 @@ class DynamoDriver final : public Driver {
     Send(i, is_put, gen_.NextKey(), false);
   }
 
+  // Client mode: the sockets waiting for a reply, polled this turn.
+  void PollItems() {
+    items_.clear();
+    item_socket_.clear();
+    for (size_t s = 0; s < sockets_.size(); ++s) {
+      if (pending_[s] == 0) continue;
+      items_.push_back(zmq_pollitem_t{sockets_[s], 0, ZMQ_POLLIN, 0});
+      item_socket_.push_back(s);
+    }
+  }
+
+  // Client mode: the ring node (index into ring_->endpoints()) that takes
+  // the key: the first of its preference list not reported down, else the
+  // first. Routed by the exact key bytes sent.
+  size_t NodeFor(std::string_view key) const {
+    const std::vector<std::string>& pref = ring_->PreferenceEndpoints(key);
+    const std::string* pick = &pref.front();
+    for (const std::string& ep : pref) {
+      if (!ring_->ReportedDown(ep)) {
+        pick = &ep;
+        break;
+      }
+    }
+    const std::vector<std::string>& eps = ring_->endpoints();
+    for (size_t n = 0; n < eps.size(); ++n) {
+      if (eps[n] == *pick) return n;
+    }
+    return 0;  // not reached: RingView::FromJson checks every listed node has an endpoint
+  }
+
   void Send(size_t i, bool is_put, uint64_t key, bool preload_get) {
     Slot& slot = slots_[i];
     req_.type = is_put ? MsgType::kPut : MsgType::kGet;
     req_.id = next_id_++;
     FormatKey(key, req_.key.data());
+    const size_t client = i / static_cast<size_t>(opts_.depth);
+    size_t node = 0;
+    if (ring_) node = NodeFor(req_.key);
+    const size_t socket = client * per_client_ + node;
     req_.flags = 0;
     req_.quorum = is_put ? opts_.w : opts_.r;
     if (const std::string* ctx = is_put ? cache_.Find(key) : nullptr) {
@@ -166,26 +267,33 @@ class DynamoDriver final : public Driver {
     slot.preload_get = preload_get;
     slot.id = req_.id;
     slot.key = key;
+    slot.socket = socket;
     slot.start = Clock::now();
-    void* socket = sockets_[i / static_cast<size_t>(opts_.depth)];
-    if (zmq_send(socket, frame.data(), frame.size(), ZMQ_DONTWAIT) < 0) {
+    if (zmq_send(sockets_[socket], frame.data(), frame.size(), ZMQ_DONTWAIT) < 0) {
       // Queue full or no connection: counted; Scan() retries the slot later.
       Fail(slot, std::string("send failed: ") + zmq_strerror(zmq_errno()), false);
       return;
     }
     slot.busy = true;
     ++busy_;
+    ++pending_[socket];
+    if (ring_) ++stats_->sent_to[node];
   }
 
-  // Reads the replies that are ready on client c's socket: at most as many
-  // as it has outstanding (at least one, so a late reply cannot keep the
-  // socket readable forever). Not until EAGAIN: with libzmq 4.3 every
-  // failed recv costs a poll() and a getpid() syscall.
-  void Drain(size_t c) {
-    void* socket = sockets_[c];
-    const size_t depth = static_cast<size_t>(opts_.depth);
-    size_t expect = 0;
-    for (size_t i = c * depth; i < (c + 1) * depth; ++i) expect += slots_[i].busy ? 1 : 0;
+  void Release(Slot& slot) {
+    slot.busy = false;
+    --busy_;
+    --pending_[slot.socket];
+  }
+
+  // Reads the replies that are ready on socket s: at most as many as it
+  // has outstanding (at least one, so a late reply cannot keep the socket
+  // readable forever). Not until EAGAIN: with libzmq 4.3 every failed recv
+  // costs a poll() and a getpid() syscall.
+  void Drain(size_t s) {
+    void* socket = sockets_[s];
+    const size_t client = s / per_client_;
+    const size_t expect = pending_[s];
     for (size_t n = 0; n < std::max<size_t>(expect, 1); ++n) {
       if (zmq_msg_recv(&msg_, socket, ZMQ_DONTWAIT) < 0) return;
       const bool extra = zmq_msg_more(&msg_);
@@ -196,7 +304,7 @@ class DynamoDriver final : public Driver {
         while (zmq_msg_more(&msg_) && zmq_msg_recv(&msg_, socket, ZMQ_DONTWAIT) >= 0) {
         }
       }
-      Slot* slot = FindSlot(c, rep_.id);
+      Slot* slot = FindSlot(client, rep_.id);
       if (slot == nullptr) continue;  // a late reply to a request that timed out
       Complete(*slot, static_cast<size_t>(slot - slots_.data()), decoded);
     }
@@ -212,8 +320,7 @@ class DynamoDriver final : public Driver {
 
   void Complete(Slot& slot, size_t i, const Status& decoded) {
     const auto now = Clock::now();
-    slot.busy = false;
-    --busy_;
+    Release(slot);
     const MsgType want = slot.is_put ? MsgType::kPutReply : MsgType::kGetReply;
     if (!decoded.ok() || rep_.type != want) {
       std::string why = !decoded.ok()              ? "bad reply: " + decoded.ToString()
@@ -255,8 +362,7 @@ class DynamoDriver final : public Driver {
     for (size_t i = 0; i < slots_.size(); ++i) {
       Slot& slot = slots_[i];
       if (slot.busy && now - slot.start > timeout_) {
-        slot.busy = false;
-        --busy_;
+        Release(slot);
         Fail(slot, "timeout: no reply within " + std::to_string(opts_.timeout_ms) + " ms", true);
       }
       if (!slot.busy) StartNext(i);
@@ -267,9 +373,13 @@ class DynamoDriver final : public Driver {
   const Clock::duration timeout_;
   ContextCache cache_;
   OpGenerator gen_;
-  std::vector<void*> sockets_;
+  const RingView* ring_;           // client mode; nullptr in server mode
+  const size_t per_client_;        // sockets per client: 1, or one per ring node
+  std::vector<void*> sockets_;     // per_client_ per client, client-major
+  std::vector<uint32_t> pending_;  // per socket: requests waiting for a reply
   std::vector<zmq_pollitem_t> items_;
-  std::vector<Slot> slots_;  // depth slots per client, client-major
+  std::vector<size_t> item_socket_;  // per item: its index into sockets_
+  std::vector<Slot> slots_;          // depth slots per client, client-major
   size_t busy_ = 0;
   bool exhausted_ = false;
   bool preload_ = false;
@@ -285,8 +395,22 @@ class DynamoDriver final : public Driver {
 }  // namespace
 
 std::unique_ptr<Driver> MakeDynamoDriver(const BenchOptions& opts, int thread, int first_client,
-                                         int clients, const ZipfianChooser* zipf) {
-  return std::make_unique<DynamoDriver>(opts, thread, first_client, clients, zipf);
+                                         int clients, const ZipfianChooser* zipf,
+                                         const RingView* ring) {
+  return std::make_unique<DynamoDriver>(opts, thread, first_client, clients, zipf, ring);
+}
+
+std::string PullRing(const BenchOptions& opts, std::unique_ptr<RingView>* ring) {
+  ClientOptions co;
+  co.endpoints = opts.targets;
+  co.timeout = std::chrono::milliseconds(opts.timeout_ms);
+  Client client(co);
+  auto json = client.RingJson();
+  if (!json.ok()) return "cannot pull the ring for --mode client: " + json.status().ToString();
+  auto view = RingView::FromJson(*json);
+  if (!view.ok()) return "cannot use the ring for --mode client: " + view.status().ToString();
+  *ring = std::make_unique<RingView>(std::move(*view));
+  return "";
 }
 
 std::string ProbeDynamo(const BenchOptions& opts) {

@@ -18,6 +18,7 @@ using Clock = std::chrono::steady_clock;
 // Command-line options (see --help and dynamo-core/bench/README.md).
 struct BenchOptions {
   std::vector<std::string> targets;  // dynamo endpoints; Default: tcp://127.0.0.1:7101
+  bool client_mode = false;          // --mode client: to the key's preference list
   bool redis = false;                // --target redis://HOST:PORT
   std::string redis_host;
   int redis_port = 6379;
@@ -132,6 +133,7 @@ struct OpStats {
 struct ThreadStats {
   OpStats get, put;
   uint64_t preload_errors = 0;
+  std::vector<uint64_t> sent_to;  // client mode: requests sent to each ring node
   std::string first_error;  // the first error message seen, for the report
   std::atomic<uint64_t> done{0}, failed{0};
   void Finished(bool is_put, bool error) {

@@ -96,7 +96,11 @@ static const char* g_key_scope = ""; /* distinct per part of the run */
 
 /* "<prefix><scope><name>" in buf. */
 static const char* Key(char* buf, size_t size, const char* name) {
-  snprintf(buf, size, "%s%s%s", g_key_prefix, g_key_scope, name);
+  int n = snprintf(buf, size, "%s%s%s", g_key_prefix, g_key_scope, name);
+  if (n < 0 || (size_t)n >= size) {
+    fprintf(stderr, "capi_test: key for '%s' does not fit %zu bytes\n", name, size);
+    exit(2);
+  }
   return buf;
 }
 

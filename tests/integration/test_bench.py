@@ -10,7 +10,8 @@ import subprocess
 import time
 import unittest
 
-from harness import BIN_DIR, TIME_SCALE, DynamoTestCase, Result, error_lines, free_port
+from harness import (BIN_DIR, TIME_SCALE, DynamoTestCase, Result, error_lines, free_port,
+                     status_of)
 
 BENCH = os.path.join(BIN_DIR, "dynamo-bench")
 BENCH_DEADLINE = 120.0 * TIME_SCALE
@@ -86,6 +87,8 @@ class DynamoBenchTest(_BenchChecks, DynamoTestCase):
         result = run_bench("--target", node.endpoint, *WORKLOAD)
         doc = self.assertReport(result, "dynamo")
         self.assertEqual(doc["target"], node.endpoint)
+        self.assertEqual(doc["mode"], "server")  # the default
+        self.assertNotIn("ring", doc)
         # The keys the bench wrote are ordinary keys: 16 bytes, "bench-" and
         # ten digits, holding value_size-byte values.
         for index in (0, 1, KEYS // 2, KEYS - 1):
@@ -120,6 +123,16 @@ class DynamoBenchTest(_BenchChecks, DynamoTestCase):
             self.assertEqual(len(error_lines(result.stderr)), 1, result.describe())
             self.assertEqual(result.out, "", result.describe())
 
+    def test_bad_mode_is_a_usage_error(self):
+        for args in (["--mode", "peer"], ["--mode", ""],
+                     ["--mode", "client", "--target", "redis://127.0.0.1:1"]):
+            result = run_bench(*args)
+            self.assertEqual(result.returncode, EXIT_USAGE, result.describe())
+            lines = error_lines(result.stderr)
+            self.assertEqual(len(lines), 1, result.describe())
+            self.assertIn("--mode", lines[0], result.describe())
+            self.assertEqual(result.out, "", result.describe())
+
     def test_unreachable_target_exits_1(self):
         port = free_port()  # nobody listens there
         result = run_bench("--target", "tcp://127.0.0.1:%d" % port, "--timeout-ms", "300",
@@ -128,6 +141,75 @@ class DynamoBenchTest(_BenchChecks, DynamoTestCase):
         lines = error_lines(result.stderr)
         self.assertEqual(len(lines), 1, result.describe())
         self.assertIn("127.0.0.1:%d" % port, lines[0])
+
+
+def forwarded(nodes):
+    """The nodes' summed "forwarded" counter: puts a non-replica passed on."""
+    return sum(status_of(node)["forwarded"] for node in nodes)
+
+
+class CoordinationModeTest(_BenchChecks, DynamoTestCase):
+    """--mode client against 4 nodes (N=3, so each node replicates only
+    about three quarters of the keys and a node coordinating a put of a key
+    it holds no replica of forwards it): the bench sends each key to its
+    preference list, so no put is forwarded; through one target in server
+    mode some are."""
+
+    PUTS = ["--put-ratio", "1", "--ops", "1000", "--clients", "4", "--depth", "2",
+            "--keys", str(KEYS), "--json"]
+
+    def setUp(self):
+        super().setUp()
+        if not os.path.isfile(BENCH):
+            self.fail("%s is not built (DYNAMO_BIN_DIR=%s)" % (BENCH, BIN_DIR))
+
+    def assertClean(self, result, mode):
+        self.assertEqual(result.returncode, EXIT_OK, result.describe())
+        doc = result.json()
+        self.assertEqual(doc["mode"], mode, result.describe())
+        self.assertEqual(doc["errors"], 0, result.describe())
+        self.assertEqual(doc["put"]["timeouts"], 0, result.describe())
+        self.assertEqual(doc["put"]["count"], 1000, result.describe())
+        self.assertNotIn("first_error", doc, result.describe())
+        return doc
+
+    def test_client_mode_is_never_forwarded_server_mode_is(self):
+        nodes = self.start_cluster(4)
+        endpoints = sorted(node.endpoint for node in nodes)
+        before = forwarded(nodes)
+        # Client mode: the ring from one node; every node then takes the
+        # keys it is first in the preference list of.
+        doc = self.assertClean(run_bench("--target", nodes[0].endpoint, "--mode", "client",
+                                         *self.PUTS), "client")
+        self.assertEqual(sorted(doc["ring"]["sent_to"]), endpoints, doc)
+        self.assertEqual(sum(doc["ring"]["sent_to"].values()), 1000, doc)
+        for endpoint, sent in doc["ring"]["sent_to"].items():
+            self.assertGreater(sent, 0, "no request went to %s: %s" % (endpoint, doc))
+        self.assertGreater(doc["ring"]["partitions"], 0, doc)
+        after_client = forwarded(nodes)
+        self.assertEqual(after_client, before,
+                         "client-mode puts were forwarded: %d -> %d" % (before, after_client))
+        # The same run through one node in server mode: it coordinates every
+        # put, and passes on those of keys it holds no replica of.
+        doc = self.assertClean(run_bench("--target", nodes[0].endpoint, "--mode", "server",
+                                         *self.PUTS), "server")
+        self.assertNotIn("ring", doc)
+        after_server = forwarded(nodes)
+        self.assertGreater(after_server, after_client,
+                           "server-mode puts through one of 4 nodes were never forwarded")
+
+    def test_client_mode_mixed_workload_counts_add_up(self):
+        nodes = self.start_cluster(4)
+        before = forwarded(nodes)
+        result = run_bench("--target", nodes[1].endpoint, "--mode", "client", *WORKLOAD)
+        doc = self.assertReport(result, "dynamo")
+        self.assertEqual(doc["mode"], "client")
+        self.assertEqual(sum(doc["ring"]["sent_to"].values()), OPS, doc)
+        self.assertEqual(forwarded(nodes), before)
+        # What was written is readable through any node.
+        for index in (0, KEYS - 1):
+            got = self.get_json(nodes[3], "bench-%010d" % index)
+            self.assertIsNotNone(got, "key %d was preloaded but is not found" % index)
 
 
 class RedisBenchTest(_BenchChecks, unittest.TestCase):
