@@ -39,11 +39,19 @@ _COUNTS = re.compile(r"\b(\d+)\s+of\s+(\d+)\b")
 
 
 def decode_context(ctx):
-    """The events of a context token: base64 of msgpack [clock, dots], each a
+    """The events of a context token: base64 of msgpack [clock, dots] (and
+    optionally the coordinator hint, a third item), clock and dots each a
     list of [node_id, counter, ts_ms] (docs/protocol.md)."""
     import msgpack
-    clock, dots = msgpack.unpackb(base64.b64decode(ctx), raw=False)
-    return clock + dots
+    items = msgpack.unpackb(base64.b64decode(ctx), raw=False)
+    return items[0] + items[1]
+
+
+def context_hint(ctx):
+    """The replica a context token names as the next write's coordinator, or None."""
+    import msgpack
+    items = msgpack.unpackb(base64.b64decode(ctx), raw=False)
+    return items[2] if len(items) > 2 else None
 
 
 def owner_counts(ring):
@@ -179,6 +187,8 @@ class PlacementTest(_ClusterAsserts, DynamoTestCase):
             self.assertIn(coordinators[0], replicas_of(key, ring),
                           "put of %s through %s was coordinated outside its preference list"
                           % (key, writer.name))
+            # The context names that coordinator for the next write.
+            self.assertEqual(context_hint(ctx), coordinators[0])
             forwarded += writer.node_id not in replicas_of(key, ring)
         self.assertGreater(forwarded, 0, "no put went through a node outside the list")
 
