@@ -440,6 +440,22 @@ class CheckConfigTest(harness.DynamoTestCase):
         self.assertIn("nosuch", lines[0])
         self.assertEqual(r.out, "")
 
+    def test_rejects_a_config_file_naming_a_missing_plugin(self):
+        conf = os.path.join(self.work_dir, "missing-plugin.conf")
+        with open(os.path.join(SOURCE_DIR, "packaging/dynamod.conf")) as f:
+            text = f.read().replace("\nbackend = file\n", "\nbackend = cassandra\n")
+        self.assertIn("\nbackend = cassandra\n", text)
+        with open(conf, "w") as f:
+            f.write(text)
+        r = harness.run_dynamod(["--config", conf, "--plugin-dir", harness.PLUGIN_DIR,
+                                 "--data-dir", os.path.join(self.work_dir, "data"),
+                                 "--check-config"])
+        self.assertEqual(r.returncode, 1, r.describe())
+        lines = harness.error_lines(r.stderr)
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn("cassandra", lines[0])
+        self.assertEqual(r.out, "")
+
     def test_rejects_a_plugin_of_another_abi(self):
         r = self.check("--backend", os.path.join(harness.TEST_PLUGIN_DIR, "bad_abi.so"))
         self.assertEqual(r.returncode, 1, r.describe())
