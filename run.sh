@@ -12,7 +12,7 @@ source packaging/bootstrap.sh
 
 BUILD_DIR=build
 # What a local node needs; the engine plugins are loaded at run time.
-BUILD_TARGETS=(dynamod dynamoctl dynamo_backend_memory dynamo_backend_file)
+BUILD_TARGETS=(dynamod dynamoctl dynamo_backend_memory dynamo_backend_file dynamo_capi dynamo_example_cart)
 
 # The nodes to start: "NODE_ID ENDPOINT"; the first founds the cluster.
 NODES=(
