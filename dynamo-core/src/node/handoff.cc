@@ -158,11 +158,13 @@ void Node::ForgetHints(const std::string& target, std::shared_ptr<Delivered> don
       if (it == hint_snapshot_.by_target.end()) return;
       it->second -= std::min(it->second, *removed);
       hint_snapshot_.pending -= std::min(hint_snapshot_.pending, *removed);
-      if (it->second > 0) {
-        ReadHints(target, false);  // more waiting (the split is made again)
-      } else {
+      if (it->second == 0) {
         hint_snapshot_.by_target.erase(it);
+      } else if (*removed > 0) {
+        ReadHints(target, false);  // more waiting (the split is made again)
       }
+      // Else nothing of this batch could go: the next handoff tick tries
+      // again, rather than reading the same batch back at once, forever.
     });
   });
 }
