@@ -158,6 +158,9 @@ class Client {
   std::vector<std::string> Route(std::string_view key, std::string_view context,
                                  Clock::time_point deadline);
   std::vector<std::string> ServerRoute();
+  // Server mode starts with the configured endpoint `offset` places after
+  // `endpoint` (when it is one of them).
+  void Prefer(const std::string& endpoint, size_t offset);
   // Client mode: pulls the ring when it is due, within the call's deadline.
   void MaybePullRing(Clock::time_point deadline);
   Clock::time_point Deadline() const;  // now + timeout

@@ -36,8 +36,8 @@
  *   - DYNAMO_MODE_CLIENT: the client pulls the ring from a random known node
  *     every ring refresh period (and after a failure) and sends each key's
  *     request straight to the first reachable node of the key's preference
- *     list, which saves the forwarding hop. With no fresh ring it routes as
- *     in server mode.
+ *     list, which saves the forwarding hop. With no ring yet, or one more
+ *     than three refresh periods old, it routes as in server mode.
  *
  * A request is sent to one node only: if that node took it but did not
  * answer in time, the call returns DYNAMO_TIMEOUT and the write may or may

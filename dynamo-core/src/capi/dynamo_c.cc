@@ -130,10 +130,9 @@ extern "C" {
 
 const char* dynamo_version(void) { return DYNAMO_VERSION; }
 
-int dynamo_version_number(void) {
-  return DYNAMO_VERSION_MAJOR_LIB * 10000 + DYNAMO_VERSION_MINOR_LIB * 100 +
-         DYNAMO_VERSION_PATCH_LIB;
-}
+// The build refuses a header whose version is not the project's, so the
+// header's number is the library's.
+int dynamo_version_number(void) { return DYNAMO_VERSION_NUMBER; }
 
 const char* dynamo_code_name(int code) {
   switch (code) {

@@ -165,27 +165,20 @@ Result<wire::Reply> Client::Send(const wire::Request& req,
     auto rep = t->channel->Call(req, left, std::min(options_.connect_timeout, left));
     if (rep.ok()) {
       t->unreachable_until = {};
-      const auto& eps = options_.endpoints;
-      if (auto it = std::find(eps.begin(), eps.end(), t->channel->endpoint()); it != eps.end()) {
-        preferred_ = static_cast<size_t>(it - eps.begin());
-      }
+      Prefer(t->channel->endpoint(), 0);
       return rep;
     }
     ring_stale_ = true;
+    t->unreachable_until = Clock::now() + kUnreachableBackoff;
     if (rep.status().code() == Status::Code::kTimeout) {
       // Sent, so never sent again elsewhere; but the next calls start with
       // another node, so a node that takes requests and answers none (paused,
       // overloaded, cut off) does not hold every call to its timeout.
-      t->unreachable_until = Clock::now() + kUnreachableBackoff;
-      const auto& eps = options_.endpoints;
-      if (auto it = std::find(eps.begin(), eps.end(), t->channel->endpoint()); it != eps.end()) {
-        preferred_ = (static_cast<size_t>(it - eps.begin()) + 1) % eps.size();
-      }
+      Prefer(t->channel->endpoint(), 1);
     }
     if (rep.status().code() != Status::Code::kUnavailable) return rep.status();
     // Nothing was sent: the next candidate may take the request.
     ++counters_.unreachable;
-    t->unreachable_until = Clock::now() + kUnreachableBackoff;
     last = rep.status();
   }
   if (tried <= 1 && !last.ok()) return last;
@@ -196,6 +189,13 @@ Result<wire::Reply> Client::Send(const wire::Request& req,
   }
   return Status::Unavailable("cannot reach any of " + std::to_string(tried) +
                              " nodes tried; last: " + last.message());
+}
+
+void Client::Prefer(const std::string& endpoint, size_t offset) {
+  const auto& eps = options_.endpoints;
+  if (auto it = std::find(eps.begin(), eps.end(), endpoint); it != eps.end()) {
+    preferred_ = (static_cast<size_t>(it - eps.begin()) + offset) % eps.size();
+  }
 }
 
 std::vector<std::string> Client::ServerRoute() {

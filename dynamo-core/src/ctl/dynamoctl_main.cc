@@ -323,8 +323,8 @@ int Run(const Args& a) {
     Expect(a, cmd, 1, "SEED_ENDPOINT");
     Allow(a, cmd, false, false, false, false);
     const std::string& seed = a.positional[1];
-    if (seed.rfind("tcp://", 0) != 0 && seed.rfind("ipc://", 0) != 0) {
-      throw UsageError{"join needs a tcp:// or ipc:// endpoint, got '" + seed + "'"};
+    if (!dynamo::IsValidEndpoint(seed)) {
+      throw UsageError{"join needs tcp://HOST:PORT or ipc://PATH, got '" + seed + "'"};
     }
     dynamo::Client client(co);
     return AdminDone(a, client.Join(seed));

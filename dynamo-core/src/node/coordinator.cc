@@ -122,11 +122,13 @@ void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<Siblin
 }
 
 // The replica that should coordinate a write following this read (paper
-// 6.4): the first to answer whose copy already held everything the read
-// returned, else the first to answer.
+// 6.4): the first to answer, if its copy already held everything the read
+// returned, else a replica (in preference-list order) whose copy did, else
+// the first to answer.
 const std::string& Node::NextWriteCoordinator(const GetOp& op) const {
-  if (op.ok > 1 && op.answers[op.fastest]->Digest() != op.merged.Digest()) {
-    const uint64_t want = op.merged.Digest();
+  if (op.ok <= 1) return op.targets[op.fastest];
+  const uint64_t want = op.merged.Digest();
+  if (op.answers[op.fastest]->Digest() != want) {
     for (size_t i = 0; i < op.targets.size(); ++i) {
       if (op.answers[i] && op.answers[i]->Digest() == want) return op.targets[i];
     }

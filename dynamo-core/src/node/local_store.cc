@@ -61,18 +61,7 @@ Result<SiblingSet> LocalStore::Merge(std::string_view key, const SiblingSet& inc
   return set;
 }
 
-Status LocalStore::Remove(std::string_view key) {
-  const uint64_t h = KeyHash(key);
-  std::lock_guard<std::mutex> l(StripeFor(h));
-  Status s = backend_->Remove(key);
-  if (!s.ok() && !s.IsNotFound()) return s;
-  NoteWrite(key, h, nullptr);
-  return Status::OK();
-}
-
-Status LocalStore::RemoveIfUnchanged(std::string_view key, std::string_view expected,
-                                     bool* removed) {
-  *removed = false;
+Status LocalStore::RemoveIfUnchanged(std::string_view key, std::string_view expected) {
   const uint64_t h = KeyHash(key);
   std::lock_guard<std::mutex> l(StripeFor(h));
   Result<std::string> now = backend_->Get(key);
@@ -81,7 +70,6 @@ Status LocalStore::RemoveIfUnchanged(std::string_view key, std::string_view expe
   Status s = backend_->Remove(key);
   if (!s.ok() && !s.IsNotFound()) return s;
   NoteWrite(key, h, nullptr);
-  *removed = true;
   return Status::OK();
 }
 

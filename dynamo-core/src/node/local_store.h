@@ -48,16 +48,15 @@ class LocalStore {
   Result<SiblingSet> Merge(std::string_view key, const SiblingSet& incoming,
                            bool* changed = nullptr);
 
-  // Removes key (a handed-off partition being dropped).
-  Status Remove(std::string_view key);
-  // Removes key only if it still holds exactly `expected` (the bytes that
-  // were handed off): a version merged in since stays. Sets *removed.
-  Status RemoveIfUnchanged(std::string_view key, std::string_view expected, bool* removed);
+  // Removes key (of a handed-off partition being dropped) only if it still
+  // holds exactly `expected`, the bytes that were handed off: a version
+  // merged in since stays.
+  Status RemoveIfUnchanged(std::string_view key, std::string_view expected);
 
   Backend& backend() { return *backend_; }
 
   // ---- anti-entropy trees (paper 4.7), one per partition this node
-  // replicates, kept up to date by every Write, Merge and Remove.
+  // replicates, kept up to date by every Write, Merge and RemoveIfUnchanged.
   //
   // Sets the partition count (once the ring is known); trees are per
   // partition of that many.

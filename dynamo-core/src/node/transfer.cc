@@ -241,8 +241,7 @@ void Node::DropSlice(std::shared_ptr<TransferTask> task,
         // Only what was handed off: a key merged into since (a hint, a
         // write on the old ring) stays, for the next sweep to hand over.
         for (const auto& [k, v] : *items) {
-          bool removed = false;
-          Status s = store_->RemoveIfUnchanged(k, v, &removed);
+          Status s = store_->RemoveIfUnchanged(k, v);
           if (!s.ok()) return s;
         }
         return Status::OK();
