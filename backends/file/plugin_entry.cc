@@ -60,12 +60,7 @@ dynamo_backend_status Get(dynamo_backend* be, const char* key, size_t key_len, c
     std::string_view v;
     Status s = be->engine->Get(std::string_view(key, key_len), &record, &v);
     if (!s.ok()) return Report(s, errmsg);
-    // malloc(0) may return NULL; always hand out a real buffer.
-    char* out = static_cast<char*>(std::malloc(v.size() == 0 ? 1 : v.size()));
-    if (out == nullptr) throw std::bad_alloc();
-    if (!v.empty()) std::memcpy(out, v.data(), v.size());
-    *value = out;
-    *value_len = v.size();
+    dynamo::plugin::GiveBytes(v, value, value_len);
     return DYNAMO_BACKEND_OK;
   });
 }
@@ -101,8 +96,7 @@ dynamo_backend_status Sync(dynamo_backend* be, char** errmsg) {
 
 dynamo_backend_status Stats(dynamo_backend* be, char** json, char** errmsg) {
   return Guarded(errmsg, [&] {
-    *json = ::strdup(be->engine->StatsJson().c_str());
-    if (*json == nullptr) throw std::bad_alloc();
+    dynamo::plugin::GiveText(be->engine->StatsJson().c_str(), json);
     return DYNAMO_BACKEND_OK;
   });
 }

@@ -53,6 +53,8 @@ struct Shard {
 
 using dynamo::plugin::BadBytes;
 using dynamo::plugin::Fail;
+using dynamo::plugin::GiveBytes;
+using dynamo::plugin::GiveText;
 using dynamo::plugin::Guarded;
 
 }  // namespace
@@ -99,13 +101,7 @@ dynamo_backend_status MemoryGet(dynamo_backend* be, const char* key, size_t key_
     std::shared_lock lock(shard.mutex);
     auto it = shard.map.find(k);
     if (it == shard.map.end()) return DYNAMO_BACKEND_NOT_FOUND;
-    const std::string& v = it->second.value;
-    // malloc(0) may return NULL; always hand back a real buffer.
-    char* copy = static_cast<char*>(std::malloc(v.size() == 0 ? 1 : v.size()));
-    if (copy == nullptr) throw std::bad_alloc();
-    if (!v.empty()) std::memcpy(copy, v.data(), v.size());
-    *value = copy;
-    *value_len = v.size();
+    GiveBytes(it->second.value, value, value_len);
     return DYNAMO_BACKEND_OK;
   });
 }
@@ -213,9 +209,7 @@ dynamo_backend_status MemoryStats(dynamo_backend* be, char** json, char** errmsg
     std::snprintf(text, sizeof text,
                   "{\"engine\":\"memory\",\"keys\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", keys,
                   bytes);
-    char* copy = ::strdup(text);
-    if (copy == nullptr) throw std::bad_alloc();
-    *json = copy;
+    GiveText(text, json);
     return DYNAMO_BACKEND_OK;
   });
 }

@@ -64,6 +64,8 @@ constexpr size_t kScanBatchBytes = 16u << 20;  // aim for batches about this lar
 
 using dynamo::plugin::BadBytes;
 using dynamo::plugin::Fail;
+using dynamo::plugin::GiveBytes;
+using dynamo::plugin::GiveText;
 using dynamo::plugin::Guarded;
 
 std::string Digest(std::string_view key) {
@@ -189,13 +191,7 @@ class Engine {
       std::unique_ptr<sql::ResultSet> rs(conn.get->executeQuery());
       if (!rs->next()) return DYNAMO_BACKEND_NOT_FOUND;
       sql::SQLString v = rs->getString(1);
-      const std::string& bytes = v.asStdString();
-      // malloc(0) may return NULL; always hand back a real buffer.
-      char* copy = static_cast<char*>(std::malloc(bytes.empty() ? 1 : bytes.size()));
-      if (copy == nullptr) throw std::bad_alloc();
-      if (!bytes.empty()) std::memcpy(copy, bytes.data(), bytes.size());
-      *value = copy;
-      *value_len = bytes.size();
+      GiveBytes(v.asStdString(), value, value_len);
       return DYNAMO_BACKEND_OK;
     });
   }
@@ -316,9 +312,7 @@ class Engine {
                   "{\"engine\":\"mysql\",\"database\":\"%s\",\"table\":\"%s\",\"pool\":%d,"
                   "\"connections\":%d,\"keys\":%" PRIu64 "}",
                   opts_.database.c_str(), opts_.table.c_str(), opts_.pool, open, keys);
-    char* copy = ::strdup(text);
-    if (copy == nullptr) throw std::bad_alloc();
-    *json = copy;
+    GiveText(text, json);
     return DYNAMO_BACKEND_OK;
   }
 

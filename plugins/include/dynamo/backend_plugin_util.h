@@ -5,10 +5,12 @@
 #ifndef DYNAMO_BACKEND_PLUGIN_UTIL_H_
 #define DYNAMO_BACKEND_PLUGIN_UTIL_H_
 
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <new>
 #include <string>
+#include <string_view>
 
 #include "dynamo/backend_plugin.h"
 
@@ -38,6 +40,25 @@ dynamo_backend_status Guarded(char** errmsg, Body&& body) noexcept {
   } catch (...) {
     return Fail(DYNAMO_BACKEND_IO_ERROR, errmsg, "unknown exception");
   }
+}
+
+// Hands bytes to the host as the ABI wants them: a malloc'ed copy in *out
+// (never NULL, also for no bytes: malloc(0) may return NULL) and its length
+// in *out_len. Throws std::bad_alloc (for Guarded) when out of memory.
+inline void GiveBytes(std::string_view bytes, char** out, size_t* out_len) {
+  char* copy = static_cast<char*>(std::malloc(bytes.empty() ? 1 : bytes.size()));
+  if (copy == nullptr) throw std::bad_alloc();
+  if (!bytes.empty()) std::memcpy(copy, bytes.data(), bytes.size());
+  *out = copy;
+  *out_len = bytes.size();
+}
+
+// Hands text to the host: a malloc'ed, NUL-terminated copy in *out. Throws
+// std::bad_alloc when out of memory.
+inline void GiveText(const char* text, char** out) {
+  char* copy = ::strdup(text);
+  if (copy == nullptr) throw std::bad_alloc();
+  *out = copy;
 }
 
 // A (pointer, length) argument that claims bytes but points at none.
