@@ -54,6 +54,7 @@ PLUGIN_DIR = os.environ.get("DYNAMO_PLUGIN_DIR") or os.path.join(
     BIN_DIR, os.pardir, "lib", "dynamo", "plugins")
 TEST_PLUGIN_DIR = os.environ.get("DYNAMO_TEST_PLUGIN_DIR") or os.path.join(
     BIN_DIR, os.pardir, "test-plugins")
+LIB_DIR = os.environ.get("DYNAMO_LIB_DIR") or os.path.join(BIN_DIR, os.pardir, "lib")
 DYNAMOD = os.path.join(BIN_DIR, "dynamod")
 DYNAMOCTL = os.path.join(BIN_DIR, "dynamoctl")
 
@@ -127,6 +128,18 @@ class Result:
 
     def __repr__(self):
         return "<Result %s>" % self.describe()
+
+
+def run_program(argv, deadline, env=None, cwd=None):
+    """Runs argv to its end with no input; returns a Result. Fails the test
+    (AssertionError) when it runs past the deadline (seconds)."""
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env, cwd=cwd, timeout=deadline)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError("%s did not finish within %.0f s" % (" ".join(map(str, argv[:4])),
+                                                                 deadline)) from e
+    return Result(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
 def run_ctl(endpoint, *args, json_output=False, timeout_ms=None, input=None,
@@ -486,6 +499,28 @@ class DynamoTestCase(unittest.TestCase):
         values = sorted(base64.b64decode(v, validate=True) for v in doc["values_b64"])
         return values, doc["context"]
 
+    def assert_values(self, node, key, expected, extra=()):
+        """get through node returns exactly the values expected (bytes); returns
+        the context."""
+        got = self.get_json(node, key, extra=extra)
+        self.assertIsNotNone(got, "%s not found through %s" % (key, node.name))
+        self.assertEqual(got[0], sorted(expected), "%s through %s" % (key, node.name))
+        return got[1]
+
+    def wait_local(self, node, key, expected, deadline):
+        """Polls node's engine (get --local) until it holds exactly expected."""
+        end = time.monotonic() + deadline
+        while True:
+            holders = local_holders([node], key)
+            got = holders.get(node.node_id)
+            if got == sorted(expected):
+                return
+            if time.monotonic() > end:
+                self.fail("%s's engine holds %r for %s, expected %r after %.0f s; log tail:\n%s"
+                          % (node.name, got, key, sorted(expected), deadline,
+                             node.log()[-2000:]))
+            time.sleep(0.1)
+
     def delete(self, node, key, context=None):
         args = ["del", key]
         if context is not None:
@@ -599,6 +634,19 @@ def _convergence_problem(nodes, rings, statuses):
             return "%s's status says ring_version %r, its ring says %r" % (
                 node.name, status["ring_version"], docs[0].get("version"))
     return None
+
+
+def forwarded_total(nodes):
+    """The writes the nodes forwarded to a replica (status "forwarded"),
+    summed over the nodes."""
+    total = 0
+    for node in nodes:
+        doc = status_of(node)
+        if not isinstance(doc.get("forwarded"), int):
+            raise AssertionError("status of %s has no integer \"forwarded\": %r"
+                                 % (node.name, doc))
+        total += doc["forwarded"]
+    return total
 
 
 def wait_converged(nodes, deadline=CONVERGE_DEADLINE):

@@ -10,8 +10,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (BIN_DIR, TIME_SCALE, DynamoTestCase, Result, error_lines, free_port,
-                     status_of)
+from harness import (BIN_DIR, TIME_SCALE, DynamoTestCase, error_lines, forwarded_total,
+                     free_port, run_program)
 
 BENCH = os.path.join(BIN_DIR, "dynamo-bench")
 BENCH_DEADLINE = 120.0 * TIME_SCALE
@@ -23,13 +23,7 @@ WORKLOAD = ["--ops", str(OPS), "--clients", "4", "--depth", "2", "--json", "--pr
 
 
 def run_bench(*args, deadline=BENCH_DEADLINE):
-    argv = [BENCH] + list(args)
-    try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=deadline)
-    except subprocess.TimeoutExpired as e:
-        raise AssertionError("dynamo-bench did not finish within %.0f s: %r" % (deadline, argv)) from e
-    return Result(argv, proc.returncode, proc.stdout, proc.stderr)
+    return run_program([BENCH] + list(args), deadline)
 
 
 class _BenchChecks:
@@ -143,11 +137,6 @@ class DynamoBenchTest(_BenchChecks, DynamoTestCase):
         self.assertIn("127.0.0.1:%d" % port, lines[0])
 
 
-def forwarded(nodes):
-    """The nodes' summed "forwarded" counter: puts a non-replica passed on."""
-    return sum(status_of(node)["forwarded"] for node in nodes)
-
-
 class CoordinationModeTest(_BenchChecks, DynamoTestCase):
     """--mode client against 4 nodes (N=3, so each node replicates only
     about three quarters of the keys and a node coordinating a put of a key
@@ -176,7 +165,7 @@ class CoordinationModeTest(_BenchChecks, DynamoTestCase):
     def test_client_mode_is_never_forwarded_server_mode_is(self):
         nodes = self.start_cluster(4)
         endpoints = sorted(node.endpoint for node in nodes)
-        before = forwarded(nodes)
+        before = forwarded_total(nodes)
         # Client mode: the ring from one node; every node then takes the
         # keys it is first in the preference list of.
         doc = self.assertClean(run_bench("--target", nodes[0].endpoint, "--mode", "client",
@@ -186,7 +175,7 @@ class CoordinationModeTest(_BenchChecks, DynamoTestCase):
         for endpoint, sent in doc["ring"]["sent_to"].items():
             self.assertGreater(sent, 0, "no request went to %s: %s" % (endpoint, doc))
         self.assertGreater(doc["ring"]["partitions"], 0, doc)
-        after_client = forwarded(nodes)
+        after_client = forwarded_total(nodes)
         self.assertEqual(after_client, before,
                          "client-mode puts were forwarded: %d -> %d" % (before, after_client))
         # The same run through one node in server mode: it coordinates every
@@ -194,18 +183,18 @@ class CoordinationModeTest(_BenchChecks, DynamoTestCase):
         doc = self.assertClean(run_bench("--target", nodes[0].endpoint, "--mode", "server",
                                          *self.PUTS), "server")
         self.assertNotIn("ring", doc)
-        after_server = forwarded(nodes)
+        after_server = forwarded_total(nodes)
         self.assertGreater(after_server, after_client,
                            "server-mode puts through one of 4 nodes were never forwarded")
 
     def test_client_mode_mixed_workload_counts_add_up(self):
         nodes = self.start_cluster(4)
-        before = forwarded(nodes)
+        before = forwarded_total(nodes)
         result = run_bench("--target", nodes[1].endpoint, "--mode", "client", *WORKLOAD)
         doc = self.assertReport(result, "dynamo")
         self.assertEqual(doc["mode"], "client")
         self.assertEqual(sum(doc["ring"]["sent_to"].values()), OPS, doc)
-        self.assertEqual(forwarded(nodes), before)
+        self.assertEqual(forwarded_total(nodes), before)
         # What was written is readable through any node.
         for index in (0, KEYS - 1):
             got = self.get_json(nodes[3], "bench-%010d" % index)

@@ -10,14 +10,13 @@ the forwarding hop that server-driven coordination takes.
 import os
 import re
 import shutil
-import subprocess
 import unittest
 import uuid
 
-from harness import (BIN_DIR, TIME_SCALE, DynamoTestCase, Result, partition_of, status_of)
+from harness import (BIN_DIR, LIB_DIR, TIME_SCALE, DynamoTestCase, forwarded_total,
+                     partition_of, run_program)
 
 CAPI_TEST = os.path.join(BIN_DIR, "dynamo_capi_test")
-LIB_DIR = os.environ.get("DYNAMO_LIB_DIR") or os.path.join(BIN_DIR, os.pardir, "lib")
 
 # The nodes' --max-value-bytes: small, so the test's oversized value is small too.
 VALUE_LIMIT = 4096
@@ -41,25 +40,7 @@ def run_capi_test(args, prefix=(), deadline=CAPI_DEADLINE, env=None):
     env = dict(env if env is not None else os.environ)
     env["LD_LIBRARY_PATH"] = os.pathsep.join(
         p for p in (LIB_DIR, env.get("LD_LIBRARY_PATH")) if p)
-    try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env, timeout=deadline)
-    except subprocess.TimeoutExpired as e:
-        raise AssertionError("%s did not finish within %.0f s" % (" ".join(argv[:4]),
-                                                                 deadline)) from e
-    return Result(argv, proc.returncode, proc.stdout, proc.stderr)
-
-
-def forwarded_total(nodes):
-    """The writes the nodes forwarded to a replica, summed over the nodes."""
-    total = 0
-    for node in nodes:
-        doc = status_of(node)
-        if not isinstance(doc.get("forwarded"), int):
-            raise AssertionError("status of %s has no integer \"forwarded\": %r"
-                                 % (node.name, doc))
-        total += doc["forwarded"]
-    return total
+    return run_program(argv, deadline, env=env)
 
 
 def built_with_address_sanitizer(path):

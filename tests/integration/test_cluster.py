@@ -116,26 +116,6 @@ class _ClusterAsserts:
                 members = {m["node_id"]: (m["endpoint"], m["state"]) for m in status["members"]}
                 self.assertEqual(members, {n.node_id: (n.endpoint, "up") for n in nodes}, status)
 
-    def assert_values(self, node, key, expected, extra=()):
-        got = self.get_json(node, key, extra=extra)
-        self.assertIsNotNone(got, "%s not found through %s" % (key, node.name))
-        self.assertEqual(got[0], sorted(expected), "%s through %s" % (key, node.name))
-        return got[1]
-
-    def wait_local(self, node, key, expected, deadline):
-        """Polls node's engine (get --local) until it holds exactly expected."""
-        end = time.monotonic() + deadline
-        while True:
-            holders = local_holders([node], key)
-            got = holders.get(node.node_id)
-            if got == sorted(expected):
-                return
-            if time.monotonic() > end:
-                self.fail("%s's engine holds %r for %s, expected %r after %.0f s; log tail:\n%s"
-                          % (node.name, got, key, sorted(expected), deadline,
-                             node.log()[-2000:]))
-            time.sleep(0.1)
-
     def assert_counts(self, result, answered, needed):
         """One stderr line saying `answered of needed`."""
         line = self.assertOneErrorLine(result)

@@ -27,14 +27,13 @@ def hint_of(context_b64):
 
 def ctl_json(node, *args):
     r = run_ctl(node.endpoint, *args, json_output=True)
-    if r.returncode != 0:
+    if r.returncode != harness.EXIT_OK:
         raise AssertionError(r.describe())
     return r.json()
 
 
 def load_client_library():
-    path = os.path.join(os.environ.get("DYNAMO_LIB_DIR") or
-                        os.path.join(harness.BIN_DIR, os.pardir, "lib"), "libdynamo-client.so")
+    path = os.path.join(harness.LIB_DIR, "libdynamo-client.so")
     if not os.path.isfile(path):
         raise AssertionError("%s is not built (set DYNAMO_LIB_DIR)" % path)
     lib = ctypes.CDLL(path)

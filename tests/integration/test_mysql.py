@@ -40,29 +40,18 @@ class MySQLClusterTest(MySQLTestCase):
         self.nodes = nodes
         self.ring = wait_converged(nodes)
 
-    def values(self, node, key):
-        got = self.get_json(node, key)
-        self.assertIsNotNone(got, "%s not found through %s" % (key, node.name))
-        return got
-
-    def wait_local(self, node, key, expected, deadline):
-        def check():
-            got = local_holders([node], key).get(node.node_id)
-            return None if got == sorted(expected) else got
-        wait_until(check, deadline, "%s's engine holds %r for %s" % (node.name, expected, key))
-
     def test_put_through_one_node_get_through_every_other_node(self):
         for i, writer in enumerate(self.nodes):
             key, value = "mysql-any-%d" % i, "written through %s" % writer.name
             self.put(writer, key, value)
             for reader in self.nodes:
                 if reader is not writer:
-                    self.assertEqual(self.values(reader, key)[0], [value.encode()])
+                    self.assert_values(reader, key, [value.encode()])
         # Binary keys and values up to the limits go through the engine as they are.
         key = "bin\x01\x7f-key"
         value = bytes(range(256)) * 4096  # 1 MiB
         self.put(self.nodes[0], key, value)
-        self.assertEqual(self.values(self.nodes[2], key)[0], [value])
+        self.assert_values(self.nodes[2], key, [value])
         # Every node's own table holds its replicas.
         for node in self.nodes:
             self.wait_local(node, "mysql-any-0", [b"written through node1"], PLACEMENT_DEADLINE)
@@ -78,11 +67,10 @@ class MySQLClusterTest(MySQLTestCase):
         self.put(n3, "mysql-cart", "right", context=ctx0)
         merged = None
         for reader in self.nodes:
-            values, merged = self.values(reader, "mysql-cart")
-            self.assertEqual(values, [b"left", b"right"], reader.name)
+            merged = self.assert_values(reader, "mysql-cart", [b"left", b"right"])
         self.put(n1, "mysql-cart", "merged", context=merged)
         for reader in self.nodes:
-            self.assertEqual(self.values(reader, "mysql-cart")[0], [b"merged"], reader.name)
+            self.assert_values(reader, "mysql-cart", [b"merged"])
         for node in self.nodes:
             self.wait_local(node, "mysql-cart", [b"merged"], PLACEMENT_DEADLINE)
 
@@ -96,7 +84,7 @@ class MySQLClusterTest(MySQLTestCase):
         self.assertEqual(local_holders([n1, n2], "mysql-repair-me"),
                          {n1.node_id: [b"precious"], n2.node_id: [b"precious"]})
         # A get through another node (default R) repairs n3.
-        self.assertEqual(self.values(n1, "mysql-repair-me")[0], [b"precious"])
+        self.assert_values(n1, "mysql-repair-me", [b"precious"])
         self.wait_local(n3, "mysql-repair-me", [b"precious"], REPAIR_DEADLINE)
 
 
@@ -161,10 +149,9 @@ class MySQLRefusalTest(MySQLTestCase):
     def test_wrong_password(self):
         wrong = "wrong-" + os.urandom(6).hex()
         r = self.dynamod(self.mysql.backend_args(self.mysql_table(), password=wrong))
-        line = self.assertOneErrorLine(r, "mysql")
+        self.assertOneErrorLine(r, "mysql")
         self.assertNotIn(wrong, r.stderr)
         self.assertNotIn(self.mysql.password, r.stderr)
-        self.assertNotIn(wrong, line)
         # Nor on the host/port path.
         r = self.dynamod(["--backend-opt", "host=" + self.mysql.host,
                           "--backend-opt", "port=%d" % self.mysql.port,

@@ -33,11 +33,10 @@ DEB_PACKAGES = ["dynamo", "dynamo-mysql", "libdynamo-client0", "libdynamo-client
 RPM_PACKAGES = ["dynamo", "dynamo-mysql", "dynamo-client", "dynamo-client-devel"]
 
 
-def run(argv, check=True, deadline=120 * TIME_SCALE, **kwargs):
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=deadline, **kwargs)
-    result = harness.Result(argv, proc.returncode, proc.stdout, proc.stderr)
-    if check and proc.returncode != 0:
+def run(argv, check=True, deadline=120 * TIME_SCALE, env=None, cwd=None):
+    """harness.run_program, failing the test on a non-zero exit when check."""
+    result = harness.run_program(argv, deadline, env=env, cwd=cwd)
+    if check and result.returncode != 0:
         raise AssertionError(result.describe())
     return result
 
