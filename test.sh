@@ -5,7 +5,8 @@
 # The mysql engine's tests run against a private MariaDB server that this
 # script starts in build/mariadb (tests/mariadb/mariadb.sh; never the system's
 # server) and stops at the end, also when tests fail or on Ctrl-C; its data
-# stays there for the next run.
+# stays there for the next run. Run it as root or as a user with sudo: the
+# tests that change the machine use sudo (docs/testing.md).
 #
 #   ./test.sh              everything
 #   ./test.sh -R file      extra arguments go to ctest
@@ -40,6 +41,15 @@ echo "==> starting a private MariaDB server (${MARIADB_DIR}/)"
 bash tests/mariadb/mariadb.sh start "$MARIADB_DIR"
 # shellcheck disable=SC1091
 source "$MARIADB_DIR/env"
+
+# The tests labelled "privileged" (iptables partitions, package installs) run
+# as root or through `sudo -n`. A user whose sudo asks a password is asked
+# once here, at a terminal; without it those tests fail and say why.
+if ((EUID != 0)) && command -v sudo >/dev/null 2>&1 && ! sudo -n true 2>/dev/null \
+  && [[ -t 0 ]]; then
+  echo "==> the tests that change the machine (iptables, packages) need sudo"
+  sudo -v || echo "==> no sudo: the privileged tests will fail" >&2
+fi
 
 # Two tests at a time is safe: integration tests pick free loopback ports and
 # their own temporary data folders, so concurrent tests never share a node

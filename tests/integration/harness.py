@@ -130,6 +130,73 @@ class Result:
         return "<Result %s>" % self.describe()
 
 
+# ---- privileges ------------------------------------------------------------------------
+#
+# Some tests change the machine: iptables rules (test_partition), installed
+# packages (test_packages). They run as root, or as a user with sudo that asks
+# no password (`sudo -n`); without either they fail with the reason, they are
+# never skipped. A user's PATH often lacks /usr/sbin, where iptables, deluser
+# and friends live, so system tools are looked up there too.
+
+SYSTEM_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+NO_PRIVILEGE = ("this test changes the machine (iptables rules, installed packages) and runs "
+                "as root or as a user whose sudo asks no password; `sudo -n true` failed")
+
+
+def system_tool(name):
+    """The path of a system program, also when PATH lacks the sbin folders; or None."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for folder in SYSTEM_DIRS:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+_root_prefix = []  # [] until asked; then [argv prefix] or [None]
+
+
+def as_root():
+    """The argv prefix that runs a command as root: [] as root, ["sudo", "-n"]
+    for a user whose sudo asks no password, or None."""
+    if not _root_prefix:
+        prefix = None
+        if os.geteuid() == 0:
+            prefix = []
+        else:
+            sudo = system_tool("sudo")
+            if sudo and subprocess.run([sudo, "-n", "true"], stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL).returncode == 0:
+                prefix = [sudo, "-n"]
+        _root_prefix.append(prefix)
+    return _root_prefix[0]
+
+
+def require_root(test):
+    """as_root() for a test that cannot run without it: fails the test (with
+    the reason) when neither root nor password-less sudo is available."""
+    prefix = as_root()
+    if prefix is None:
+        test.fail(NO_PRIVILEGE)
+    return prefix
+
+
+def run_as_root(argv, deadline=60.0, check=True):
+    """Runs argv as root (see as_root) to its end; returns a Result. Fails
+    the test when no privilege is available, past the deadline, or (check)
+    on a non-zero exit."""
+    prefix = as_root()
+    if prefix is None:
+        raise AssertionError(NO_PRIVILEGE)
+    result = run_program(prefix + list(argv), deadline)
+    if check and result.returncode != 0:
+        raise AssertionError(result.describe())
+    return result
+
+
 def run_program(argv, deadline, env=None, cwd=None):
     """Runs argv to its end with no input; returns a Result. Fails the test
     (AssertionError) when it runs past the deadline (seconds)."""
@@ -431,16 +498,17 @@ class DynamoTestCase(unittest.TestCase):
 
     def iptables_partition(self):
         """An IptablesPartition whose chain is removed at cleanup whatever
-        happens; skips the test when iptables cannot be used here."""
+        happens; fails the test (with the reason) when iptables cannot be
+        used here: as root, or as a user with password-less sudo."""
         reason = IptablesPartition.unavailable_reason()
         if reason:
-            self.skipTest(reason)
+            self.fail(reason)
         part = IptablesPartition()
         try:
             part.open()
         except IptablesError as e:
             part.close()
-            self.skipTest("iptables refused to set up a chain: %s" % e)
+            self.fail("iptables refused to set up a chain: %s" % e)
         self.addCleanup(part.close)
         return part
 
@@ -1016,7 +1084,7 @@ class IptablesPartition:
     a chain of its own (jumped to from INPUT), so cleanup removes exactly what
     it added. Clients on 127.0.0.1 (not a node's host) still reach every node.
 
-        part = self.iptables_partition()   # skips when iptables is unusable
+        part = self.iptables_partition()   # fails when iptables is unusable
         part.isolate("127.0.0.13", ["127.0.0.11", "127.0.0.12"])
         ...
         part.heal()                        # back to full connectivity
@@ -1036,19 +1104,19 @@ class IptablesPartition:
 
     @staticmethod
     def iptables():
-        return shutil.which("iptables")
+        return system_tool("iptables")
 
     @classmethod
     def unavailable_reason(cls):
         """Why partitions cannot be made here, or None."""
-        if not hasattr(os, "geteuid") or os.geteuid() != 0:
-            return "network partition tests need root (iptables)"
+        if as_root() is None:
+            return "network partition tests need iptables: " + NO_PRIVILEGE
         if not cls.iptables():
-            return "iptables is not installed"
+            return "iptables is not installed: run packaging/bootstrap.sh"
         return None
 
     def _run(self, *args):
-        argv = [self.iptables(), "-w", "5"] + list(args)
+        argv = as_root() + [self.iptables(), "-w", "5"] + list(args)
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=30)
         if proc.returncode != 0:

@@ -2,10 +2,12 @@
 lintian and rpmlint, and the .deb installed, run as systemd would run it,
 removed and purged (docs/operations.md "Installing from packages").
 
-Installing needs root (CI runs as root) or sudo without a password. The
-install test refuses to touch a machine where dynamo is already installed or
-/var/lib/dynamo exists, and leaves it as it found it: packages purged, the
-system user it created deleted."""
+Installing needs root or a user whose sudo asks no password (harness.as_root):
+every step that installs, removes, or reads what the packages made under
+/var/lib/dynamo (0750, the dynamo user's) goes through it; without either the
+install test fails with the reason. It refuses to touch a machine where dynamo
+is already installed or /var/lib/dynamo exists, and leaves it as it found it:
+packages purged, the system user it created deleted."""
 
 import glob
 import os
@@ -252,25 +254,12 @@ class PackageContentsTest(unittest.TestCase):
         self.assertIn(" 0 errors", r.out, r.describe())
 
 
-def privileged():
-    """argv prefix that runs a command as root, or None."""
-    if os.geteuid() == 0:
-        return []
-    if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"],
-                                               stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL).returncode == 0:
-        return ["sudo", "-n"]
-    return None
-
-
 class InstallTest(unittest.TestCase):
     """Installs the .deb packages on this machine, runs a node as systemd
     would, removes and purges them."""
 
     def setUp(self):
-        self.root = privileged()
-        if self.root is None:
-            self.skipTest("installing packages needs root or sudo without a password")
+        self.root = harness.require_root(self)
         installed = [n for n in DEB_PACKAGES
                      if run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}", n],
                             check=False).out.startswith("ii")]
@@ -291,6 +280,17 @@ class InstallTest(unittest.TestCase):
 
     def sudo(self, *argv, check=True):
         return run(self.root + list(argv), check=check, deadline=300 * TIME_SCALE)
+
+    def data_files(self):
+        """{name: owner uid} of what /var/lib/dynamo holds, read as root: the
+        folder is 0750 and the dynamo user's, so a sudo user cannot list it."""
+        listing = self.sudo("find", "/var/lib/dynamo", "-mindepth", "1", "-maxdepth", "1",
+                            "-printf", "%P\\t%U\\n").out
+        files = {}
+        for line in listing.splitlines():
+            name, uid = line.rsplit("\t", 1)
+            files[name] = int(uid)
+        return files
 
     def restore(self):
         for name in reversed(DEB_PACKAGES):
@@ -318,8 +318,17 @@ class InstallTest(unittest.TestCase):
 
         def stop():
             if node.poll() is None:
-                node.kill()
-                node.wait()
+                # Through sudo, `node` is sudo itself: it passes SIGTERM on to
+                # dynamod but cannot pass SIGKILL. A node that does not stop
+                # is killed as root, by its user (setUp made sure that no
+                # other dynamo installation runs here).
+                node.terminate()
+                try:
+                    node.wait(timeout=harness.STOP_DEADLINE)
+                except subprocess.TimeoutExpired:
+                    self.sudo("pkill", "-KILL", "-u", "dynamo", "-x", "dynamod", check=False)
+                    node.kill()
+                    node.wait()
             node.stderr.close()
         self.addCleanup(stop)
         self.wait_answering(node, endpoint)
@@ -387,16 +396,15 @@ class InstallTest(unittest.TestCase):
             self.fail("the installed dynamod did not stop on SIGTERM")
         self.assertEqual(rc, 0, node.stderr.read().decode("utf-8", "replace"))
         node.stderr.close()
-        data = sorted(os.listdir("/var/lib/dynamo"))
+        data = self.data_files()
         self.assertTrue(data, "the node wrote nothing in /var/lib/dynamo")
-        owner = {os.stat(os.path.join("/var/lib/dynamo", f)).st_uid for f in data}
-        self.assertEqual(owner, {user.pw_uid})
+        self.assertEqual(set(data.values()), {user.pw_uid}, data)
 
         # Remove: the programs go, the data and the configuration stay.
         self.sudo("dpkg", "-r", *reversed(DEB_PACKAGES))
         self.assertFalse(os.path.exists("/usr/bin/dynamod"))
         self.assertFalse(os.path.exists("/usr/lib/dynamo/plugins/file.so"))
-        self.assertEqual(sorted(os.listdir("/var/lib/dynamo")), data)
+        self.assertEqual(self.data_files(), data)
         self.assertTrue(os.path.isfile("/etc/dynamo/dynamod.conf"))
 
         # Reinstalled, the node finds its data again.

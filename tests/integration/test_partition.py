@@ -8,8 +8,9 @@ replica's own engine comes to hold every version (hinted handoff and
 anti-entropy converge without reads).
 
 The cut is made with iptables in a chain of this test's own (removed at
-cleanup, whatever happens); the test is skipped when it cannot run iptables
-(not root, not installed, or refused). Nodes listen on 127.0.0.11-13 and
+cleanup, whatever happens), as root or through password-less sudo; the test
+fails, naming the reason, when it cannot run iptables (neither, not
+installed, or refused). Nodes listen on 127.0.0.11-13 and
 their peer connections leave from those addresses (DESIGN.md 3.2); the test
 talks to every node from 127.0.0.1, which no rule touches.
 """
@@ -46,7 +47,7 @@ class PartitionTest(DynamoTestCase):
 
     def partitioned_cluster(self, extra_args, backend="memory"):
         """(partition helper, nodes, isolated node, majority nodes); the cut
-        is not made yet. Skips before starting anything when iptables is
+        is not made yet. Fails before starting anything when iptables is
         unusable."""
         part = self.iptables_partition()
         nodes = self.start_cluster(3, hosts=HOSTS, extra_args=extra_args, backend=backend)
