@@ -1,4 +1,4 @@
-#include "node/worker_pool.h"
+#include "dynamo/transport/worker_pool.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,8 @@ namespace {
 TEST(WorkerPoolTest, RunsEveryQueuedJobBeforeStopReturns) {
   std::atomic<int> done{0}, inits{0}, exits{0};
   {
-    WorkerPool pool(4, [&] { ++inits; }, [&] { ++exits; });
+    WorkerPool pool(
+        4, [&] { ++inits; }, [&] { ++exits; });
     for (int i = 0; i < 1000; ++i) pool.Submit([&] { ++done; });
     pool.Stop();
     EXPECT_EQ(done.load(), 1000);

@@ -22,7 +22,6 @@
 #include "dynamo/transport/msgpack_io.h"
 #include "node/local_store.h"
 #include "node/node_internal.h"
-#include "node/peers.h"
 #include "util/log.h"
 
 namespace dynamo {
@@ -161,7 +160,7 @@ void Node::AntiEntropyTick() {
   if (ae_running_) return;
   if (ring.empty() || !ring.Contains(options_.node_id)) {
     // Not a replica of anything (joining, or out of the cluster): look again later.
-    next_ae_ = Clock::now() + std::chrono::milliseconds(options_.anti_entropy_interval_ms);
+    ScheduleAntiEntropy(std::chrono::milliseconds(options_.anti_entropy_interval_ms));
     return;
   }
   // No client request finished since the last look: nobody to yield to.
@@ -170,7 +169,7 @@ void Node::AntiEntropyTick() {
   if (fg_latency_ms_ > 0 && fg_latency_ms_ >= options_.anti_entropy_yield_ms) {
     // Clients are waiting longer than allowed: stay out of their way.
     ++ae_yields_;
-    next_ae_ = Clock::now() + std::chrono::milliseconds(options_.anti_entropy_interval_ms);
+    ScheduleAntiEntropy(std::chrono::milliseconds(options_.anti_entropy_interval_ms));
     return;
   }
   // The next partition replicated here with a healthy peer replica.
@@ -195,21 +194,22 @@ void Node::AntiEntropyTick() {
     ex->endpoint = EndpointOf(ex->peer);
     ex->ring_version = ring.version();
     ae_running_ = true;
-    OnEngine<Status>([this, p] { return store_->BuildTree(p); },
-                     [this, ex](Status s) {
-                       if (!s.ok()) return AeDone(ex, "cannot build the tree: " + s.ToString());
-                       AeCompareRoot(ex);
-                     });
+    loop_->OnEngine<Status>([this, p] { return store_->BuildTree(p); },
+                            [this, ex](Status s) {
+                              if (!s.ok())
+                                return AeDone(ex, "cannot build the tree: " + s.ToString());
+                              AeCompareRoot(ex);
+                            });
     return;
   }
-  next_ae_ = Clock::now() + std::chrono::milliseconds(options_.anti_entropy_interval_ms);
+  ScheduleAntiEntropy(std::chrono::milliseconds(options_.anti_entropy_interval_ms));
 }
 
 void Node::AeCompareRoot(std::shared_ptr<AeExchange> ex) {
   Request req;
   req.type = MsgType::kTree;
   req.payload = EncodeTreeRequest({kOpRoot, ex->partition, ex->ring_version, {}, {}});
-  peers_->Call(ex->endpoint, std::move(req), RequestTimeout(), [this, ex](Result<Reply> rep) {
+  loop_->Call(ex->endpoint, std::move(req), RequestTimeout(), [this, ex](Result<Reply> rep) {
     Status s = rep.ok() ? rep->ToStatus() : rep.status();
     if (!s.ok()) return AeDone(ex, s.ToString());
     msgpack::object_handle h;
@@ -240,51 +240,50 @@ void Node::AeCompareLeaves(std::shared_ptr<AeExchange> ex, std::vector<uint32_t>
   Request req;
   req.type = MsgType::kTree;
   req.payload = EncodeTreeRequest({kOpLeaves, ex->partition, ex->ring_version, inner, {}});
-  peers_->Call(
-      ex->endpoint, std::move(req), RequestTimeout(), [this, ex, inner](Result<Reply> rep) {
-        Status s = rep.ok() ? rep->ToStatus() : rep.status();
-        if (!s.ok()) return AeDone(ex, s.ToString());
-        msgpack::object_handle h;
-        if (!mp::Unpack(rep->payload, &h, kMaxDepth) || h.get().type != msgpack::type::ARRAY ||
-            h.get().via.array.size != inner.size()) {
-          return AeDone(ex, "malformed leaves reply");
+  loop_->Call(ex->endpoint, std::move(req), RequestTimeout(), [this, ex, inner](Result<Reply> rep) {
+    Status s = rep.ok() ? rep->ToStatus() : rep.status();
+    if (!s.ok()) return AeDone(ex, s.ToString());
+    msgpack::object_handle h;
+    if (!mp::Unpack(rep->payload, &h, kMaxDepth) || h.get().type != msgpack::type::ARRAY ||
+        h.get().via.array.size != inner.size()) {
+      return AeDone(ex, "malformed leaves reply");
+    }
+    std::vector<uint32_t> leaves;
+    bool ok = true;
+    store_->WithTree(ex->partition, [&](MerkleTree& t) {
+      for (size_t j = 0; j < inner.size() && ok; ++j) {
+        std::vector<uint64_t> theirs;
+        if (!ReadU64Array(h.get().via.array.ptr[j], &theirs) ||
+            theirs.size() != MerkleTree::kFanout) {
+          ok = false;
+          break;
         }
-        std::vector<uint32_t> leaves;
-        bool ok = true;
-        store_->WithTree(ex->partition, [&](MerkleTree& t) {
-          for (size_t j = 0; j < inner.size() && ok; ++j) {
-            std::vector<uint64_t> theirs;
-            if (!ReadU64Array(h.get().via.array.ptr[j], &theirs) ||
-                theirs.size() != MerkleTree::kFanout) {
-              ok = false;
-              break;
-            }
-            for (uint32_t c = 0; c < MerkleTree::kFanout; ++c) {
-              const uint32_t leaf = inner[j] * MerkleTree::kFanout + c;
-              if (t.Leaf(leaf) != theirs[c]) leaves.push_back(leaf);
-            }
-          }
-        });
-        if (!ok) return AeDone(ex, "malformed leaves reply");
-        if (leaves.empty()) return AeDone(ex, "");
-        AeCompareEntries(ex, std::move(leaves));
-      });
+        for (uint32_t c = 0; c < MerkleTree::kFanout; ++c) {
+          const uint32_t leaf = inner[j] * MerkleTree::kFanout + c;
+          if (t.Leaf(leaf) != theirs[c]) leaves.push_back(leaf);
+        }
+      }
+    });
+    if (!ok) return AeDone(ex, "malformed leaves reply");
+    if (leaves.empty()) return AeDone(ex, "");
+    AeCompareEntries(ex, std::move(leaves));
+  });
 }
 
 void Node::AeCompareEntries(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves) {
   Request req;
   req.type = MsgType::kTree;
   req.payload = EncodeTreeRequest({kOpEntries, ex->partition, ex->ring_version, leaves, {}});
-  peers_->Call(ex->endpoint, std::move(req), RequestTimeout(),
-               [this, ex, leaves](Result<Reply> rep) {
-                 Status s = rep.ok() ? rep->ToStatus() : rep.status();
-                 if (!s.ok()) return AeDone(ex, s.ToString());
-                 std::vector<std::pair<std::string, uint64_t>> theirs;
-                 if (!ReadPairs(rep->payload, false, &theirs, nullptr)) {
-                   return AeDone(ex, "malformed entries reply");
-                 }
-                 AeRepair(ex, leaves, std::move(theirs));
-               });
+  loop_->Call(ex->endpoint, std::move(req), RequestTimeout(),
+              [this, ex, leaves](Result<Reply> rep) {
+                Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                if (!s.ok()) return AeDone(ex, s.ToString());
+                std::vector<std::pair<std::string, uint64_t>> theirs;
+                if (!ReadPairs(rep->payload, false, &theirs, nullptr)) {
+                  return AeDone(ex, "malformed entries reply");
+                }
+                AeRepair(ex, leaves, std::move(theirs));
+              });
 }
 
 // theirs: the peer's (key, digest) under the differing leaves. Keys whose
@@ -323,7 +322,7 @@ void Node::AeRepair(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves
   auto merge_and_push = [this, ex, peer,
                          differing](std::vector<std::pair<std::string, std::string>> fetched) {
     using Outcome = std::pair<uint64_t, std::vector<std::pair<std::string, std::string>>>;
-    OnEngine<Result<Outcome>>(
+    loop_->OnEngine<Result<Outcome>>(
         [this, peer, differing, fetched = std::move(fetched)]() -> Result<Outcome> {
           Outcome out{0, {}};
           size_t bytes = 0;
@@ -356,13 +355,13 @@ void Node::AeRepair(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves
           Request push;
           push.type = MsgType::kTransfer;
           push.batch = std::move(out->second);
-          peers_->Call(ex->endpoint, std::move(push), RequestTimeout() * 5,
-                       [this, ex, pushed](Result<Reply> rep) {
-                         Status s = rep.ok() ? rep->ToStatus() : rep.status();
-                         if (!s.ok()) return AeDone(ex, "push failed: " + s.ToString());
-                         ex->repaired += pushed;
-                         AeDone(ex, "");
-                       });
+          loop_->Call(ex->endpoint, std::move(push), RequestTimeout() * 5,
+                      [this, ex, pushed](Result<Reply> rep) {
+                        Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                        if (!s.ok()) return AeDone(ex, "push failed: " + s.ToString());
+                        ex->repaired += pushed;
+                        AeDone(ex, "");
+                      });
         });
   };
   if (fetch.empty()) return merge_and_push({});
@@ -370,16 +369,16 @@ void Node::AeRepair(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves
   Request req;
   req.type = MsgType::kTree;
   req.payload = EncodeTreeRequest(tr);
-  peers_->Call(ex->endpoint, std::move(req), RequestTimeout() * 5,
-               [this, ex, merge_and_push](Result<Reply> rep) {
-                 Status s = rep.ok() ? rep->ToStatus() : rep.status();
-                 if (!s.ok()) return AeDone(ex, s.ToString());
-                 std::vector<std::pair<std::string, std::string>> sets;
-                 if (!ReadPairs(rep->payload, true, nullptr, &sets)) {
-                   return AeDone(ex, "malformed fetch reply");
-                 }
-                 merge_and_push(std::move(sets));
-               });
+  loop_->Call(ex->endpoint, std::move(req), RequestTimeout() * 5,
+              [this, ex, merge_and_push](Result<Reply> rep) {
+                Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                if (!s.ok()) return AeDone(ex, s.ToString());
+                std::vector<std::pair<std::string, std::string>> sets;
+                if (!ReadPairs(rep->payload, true, nullptr, &sets)) {
+                  return AeDone(ex, "malformed fetch reply");
+                }
+                merge_and_push(std::move(sets));
+              });
 }
 
 void Node::AeDone(const std::shared_ptr<AeExchange>& ex, const std::string& problem) {
@@ -396,7 +395,7 @@ void Node::AeDone(const std::shared_ptr<AeExchange>& ex, const std::string& prob
   // Pace repairs to the configured rate.
   const auto pause = std::chrono::milliseconds(options_.anti_entropy_interval_ms) +
                      std::chrono::milliseconds(ex->repaired * 1000 / options_.anti_entropy_rate);
-  next_ae_ = Clock::now() + pause;
+  ScheduleAntiEntropy(pause);
   ae_running_ = false;
 }
 
@@ -417,7 +416,7 @@ void Node::ServeTree(std::string identity, Request req) {
   }
   const uint64_t id = req.id;
   if (tr->op == kOpFetch) {
-    OnEngine<Result<msgpack::sbuffer*>>(
+    loop_->OnEngine<Result<msgpack::sbuffer*>>(
         [this, tr]() -> Result<msgpack::sbuffer*> {
           auto buf = std::make_unique<msgpack::sbuffer>(256);
           mp::Packer pk(*buf);
@@ -446,47 +445,46 @@ void Node::ServeTree(std::string identity, Request req) {
     return;
   }
   // The tree may not exist yet here: build it (a scan), then answer.
-  OnEngine<Status>([this, p = tr->partition] { return store_->BuildTree(p); },
-                   [this, identity, id, tr](Status s) {
-                     if (!s.ok()) return SendReply(identity, Reply::Error(id, s));
-                     msgpack::sbuffer buf(256);
-                     mp::Packer pk(buf);
-                     const bool built = store_->WithTree(tr->partition, [&](MerkleTree& t) {
-                       if (tr->op == kOpRoot) {
-                         pk.pack_array(2);
-                         pk.pack_uint64(t.Root());
-                         pk.pack_array(MerkleTree::kInner);
-                         for (uint32_t i = 0; i < MerkleTree::kInner; ++i)
-                           pk.pack_uint64(t.Inner(i));
-                       } else if (tr->op == kOpLeaves) {
-                         pk.pack_array(static_cast<uint32_t>(tr->indices.size()));
-                         for (uint32_t i : tr->indices) {
-                           pk.pack_array(MerkleTree::kFanout);
-                           for (uint32_t c = 0; c < MerkleTree::kFanout; ++c) {
-                             pk.pack_uint64(t.Leaf(i * MerkleTree::kFanout + c));
-                           }
-                         }
-                       } else {
-                         std::vector<std::pair<std::string, uint64_t>> all;
-                         for (uint32_t leaf : tr->indices) {
-                           auto e = t.Entries(leaf);
-                           all.insert(all.end(), std::make_move_iterator(e.begin()),
-                                      std::make_move_iterator(e.end()));
-                         }
-                         pk.pack_array(static_cast<uint32_t>(all.size()));
-                         for (const auto& [k, d] : all) {
-                           pk.pack_array(2);
-                           mp::PackBin(pk, k);
-                           pk.pack_uint64(d);
-                         }
-                       }
-                     });
-                     if (!built) {
-                       return SendReply(identity,
-                                        Reply::Error(id, Status::Unavailable("tree not ready")));
-                     }
-                     SendReply(identity, TreeReply(id, buf));
-                   });
+  loop_->OnEngine<Status>(
+      [this, p = tr->partition] { return store_->BuildTree(p); },
+      [this, identity, id, tr](Status s) {
+        if (!s.ok()) return SendReply(identity, Reply::Error(id, s));
+        msgpack::sbuffer buf(256);
+        mp::Packer pk(buf);
+        const bool built = store_->WithTree(tr->partition, [&](MerkleTree& t) {
+          if (tr->op == kOpRoot) {
+            pk.pack_array(2);
+            pk.pack_uint64(t.Root());
+            pk.pack_array(MerkleTree::kInner);
+            for (uint32_t i = 0; i < MerkleTree::kInner; ++i) pk.pack_uint64(t.Inner(i));
+          } else if (tr->op == kOpLeaves) {
+            pk.pack_array(static_cast<uint32_t>(tr->indices.size()));
+            for (uint32_t i : tr->indices) {
+              pk.pack_array(MerkleTree::kFanout);
+              for (uint32_t c = 0; c < MerkleTree::kFanout; ++c) {
+                pk.pack_uint64(t.Leaf(i * MerkleTree::kFanout + c));
+              }
+            }
+          } else {
+            std::vector<std::pair<std::string, uint64_t>> all;
+            for (uint32_t leaf : tr->indices) {
+              auto e = t.Entries(leaf);
+              all.insert(all.end(), std::make_move_iterator(e.begin()),
+                         std::make_move_iterator(e.end()));
+            }
+            pk.pack_array(static_cast<uint32_t>(all.size()));
+            for (const auto& [k, d] : all) {
+              pk.pack_array(2);
+              mp::PackBin(pk, k);
+              pk.pack_uint64(d);
+            }
+          }
+        });
+        if (!built) {
+          return SendReply(identity, Reply::Error(id, Status::Unavailable("tree not ready")));
+        }
+        SendReply(identity, TreeReply(id, buf));
+      });
 }
 
 }  // namespace dynamo

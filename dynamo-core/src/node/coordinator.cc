@@ -7,7 +7,6 @@
 #include "handoff/hint_store.h"
 #include "node/local_store.h"
 #include "node/node_internal.h"
-#include "node/peers.h"
 #include "util/log.h"
 
 namespace dynamo {
@@ -68,7 +67,7 @@ void Node::CoordinateGet(std::string identity, Request req) {
   op->req = std::move(req);
   for (size_t i = 0; i < op->targets.size(); ++i) {
     if (op->targets[i] == options_.node_id) {
-      OnEngine<Result<SiblingSet>>(
+      loop_->OnEngine<Result<SiblingSet>>(
           [this, key = op->req.key] { return store_->Read(key); },
           [this, op, i](Result<SiblingSet> set) { OnGetAnswer(op, i, std::move(set)); });
       continue;
@@ -76,16 +75,16 @@ void Node::CoordinateGet(std::string identity, Request req) {
     Request rg;
     rg.type = MsgType::kReplicaGet;
     rg.key = op->req.key;
-    peers_->Call(EndpointOf(op->targets[i]), std::move(rg), RequestTimeout(),
-                 [this, op, i](Result<Reply> rep) {
-                   if (!rep.ok()) return OnGetAnswer(op, i, rep.status());
-                   if (Status s = rep->ToStatus(); !s.ok()) return OnGetAnswer(op, i, s);
-                   if (rep->type != MsgType::kReplicaGetReply) {
-                     return OnGetAnswer(op, i, Status::Corruption("unexpected reply"));
-                   }
-                   if (rep->payload.empty()) return OnGetAnswer(op, i, SiblingSet());
-                   OnGetAnswer(op, i, SiblingSet::Decode(rep->payload));
-                 });
+    loop_->Call(EndpointOf(op->targets[i]), std::move(rg), RequestTimeout(),
+                [this, op, i](Result<Reply> rep) {
+                  if (!rep.ok()) return OnGetAnswer(op, i, rep.status());
+                  if (Status s = rep->ToStatus(); !s.ok()) return OnGetAnswer(op, i, s);
+                  if (rep->type != MsgType::kReplicaGetReply) {
+                    return OnGetAnswer(op, i, Status::Corruption("unexpected reply"));
+                  }
+                  if (rep->payload.empty()) return OnGetAnswer(op, i, SiblingSet());
+                  OnGetAnswer(op, i, SiblingSet::Decode(rep->payload));
+                });
   }
 }
 
@@ -109,7 +108,8 @@ void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<Siblin
       r.id = op->req.id;
       r.found = !op->merged.IsDeleted();
       for (std::string_view v : op->merged.LiveValues()) r.values.emplace_back(v);
-      if (!op->merged.empty()) r.context = EncodeContext(op->merged.Context(), NextWriteCoordinator(*op));
+      if (!op->merged.empty())
+        r.context = EncodeContext(op->merged.Context(), NextWriteCoordinator(*op));
       SendReply(op->identity, r);
     } else if (op->targets.size() - op->failed < op->needed) {
       op->replied = true;
@@ -147,11 +147,11 @@ void Node::ReadRepair(const std::shared_ptr<GetOp>& op) {
     if (!probe.Merge(op->merged)) continue;  // already has everything
     ++read_repairs_;
     if (op->targets[i] == options_.node_id) {
-      OnEngine<Status>([this, key = op->req.key,
-                        merged = op->merged] { return store_->Merge(key, merged).status(); },
-                       [](Status s) {
-                         if (!s.ok()) log::Warn("local read repair failed: " + s.ToString());
-                       });
+      loop_->OnEngine<Status>([this, key = op->req.key,
+                               merged = op->merged] { return store_->Merge(key, merged).status(); },
+                              [](Status s) {
+                                if (!s.ok()) log::Warn("local read repair failed: " + s.ToString());
+                              });
       continue;
     }
     if (encoded.empty()) encoded = op->merged.Encode();
@@ -160,12 +160,12 @@ void Node::ReadRepair(const std::shared_ptr<GetOp>& op) {
     rp.key = op->req.key;
     rp.payload = encoded;
     rp.ring_version = cluster_.ring().version();
-    peers_->Call(EndpointOf(op->targets[i]), std::move(rp), RequestTimeout(),
-                 [target = op->targets[i]](Result<Reply> rep) {
-                   if (!rep.ok() || !rep->ToStatus().ok()) {
-                     log::Debug("read repair of " + target + " failed");
-                   }
-                 });
+    loop_->Call(EndpointOf(op->targets[i]), std::move(rp), RequestTimeout(),
+                [target = op->targets[i]](Result<Reply> rep) {
+                  if (!rep.ok() || !rep->ToStatus().ok()) {
+                    log::Debug("read repair of " + target + " failed");
+                  }
+                });
   }
 }
 
@@ -209,32 +209,33 @@ void Node::CoordinatePut(std::string identity, Request req) {
                 supersede]() mutable {
     return store_->Write(key, ctx, options_.node_id, std::move(value), tombstone, supersede);
   };
-  OnEngine<Result<LocalStore::Written>>(std::move(write), [this, op, targets = std::move(targets)](
-                                                              Result<LocalStore::Written> written) {
-    if (!written.ok()) {
-      op->replied = true;
-      return SendReply(op->identity, Reply::Error(op->client_id, written.status()));
-    }
-    op->context = EncodeContext(written->history, options_.node_id);
-    // The set as stored here goes to every replica: encoded once.
-    op->encoded = std::move(written->encoded);
-    op->written.push_back(options_.node_id);
-    op->in_flight = 1;  // the coordinator's own write, acknowledged below
-    for (const std::string& t : targets) {
-      if (t != options_.node_id) op->written.push_back(t);
-    }
-    for (const std::string& t : targets) {
-      if (t == options_.node_id) continue;
-      // A replica this node takes for down gets no request: its copy
-      // goes to a stand-in with a hint at once (paper 4.6).
-      if (IsDownNode(t)) {
-        SendHinted(op, t);
-      } else {
-        SendReplicaPut(op, t, std::string());
-      }
-    }
-    OnPutAck(op, Status::OK());
-  });
+  loop_->OnEngine<Result<LocalStore::Written>>(
+      std::move(write),
+      [this, op, targets = std::move(targets)](Result<LocalStore::Written> written) {
+        if (!written.ok()) {
+          op->replied = true;
+          return SendReply(op->identity, Reply::Error(op->client_id, written.status()));
+        }
+        op->context = EncodeContext(written->history, options_.node_id);
+        // The set as stored here goes to every replica: encoded once.
+        op->encoded = std::move(written->encoded);
+        op->written.push_back(options_.node_id);
+        op->in_flight = 1;  // the coordinator's own write, acknowledged below
+        for (const std::string& t : targets) {
+          if (t != options_.node_id) op->written.push_back(t);
+        }
+        for (const std::string& t : targets) {
+          if (t == options_.node_id) continue;
+          // A replica this node takes for down gets no request: its copy
+          // goes to a stand-in with a hint at once (paper 4.6).
+          if (IsDownNode(t)) {
+            SendHinted(op, t);
+          } else {
+            SendReplicaPut(op, t, std::string());
+          }
+        }
+        OnPutAck(op, Status::OK());
+      });
 }
 
 std::shared_ptr<Node::PutOp> Node::NewPutOp(std::string identity, const Request& req,
@@ -252,7 +253,7 @@ std::shared_ptr<Node::PutOp> Node::NewPutOp(std::string identity, const Request&
 
 bool Node::IsDownNode(const std::string& node_id) const {
   const std::string endpoint = EndpointOf(node_id);
-  return endpoint.empty() || peers_->IsDown(endpoint);
+  return endpoint.empty() || IsDownEndpoint(endpoint);
 }
 
 void Node::SendReplicaPut(const std::shared_ptr<PutOp>& op, const std::string& target,
@@ -265,22 +266,22 @@ void Node::SendReplicaPut(const std::shared_ptr<PutOp>& op, const std::string& t
   rp.node_id = hint;
   ++op->in_flight;
   if (!hint.empty()) ++hints_sent_;
-  peers_->Call(EndpointOf(target), std::move(rp), RequestTimeout(),
-               [this, op, target, hint](Result<Reply> rep) {
-                 Status s = rep.ok() ? rep->ToStatus() : rep.status();
-                 if (!s.ok()) {
-                   log::Debug("replica write to " + target + " failed: " + s.ToString());
-                   // No answer, or an engine failure: the owner's copy goes
-                   // to a stand-in (before this failure is counted, so the
-                   // quorum is not given up meanwhile). A replica that
-                   // refused (it is none in its newer ring, or the set was
-                   // bad) gets no stand-in.
-                   const bool refused = rep.ok() && (s.code() == Status::Code::kUnavailable ||
-                                                     s.code() == Status::Code::kInvalidArgument);
-                   if (!refused) SendHinted(op, hint.empty() ? target : hint);
-                 }
-                 OnPutAck(op, s);
-               });
+  loop_->Call(EndpointOf(target), std::move(rp), RequestTimeout(),
+              [this, op, target, hint](Result<Reply> rep) {
+                Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                if (!s.ok()) {
+                  log::Debug("replica write to " + target + " failed: " + s.ToString());
+                  // No answer, or an engine failure: the owner's copy goes
+                  // to a stand-in (before this failure is counted, so the
+                  // quorum is not given up meanwhile). A replica that
+                  // refused (it is none in its newer ring, or the set was
+                  // bad) gets no stand-in.
+                  const bool refused = rep.ok() && (s.code() == Status::Code::kUnavailable ||
+                                                    s.code() == Status::Code::kInvalidArgument);
+                  if (!refused) SendHinted(op, hint.empty() ? target : hint);
+                }
+                OnPutAck(op, s);
+              });
 }
 
 bool Node::SendHinted(const std::shared_ptr<PutOp>& op, const std::string& owner) {
@@ -296,7 +297,7 @@ bool Node::SendHinted(const std::shared_ptr<PutOp>& op, const std::string& owner
 }
 
 void Node::NoteForegroundLatency(Clock::time_point start) {
-  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  const double ms = std::chrono::duration<double, std::milli>(loop_->Now() - start).count();
   fg_latency_ms_ = fg_samples_++ == 0 && fg_latency_ms_ == 0 ? ms : 0.8 * fg_latency_ms_ + 0.2 * ms;
 }
 
@@ -346,22 +347,22 @@ void Node::ForwardPut(std::string identity, Request req, std::vector<std::string
   // A replica coordinating may wait a request timeout for its replicas and
   // another for a stand-in: give it that, so one write is not coordinated
   // twice.
-  peers_->Call(endpoint, std::move(fwd), RequestTimeout() * 3,
-               [this, identity = std::move(identity), req = std::move(req),
-                targets = std::move(targets), next, refused](Result<Reply> rep) mutable {
-                 const bool not_replica = rep.ok() &&
-                                          rep->ToStatus().code() == Status::Code::kUnavailable &&
-                                          rep->ToStatus().message().rfind(kNotAReplica, 0) == 0;
-                 if (!rep.ok() || not_replica) {
-                   // No answer, or no replica in its newer ring: the next one.
-                   return ForwardPut(std::move(identity), std::move(req), std::move(targets),
-                                     next + 1, refused || not_replica);
-                 }
-                 // Its answer, success or not (a quorum it could not reach
-                 // after writing its own copy is not retried elsewhere).
-                 rep->id = req.id;  // the client's id, not ours
-                 SendReply(identity, *rep);
-               });
+  loop_->Call(endpoint, std::move(fwd), RequestTimeout() * 3,
+              [this, identity = std::move(identity), req = std::move(req),
+               targets = std::move(targets), next, refused](Result<Reply> rep) mutable {
+                const bool not_replica = rep.ok() &&
+                                         rep->ToStatus().code() == Status::Code::kUnavailable &&
+                                         rep->ToStatus().message().rfind(kNotAReplica, 0) == 0;
+                if (!rep.ok() || not_replica) {
+                  // No answer, or no replica in its newer ring: the next one.
+                  return ForwardPut(std::move(identity), std::move(req), std::move(targets),
+                                    next + 1, refused || not_replica);
+                }
+                // Its answer, success or not (a quorum it could not reach
+                // after writing its own copy is not retried elsewhere).
+                rep->id = req.id;  // the client's id, not ours
+                SendReply(identity, *rep);
+              });
 }
 
 // A write no replica of the key took (all down or cut off): this node
@@ -393,9 +394,9 @@ void Node::CoordinateAsStandIn(std::string identity, Request req,
     std::string encoded;
     CausalContext history;
   };
-  workers_->Submit([this, op, owner = targets.front(), ctx = std::move(context).value(),
-                    value = tombstone ? std::string() : std::move(req.value), tombstone,
-                    counter]() mutable {
+  loop_->RunOnWorker([this, op, owner = targets.front(), ctx = std::move(context).value(),
+                      value = tombstone ? std::string() : std::move(req.value), tombstone,
+                      counter]() mutable {
     auto w = std::make_shared<Written>();
     SiblingSet set = hints_->ForKey(op->key);
     const auto now_ms =
@@ -412,7 +413,7 @@ void Node::CoordinateAsStandIn(std::string identity, Request req,
     }
     w->status = hints_->Add(owner, op->key, set);
     w->encoded = set.Encode();
-    Post([this, op, w, targets_left = op->written] {
+    loop_->Post([this, op, w, targets_left = op->written] {
       if (!w->status.ok()) {
         op->replied = true;
         return SendReply(op->identity, Reply::Error(op->client_id, w->status));
@@ -434,7 +435,7 @@ void Node::CoordinateAsStandIn(std::string identity, Request req,
 
 void Node::ServeReplicaGet(std::string identity, Request req) {
   // The stored bytes are the encoded set: send them as they are.
-  OnEngine<Result<std::string>>(
+  loop_->OnEngine<Result<std::string>>(
       [this, key = std::move(req.key)] { return store_->backend().Get(key); },
       [this, identity = std::move(identity), id = req.id](Result<std::string> bytes) {
         if (!bytes.ok() && !bytes.status().IsNotFound()) {
@@ -468,15 +469,17 @@ void Node::ServeReplicaPut(std::string identity, Request req) {
     return SendReply(identity,
                      Reply::Error(req.id, Status::InvalidArgument(incoming.status().message())));
   }
-  OnEngine<Status>([this, key = std::move(req.key),
-                    set = std::move(incoming).value()] { return store_->Merge(key, set).status(); },
-                   [this, identity = std::move(identity), id = req.id](Status s) {
-                     SendReply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
-                   });
+  loop_->OnEngine<Status>(
+      [this, key = std::move(req.key), set = std::move(incoming).value()] {
+        return store_->Merge(key, set).status();
+      },
+      [this, identity = std::move(identity), id = req.id](Status s) {
+        SendReply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
+      });
 }
 
 void Node::ServeLocalGet(std::string identity, Request req) {
-  OnEngine<Result<SiblingSet>>(
+  loop_->OnEngine<Result<SiblingSet>>(
       [this, key = std::move(req.key)] { return store_->Read(key); },
       [this, identity = std::move(identity), id = req.id](Result<SiblingSet> set) {
         if (!set.ok()) return SendReply(identity, Reply::Error(id, set.status()));

@@ -9,7 +9,6 @@
 #include "handoff/hint_store.h"
 #include "node/local_store.h"
 #include "node/node_internal.h"
-#include "node/peers.h"
 #include "util/log.h"
 
 namespace dynamo {
@@ -35,10 +34,10 @@ void Node::ServeHintedPut(std::string identity, Request req) {
                      Reply::Error(req.id, Status::InvalidArgument("hint names no valid node")));
   }
   // The hint store syncs every add: worker work, whatever the engine.
-  workers_->Submit([this, identity = std::move(identity), id = req.id, owner = req.node_id,
-                    key = std::move(req.key), set = std::move(incoming).value()]() mutable {
+  loop_->RunOnWorker([this, identity = std::move(identity), id = req.id, owner = req.node_id,
+                      key = std::move(req.key), set = std::move(incoming).value()]() mutable {
     Status s = hints_->Add(owner, key, set);
-    Post([this, identity = std::move(identity), id, s] {
+    loop_->Post([this, identity = std::move(identity), id, s] {
       if (s.ok()) {
         ++hints_stored_;
         HandoffTick(/*plan=*/false);  // status shows it at once
@@ -59,13 +58,13 @@ void Node::HandoffTick(bool plan) {
     return;
   }
   handoff_scan_running_ = true;
-  workers_->Submit([this, plan] {
+  loop_->RunOnWorker([this, plan] {
     auto snapshot = std::make_shared<HintSnapshot>();
     snapshot->by_target = hints_->PendingByTarget();
     snapshot->pending = hints_->pending();
     snapshot->bytes = hints_->bytes();
     snapshot->dropped = hints_->dropped();
-    Post([this, snapshot, plan] {
+    loop_->Post([this, snapshot, plan] {
       handoff_scan_running_ = false;
       hint_snapshot_ = *snapshot;
       if (plan) PlanHandoff();
@@ -87,7 +86,7 @@ void Node::PlanHandoff() {
     const Member* m = cluster_.Find(target);
     if (m == nullptr || !cluster_.ring().Contains(target) || m->state == MemberState::kRemoved) {
       ReadHints(target, /*reroute_all=*/true);
-    } else if (peers_->IsDown(m->endpoint)) {
+    } else if (IsDownEndpoint(m->endpoint)) {
       if (self_out) ReadHints(target, true);  // else wait: probes tell when it is back
     } else {
       ReadHints(target, false);
@@ -100,10 +99,10 @@ void Node::PlanHandoff() {
 // rest (or all of them, with reroute_all).
 void Node::ReadHints(const std::string& target, bool reroute_all) {
   handoff_busy_.insert(target);
-  workers_->Submit([this, target, reroute_all] {
+  loop_->RunOnWorker([this, target, reroute_all] {
     auto hints = std::make_shared<std::vector<HintStore::Hint>>(
         hints_->Peek(target, kHintBatchKeys, kHintBatchBytes));
-    Post([this, target, reroute_all, hints] {
+    loop_->Post([this, target, reroute_all, hints] {
       std::vector<HintStore::Hint> own, stray;
       for (auto& h : *hints) {
         const auto pref = PreferenceListFor(h.key);
@@ -125,26 +124,26 @@ void Node::DeliverHints(const std::string& target, std::vector<HintStore::Hint> 
     delivered->emplace_back(h.key, h.seq);
     batch.batch.emplace_back(std::move(h.key), std::move(h.encoded));
   }
-  peers_->Call(EndpointOf(target), std::move(batch), RequestTimeout() * 5,
-               [this, target, delivered](Result<Reply> rep) {
-                 Status s = rep.ok() ? rep->ToStatus() : rep.status();
-                 if (!s.ok()) {
-                   log::Debug("hint delivery to " + target + " failed: " + s.ToString());
-                   handoff_busy_.erase(target);
-                   return;
-                 }
-                 // Deleted only now that the owner has them (durably).
-                 ForgetHints(target, delivered, "");
-               });
+  loop_->Call(EndpointOf(target), std::move(batch), RequestTimeout() * 5,
+              [this, target, delivered](Result<Reply> rep) {
+                Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                if (!s.ok()) {
+                  log::Debug("hint delivery to " + target + " failed: " + s.ToString());
+                  handoff_busy_.erase(target);
+                  return;
+                }
+                // Deleted only now that the owner has them (durably).
+                ForgetHints(target, delivered, "");
+              });
 }
 
 // Deletes the handed-over hints (a worker: the store fsyncs), then looks
 // for more without waiting for the next tick.
 void Node::ForgetHints(const std::string& target, std::shared_ptr<Delivered> done,
                        const std::string& how) {
-  workers_->Submit([this, target, done, how] {
+  loop_->RunOnWorker([this, target, done, how] {
     Result<size_t> removed = hints_->Remove(target, *done);
-    Post([this, target, removed, how]() mutable {
+    loop_->Post([this, target, removed, how]() mutable {
       handoff_busy_.erase(target);
       if (!removed.ok()) {
         log::Warn("cannot delete delivered hints: " + removed.status().ToString());
@@ -201,8 +200,8 @@ void Node::RerouteHints(const std::string& target, std::vector<HintStore::Hint> 
     };
     for (const std::string& n : recipients) {
       if (n == options_.node_id) {
-        OnEngine<Status>([this, key = h.key, s = *set] { return store_->Merge(key, s).status(); },
-                         one_done);
+        loop_->OnEngine<Status>(
+            [this, key = h.key, s = *set] { return store_->Merge(key, s).status(); }, one_done);
         continue;
       }
       Request rp;
@@ -210,7 +209,7 @@ void Node::RerouteHints(const std::string& target, std::vector<HintStore::Hint> 
       rp.key = h.key;
       rp.payload = h.encoded;
       rp.ring_version = cluster_.ring().version();
-      peers_->Call(EndpointOf(n), std::move(rp), RequestTimeout(), [one_done](Result<Reply> rep) {
+      loop_->Call(EndpointOf(n), std::move(rp), RequestTimeout(), [one_done](Result<Reply> rep) {
         one_done(rep.ok() ? rep->ToStatus() : rep.status());
       });
     }

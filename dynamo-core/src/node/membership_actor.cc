@@ -3,11 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "node/node_internal.h"
-#include "node/peers.h"
 #include "util/log.h"
 
 namespace dynamo {
@@ -88,7 +89,7 @@ Status Node::LoadOrCreateClusterState() {
 
 void Node::SaveClusterState() {
   const uint64_t seq = ++state_seq_;
-  workers_->Submit([this, seq, bytes = cluster_.Encode()] {
+  loop_->RunOnWorker([this, seq, bytes = cluster_.Encode()] {
     std::lock_guard<std::mutex> l(save_mu_);
     if (seq <= saved_seq_) return;  // a newer view was written already
     Status s = WriteFileAtomically(StatePath(options_), bytes);
@@ -109,16 +110,16 @@ void Node::GossipOnce() {
   }
   std::string endpoint;
   if (!peers.empty()) {
-    endpoint = peers[rng_() % peers.size()]->endpoint;
+    endpoint = peers[loop_->Random() % peers.size()]->endpoint;
   } else if (!options_.seeds.empty()) {
-    endpoint = options_.seeds[rng_() % options_.seeds.size()];
+    endpoint = options_.seeds[loop_->Random() % options_.seeds.size()];
   } else {
     return;
   }
   Request g;
   g.type = MsgType::kGossip;
   g.payload = cluster_.Encode();
-  peers_->Call(endpoint, std::move(g), RequestTimeout(), [this](Result<Reply> rep) {
+  loop_->Call(endpoint, std::move(g), RequestTimeout(), [this](Result<Reply> rep) {
     if (rep.ok() && rep->type == MsgType::kGossipReply) MergeClusterState(rep->payload);
   });
 }
@@ -128,16 +129,16 @@ void Node::GossipOnce() {
 void Node::ProbeTick() {
   for (const auto& [id, m] : cluster_.members()) {
     if (id == options_.node_id || m.endpoint.empty() || m.state == MemberState::kRemoved ||
-        !peers_->WantsProbe(m.endpoint)) {
+        !detector_.WantsProbe(m.endpoint, loop_->Now())) {
       continue;
     }
     Request ping;
     ping.type = MsgType::kPing;
-    const bool was_down = peers_->IsDown(m.endpoint);
-    peers_->Call(m.endpoint, std::move(ping), RequestTimeout(),
-                 [this, id = id, was_down](Result<Reply> rep) {
-                   if (was_down && rep.ok()) log::Info("member " + id + " answers again");
-                 });
+    const bool was_down = IsDownEndpoint(m.endpoint);
+    loop_->Call(m.endpoint, std::move(ping), RequestTimeout(),
+                [this, id = id, was_down](Result<Reply> rep) {
+                  if (was_down && rep.ok()) log::Info("member " + id + " answers again");
+                });
   }
 }
 
@@ -154,7 +155,7 @@ void Node::GossipTick() {
     j.node_id = options_.node_id;
     j.endpoint = options_.listen;
     const std::string& seed = options_.seeds[join_attempts_++ % options_.seeds.size()];
-    peers_->Call(seed, std::move(j), RequestTimeout(), [this, seed](Result<Reply> rep) {
+    loop_->Call(seed, std::move(j), RequestTimeout(), [this, seed](Result<Reply> rep) {
       if (!rep.ok()) {
         log::Warn("join through seed " + seed + " failed: " + rep.status().ToString());
         return;
@@ -272,7 +273,7 @@ void Node::ServeAdminJoin(std::string identity, Request req) {
   join_attempts_ = 0;
   SaveClusterState();
   log::Info("joining the cluster of " + seed + " on an administrator's request");
-  next_gossip_ = Clock::now();
+  GossipSoon();
   SendReply(identity, Reply::Ack(req.id));
 }
 

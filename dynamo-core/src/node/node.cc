@@ -1,18 +1,13 @@
 #include "node/node.h"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <zmq.hpp>
 
 #include "dynamo/backend.h"
+#include "dynamo/transport/zmq_loop.h"
 #include "handoff/hint_store.h"
 #include "node/local_store.h"
 #include "node/node_internal.h"
-#include "node/peers.h"
-#include "node/worker_pool.h"
 #include "util/log.h"
 
 namespace dynamo {
@@ -33,14 +28,11 @@ Reply MapReply(MsgType type, uint64_t id, const nlohmann::json& doc) {
 }
 }  // namespace
 
-Node::Node(NodeOptions options) : options_(std::move(options)), rng_(std::random_device{}()) {}
+Node::Node(NodeOptions options)
+    : options_(std::move(options)),
+      detector_(std::chrono::milliseconds(options_.failure_timeout_ms)) {}
 
-Node::~Node() {
-  if (workers_) workers_->Stop();
-  peers_.reset();
-  sockets_.reset();
-  if (event_fd_ >= 0) ::close(event_fd_);
-}
+Node::~Node() = default;
 
 Status Node::Start() {
   std::error_code ec;
@@ -59,7 +51,7 @@ Status Node::Start() {
   if (!has_data_dir) engine_options.emplace_back("data_dir", options_.data_dir);
   auto backend = Backend::Open(plugin_, engine_options);
   if (!backend.ok()) return backend.status();
-  inline_engine_ = (*backend)->nonblocking();
+  const bool inline_engine = (*backend)->nonblocking();
   store_ = std::make_unique<LocalStore>(std::move(backend).value(), options_.max_clock_entries);
   HintStore::Options hint_options;
   hint_options.dir = options_.data_dir + "/hints";
@@ -80,25 +72,25 @@ Status Node::Start() {
     log::Info(std::to_string(hint_snapshot_.pending) + " hints waiting for delivery");
   }
 
-  event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (event_fd_ < 0) return Status::IOError("eventfd failed");
-  sockets_ = std::make_unique<Sockets>();
-  try {
-    sockets_->router.set(zmq::sockopt::linger, 0);
-    sockets_->router.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(wire::kMaxFrameBytes));
-    sockets_->router.set(zmq::sockopt::sndhwm, 100000);
-    sockets_->router.set(zmq::sockopt::rcvhwm, 100000);
-    sockets_->router.bind(options_.listen);
-  } catch (const zmq::error_t& e) {
-    return Status::IOError("cannot listen on " + options_.listen + ": " + e.what());
-  }
-  // After the bind, so a node that cannot listen says only that.
-  if (Status s = LoadOrCreateClusterState(); !s.ok()) return s;
-  peers_ = std::make_unique<Peers>(sockets_->ctx, options_.listen,
-                                   std::chrono::milliseconds(options_.failure_timeout_ms));
+  zmq_loop_ = std::make_unique<ZmqLoop>();
+  ZmqLoop::Options loop_options;
+  loop_options.listen = options_.listen;
   // Workers run blocking engine calls and file writes of the node's state;
   // a non-blocking engine still needs one for the latter.
-  workers_ = std::make_unique<WorkerPool>(inline_engine_ ? 1 : options_.workers, nullptr, nullptr);
+  loop_options.workers = inline_engine ? 1 : options_.workers;
+  loop_options.engine_inline = inline_engine;
+  if (Status s = zmq_loop_->Open(loop_options); !s.ok()) return s;
+  loop_ = zmq_loop_.get();
+  loop_->SetHandler(this);
+  loop_->SetPeerObserver([this](const std::string& endpoint, bool answered, Clock::time_point now) {
+    if (answered) {
+      detector_.OnAnswer(endpoint, now);
+    } else {
+      detector_.OnSent(endpoint, now);
+    }
+  });
+  // After the bind, so a node that cannot listen says only that.
+  if (Status s = LoadOrCreateClusterState(); !s.ok()) return s;
   SaveClusterState();
   SyncTreesWithRing();
   log::Info("serving on " + options_.listen + " with the " + plugin_->name() +
@@ -107,160 +99,76 @@ Status Node::Start() {
 }
 
 Status Node::Run(int stop_fd) {
-  std::vector<zmq::pollitem_t> items;
-  next_gossip_ = next_handoff_ = next_ae_ = Clock::now();
   PlanOrphanTransfers();  // resumes hand-offs a crash or stop cut short
-  const bool anti_entropy = options_.anti_entropy_interval_ms > 0;
-  for (;;) {
-    // Timers: gossip and claims every interval; hint delivery; the next
-    // anti-entropy exchange; peer deadlines.
-    const auto now = Clock::now();
-    if (now >= next_gossip_) {
-      GossipTick();
-      ClaimTick();
-      TransferTick();
-      next_gossip_ = now + std::chrono::milliseconds(options_.gossip_interval_ms);
-    }
-    if (now >= next_handoff_) {
-      HandoffTick();
-      next_handoff_ = now + std::chrono::milliseconds(options_.handoff_interval_ms);
-    }
-    if (anti_entropy && !ae_running_ && now >= next_ae_) AntiEntropyTick();
-    long wait = peers_->RunDue();
-    RunPosted();
-    auto next_timer = std::min(next_gossip_, next_handoff_);
-    if (anti_entropy && !ae_running_) next_timer = std::min(next_timer, next_ae_);
-    long to_timer =
-        std::chrono::duration_cast<std::chrono::milliseconds>(next_timer - Clock::now()).count() +
-        1;
-    if (to_timer < 0) to_timer = 0;
-    if (wait < 0 || wait > to_timer) wait = to_timer;
-
-    // Everything this turn produced leaves now, batched per peer.
-    FlushReplies();
-    peers_->Flush();
-    items.clear();
-    items.push_back({sockets_->router.handle(), 0, ZMQ_POLLIN, 0});
-    items.push_back({nullptr, event_fd_, ZMQ_POLLIN, 0});
-    items.push_back({nullptr, stop_fd, ZMQ_POLLIN, 0});
-    peers_->AddPollItems(&items);
-    try {
-      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait));
-    } catch (const zmq::error_t& e) {
-      if (e.num() == EINTR) continue;
-      return Status::IOError(std::string("poll failed: ") + e.what());
-    }
-    if (items[2].revents & ZMQ_POLLIN) break;
-    if (items[1].revents & ZMQ_POLLIN) {
-      // Reset the eventfd before taking the queue: a Post that finds the
-      // queue empty after that writes again, so no wake-up is lost.
-      uint64_t count;
-      ssize_t n = ::read(event_fd_, &count, sizeof(count));
-      (void)n;
-    }
-    if (items[0].revents & ZMQ_POLLIN) {
-      // Drain what is ready, bounded so replies and peers are not starved.
-      for (int i = 0; i < 1024; ++i) {
-        zmq::message_t identity;
-        if (!sockets_->router.recv(identity, zmq::recv_flags::dontwait)) break;
-        // A multipart message arrives whole, so its parts are all ready.
-        std::vector<zmq::message_t> frames;
-        for (bool more = identity.more(); more;) {
-          zmq::message_t part;
-          (void)sockets_->router.recv(part, zmq::recv_flags::dontwait);
-          more = part.more();
-          frames.push_back(std::move(part));
-        }
-        std::string id = identity.to_string();
-        if (frames.size() != 1) {
-          ++malformed_;
-          SendReply(
-              id,
-              Reply::Error(0, Status::InvalidArgument("malformed message: a request is exactly one "
-                                                      "frame, got " +
-                                                      std::to_string(frames.size()))));
-          continue;
-        }
-        OnRequestFrame(std::move(id), frames[0].to_string_view());
-      }
-    }
-    peers_->OnPoll(items.data() + 3, items.size() - 3);
-    RunPosted();
-  }
+  StartTimers();
+  Status s = zmq_loop_->Run(stop_fd);
+  if (!s.ok()) return s;
   log::Info("stopping: finishing in-flight requests");
-  if (workers_) workers_->Stop();
-  RunPosted();
-  FlushReplies();
-  Status s = store_->backend().Sync();
+  s = store_->backend().Sync();
   if (!s.ok()) log::Error("final sync failed: " + s.ToString());
   return s;
 }
 
-void Node::Post(std::function<void()> fn) {
-  bool wake;
-  {
-    std::lock_guard<std::mutex> l(posted_mu_);
-    wake = posted_.empty();
-    posted_.push_back(std::move(fn));
-  }
-  if (wake) {
-    uint64_t one = 1;
-    ssize_t n = ::write(event_fd_, &one, sizeof(one));
-    (void)n;  // EAGAIN: the counter is already non-zero, the loop wakes anyway
+// ---- timers
+
+void Node::StartTimers() {
+  GossipSoon();
+  loop_->After(std::chrono::milliseconds(0), [this] { HandoffTimer(); });
+  if (options_.anti_entropy_interval_ms > 0) ScheduleAntiEntropy(std::chrono::milliseconds(0));
+}
+
+void Node::GossipTimer() {
+  gossip_timer_ = 0;
+  GossipTick();
+  ClaimTick();
+  TransferTick();
+  if (gossip_timer_ == 0) {
+    gossip_timer_ = loop_->After(std::chrono::milliseconds(options_.gossip_interval_ms),
+                                 [this] { GossipTimer(); });
   }
 }
 
-void Node::RunPosted() {
-  std::vector<std::function<void()>> ready;
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> l(posted_mu_);
-      if (posted_.empty()) return;
-      ready.swap(posted_);
-    }
-    for (auto& fn : ready) fn();
-    ready.clear();
-  }
+void Node::GossipSoon() {
+  if (!loop_) return;
+  loop_->Cancel(gossip_timer_);
+  gossip_timer_ = loop_->After(std::chrono::milliseconds(0), [this] { GossipTimer(); });
 }
+
+void Node::HandoffTimer() {
+  HandoffTick();
+  loop_->After(std::chrono::milliseconds(options_.handoff_interval_ms), [this] { HandoffTimer(); });
+}
+
+void Node::ScheduleAntiEntropy(std::chrono::milliseconds delay) {
+  if (options_.anti_entropy_interval_ms <= 0) return;
+  loop_->Cancel(ae_timer_);
+  ae_timer_ = loop_->After(delay, [this] {
+    ae_timer_ = 0;
+    AntiEntropyTick();
+  });
+}
+
+bool Node::IsDownEndpoint(const std::string& endpoint) const {
+  return detector_.IsDown(endpoint, loop_->Now());
+}
+
+// ---- requests
 
 void Node::SendReply(const std::string& identity, const Reply& reply) {
   if (reply.type == MsgType::kError && reply.error_code != 0) ++errors_;
-  std::string frame = wire::EncodeReply(reply);
-  if (batching_peers_.count(identity)) {
-    reply_outbox_[identity].push_back(std::move(frame));
-    return;
-  }
-  SendFrame(identity, frame);
+  loop_->Reply(identity, reply);
 }
 
-void Node::FlushReplies() {
-  for (auto& [identity, frames] : reply_outbox_) {
-    if (frames.empty()) continue;
-    if (frames.size() == 1) {
-      SendFrame(identity, frames.front());
-    } else {
-      Reply batch;
-      batch.type = MsgType::kBatchReply;
-      batch.frames = std::move(frames);
-      SendFrame(identity, wire::EncodeReply(batch));
-    }
-    frames.clear();
-  }
+void Node::OnMalformedEnvelope() {
+  ++malformed_;
+  ++errors_;  // the loop answered it with an error
 }
 
-void Node::SendFrame(const std::string& identity, const std::string& frame) {
-  try {
-    if (!sockets_->router.send(zmq::buffer(identity),
-                               zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
-      return;
-    }
-    (void)sockets_->router.send(zmq::buffer(frame), zmq::send_flags::dontwait);
-  } catch (const zmq::error_t& e) {
-    log::Warn(std::string("reply dropped: ") + e.what());
-  }
+void Node::OnRequest(const std::string& from, std::string_view frame) {
+  OnRequestFrame(from, frame, false);
 }
 
-void Node::OnRequestFrame(std::string identity, std::string_view frame, bool in_batch) {
+void Node::OnRequestFrame(const std::string& identity, std::string_view frame, bool in_batch) {
   Request req;
   Status s = wire::DecodeRequest(frame, &req);
   if (!s.ok()) {
@@ -277,7 +185,7 @@ void Node::OnRequestFrame(std::string identity, std::string_view frame, bool in_
     }
     // A peer's requests of one loop turn; each is answered as if it came
     // alone, and the answers go back batched as well.
-    batching_peers_.insert(identity);
+    loop_->BatchRepliesTo(identity);
     for (const std::string& inner : req.frames) OnRequestFrame(identity, inner, true);
     return;
   }
@@ -286,7 +194,7 @@ void Node::OnRequestFrame(std::string identity, std::string_view frame, bool in_
     SendReply(identity, Reply::Error(req.id, s));
     return;
   }
-  Dispatch(std::move(identity), std::move(req));
+  Dispatch(identity, std::move(req));
 }
 
 Status Node::Validate(const Request& req) const {
@@ -336,7 +244,7 @@ void Node::Dispatch(std::string identity, Request req) {
         if (r.ok()) return *r;
         return nlohmann::json{{"error", r.status().ToString()}}.dump();
       };
-      OnEngine<std::string>(stats, [this, identity, id = req.id](std::string engine) {
+      loop_->OnEngine<std::string>(stats, [this, identity, id = req.id](std::string engine) {
         SendReply(identity, StatusReply(id, engine));
       });
       return;
@@ -386,7 +294,7 @@ Reply Node::StatusReply(uint64_t id, const std::string& engine_stats) {
     // "down" is this node's own view (failure detection is local, paper
     // 4.8.3); the other states come from the gossiped membership.
     const bool down =
-        mid != options_.node_id && m.state == MemberState::kUp && peers_->IsDown(m.endpoint);
+        mid != options_.node_id && m.state == MemberState::kUp && IsDownEndpoint(m.endpoint);
     members.push_back(json{{"node_id", m.node_id},
                            {"endpoint", m.endpoint},
                            {"state", down ? "down" : MemberStateName(m.state)}});

@@ -1,13 +1,13 @@
 // Node: one dynamod process, a member of a cluster (DESIGN.md 1, 3.1).
 //
-// One network loop thread owns every socket (the ROUTER on --listen, one
-// DEALER per peer) and all coordination state, so that state needs no locks.
-// Engine work runs on a WorkerPool, or inline when the engine declares it
-// never blocks; workers hand results back by posting closures that the loop
-// runs (woken through an eventfd). The parts of the node live in separate
-// files: node.cc (loop, dispatch, status), coordinator.cc (get/put, quorums,
-// forwarding, read repair), membership_actor.cc (join, gossip, claimant,
-// persisted state), transfer.cc (moving partitions whose owners changed).
+// The node reaches the world only through a Loop (dynamo/transport/loop.h):
+// requests arrive through it, replies, peer requests, timers and engine work
+// leave through it. A ZmqLoop (one thread owning every socket) runs it in
+// dynamod; all coordination state lives on that thread and needs no locks.
+// The parts of the node live in separate files: node.cc (dispatch, status),
+// coordinator.cc (get/put, quorums, forwarding, read repair),
+// membership_actor.cc (join, gossip, claimant, persisted state), handoff.cc,
+// anti_entropy.cc, transfer.cc (moving partitions whose owners changed).
 #pragma once
 
 #include <atomic>
@@ -23,8 +23,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include "dynamo/failure_detector.h"
 #include "dynamo/membership.h"
 #include "dynamo/status.h"
+#include "dynamo/transport/loop.h"
 #include "dynamo/transport/message.h"
 #include "dynamo/versioning.h"
 #include "node/options.h"
@@ -34,11 +36,10 @@ namespace dynamo {
 class HintStore;
 struct HintStoreHint;
 class LocalStore;
-class WorkerPool;
 class BackendPlugin;
-class Peers;
+class ZmqLoop;
 
-class Node {
+class Node : private LoopHandler {
  public:
   explicit Node(NodeOptions options);
   ~Node();
@@ -55,24 +56,27 @@ class Node {
 
  private:
   using Clock = std::chrono::steady_clock;
-  struct Sockets;
   struct GetOp;
   struct PutOp;
   struct TransferTask;
   struct AeExchange;
 
-  // ---- loop plumbing (node.cc)
-  void Post(std::function<void()> fn);  // any thread
-  void RunPosted();
-  // Runs work on a worker (or inline for a non-blocking engine), then `then`
-  // with its result on the loop.
-  template <typename T>
-  void OnEngine(std::function<T()> work, std::function<void(T)> then);
+  // ---- requests and timers (node.cc)
+  void OnRequest(const std::string& from, std::string_view frame) override;
+  void OnMalformedEnvelope() override;
   void SendReply(const std::string& identity, const wire::Reply& reply);
-  void SendFrame(const std::string& identity, const std::string& frame);
-  // Sends the replies queued for peers this loop turn, one frame per peer.
-  void FlushReplies();
-  void OnRequestFrame(std::string identity, std::string_view frame, bool in_batch = false);
+  void OnRequestFrame(const std::string& identity, std::string_view frame, bool in_batch);
+  // Arms the periodic timers: gossip, claims and transfers; handoff;
+  // anti-entropy.
+  void StartTimers();
+  void GossipTimer();
+  void HandoffTimer();
+  // Gossip at once (a new membership to spread), then every interval.
+  void GossipSoon();
+  // The next anti-entropy look, `delay` from now.
+  void ScheduleAntiEntropy(std::chrono::milliseconds delay);
+  // Local failure detection (paper 4.8.3), fed by the loop.
+  bool IsDownEndpoint(const std::string& endpoint) const;
   void Dispatch(std::string identity, wire::Request req);
   Status Validate(const wire::Request& req) const;
   wire::Reply StatusReply(uint64_t id, const std::string& engine_stats);
@@ -170,23 +174,13 @@ class Node {
   NodeOptions options_;
   std::shared_ptr<BackendPlugin> plugin_;
   std::unique_ptr<LocalStore> store_;
-  std::unique_ptr<WorkerPool> workers_;
-  bool inline_engine_ = false;
-
-  std::unique_ptr<Sockets> sockets_;
-  std::unique_ptr<Peers> peers_;
-  int event_fd_ = -1;
-  std::mutex posted_mu_;
-  std::vector<std::function<void()>> posted_;  // guarded by posted_mu_
-  // Peers that send BATCH frames get their replies batched too (clients
-  // never do, and get plain replies).
-  std::unordered_set<std::string> batching_peers_;
-  std::unordered_map<std::string, std::vector<std::string>> reply_outbox_;
+  std::unique_ptr<ZmqLoop> zmq_loop_;
+  Loop* loop_ = nullptr;  // zmq_loop_
+  FailureDetector detector_;
 
   // Loop-thread state.
   ClusterState cluster_;
-  std::mt19937_64 rng_;
-  Clock::time_point next_gossip_;
+  Loop::TimerId gossip_timer_ = 0;
   size_t join_attempts_ = 0;
   std::deque<std::shared_ptr<TransferTask>> transfers_;
   bool transfer_running_ = false;
@@ -211,7 +205,6 @@ class Node {
     uint64_t bytes = 0, dropped = 0;
   };
   HintSnapshot hint_snapshot_;
-  Clock::time_point next_handoff_;
   uint64_t hints_stored_ = 0;                 // hinted writes this node accepted
   uint64_t hints_delivered_ = 0;              // hints acknowledged by their owners
   uint64_t hints_sent_ = 0;                   // hinted writes this node coordinated
@@ -221,7 +214,7 @@ class Node {
   Ring pre_join_ring_;
 
   // Anti-entropy.
-  Clock::time_point next_ae_;
+  Loop::TimerId ae_timer_ = 0;
   bool ae_running_ = false;
   uint32_t ae_next_partition_ = 0;
   uint64_t ae_exchanges_ = 0, ae_keys_repaired_ = 0, ae_partitions_differing_ = 0;

@@ -1,30 +1,12 @@
 // Definitions shared by the files that implement Node; not a public header.
 #pragma once
 
-#include <zmq.hpp>
+#include <optional>
 
 #include "dynamo/key_hash.h"
 #include "node/node.h"
-#include "node/worker_pool.h"
 
 namespace dynamo {
-
-struct Node::Sockets {
-  zmq::context_t ctx{1};
-  zmq::socket_t router{ctx, zmq::socket_type::router};
-};
-
-template <typename T>
-void Node::OnEngine(std::function<T()> work, std::function<void(T)> then) {
-  if (inline_engine_) {
-    then(work());
-    return;
-  }
-  workers_->Submit([this, work = std::move(work), then = std::move(then)]() mutable {
-    auto result = std::make_shared<T>(work());
-    Post([then = std::move(then), result]() mutable { then(std::move(*result)); });
-  });
-}
 
 // A get being coordinated: one entry per replica of the preference list.
 struct Node::GetOp {

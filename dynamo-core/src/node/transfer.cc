@@ -10,7 +10,6 @@
 #include "dynamo/key_hash.h"
 #include "node/local_store.h"
 #include "node/node_internal.h"
-#include "node/peers.h"
 #include "util/log.h"
 
 namespace dynamo {
@@ -141,7 +140,7 @@ void Node::TransferSlice(std::shared_ptr<TransferTask> task) {
     Items items;
     bool too_big = false;
   };
-  OnEngine<Result<Slice>>(
+  loop_->OnEngine<Result<Slice>>(
       [this, range]() -> Result<Slice> {
         Slice slice;
         size_t bytes = 0;
@@ -174,7 +173,7 @@ void Node::TransferSlice(std::shared_ptr<TransferTask> task) {
           task->pending.pop_back();
           task->pending.push_back({mid + 1, range.hi});
           task->pending.push_back({range.lo, mid});
-          return Post([this, task] { TransferSlice(task); });
+          return loop_->Post([this, task] { TransferSlice(task); });
         }
         SendTransferBatch(task, std::make_shared<Items>(std::move(slice->items)), 0);
       });
@@ -199,28 +198,28 @@ void Node::SendTransferBatch(
   auto remaining = std::make_shared<size_t>(task->targets.size());
   auto failed = std::make_shared<bool>(false);
   for (const auto& target : task->targets) {
-    peers_->Call(EndpointOf(target), batch, RequestTimeout() * 5,
-                 [this, task, items, end, offset, remaining, failed, target](Result<Reply> rep) {
-                   if (!rep.ok() || !rep->ToStatus().ok() || rep->type != MsgType::kAck) {
-                     *failed = true;
-                     log::Warn("transfer of partition " + std::to_string(task->partition) + " to " +
-                               target + " failed; will retry");
-                   }
-                   if (--*remaining > 0) return;
-                   if (*failed) {
-                     // Retried later from this slice (merges are idempotent),
-                     // to the partition's replicas as they are then: a target
-                     // that died and was removed meanwhile is replaced.
-                     RetargetTransfer(task);
-                     transfers_.push_back(task);
-                     transfer_running_ = false;
-                     return;
-                   }
-                   task->keys += end - offset;
-                   keys_transferred_ += end - offset;
-                   transfer_round_keys_ += end - offset;
-                   SendTransferBatch(task, items, end);
-                 });
+    loop_->Call(EndpointOf(target), batch, RequestTimeout() * 5,
+                [this, task, items, end, offset, remaining, failed, target](Result<Reply> rep) {
+                  if (!rep.ok() || !rep->ToStatus().ok() || rep->type != MsgType::kAck) {
+                    *failed = true;
+                    log::Warn("transfer of partition " + std::to_string(task->partition) + " to " +
+                              target + " failed; will retry");
+                  }
+                  if (--*remaining > 0) return;
+                  if (*failed) {
+                    // Retried later from this slice (merges are idempotent),
+                    // to the partition's replicas as they are then: a target
+                    // that died and was removed meanwhile is replaced.
+                    RetargetTransfer(task);
+                    transfers_.push_back(task);
+                    transfer_running_ = false;
+                    return;
+                  }
+                  task->keys += end - offset;
+                  keys_transferred_ += end - offset;
+                  transfer_round_keys_ += end - offset;
+                  SendTransferBatch(task, items, end);
+                });
   }
 }
 
@@ -234,9 +233,9 @@ void Node::DropSlice(std::shared_ptr<TransferTask> task,
     NextSlice(task);
     // Through the loop's queue, not a nested call: with an inline engine
     // every step completes at once, and a partition's slices would nest.
-    return Post([this, task] { TransferSlice(task); });
+    return loop_->Post([this, task] { TransferSlice(task); });
   }
-  OnEngine<Status>(
+  loop_->OnEngine<Status>(
       [this, items] {
         // Only what was handed off: a key merged into since (a hint, a
         // write on the old ring) stays, for the next sweep to hand over.
@@ -249,7 +248,7 @@ void Node::DropSlice(std::shared_ptr<TransferTask> task,
       [this, task](Status s) {
         if (!s.ok()) log::Warn("dropping a handed-off partition failed: " + s.ToString());
         NextSlice(task);
-        Post([this, task] { TransferSlice(task); });
+        loop_->Post([this, task] { TransferSlice(task); });
       });
 }
 
@@ -279,7 +278,7 @@ void Node::FinishTransfer(std::shared_ptr<TransferTask> task) {
   log::Debug("partition " + std::to_string(task->partition) + ": " + std::to_string(task->keys) +
              " keys sent to " + std::to_string(task->targets.size()) + " new replica(s)");
   transfer_running_ = false;
-  Post([this] { TransferTick(); });
+  loop_->Post([this] { TransferTick(); });
 }
 
 void Node::ServeTransfer(std::string identity, Request req) {
@@ -287,7 +286,7 @@ void Node::ServeTransfer(std::string identity, Request req) {
   // A bad entry refuses the whole batch before anything is stored.
   auto batch =
       std::make_shared<std::vector<std::pair<std::string, std::string>>>(std::move(req.batch));
-  OnEngine<Status>(
+  loop_->OnEngine<Status>(
       [this, batch] {
         std::vector<SiblingSet> sets;
         sets.reserve(batch->size());

@@ -1,6 +1,4 @@
-#include "node/peers.h"
-
-#include "util/log.h"
+#include "peers.h"
 
 namespace dynamo {
 namespace {
@@ -21,9 +19,8 @@ std::string SourceHost(const std::string& listen) {
 
 }  // namespace
 
-Peers::Peers(zmq::context_t& ctx, const std::string& listen,
-             std::chrono::milliseconds failure_timeout)
-    : detector_(failure_timeout), ctx_(ctx), source_host_(SourceHost(listen)) {}
+Peers::Peers(zmq::context_t& ctx, const std::string& listen)
+    : ctx_(ctx), source_host_(SourceHost(listen)) {}
 
 Peers::~Peers() = default;
 
@@ -40,6 +37,7 @@ zmq::socket_t& Peers::SocketFor(const std::string& endpoint) {
     target = "tcp://" + source_host_ + ":0;" + endpoint.substr(6);
   }
   sock->connect(target);
+  if (socket_observer_) socket_observer_(sock->get(zmq::sockopt::fd));
   return *sockets_.emplace(endpoint, std::move(sock)).first->second;
 }
 
@@ -50,7 +48,7 @@ void Peers::Call(const std::string& endpoint, wire::Request req, std::chrono::mi
   const auto deadline = Clock::now() + timeout;
   pending_.emplace(id, Pending{std::move(done), deadline, endpoint});
   deadlines_.emplace(deadline, id);
-  detector_.OnSent(endpoint, Clock::now());
+  if (observer_) observer_(endpoint, false, Clock::now());
   outbox_[endpoint].emplace_back(id, wire::EncodeRequest(req));
 }
 
@@ -99,26 +97,26 @@ void Peers::OnReplyFrame(std::string_view frame, bool nested) {
   }
 }
 
-void Peers::AddPollItems(std::vector<zmq::pollitem_t>* items) {
-  polled_.clear();
-  polled_endpoints_.clear();
-  for (auto& [ep, sock] : sockets_) {
-    polled_.push_back(sock.get());
-    polled_endpoints_.push_back(ep);
-    items->push_back({sock->handle(), 0, ZMQ_POLLIN, 0});
-  }
-}
-
-void Peers::OnPoll(const zmq::pollitem_t* items, size_t count) {
-  for (size_t i = 0; i < count && i < polled_.size(); ++i) {
-    if (!(items[i].revents & ZMQ_POLLIN)) continue;
-    for (int n = 0; n < 1024; ++n) {
+bool Peers::Drain() {
+  bool more = false;
+  for (auto& [endpoint, sock] : sockets_) {
+    int n = 0;
+    for (; n < 1024; ++n) {
       zmq::message_t msg;
-      if (!polled_[i]->recv(msg, zmq::recv_flags::dontwait)) break;
-      detector_.OnAnswer(polled_endpoints_[i], Clock::now());
+      if (!sock->recv(msg, zmq::recv_flags::dontwait)) break;
+      if (observer_) observer_(endpoint, true, Clock::now());
       OnReplyFrame(msg.to_string_view(), false);
     }
+    more = more || n == 1024;
   }
+  return more;
+}
+
+bool Peers::HasInput() {
+  for (auto& [endpoint, sock] : sockets_) {
+    if (sock->get(zmq::sockopt::events) & ZMQ_POLLIN) return true;
+  }
+  return false;
 }
 
 void Peers::Finish(uint64_t id, Result<wire::Reply> result) {

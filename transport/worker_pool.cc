@@ -1,4 +1,4 @@
-#include "node/worker_pool.h"
+#include "dynamo/transport/worker_pool.h"
 
 namespace dynamo {
 

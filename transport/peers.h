@@ -1,4 +1,5 @@
-// Peers: this node's request/reply conversations with other nodes.
+// Peers: this node's request/reply conversations with other nodes (the
+// ZeroMQ side of ZmqLoop::Call; internal to transport/).
 //
 // One DEALER socket per peer endpoint, connected from the host of our own
 // --listen address (ZeroMQ source endpoint "tcp://SRC:0;DST"), so nodes on
@@ -17,8 +18,8 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "dynamo/failure_detector.h"
 #include "dynamo/status.h"
+#include "dynamo/transport/loop.h"
 #include "dynamo/transport/message.h"
 
 namespace dynamo {
@@ -28,10 +29,8 @@ class Peers {
   using Clock = std::chrono::steady_clock;
   using Callback = std::function<void(Result<wire::Reply>)>;
 
-  // listen: our own --listen endpoint (its host becomes the source address);
-  // failure_timeout: how long a peer may leave a request unanswered before
-  // it is down for this node.
-  Peers(zmq::context_t& ctx, const std::string& listen, std::chrono::milliseconds failure_timeout);
+  // listen: our own --listen endpoint (its host becomes the source address).
+  Peers(zmq::context_t& ctx, const std::string& listen);
   ~Peers();
 
   // Queues req (its id is replaced) for the peer at endpoint; Flush sends
@@ -43,23 +42,24 @@ class Peers {
   // several requests this loop turn (fewer messages, syscalls, wake-ups).
   void Flush();
 
-  // Appends a poll item per peer socket; after zmq::poll, hand the same
-  // slice to OnPoll.
-  void AddPollItems(std::vector<zmq::pollitem_t>* items);
-  void OnPoll(const zmq::pollitem_t* items, size_t count);
+  // Receives the replies every peer socket has ready (at most 1024 each);
+  // true when some socket may have more.
+  bool Drain();
+  // True when some peer socket has a message ready (ZMQ_EVENTS).
+  bool HasInput();
+  // Called with the ZMQ_FD of each peer socket when it is created, so the
+  // loop can wait on it.
+  void SetSocketObserver(std::function<void(int fd)> observer) {
+    socket_observer_ = std::move(observer);
+  }
 
   // Fails the calls whose deadline passed and runs callbacks queued by Call
   // failures. Returns the milliseconds until the next deadline, or -1.
   long RunDue();
 
-  // Local failure detection: every request sent and every answer received
-  // (late ones included) feeds it.
-  bool IsDown(const std::string& endpoint) const {
-    return detector_.IsDown(endpoint, Clock::now());
-  }
-  bool WantsProbe(const std::string& endpoint) const {
-    return detector_.WantsProbe(endpoint, Clock::now());
-  }
+  // Told of every request sent and every answer received (late ones
+  // included): the node's failure detector listens here.
+  void SetObserver(Loop::PeerObserver observer) { observer_ = std::move(observer); }
 
  private:
   struct Pending {
@@ -70,13 +70,12 @@ class Peers {
   zmq::socket_t& SocketFor(const std::string& endpoint);
   void Finish(uint64_t id, Result<wire::Reply> result);
   void OnReplyFrame(std::string_view frame, bool nested);
-  FailureDetector detector_;
+  Loop::PeerObserver observer_;
 
   zmq::context_t& ctx_;
   std::string source_host_;  // empty: let the kernel choose
   std::map<std::string, std::unique_ptr<zmq::socket_t>> sockets_;
-  std::vector<zmq::socket_t*> polled_;  // order of the last AddPollItems
-  std::vector<std::string> polled_endpoints_;
+  std::function<void(int fd)> socket_observer_;
   std::unordered_map<uint64_t, Pending> pending_;
   // Min-heap of (deadline, id). Entries of calls that already finished stay
   // until they reach the top and are skipped: no search on every reply.

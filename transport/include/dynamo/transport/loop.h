@@ -1,0 +1,114 @@
+// Loop: the world as a node's actors see it (DESIGN.md 5, STYLE.md 13).
+//
+// An actor (the coordinator, membership, hinted handoff, anti-entropy,
+// partition transfer) never touches a socket, a thread or the clock itself:
+// it sends requests to peers, replies to whoever asked, sets timers, runs
+// engine work off the loop and reads the time, all through this interface.
+// Two implementations: ZmqLoop (zmq_loop.h: ZeroMQ sockets, an eventfd, a
+// worker pool, the real clock) and SimLoop (sim_loop.h: a virtual clock and
+// in-process delivery, for deterministic tests).
+//
+// Thread-safety: every method runs on the loop's thread, except Post, which
+// any thread may call. Callbacks always run on the loop's thread, never from
+// inside the call that registered them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "dynamo/status.h"
+#include "dynamo/transport/message.h"
+
+namespace dynamo {
+
+// What a loop hands to the node: the requests that arrive.
+class LoopHandler {
+ public:
+  virtual ~LoopHandler() = default;
+  // One request frame from `from` (an opaque identity: pass it to
+  // Loop::Reply). The frame is valid only during the call.
+  virtual void OnRequest(const std::string& from, std::string_view frame) = 0;
+  // A message that was not one frame; the loop has answered it with an error.
+  virtual void OnMalformedEnvelope() = 0;
+};
+
+class Loop {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using ReplyCallback = std::function<void(Result<wire::Reply>)>;
+  using TimerId = uint64_t;
+  // Told of every request sent to a peer (answered = false) and every reply
+  // from one, late ones included: the failure detector's input.
+  using PeerObserver =
+      std::function<void(const std::string& endpoint, bool answered, Clock::time_point now)>;
+
+  virtual ~Loop() = default;
+
+  // ---- time
+  virtual Clock::time_point Now() const = 0;
+  // Wall-clock milliseconds since the Unix epoch (version timestamps).
+  virtual uint64_t WallMillis() const = 0;
+  // A uniformly random number (seeded once per loop).
+  virtual uint64_t Random() = 0;
+
+  // ---- clients and peers that sent us requests
+  virtual void SetHandler(LoopHandler* handler) = 0;
+  // Queues a reply to `to`; everything queued leaves at the end of the loop
+  // turn, batched for senders marked with BatchRepliesTo.
+  virtual void Reply(const std::string& to, const wire::Reply& reply) = 0;
+  // `to` sends BATCH requests: its replies of one turn go back as one
+  // BATCH_REPLY.
+  virtual void BatchRepliesTo(const std::string& to) = 0;
+
+  // ---- peers we send requests to
+  // Sends req (its id is replaced) to the node at endpoint; done runs
+  // exactly once, later: with the reply, or Timeout after `timeout`, or the
+  // send failure.
+  virtual void Call(const std::string& endpoint, wire::Request req,
+                    std::chrono::milliseconds timeout, ReplyCallback done) = 0;
+  virtual void SetPeerObserver(PeerObserver observer) = 0;
+
+  // ---- timers
+  // Runs fn once, on the loop, `delay` from now (0: in this or the next turn).
+  virtual TimerId After(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
+  // Cancels a timer that has not run yet; a no-op otherwise.
+  virtual void Cancel(TimerId id) = 0;
+
+  // ---- other threads
+  // Runs fn on the loop soon. Thread-safe.
+  virtual void Post(std::function<void()> fn) = 0;
+
+  // ---- engine work
+  // True when the engine never blocks, so its calls may run on the loop.
+  virtual bool EngineInline() const = 0;
+  // Runs job on a worker thread (it posts its result back with Post).
+  virtual void RunOnWorker(std::function<void()> job) = 0;
+
+  // Runs work on a worker (or at once when the engine never blocks), then
+  // `then` with its result on the loop.
+  template <typename T>
+  void OnEngine(std::function<T()> work, std::function<void(T)> then) {
+    if (EngineInline()) {
+      then(work());
+      return;
+    }
+    OnWorker<T>(std::move(work), std::move(then));
+  }
+
+  // Runs work on a worker thread always (files the loop must not wait for:
+  // the hint store, the cluster state), then `then` on the loop.
+  template <typename T>
+  void OnWorker(std::function<T()> work, std::function<void(T)> then) {
+    RunOnWorker([this, work = std::move(work), then = std::move(then)]() mutable {
+      auto result = std::make_shared<T>(work());
+      Post([then = std::move(then), result]() mutable { then(std::move(*result)); });
+    });
+  }
+};
+
+}  // namespace dynamo

@@ -1,0 +1,120 @@
+// ZmqLoop: the real Loop of a dynamod process.
+//
+// One thread (the one that calls Run) owns every socket: the ROUTER bound on
+// --listen, one DEALER per peer (peers.h), and any plain file descriptor a
+// front end asks to watch (WatchFd: the RESP listener and its connections).
+// It waits in one epoll set holding all of them (ZeroMQ sockets through
+// their ZMQ_FD), an eventfd for closures posted from other threads, and the
+// stop signal. A loop turn: run due timers and posted closures, send every
+// reply and peer request queued this turn (one message per peer), wait, then
+// drain every ready message. Engine work runs on a WorkerPool.
+//
+// Not thread-safe except Post (see loop.h).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "dynamo/status.h"
+#include "dynamo/transport/loop.h"
+
+namespace dynamo {
+
+class Peers;
+class WorkerPool;
+
+class ZmqLoop final : public Loop {
+ public:
+  struct Options {
+    // The ROUTER's endpoint ("tcp://HOST:PORT"); peer connections leave
+    // from its host.
+    std::string listen;
+    // Worker threads for blocking engine calls and file writes. Default: 4.
+    size_t workers = 4;
+    // The engine never blocks: its calls run on the loop (DESIGN.md 5).
+    bool engine_inline = false;
+  };
+
+  ZmqLoop();
+  ~ZmqLoop() override;
+  ZmqLoop(const ZmqLoop&) = delete;
+  ZmqLoop& operator=(const ZmqLoop&) = delete;
+
+  // Binds the ROUTER and starts the workers. The error is one line.
+  Status Open(const Options& options);
+
+  // Serves until stop_fd (e.g. a signalfd) becomes readable; then lets the
+  // workers finish their queued jobs, runs what they posted, sends what is
+  // queued and returns.
+  Status Run(int stop_fd);
+
+  // Watches a plain file descriptor (a TCP listener or connection): calls
+  // on_ready with the epoll events (EPOLLIN, EPOLLOUT, ...) whenever it is
+  // ready for `events`. Modify by calling again; UnwatchFd before closing it.
+  Status WatchFd(int fd, uint32_t events, std::function<void(uint32_t)> on_ready);
+  void UnwatchFd(int fd);
+
+  // Loop.
+  Clock::time_point Now() const override { return Clock::now(); }
+  uint64_t WallMillis() const override;
+  uint64_t Random() override { return rng_(); }
+  void SetHandler(LoopHandler* handler) override { handler_ = handler; }
+  void Reply(const std::string& to, const wire::Reply& reply) override;
+  void BatchRepliesTo(const std::string& to) override { batching_.insert(to); }
+  void Call(const std::string& endpoint, wire::Request req, std::chrono::milliseconds timeout,
+            ReplyCallback done) override;
+  void SetPeerObserver(PeerObserver observer) override;
+  TimerId After(std::chrono::milliseconds delay, std::function<void()> fn) override;
+  void Cancel(TimerId id) override { timers_.erase(id); }
+  void Post(std::function<void()> fn) override;
+  bool EngineInline() const override { return engine_inline_; }
+  void RunOnWorker(std::function<void()> job) override;
+
+ private:
+  struct Sockets;
+  void RunPosted();
+  // Runs due timers; returns milliseconds until the next one, or -1.
+  long RunTimers();
+  void FlushReplies();
+  void SendFrame(const std::string& to, const std::string& frame);
+  // Receives what the ROUTER has ready (bounded); true if more may remain.
+  bool DrainRouter();
+  bool HasZmqInput();
+  Status AddToEpoll(int fd, uint32_t events);
+
+  std::unique_ptr<Sockets> sockets_;
+  std::unique_ptr<Peers> peers_;
+  std::unique_ptr<WorkerPool> workers_;
+  bool engine_inline_ = false;
+  LoopHandler* handler_ = nullptr;
+  int epoll_fd_ = -1;
+  int event_fd_ = -1;
+  std::mt19937_64 rng_;
+
+  std::mutex posted_mu_;
+  std::vector<std::function<void()>> posted_;  // guarded by posted_mu_
+
+  // Timers: a min-heap of (when, id); a cancelled id is gone from timers_
+  // and its heap entry skipped when it reaches the top.
+  using Due = std::pair<Clock::time_point, TimerId>;
+  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> due_;
+  std::unordered_map<TimerId, std::function<void()>> timers_;
+  TimerId next_timer_ = 1;
+
+  // Senders of BATCH requests, and their replies of this turn.
+  std::unordered_set<std::string> batching_;
+  std::unordered_map<std::string, std::vector<std::string>> outbox_;
+
+  std::unordered_map<int, std::function<void(uint32_t)>> watched_;
+};
+
+}  // namespace dynamo

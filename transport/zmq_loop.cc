@@ -1,0 +1,269 @@
+#include "dynamo/transport/zmq_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <zmq.hpp>
+
+#include "dynamo/transport/worker_pool.h"
+#include "peers.h"
+
+namespace dynamo {
+
+struct ZmqLoop::Sockets {
+  zmq::context_t ctx{1};
+  zmq::socket_t router{ctx, zmq::socket_type::router};
+};
+
+ZmqLoop::ZmqLoop() : rng_(std::random_device{}()) {}
+
+ZmqLoop::~ZmqLoop() {
+  if (workers_) workers_->Stop();
+  peers_.reset();
+  sockets_.reset();
+  if (event_fd_ >= 0) ::close(event_fd_);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+}
+
+Status ZmqLoop::AddToEpoll(int fd, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0) return Status::OK();
+  if (errno == EEXIST && ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) == 0) return Status::OK();
+  return Status::IOError(std::string("epoll_ctl failed: ") + std::strerror(errno));
+}
+
+Status ZmqLoop::Open(const Options& options) {
+  engine_inline_ = options.engine_inline;
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return Status::IOError("epoll_create1 failed");
+  event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (event_fd_ < 0) return Status::IOError("eventfd failed");
+  if (Status s = AddToEpoll(event_fd_, EPOLLIN); !s.ok()) return s;
+  sockets_ = std::make_unique<Sockets>();
+  try {
+    sockets_->router.set(zmq::sockopt::linger, 0);
+    sockets_->router.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(wire::kMaxFrameBytes));
+    sockets_->router.set(zmq::sockopt::sndhwm, 100000);
+    sockets_->router.set(zmq::sockopt::rcvhwm, 100000);
+    sockets_->router.bind(options.listen);
+    if (Status s = AddToEpoll(sockets_->router.get(zmq::sockopt::fd), EPOLLIN); !s.ok()) return s;
+  } catch (const zmq::error_t& e) {
+    return Status::IOError("cannot listen on " + options.listen + ": " + e.what());
+  }
+  peers_ = std::make_unique<Peers>(sockets_->ctx, options.listen);
+  // ZMQ_FD only says "look again": Run asks each socket (ZMQ_EVENTS)
+  // before it waits, so a level-triggered registration never spins.
+  peers_->SetSocketObserver([this](int fd) { (void)AddToEpoll(fd, EPOLLIN); });
+  workers_ =
+      std::make_unique<WorkerPool>(options.workers == 0 ? 1 : options.workers, nullptr, nullptr);
+  return Status::OK();
+}
+
+uint64_t ZmqLoop::WallMillis() const {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+Status ZmqLoop::Run(int stop_fd) {
+  if (Status s = AddToEpoll(stop_fd, EPOLLIN); !s.ok()) return s;
+  constexpr int kMaxEvents = 64;
+  epoll_event events[kMaxEvents];
+  bool more = false;  // a socket was left with messages last turn
+  for (;;) {
+    RunPosted();
+    long wait = RunTimers();
+    const long peer_wait = peers_->RunDue();
+    if (peer_wait >= 0 && (wait < 0 || peer_wait < wait)) wait = peer_wait;
+    RunPosted();
+    // Everything this turn produced leaves now, batched per peer.
+    FlushReplies();
+    peers_->Flush();
+    if (more || HasZmqInput()) wait = 0;
+    {
+      std::lock_guard<std::mutex> l(posted_mu_);
+      if (!posted_.empty()) wait = 0;
+    }
+    const int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, static_cast<int>(wait));
+    if (n < 0 && errno != EINTR) {
+      return Status::IOError(std::string("epoll_wait failed: ") + std::strerror(errno));
+    }
+    bool stop = false;
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == stop_fd) {
+        stop = true;
+      } else if (fd == event_fd_) {
+        // Reset the eventfd before taking the queue: a Post that finds the
+        // queue empty after that writes again, so no wake-up is lost.
+        uint64_t count;
+        ssize_t r = ::read(event_fd_, &count, sizeof(count));
+        (void)r;
+      } else if (auto it = watched_.find(fd); it != watched_.end()) {
+        auto on_ready = it->second;  // it may unwatch itself
+        on_ready(events[i].events);
+      }
+      // ZeroMQ sockets: drained below whatever woke us.
+    }
+    if (stop) break;
+    more = DrainRouter();
+    more = peers_->Drain() || more;
+  }
+  if (workers_) workers_->Stop();
+  RunPosted();
+  FlushReplies();
+  return Status::OK();
+}
+
+bool ZmqLoop::HasZmqInput() {
+  try {
+    if (sockets_->router.get(zmq::sockopt::events) & ZMQ_POLLIN) return true;
+    return peers_->HasInput();
+  } catch (const zmq::error_t&) {
+    return true;  // let the drain find out
+  }
+}
+
+bool ZmqLoop::DrainRouter() {
+  // Bounded, so replies and peers are not starved.
+  for (int i = 0; i < 1024; ++i) {
+    zmq::message_t identity;
+    if (!sockets_->router.recv(identity, zmq::recv_flags::dontwait)) return false;
+    // A multipart message arrives whole, so its parts are all ready.
+    std::vector<zmq::message_t> frames;
+    for (bool more = identity.more(); more;) {
+      zmq::message_t part;
+      (void)sockets_->router.recv(part, zmq::recv_flags::dontwait);
+      more = part.more();
+      frames.push_back(std::move(part));
+    }
+    std::string from = identity.to_string();
+    if (frames.size() != 1) {
+      Reply(from, wire::Reply::Error(
+                      0, Status::InvalidArgument("malformed message: a request is exactly one "
+                                                 "frame, got " +
+                                                 std::to_string(frames.size()))));
+      if (handler_) handler_->OnMalformedEnvelope();
+      continue;
+    }
+    if (handler_) handler_->OnRequest(from, frames[0].to_string_view());
+  }
+  return true;
+}
+
+void ZmqLoop::Post(std::function<void()> fn) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> l(posted_mu_);
+    wake = posted_.empty();
+    posted_.push_back(std::move(fn));
+  }
+  if (wake) {
+    uint64_t one = 1;
+    ssize_t n = ::write(event_fd_, &one, sizeof(one));
+    (void)n;  // EAGAIN: the counter is already non-zero, the loop wakes anyway
+  }
+}
+
+void ZmqLoop::RunPosted() {
+  std::vector<std::function<void()>> ready;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> l(posted_mu_);
+      if (posted_.empty()) return;
+      ready.swap(posted_);
+    }
+    for (auto& fn : ready) fn();
+    ready.clear();
+  }
+}
+
+Loop::TimerId ZmqLoop::After(std::chrono::milliseconds delay, std::function<void()> fn) {
+  const TimerId id = next_timer_++;
+  timers_.emplace(id, std::move(fn));
+  due_.emplace(Clock::now() + delay, id);
+  return id;
+}
+
+long ZmqLoop::RunTimers() {
+  const auto now = Clock::now();
+  for (;;) {
+    while (!due_.empty() && !timers_.count(due_.top().second)) due_.pop();  // cancelled
+    if (due_.empty() || due_.top().first > now) break;
+    const TimerId id = due_.top().second;
+    due_.pop();
+    auto it = timers_.find(id);
+    auto fn = std::move(it->second);
+    timers_.erase(it);
+    fn();
+  }
+  while (!due_.empty() && !timers_.count(due_.top().second)) due_.pop();
+  if (due_.empty()) return -1;
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(due_.top().first - Clock::now())
+          .count();
+  return ms < 0 ? 0 : ms + 1;
+}
+
+void ZmqLoop::Reply(const std::string& to, const wire::Reply& reply) {
+  std::string frame = wire::EncodeReply(reply);
+  if (batching_.count(to)) {
+    outbox_[to].push_back(std::move(frame));
+    return;
+  }
+  SendFrame(to, frame);
+}
+
+void ZmqLoop::FlushReplies() {
+  for (auto& [to, frames] : outbox_) {
+    if (frames.empty()) continue;
+    if (frames.size() == 1) {
+      SendFrame(to, frames.front());
+    } else {
+      wire::Reply batch;
+      batch.type = wire::MsgType::kBatchReply;
+      batch.frames = std::move(frames);
+      SendFrame(to, wire::EncodeReply(batch));
+    }
+    frames.clear();
+  }
+}
+
+void ZmqLoop::SendFrame(const std::string& to, const std::string& frame) {
+  try {
+    if (!sockets_->router.send(zmq::buffer(to),
+                               zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      return;
+    }
+    (void)sockets_->router.send(zmq::buffer(frame), zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+    // The requester is gone (ROUTER_MANDATORY is off, so this is rare): the
+    // reply has nobody to go to.
+  }
+}
+
+void ZmqLoop::Call(const std::string& endpoint, wire::Request req,
+                   std::chrono::milliseconds timeout, ReplyCallback done) {
+  peers_->Call(endpoint, std::move(req), timeout, std::move(done));
+}
+
+void ZmqLoop::SetPeerObserver(PeerObserver observer) { peers_->SetObserver(std::move(observer)); }
+
+void ZmqLoop::RunOnWorker(std::function<void()> job) { workers_->Submit(std::move(job)); }
+
+Status ZmqLoop::WatchFd(int fd, uint32_t events, std::function<void(uint32_t)> on_ready) {
+  if (Status s = AddToEpoll(fd, events); !s.ok()) return s;
+  watched_[fd] = std::move(on_ready);
+  return Status::OK();
+}
+
+void ZmqLoop::UnwatchFd(int fd) {
+  if (watched_.erase(fd)) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+}
+
+}  // namespace dynamo
