@@ -1,0 +1,162 @@
+// SimLoop: a Loop on a virtual clock, with in-process message delivery, for
+// deterministic tests of the node's actors and of whole clusters in one
+// process (STYLE.md: FoundationDB's sim2, TigerBeetle's VOPR).
+//
+// A SimNetwork holds the virtual clock, one queue of events ordered by
+// (time, sequence) and one random generator seeded by the test; each node
+// gets a SimLoop from it. Nothing runs by itself: the test drives time with
+// RunFor / RunUntilIdle, and the same seed replays the same run exactly.
+// Requests and replies are encoded and decoded as on the wire, and travel
+// with a latency drawn from the seed; links can be cut (one way or both), so
+// a call times out as it would on a real network. Worker jobs run as events
+// too (a short, random delay later), so engine hand-offs interleave as on a
+// real node.
+//
+// Single-threaded: everything, Post included, must be called from the
+// thread that drives the network.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <queue>
+#include <random>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "dynamo/transport/loop.h"
+
+namespace dynamo {
+
+class SimLoop;
+
+class SimNetwork {
+ public:
+  using Clock = Loop::Clock;
+
+  explicit SimNetwork(uint64_t seed);
+  ~SimNetwork();
+  SimNetwork(const SimNetwork&) = delete;
+  SimNetwork& operator=(const SimNetwork&) = delete;
+
+  // A loop for the node listening at endpoint (owned by the network).
+  // engine_inline: engine calls run at once, as for the memory engine.
+  SimLoop* AddLoop(const std::string& endpoint, bool engine_inline = true);
+  SimLoop* LoopAt(const std::string& endpoint) const;
+
+  Clock::time_point Now() const { return now_; }
+  std::mt19937_64& rng() { return rng_; }
+
+  // One-way message latency, drawn uniformly from [min, max]. Default: 100 to
+  // 500 µs.
+  void SetLatency(std::chrono::microseconds min, std::chrono::microseconds max);
+  // Messages from `from` to `to` are lost until Heal (one direction).
+  void Cut(const std::string& from, const std::string& to);
+  // Both directions.
+  void Isolate(const std::string& a, const std::string& b);
+  void Heal();
+
+  // Runs events in order until none is due before now + d; the clock then
+  // reads now + d.
+  void RunFor(std::chrono::milliseconds d);
+  // Runs events until the queue is empty or `limit` of virtual time passed.
+  // Returns false when the limit was reached with events left (periodic
+  // timers never leave the queue empty).
+  bool RunUntilIdle(std::chrono::milliseconds limit = std::chrono::seconds(60));
+
+  // A client outside the cluster: sends frame to the node at endpoint as
+  // identity `client`; its replies are kept for TakeReplies.
+  void ClientSend(const std::string& client, const std::string& endpoint, const wire::Request& req);
+  std::vector<wire::Reply> TakeReplies(const std::string& client);
+
+  // Counts of what happened (for tests' assertions).
+  uint64_t delivered() const { return delivered_; }
+  uint64_t dropped() const { return dropped_; }
+
+ private:
+  friend class SimLoop;
+  struct Event {
+    Clock::time_point when;
+    uint64_t seq;
+    std::function<void()> fn;
+  };
+  struct Later {
+    bool operator()(const Event& a, const Event& b) const {
+      return a.when != b.when ? a.when > b.when : a.seq > b.seq;
+    }
+  };
+  uint64_t Schedule(std::chrono::nanoseconds delay, std::function<void()> fn);
+  std::chrono::nanoseconds DrawLatency();
+  bool Linked(const std::string& from, const std::string& to) const;
+  // Delivers a frame from `from` to the node or client at `to`.
+  void Send(const std::string& from, const std::string& to, std::string frame, bool is_reply);
+  bool RunNext(Clock::time_point until);
+
+  Clock::time_point now_;
+  std::mt19937_64 rng_;
+  uint64_t next_seq_ = 1;
+  std::priority_queue<Event, std::vector<Event>, Later> events_;
+  std::chrono::microseconds latency_min_{100}, latency_max_{500};
+  std::set<std::pair<std::string, std::string>> cut_;
+  std::map<std::string, std::unique_ptr<SimLoop>> loops_;
+  std::map<std::string, std::vector<wire::Reply>> client_replies_;
+  uint64_t delivered_ = 0, dropped_ = 0;
+};
+
+class SimLoop final : public Loop {
+ public:
+  SimLoop(SimNetwork* net, std::string endpoint, bool engine_inline);
+
+  const std::string& endpoint() const { return endpoint_; }
+  // A paused loop takes no events (as a SIGSTOPped process): what arrives
+  // meanwhile and its due timers wait until Resume.
+  void Pause() { paused_ = true; }
+  void Resume();
+
+  // Loop.
+  Clock::time_point Now() const override { return net_->Now(); }
+  uint64_t WallMillis() const override;
+  uint64_t Random() override { return net_->rng()(); }
+  void SetHandler(LoopHandler* handler) override { handler_ = handler; }
+  void Reply(const std::string& to, const wire::Reply& reply) override;
+  void BatchRepliesTo(const std::string&) override {}
+  void Call(const std::string& endpoint, wire::Request req, std::chrono::milliseconds timeout,
+            ReplyCallback done) override;
+  void SetPeerObserver(PeerObserver observer) override { observer_ = std::move(observer); }
+  TimerId After(std::chrono::milliseconds delay, std::function<void()> fn) override;
+  void Cancel(TimerId id) override { timers_.erase(id); }
+  void Post(std::function<void()> fn) override;
+  bool EngineInline() const override { return engine_inline_; }
+  void RunOnWorker(std::function<void()> job) override;
+
+ private:
+  friend class SimNetwork;
+  // Runs fn now, or when the loop is resumed.
+  void Run(std::function<void()> fn);
+  void OnFrame(const std::string& from, const std::string& frame, bool is_reply);
+  void Finish(uint64_t id, Result<wire::Reply> result);
+
+  SimNetwork* net_;
+  std::string endpoint_;
+  bool engine_inline_;
+  bool paused_ = false;
+  std::vector<std::function<void()>> held_;  // events that came while paused
+  LoopHandler* handler_ = nullptr;
+  PeerObserver observer_;
+  struct Pending {
+    ReplyCallback done;
+    std::string endpoint;
+  };
+  std::unordered_map<uint64_t, Pending> pending_;
+  uint64_t next_call_ = 1;
+  std::unordered_set<TimerId> timers_;  // armed, not cancelled
+  TimerId next_timer_ = 1;
+};
+
+}  // namespace dynamo

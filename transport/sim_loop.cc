@@ -1,0 +1,215 @@
+#include "dynamo/transport/sim_loop.h"
+
+namespace dynamo {
+
+namespace {
+// The virtual wall clock starts at a fixed instant, so runs replay exactly.
+constexpr uint64_t kWallStartMs = 1767225600000;  // 2026-01-01T00:00:00Z
+}  // namespace
+
+// ---- SimNetwork
+
+SimNetwork::SimNetwork(uint64_t seed)
+    : now_(Clock::time_point(std::chrono::hours(1))), rng_(seed) {}
+
+SimNetwork::~SimNetwork() = default;
+
+SimLoop* SimNetwork::AddLoop(const std::string& endpoint, bool engine_inline) {
+  auto loop = std::make_unique<SimLoop>(this, endpoint, engine_inline);
+  SimLoop* raw = loop.get();
+  loops_[endpoint] = std::move(loop);
+  return raw;
+}
+
+SimLoop* SimNetwork::LoopAt(const std::string& endpoint) const {
+  auto it = loops_.find(endpoint);
+  return it == loops_.end() ? nullptr : it->second.get();
+}
+
+void SimNetwork::SetLatency(std::chrono::microseconds min, std::chrono::microseconds max) {
+  latency_min_ = min;
+  latency_max_ = max < min ? min : max;
+}
+
+void SimNetwork::Cut(const std::string& from, const std::string& to) { cut_.emplace(from, to); }
+
+void SimNetwork::Isolate(const std::string& a, const std::string& b) {
+  Cut(a, b);
+  Cut(b, a);
+}
+
+void SimNetwork::Heal() { cut_.clear(); }
+
+bool SimNetwork::Linked(const std::string& from, const std::string& to) const {
+  return cut_.count({from, to}) == 0;
+}
+
+uint64_t SimNetwork::Schedule(std::chrono::nanoseconds delay, std::function<void()> fn) {
+  const uint64_t seq = next_seq_++;
+  events_.push(Event{now_ + delay, seq, std::move(fn)});
+  return seq;
+}
+
+std::chrono::nanoseconds SimNetwork::DrawLatency() {
+  const auto span = static_cast<uint64_t>((latency_max_ - latency_min_).count());
+  const uint64_t extra = span == 0 ? 0 : rng_() % (span + 1);
+  return latency_min_ + std::chrono::microseconds(extra);
+}
+
+void SimNetwork::Send(const std::string& from, const std::string& to, std::string frame,
+                      bool is_reply) {
+  if (!Linked(from, to)) {
+    ++dropped_;
+    return;
+  }
+  Schedule(DrawLatency(), [this, from, to, frame = std::move(frame), is_reply] {
+    if (SimLoop* loop = LoopAt(to)) {
+      ++delivered_;
+      loop->Run([loop, from, frame, is_reply] { loop->OnFrame(from, frame, is_reply); });
+      return;
+    }
+    if (!is_reply) {
+      ++dropped_;  // nobody listens there
+      return;
+    }
+    wire::Reply rep;
+    if (wire::DecodeReply(frame, &rep).ok()) {
+      ++delivered_;
+      client_replies_[to].push_back(std::move(rep));
+    }
+  });
+}
+
+void SimNetwork::ClientSend(const std::string& client, const std::string& endpoint,
+                            const wire::Request& req) {
+  Send(client, endpoint, wire::EncodeRequest(req), false);
+}
+
+std::vector<wire::Reply> SimNetwork::TakeReplies(const std::string& client) {
+  auto it = client_replies_.find(client);
+  if (it == client_replies_.end()) return {};
+  std::vector<wire::Reply> out = std::move(it->second);
+  client_replies_.erase(it);
+  return out;
+}
+
+bool SimNetwork::RunNext(Clock::time_point until) {
+  if (events_.empty() || events_.top().when > until) return false;
+  // Copy out before popping: fn may schedule more events.
+  Event ev = events_.top();
+  events_.pop();
+  if (ev.when > now_) now_ = ev.when;
+  ev.fn();
+  return true;
+}
+
+void SimNetwork::RunFor(std::chrono::milliseconds d) {
+  const auto until = now_ + d;
+  while (RunNext(until)) {
+  }
+  now_ = until;
+}
+
+bool SimNetwork::RunUntilIdle(std::chrono::milliseconds limit) {
+  const auto until = now_ + limit;
+  while (RunNext(until)) {
+  }
+  if (events_.empty()) return true;
+  now_ = until;
+  return false;
+}
+
+// ---- SimLoop
+
+SimLoop::SimLoop(SimNetwork* net, std::string endpoint, bool engine_inline)
+    : net_(net), endpoint_(std::move(endpoint)), engine_inline_(engine_inline) {}
+
+uint64_t SimLoop::WallMillis() const {
+  return kWallStartMs + static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  net_->Now().time_since_epoch())
+                                                  .count());
+}
+
+void SimLoop::Run(std::function<void()> fn) {
+  if (paused_) {
+    held_.push_back(std::move(fn));
+    return;
+  }
+  fn();
+}
+
+void SimLoop::Resume() {
+  paused_ = false;
+  auto held = std::move(held_);
+  held_.clear();
+  for (auto& fn : held) net_->Schedule(std::chrono::nanoseconds(0), [this, fn] { Run(fn); });
+}
+
+void SimLoop::Reply(const std::string& to, const wire::Reply& reply) {
+  net_->Send(endpoint_, to, wire::EncodeReply(reply), true);
+}
+
+void SimLoop::Call(const std::string& endpoint, wire::Request req,
+                   std::chrono::milliseconds timeout, ReplyCallback done) {
+  const uint64_t id = next_call_++;
+  req.id = id;
+  pending_.emplace(id, Pending{std::move(done), endpoint});
+  if (observer_) observer_(endpoint, false, Now());
+  net_->Send(endpoint_, endpoint, wire::EncodeRequest(req), false);
+  net_->Schedule(timeout, [this, id] {
+    Run([this, id] {
+      auto it = pending_.find(id);
+      if (it == pending_.end()) return;
+      Finish(id, Status::Timeout("no reply from " + it->second.endpoint + " in time"));
+    });
+  });
+}
+
+void SimLoop::OnFrame(const std::string& from, const std::string& frame, bool is_reply) {
+  if (!is_reply) {
+    if (handler_) handler_->OnRequest(from, frame);
+    return;
+  }
+  wire::Reply rep;
+  Status s = wire::DecodeReply(frame, &rep);
+  if (observer_) observer_(from, true, Now());
+  if (s.ok() && rep.type == wire::MsgType::kBatchReply) {
+    for (const auto& inner : rep.frames) OnFrame(from, inner, true);
+    return;
+  }
+  if (!pending_.count(rep.id)) return;  // late: already timed out
+  if (!s.ok()) return Finish(rep.id, Status::Corruption("bad reply from a peer: " + s.message()));
+  Finish(rep.id, std::move(rep));
+}
+
+void SimLoop::Finish(uint64_t id, Result<wire::Reply> result) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  ReplyCallback done = std::move(it->second.done);
+  pending_.erase(it);
+  done(std::move(result));
+}
+
+Loop::TimerId SimLoop::After(std::chrono::milliseconds delay, std::function<void()> fn) {
+  const TimerId id = next_timer_++;
+  timers_.insert(id);
+  net_->Schedule(delay, [this, id, fn = std::move(fn)] {
+    Run([this, id, fn] {
+      if (!timers_.erase(id)) return;  // cancelled
+      fn();
+    });
+  });
+  return id;
+}
+
+void SimLoop::Post(std::function<void()> fn) {
+  net_->Schedule(std::chrono::nanoseconds(0), [this, fn = std::move(fn)] { Run(fn); });
+}
+
+void SimLoop::RunOnWorker(std::function<void()> job) {
+  // A worker picks the job up a little later (10 to 100 µs, from the seed).
+  const auto delay = std::chrono::microseconds(10 + net_->rng()() % 91);
+  net_->Schedule(delay, [this, job = std::move(job)] { Run(job); });
+}
+
+}  // namespace dynamo
