@@ -13,6 +13,8 @@
 //   op 2 leaves:  items [inner index..] -> [[leaf hash x kFanout] per index]
 //   op 3 entries: items [leaf index..]  -> [[key, digest], ...]
 //   op 4 fetch:   items [key..]         -> [[key, siblings (empty: none)], ...]
+#include "node/anti_entropy.h"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -21,7 +23,6 @@
 #include "dynamo/merkle.h"
 #include "dynamo/transport/msgpack_io.h"
 #include "node/local_store.h"
-#include "node/node_internal.h"
 #include "util/log.h"
 
 namespace dynamo {
@@ -145,155 +146,177 @@ Reply TreeReply(uint64_t id, const msgpack::sbuffer& buf) {
 
 }  // namespace
 
-void Node::SyncTreesWithRing() {
-  const Ring& ring = cluster_.ring();
+AntiEntropy::AntiEntropy(NodeContext& ctx, Hooks hooks) : ctx_(ctx), hooks_(std::move(hooks)) {}
+
+void AntiEntropy::Start() {
+  if (enabled()) Schedule(std::chrono::milliseconds(0));
+}
+
+void AntiEntropy::Schedule(std::chrono::milliseconds delay) {
+  if (!enabled()) return;
+  ctx_.loop.Cancel(timer_);
+  timer_ = ctx_.loop.After(delay, [this] {
+    timer_ = 0;
+    Tick();
+  });
+}
+
+void AntiEntropy::NoteForegroundLatency(double ms) {
+  fg_latency_ms_ = fg_samples_++ == 0 && fg_latency_ms_ == 0 ? ms : 0.8 * fg_latency_ms_ + 0.2 * ms;
+}
+
+void AntiEntropy::SyncTreesWithRing() {
+  const Ring& ring = ctx_.cluster.ring();
   if (ring.empty()) return;
-  store_->ConfigureTrees(ring.partitions());
+  ctx_.store.ConfigureTrees(ring.partitions());
   for (uint32_t p = 0; p < ring.partitions(); ++p) {
     const auto pref = ring.PreferenceList(p);
-    if (std::find(pref.begin(), pref.end(), options_.node_id) == pref.end()) store_->DropTree(p);
+    if (std::find(pref.begin(), pref.end(), ctx_.options.node_id) == pref.end())
+      ctx_.store.DropTree(p);
   }
 }
 
-void Node::AntiEntropyTick() {
-  const Ring& ring = cluster_.ring();
-  if (ae_running_) return;
-  if (ring.empty() || !ring.Contains(options_.node_id)) {
+void AntiEntropy::Tick() {
+  const Ring& ring = ctx_.cluster.ring();
+  if (running_) return;
+  if (ring.empty() || !ring.Contains(ctx_.options.node_id)) {
     // Not a replica of anything (joining, or out of the cluster): look again later.
-    ScheduleAntiEntropy(std::chrono::milliseconds(options_.anti_entropy_interval_ms));
+    Schedule(std::chrono::milliseconds(ctx_.options.anti_entropy_interval_ms));
     return;
   }
   // No client request finished since the last look: nobody to yield to.
   if (fg_samples_ == 0) fg_latency_ms_ = 0;
   fg_samples_ = 0;
-  if (fg_latency_ms_ > 0 && fg_latency_ms_ >= options_.anti_entropy_yield_ms) {
+  if (fg_latency_ms_ > 0 && fg_latency_ms_ >= ctx_.options.anti_entropy_yield_ms) {
     // Clients are waiting longer than allowed: stay out of their way.
-    ++ae_yields_;
-    ScheduleAntiEntropy(std::chrono::milliseconds(options_.anti_entropy_interval_ms));
+    ++stats_.yields;
+    Schedule(std::chrono::milliseconds(ctx_.options.anti_entropy_interval_ms));
     return;
   }
   // The next partition replicated here with a healthy peer replica.
   const uint32_t q = ring.partitions();
   for (uint32_t tries = 0; tries < q; ++tries) {
-    const uint32_t p = ae_next_partition_;
-    ae_next_partition_ = (ae_next_partition_ + 1) % q;
-    if (ae_next_partition_ == 0) {
-      ++ae_rounds_;
-      PlanOrphanTransfers();  // and once a round, stray keys go home
+    const uint32_t p = next_partition_;
+    next_partition_ = (next_partition_ + 1) % q;
+    if (next_partition_ == 0) {
+      ++stats_.rounds;
+      if (hooks_.on_round) hooks_.on_round();  // and once a round, stray keys go home
     }
     const auto pref = ring.PreferenceList(p);
-    if (std::find(pref.begin(), pref.end(), options_.node_id) == pref.end()) continue;
+    if (std::find(pref.begin(), pref.end(), ctx_.options.node_id) == pref.end()) continue;
     std::vector<std::string> peers;
     for (const auto& n : pref) {
-      if (n != options_.node_id && !IsDownNode(n)) peers.push_back(n);
+      if (n != ctx_.options.node_id && !ctx_.IsDownNode(n)) peers.push_back(n);
     }
     if (peers.empty()) continue;
-    auto ex = std::make_shared<AeExchange>();
+    auto ex = std::make_shared<Exchange>();
     ex->partition = p;
-    ex->peer = peers[(ae_rounds_ + p) % peers.size()];
-    ex->endpoint = EndpointOf(ex->peer);
+    ex->peer = peers[(stats_.rounds + p) % peers.size()];
+    ex->endpoint = ctx_.EndpointOf(ex->peer);
     ex->ring_version = ring.version();
-    ae_running_ = true;
-    loop_->OnEngine<Status>([this, p] { return store_->BuildTree(p); },
-                            [this, ex](Status s) {
-                              if (!s.ok())
-                                return AeDone(ex, "cannot build the tree: " + s.ToString());
-                              AeCompareRoot(ex);
-                            });
+    running_ = true;
+    ctx_.loop.OnEngine<Status>([this, p] { return ctx_.store.BuildTree(p); },
+                               [this, ex](Status s) {
+                                 if (!s.ok())
+                                   return Done(ex, "cannot build the tree: " + s.ToString());
+                                 CompareRoot(ex);
+                               });
     return;
   }
-  ScheduleAntiEntropy(std::chrono::milliseconds(options_.anti_entropy_interval_ms));
+  Schedule(std::chrono::milliseconds(ctx_.options.anti_entropy_interval_ms));
 }
 
-void Node::AeCompareRoot(std::shared_ptr<AeExchange> ex) {
+void AntiEntropy::CompareRoot(std::shared_ptr<Exchange> ex) {
   Request req;
   req.type = MsgType::kTree;
   req.payload = EncodeTreeRequest({kOpRoot, ex->partition, ex->ring_version, {}, {}});
-  loop_->Call(ex->endpoint, std::move(req), RequestTimeout(), [this, ex](Result<Reply> rep) {
-    Status s = rep.ok() ? rep->ToStatus() : rep.status();
-    if (!s.ok()) return AeDone(ex, s.ToString());
-    msgpack::object_handle h;
-    std::vector<uint64_t> inner;
-    uint64_t root = 0;
-    if (!mp::Unpack(rep->payload, &h, kMaxDepth) || h.get().type != msgpack::type::ARRAY ||
-        h.get().via.array.size != 2 || !mp::ReadU64(h.get().via.array.ptr[0], &root) ||
-        !ReadU64Array(h.get().via.array.ptr[1], &inner) || inner.size() != MerkleTree::kInner) {
-      return AeDone(ex, "malformed root reply");
-    }
-    std::vector<uint32_t> differing;
-    bool same = false;
-    if (!store_->WithTree(ex->partition, [&](MerkleTree& t) {
-          same = t.Root() == root;
-          for (uint32_t i = 0; i < MerkleTree::kInner && !same; ++i) {
-            if (t.Inner(i) != inner[i]) differing.push_back(i);
-          }
-        })) {
-      return AeDone(ex, "tree dropped");
-    }
-    if (same || differing.empty()) return AeDone(ex, "");
-    ++ae_partitions_differing_;
-    AeCompareLeaves(ex, std::move(differing));
-  });
+  ctx_.loop.Call(
+      ex->endpoint, std::move(req), ctx_.RequestTimeout(), [this, ex](Result<Reply> rep) {
+        Status s = rep.ok() ? rep->ToStatus() : rep.status();
+        if (!s.ok()) return Done(ex, s.ToString());
+        msgpack::object_handle h;
+        std::vector<uint64_t> inner;
+        uint64_t root = 0;
+        if (!mp::Unpack(rep->payload, &h, kMaxDepth) || h.get().type != msgpack::type::ARRAY ||
+            h.get().via.array.size != 2 || !mp::ReadU64(h.get().via.array.ptr[0], &root) ||
+            !ReadU64Array(h.get().via.array.ptr[1], &inner) || inner.size() != MerkleTree::kInner) {
+          return Done(ex, "malformed root reply");
+        }
+        std::vector<uint32_t> differing;
+        bool same = false;
+        if (!ctx_.store.WithTree(ex->partition, [&](MerkleTree& t) {
+              same = t.Root() == root;
+              for (uint32_t i = 0; i < MerkleTree::kInner && !same; ++i) {
+                if (t.Inner(i) != inner[i]) differing.push_back(i);
+              }
+            })) {
+          return Done(ex, "tree dropped");
+        }
+        if (same || differing.empty()) return Done(ex, "");
+        ++stats_.partitions_differing;
+        CompareLeaves(ex, std::move(differing));
+      });
 }
 
-void Node::AeCompareLeaves(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> inner) {
+void AntiEntropy::CompareLeaves(std::shared_ptr<Exchange> ex, std::vector<uint32_t> inner) {
   Request req;
   req.type = MsgType::kTree;
   req.payload = EncodeTreeRequest({kOpLeaves, ex->partition, ex->ring_version, inner, {}});
-  loop_->Call(ex->endpoint, std::move(req), RequestTimeout(), [this, ex, inner](Result<Reply> rep) {
-    Status s = rep.ok() ? rep->ToStatus() : rep.status();
-    if (!s.ok()) return AeDone(ex, s.ToString());
-    msgpack::object_handle h;
-    if (!mp::Unpack(rep->payload, &h, kMaxDepth) || h.get().type != msgpack::type::ARRAY ||
-        h.get().via.array.size != inner.size()) {
-      return AeDone(ex, "malformed leaves reply");
-    }
-    std::vector<uint32_t> leaves;
-    bool ok = true;
-    store_->WithTree(ex->partition, [&](MerkleTree& t) {
-      for (size_t j = 0; j < inner.size() && ok; ++j) {
-        std::vector<uint64_t> theirs;
-        if (!ReadU64Array(h.get().via.array.ptr[j], &theirs) ||
-            theirs.size() != MerkleTree::kFanout) {
-          ok = false;
-          break;
+  ctx_.loop.Call(
+      ex->endpoint, std::move(req), ctx_.RequestTimeout(), [this, ex, inner](Result<Reply> rep) {
+        Status s = rep.ok() ? rep->ToStatus() : rep.status();
+        if (!s.ok()) return Done(ex, s.ToString());
+        msgpack::object_handle h;
+        if (!mp::Unpack(rep->payload, &h, kMaxDepth) || h.get().type != msgpack::type::ARRAY ||
+            h.get().via.array.size != inner.size()) {
+          return Done(ex, "malformed leaves reply");
         }
-        for (uint32_t c = 0; c < MerkleTree::kFanout; ++c) {
-          const uint32_t leaf = inner[j] * MerkleTree::kFanout + c;
-          if (t.Leaf(leaf) != theirs[c]) leaves.push_back(leaf);
-        }
-      }
-    });
-    if (!ok) return AeDone(ex, "malformed leaves reply");
-    if (leaves.empty()) return AeDone(ex, "");
-    AeCompareEntries(ex, std::move(leaves));
-  });
+        std::vector<uint32_t> leaves;
+        bool ok = true;
+        ctx_.store.WithTree(ex->partition, [&](MerkleTree& t) {
+          for (size_t j = 0; j < inner.size() && ok; ++j) {
+            std::vector<uint64_t> theirs;
+            if (!ReadU64Array(h.get().via.array.ptr[j], &theirs) ||
+                theirs.size() != MerkleTree::kFanout) {
+              ok = false;
+              break;
+            }
+            for (uint32_t c = 0; c < MerkleTree::kFanout; ++c) {
+              const uint32_t leaf = inner[j] * MerkleTree::kFanout + c;
+              if (t.Leaf(leaf) != theirs[c]) leaves.push_back(leaf);
+            }
+          }
+        });
+        if (!ok) return Done(ex, "malformed leaves reply");
+        if (leaves.empty()) return Done(ex, "");
+        CompareEntries(ex, std::move(leaves));
+      });
 }
 
-void Node::AeCompareEntries(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves) {
+void AntiEntropy::CompareEntries(std::shared_ptr<Exchange> ex, std::vector<uint32_t> leaves) {
   Request req;
   req.type = MsgType::kTree;
   req.payload = EncodeTreeRequest({kOpEntries, ex->partition, ex->ring_version, leaves, {}});
-  loop_->Call(ex->endpoint, std::move(req), RequestTimeout(),
-              [this, ex, leaves](Result<Reply> rep) {
-                Status s = rep.ok() ? rep->ToStatus() : rep.status();
-                if (!s.ok()) return AeDone(ex, s.ToString());
-                std::vector<std::pair<std::string, uint64_t>> theirs;
-                if (!ReadPairs(rep->payload, false, &theirs, nullptr)) {
-                  return AeDone(ex, "malformed entries reply");
-                }
-                AeRepair(ex, leaves, std::move(theirs));
-              });
+  ctx_.loop.Call(ex->endpoint, std::move(req), ctx_.RequestTimeout(),
+                 [this, ex, leaves](Result<Reply> rep) {
+                   Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                   if (!s.ok()) return Done(ex, s.ToString());
+                   std::vector<std::pair<std::string, uint64_t>> theirs;
+                   if (!ReadPairs(rep->payload, false, &theirs, nullptr)) {
+                     return Done(ex, "malformed entries reply");
+                   }
+                   Repair(ex, leaves, std::move(theirs));
+                 });
 }
 
 // theirs: the peer's (key, digest) under the differing leaves. Keys whose
 // digests differ are fetched from the peer and merged here, then this
 // node's merged sets go to the peer, so both end with the union.
-void Node::AeRepair(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves,
-                    std::vector<std::pair<std::string, uint64_t>> theirs) {
+void AntiEntropy::Repair(std::shared_ptr<Exchange> ex, std::vector<uint32_t> leaves,
+                         std::vector<std::pair<std::string, uint64_t>> theirs) {
   auto peer = std::make_shared<std::map<std::string, uint64_t>>(theirs.begin(), theirs.end());
   std::map<std::string, uint64_t> mine;
-  store_->WithTree(ex->partition, [&](MerkleTree& t) {
+  ctx_.store.WithTree(ex->partition, [&](MerkleTree& t) {
     for (uint32_t leaf : leaves) {
       for (auto& [k, d] : t.Entries(leaf)) mine.emplace(std::move(k), d);
     }
@@ -316,13 +339,13 @@ void Node::AeRepair(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves
     std::set<std::string> keep(differing->begin(), differing->end());
     std::erase_if(fetch, [&](const std::string& k) { return !keep.count(k); });
   }
-  if (differing->empty()) return AeDone(ex, "");
+  if (differing->empty()) return Done(ex, "");
 
   // Merges what the peer sent, then collects the sets the peer lacks.
   auto merge_and_push = [this, ex, peer,
                          differing](std::vector<std::pair<std::string, std::string>> fetched) {
     using Outcome = std::pair<uint64_t, std::vector<std::pair<std::string, std::string>>>;
-    loop_->OnEngine<Result<Outcome>>(
+    ctx_.loop.OnEngine<Result<Outcome>>(
         [this, peer, differing, fetched = std::move(fetched)]() -> Result<Outcome> {
           Outcome out{0, {}};
           size_t bytes = 0;
@@ -331,12 +354,12 @@ void Node::AeRepair(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves
             auto set = SiblingSet::Decode(set_bytes);
             if (!set.ok()) return set.status();
             bool changed = false;
-            Status s = store_->Merge(k, *set, &changed).status();
+            Status s = ctx_.store.Merge(k, *set, &changed).status();
             if (!s.ok()) return s;
             out.first += changed;
           }
           for (const auto& k : *differing) {
-            Result<SiblingSet> now = store_->Read(k);
+            Result<SiblingSet> now = ctx_.store.Read(k);
             if (!now.ok()) return now.status();
             if (now->empty()) continue;
             auto it = peer->find(k);
@@ -348,20 +371,20 @@ void Node::AeRepair(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves
           return out;
         },
         [this, ex](Result<Outcome> out) {
-          if (!out.ok()) return AeDone(ex, out.status().ToString());
+          if (!out.ok()) return Done(ex, out.status().ToString());
           ex->repaired += out->first;
-          if (out->second.empty()) return AeDone(ex, "");
+          if (out->second.empty()) return Done(ex, "");
           const size_t pushed = out->second.size();
           Request push;
           push.type = MsgType::kTransfer;
           push.batch = std::move(out->second);
-          loop_->Call(ex->endpoint, std::move(push), RequestTimeout() * 5,
-                      [this, ex, pushed](Result<Reply> rep) {
-                        Status s = rep.ok() ? rep->ToStatus() : rep.status();
-                        if (!s.ok()) return AeDone(ex, "push failed: " + s.ToString());
-                        ex->repaired += pushed;
-                        AeDone(ex, "");
-                      });
+          ctx_.loop.Call(ex->endpoint, std::move(push), ctx_.RequestTimeout() * 5,
+                         [this, ex, pushed](Result<Reply> rep) {
+                           Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                           if (!s.ok()) return Done(ex, "push failed: " + s.ToString());
+                           ex->repaired += pushed;
+                           Done(ex, "");
+                         });
         });
   };
   if (fetch.empty()) return merge_and_push({});
@@ -369,46 +392,47 @@ void Node::AeRepair(std::shared_ptr<AeExchange> ex, std::vector<uint32_t> leaves
   Request req;
   req.type = MsgType::kTree;
   req.payload = EncodeTreeRequest(tr);
-  loop_->Call(ex->endpoint, std::move(req), RequestTimeout() * 5,
-              [this, ex, merge_and_push](Result<Reply> rep) {
-                Status s = rep.ok() ? rep->ToStatus() : rep.status();
-                if (!s.ok()) return AeDone(ex, s.ToString());
-                std::vector<std::pair<std::string, std::string>> sets;
-                if (!ReadPairs(rep->payload, true, nullptr, &sets)) {
-                  return AeDone(ex, "malformed fetch reply");
-                }
-                merge_and_push(std::move(sets));
-              });
+  ctx_.loop.Call(ex->endpoint, std::move(req), ctx_.RequestTimeout() * 5,
+                 [this, ex, merge_and_push](Result<Reply> rep) {
+                   Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                   if (!s.ok()) return Done(ex, s.ToString());
+                   std::vector<std::pair<std::string, std::string>> sets;
+                   if (!ReadPairs(rep->payload, true, nullptr, &sets)) {
+                     return Done(ex, "malformed fetch reply");
+                   }
+                   merge_and_push(std::move(sets));
+                 });
 }
 
-void Node::AeDone(const std::shared_ptr<AeExchange>& ex, const std::string& problem) {
-  ++ae_exchanges_;
+void AntiEntropy::Done(const std::shared_ptr<Exchange>& ex, const std::string& problem) {
+  ++stats_.exchanges;
   if (!problem.empty()) {
     log::Debug("anti-entropy of partition " + std::to_string(ex->partition) + " with " + ex->peer +
                " stopped: " + problem);
   }
   if (ex->repaired > 0) {
-    ae_keys_repaired_ += ex->repaired;
+    stats_.keys_repaired += ex->repaired;
     log::Info("anti-entropy: partition " + std::to_string(ex->partition) + " with " + ex->peer +
               ": " + std::to_string(ex->repaired) + " keys repaired");
   }
   // Pace repairs to the configured rate.
-  const auto pause = std::chrono::milliseconds(options_.anti_entropy_interval_ms) +
-                     std::chrono::milliseconds(ex->repaired * 1000 / options_.anti_entropy_rate);
-  ScheduleAntiEntropy(pause);
-  ae_running_ = false;
+  const auto pause =
+      std::chrono::milliseconds(ctx_.options.anti_entropy_interval_ms) +
+      std::chrono::milliseconds(ex->repaired * 1000 / ctx_.options.anti_entropy_rate);
+  Schedule(pause);
+  running_ = false;
 }
 
-void Node::ServeTree(std::string identity, Request req) {
+void AntiEntropy::ServeTree(std::string identity, Request req) {
   auto tr = std::make_shared<TreeRequest>();
   if (Status s = DecodeTreeRequest(req.payload, tr.get()); !s.ok()) {
-    ++malformed_;
-    return SendReply(identity, Reply::Error(req.id, s));
+    ++ctx_.malformed;
+    return ctx_.Reply(identity, Reply::Error(req.id, s));
   }
-  const Ring& ring = cluster_.ring();
+  const Ring& ring = ctx_.cluster.ring();
   const auto pref = ring.empty() ? std::vector<std::string>() : ring.PreferenceList(tr->partition);
-  if (std::find(pref.begin(), pref.end(), options_.node_id) == pref.end()) {
-    return SendReply(
+  if (std::find(pref.begin(), pref.end(), ctx_.options.node_id) == pref.end()) {
+    return ctx_.Reply(
         identity,
         Reply::Error(req.id, Status::Unavailable(
                                  "not a replica of partition " + std::to_string(tr->partition) +
@@ -416,14 +440,14 @@ void Node::ServeTree(std::string identity, Request req) {
   }
   const uint64_t id = req.id;
   if (tr->op == kOpFetch) {
-    loop_->OnEngine<Result<msgpack::sbuffer*>>(
+    ctx_.loop.OnEngine<Result<msgpack::sbuffer*>>(
         [this, tr]() -> Result<msgpack::sbuffer*> {
           auto buf = std::make_unique<msgpack::sbuffer>(256);
           mp::Packer pk(*buf);
           std::vector<std::pair<std::string, std::string>> found;
           size_t bytes = 0;
           for (const auto& k : tr->keys) {
-            Result<std::string> v = store_->backend().Get(k);
+            Result<std::string> v = ctx_.store.backend().Get(k);
             if (!v.ok() && !v.status().IsNotFound()) return v.status();
             found.emplace_back(k, v.ok() ? std::move(v).value() : std::string());
             bytes += k.size() + found.back().second.size();
@@ -438,20 +462,20 @@ void Node::ServeTree(std::string identity, Request req) {
           return buf.release();
         },
         [this, identity, id](Result<msgpack::sbuffer*> buf) {
-          if (!buf.ok()) return SendReply(identity, Reply::Error(id, buf.status()));
+          if (!buf.ok()) return ctx_.Reply(identity, Reply::Error(id, buf.status()));
           std::unique_ptr<msgpack::sbuffer> owned(*buf);
-          SendReply(identity, TreeReply(id, *owned));
+          ctx_.Reply(identity, TreeReply(id, *owned));
         });
     return;
   }
   // The tree may not exist yet here: build it (a scan), then answer.
-  loop_->OnEngine<Status>(
-      [this, p = tr->partition] { return store_->BuildTree(p); },
+  ctx_.loop.OnEngine<Status>(
+      [this, p = tr->partition] { return ctx_.store.BuildTree(p); },
       [this, identity, id, tr](Status s) {
-        if (!s.ok()) return SendReply(identity, Reply::Error(id, s));
+        if (!s.ok()) return ctx_.Reply(identity, Reply::Error(id, s));
         msgpack::sbuffer buf(256);
         mp::Packer pk(buf);
-        const bool built = store_->WithTree(tr->partition, [&](MerkleTree& t) {
+        const bool built = ctx_.store.WithTree(tr->partition, [&](MerkleTree& t) {
           if (tr->op == kOpRoot) {
             pk.pack_array(2);
             pk.pack_uint64(t.Root());
@@ -481,9 +505,9 @@ void Node::ServeTree(std::string identity, Request req) {
           }
         });
         if (!built) {
-          return SendReply(identity, Reply::Error(id, Status::Unavailable("tree not ready")));
+          return ctx_.Reply(identity, Reply::Error(id, Status::Unavailable("tree not ready")));
         }
-        SendReply(identity, TreeReply(id, buf));
+        ctx_.Reply(identity, TreeReply(id, buf));
       });
 }
 

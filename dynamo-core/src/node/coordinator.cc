@@ -1,12 +1,13 @@
 // Coordination of gets and puts (paper 4.5): preference lists, quorums,
 // forwarding to a replica, and read repair.
+#include "node/coordinator.h"
+
 #include <algorithm>
 
 #include "dynamo/backend.h"
 #include "dynamo/key_hash.h"
 #include "handoff/hint_store.h"
 #include "node/local_store.h"
-#include "node/node_internal.h"
 #include "util/log.h"
 
 namespace dynamo {
@@ -38,57 +39,46 @@ Status QuorumFailed(const char* what, size_t answered, size_t needed, size_t tar
 
 }  // namespace
 
-std::vector<std::string> Node::PreferenceListFor(std::string_view key) const {
-  const Ring& ring = cluster_.ring();
-  if (ring.empty()) return {};
-  return ring.PreferenceList(ring.PartitionForKey(key));
-}
-
-std::string Node::EndpointOf(const std::string& node_id) const {
-  const Member* m = cluster_.Find(node_id);
-  return m ? m->endpoint : std::string();
-}
-
-std::chrono::milliseconds Node::RequestTimeout() const {
-  return std::chrono::milliseconds(options_.request_timeout_ms);
-}
+Coordinator::Coordinator(NodeContext& ctx, Hooks hooks)
+    : ctx_(ctx), hooks_(std::move(hooks)), standin_counter_(ctx.loop.WallMillis() * 1000) {}
 
 // ---- get
 
-void Node::CoordinateGet(std::string identity, Request req) {
-  auto targets = PreferenceListFor(req.key);
-  if (targets.empty()) return SendReply(identity, Reply::Error(req.id, NoRing()));
+void Coordinator::CoordinateGet(std::string identity, Request req) {
+  auto targets = ctx_.PreferenceListFor(req.key);
+  if (targets.empty()) return ctx_.Reply(identity, Reply::Error(req.id, NoRing()));
   auto op = std::make_shared<GetOp>();
+  op->start = ctx_.loop.Now();
   op->identity = std::move(identity);
   op->targets = std::move(targets);
   op->answers.resize(op->targets.size());
-  const size_t r = req.quorum ? req.quorum : options_.read_quorum;
+  const size_t r = req.quorum ? req.quorum : ctx_.options.read_quorum;
   op->needed = std::min(r, op->targets.size());
   op->req = std::move(req);
   for (size_t i = 0; i < op->targets.size(); ++i) {
-    if (op->targets[i] == options_.node_id) {
-      loop_->OnEngine<Result<SiblingSet>>(
-          [this, key = op->req.key] { return store_->Read(key); },
+    if (op->targets[i] == ctx_.options.node_id) {
+      ctx_.loop.OnEngine<Result<SiblingSet>>(
+          [this, key = op->req.key] { return ctx_.store.Read(key); },
           [this, op, i](Result<SiblingSet> set) { OnGetAnswer(op, i, std::move(set)); });
       continue;
     }
     Request rg;
     rg.type = MsgType::kReplicaGet;
     rg.key = op->req.key;
-    loop_->Call(EndpointOf(op->targets[i]), std::move(rg), RequestTimeout(),
-                [this, op, i](Result<Reply> rep) {
-                  if (!rep.ok()) return OnGetAnswer(op, i, rep.status());
-                  if (Status s = rep->ToStatus(); !s.ok()) return OnGetAnswer(op, i, s);
-                  if (rep->type != MsgType::kReplicaGetReply) {
-                    return OnGetAnswer(op, i, Status::Corruption("unexpected reply"));
-                  }
-                  if (rep->payload.empty()) return OnGetAnswer(op, i, SiblingSet());
-                  OnGetAnswer(op, i, SiblingSet::Decode(rep->payload));
-                });
+    ctx_.loop.Call(ctx_.EndpointOf(op->targets[i]), std::move(rg), ctx_.RequestTimeout(),
+                   [this, op, i](Result<Reply> rep) {
+                     if (!rep.ok()) return OnGetAnswer(op, i, rep.status());
+                     if (Status s = rep->ToStatus(); !s.ok()) return OnGetAnswer(op, i, s);
+                     if (rep->type != MsgType::kReplicaGetReply) {
+                       return OnGetAnswer(op, i, Status::Corruption("unexpected reply"));
+                     }
+                     if (rep->payload.empty()) return OnGetAnswer(op, i, SiblingSet());
+                     OnGetAnswer(op, i, SiblingSet::Decode(rep->payload));
+                   });
   }
 }
 
-void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<SiblingSet> set) {
+void Coordinator::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<SiblingSet> set) {
   if (set.ok()) {
     if (op->ok == 0) op->fastest = i;
     ++op->ok;
@@ -102,7 +92,7 @@ void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<Siblin
   if (!op->replied) {
     if (op->ok >= op->needed) {
       op->replied = true;
-      NoteForegroundLatency(op->start);
+      NoteLatency(op->start);
       Reply r;
       r.type = MsgType::kGetReply;
       r.id = op->req.id;
@@ -110,12 +100,12 @@ void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<Siblin
       for (std::string_view v : op->merged.LiveValues()) r.values.emplace_back(v);
       if (!op->merged.empty())
         r.context = EncodeContext(op->merged.Context(), NextWriteCoordinator(*op));
-      SendReply(op->identity, r);
+      ctx_.Reply(op->identity, r);
     } else if (op->targets.size() - op->failed < op->needed) {
       op->replied = true;
-      SendReply(op->identity,
-                Reply::Error(op->req.id, QuorumFailed("answered", op->ok, op->needed,
-                                                      op->targets.size(), op->last_error)));
+      ctx_.Reply(op->identity,
+                 Reply::Error(op->req.id, QuorumFailed("answered", op->ok, op->needed,
+                                                       op->targets.size(), op->last_error)));
     }
   }
   if (op->ok + op->failed == op->targets.size()) ReadRepair(op);
@@ -125,7 +115,7 @@ void Node::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<Siblin
 // 6.4): the first to answer, if its copy already held everything the read
 // returned, else a replica (in preference-list order) whose copy did, else
 // the first to answer.
-const std::string& Node::NextWriteCoordinator(const GetOp& op) const {
+const std::string& Coordinator::NextWriteCoordinator(const GetOp& op) const {
   if (op.ok <= 1) return op.targets[op.fastest];
   const uint64_t want = op.merged.Digest();
   if (op.answers[op.fastest]->Digest() != want) {
@@ -138,20 +128,22 @@ const std::string& Node::NextWriteCoordinator(const GetOp& op) const {
 
 // After every replica answered or timed out: replicas whose versions were
 // stale or missing get the reconciled set (paper 4.5), without waiting.
-void Node::ReadRepair(const std::shared_ptr<GetOp>& op) {
+void Coordinator::ReadRepair(const std::shared_ptr<GetOp>& op) {
   if (op->merged.empty()) return;
   std::string encoded;
   for (size_t i = 0; i < op->targets.size(); ++i) {
     if (!op->answers[i]) continue;  // failed: hinted handoff and anti-entropy's job
     SiblingSet probe = *op->answers[i];
     if (!probe.Merge(op->merged)) continue;  // already has everything
-    ++read_repairs_;
-    if (op->targets[i] == options_.node_id) {
-      loop_->OnEngine<Status>([this, key = op->req.key,
-                               merged = op->merged] { return store_->Merge(key, merged).status(); },
-                              [](Status s) {
-                                if (!s.ok()) log::Warn("local read repair failed: " + s.ToString());
-                              });
+    ++stats_.read_repairs;
+    if (op->targets[i] == ctx_.options.node_id) {
+      ctx_.loop.OnEngine<Status>(
+          [this, key = op->req.key, merged = op->merged] {
+            return ctx_.store.Merge(key, merged).status();
+          },
+          [](Status s) {
+            if (!s.ok()) log::Warn("local read repair failed: " + s.ToString());
+          });
       continue;
     }
     if (encoded.empty()) encoded = op->merged.Encode();
@@ -159,37 +151,38 @@ void Node::ReadRepair(const std::shared_ptr<GetOp>& op) {
     rp.type = MsgType::kReplicaPut;
     rp.key = op->req.key;
     rp.payload = encoded;
-    rp.ring_version = cluster_.ring().version();
-    loop_->Call(EndpointOf(op->targets[i]), std::move(rp), RequestTimeout(),
-                [target = op->targets[i]](Result<Reply> rep) {
-                  if (!rep.ok() || !rep->ToStatus().ok()) {
-                    log::Debug("read repair of " + target + " failed");
-                  }
-                });
+    rp.ring_version = ctx_.cluster.ring().version();
+    ctx_.loop.Call(ctx_.EndpointOf(op->targets[i]), std::move(rp), ctx_.RequestTimeout(),
+                   [target = op->targets[i]](Result<Reply> rep) {
+                     if (!rep.ok() || !rep->ToStatus().ok()) {
+                       log::Debug("read repair of " + target + " failed");
+                     }
+                   });
   }
 }
 
 // ---- put and delete
 
-void Node::CoordinatePut(std::string identity, Request req) {
-  auto targets = PreferenceListFor(req.key);
-  if (targets.empty()) return SendReply(identity, Reply::Error(req.id, NoRing()));
-  const bool replica = std::find(targets.begin(), targets.end(), options_.node_id) != targets.end();
+void Coordinator::CoordinatePut(std::string identity, Request req) {
+  auto targets = ctx_.PreferenceListFor(req.key);
+  if (targets.empty()) return ctx_.Reply(identity, Reply::Error(req.id, NoRing()));
+  const bool replica =
+      std::find(targets.begin(), targets.end(), ctx_.options.node_id) != targets.end();
   if (!replica) {
     if (req.flags & wire::kFlagForwarded) {
       // Forwarded by a node whose ring is older than ours: let it try the
       // next replica rather than leave a copy where it no longer belongs.
-      return SendReply(identity, Reply::Error(req.id, NotAReplica(cluster_.ring().version())));
+      return ctx_.Reply(identity, Reply::Error(req.id, NotAReplica(ctx_.cluster.ring().version())));
     }
     // Only a replica coordinates a write (it must add its own dot). Those
     // this node takes for down are tried last.
     std::stable_partition(targets.begin(), targets.end(),
-                          [this](const std::string& t) { return !IsDownNode(t); });
+                          [this](const std::string& t) { return !ctx_.IsDownNode(t); });
     // The replica that answered the read behind this write fastest (or
     // coordinated the write before) goes first: it has the versions the
     // writer saw (paper 6.4, read-your-writes).
     std::string hint;
-    if (DecodeContext(req.context, &hint).ok() && !hint.empty() && !IsDownNode(hint)) {
+    if (DecodeContext(req.context, &hint).ok() && !hint.empty() && !ctx_.IsDownNode(hint)) {
       if (auto it = std::find(targets.begin(), targets.end(), hint); it != targets.end()) {
         std::rotate(targets.begin(), it, it + 1);
       }
@@ -197,7 +190,7 @@ void Node::CoordinatePut(std::string identity, Request req) {
     return ForwardPut(std::move(identity), std::move(req), std::move(targets), 0);
   }
   Result<CausalContext> context = DecodeContext(req.context);
-  if (!context.ok()) return SendReply(identity, Reply::Error(req.id, context.status()));
+  if (!context.ok()) return ctx_.Reply(identity, Reply::Error(req.id, context.status()));
 
   auto op = NewPutOp(std::move(identity), req, targets.size());
   const bool tombstone = req.type == MsgType::kDel;
@@ -207,28 +200,28 @@ void Node::CoordinatePut(std::string identity, Request req) {
   auto write = [this, key = req.key, ctx = std::move(context).value(),
                 value = tombstone ? std::string() : std::move(req.value), tombstone,
                 supersede]() mutable {
-    return store_->Write(key, ctx, options_.node_id, std::move(value), tombstone, supersede);
+    return ctx_.store.Write(key, ctx, ctx_.options.node_id, std::move(value), tombstone, supersede);
   };
-  loop_->OnEngine<Result<LocalStore::Written>>(
+  ctx_.loop.OnEngine<Result<LocalStore::Written>>(
       std::move(write),
       [this, op, targets = std::move(targets)](Result<LocalStore::Written> written) {
         if (!written.ok()) {
           op->replied = true;
-          return SendReply(op->identity, Reply::Error(op->client_id, written.status()));
+          return ctx_.Reply(op->identity, Reply::Error(op->client_id, written.status()));
         }
-        op->context = EncodeContext(written->history, options_.node_id);
+        op->context = EncodeContext(written->history, ctx_.options.node_id);
         // The set as stored here goes to every replica: encoded once.
         op->encoded = std::move(written->encoded);
-        op->written.push_back(options_.node_id);
+        op->written.push_back(ctx_.options.node_id);
         op->in_flight = 1;  // the coordinator's own write, acknowledged below
         for (const std::string& t : targets) {
-          if (t != options_.node_id) op->written.push_back(t);
+          if (t != ctx_.options.node_id) op->written.push_back(t);
         }
         for (const std::string& t : targets) {
-          if (t == options_.node_id) continue;
+          if (t == ctx_.options.node_id) continue;
           // A replica this node takes for down gets no request: its copy
           // goes to a stand-in with a hint at once (paper 4.6).
-          if (IsDownNode(t)) {
+          if (ctx_.IsDownNode(t)) {
             SendHinted(op, t);
           } else {
             SendReplicaPut(op, t, std::string());
@@ -238,26 +231,23 @@ void Node::CoordinatePut(std::string identity, Request req) {
       });
 }
 
-std::shared_ptr<Node::PutOp> Node::NewPutOp(std::string identity, const Request& req,
-                                            size_t replicas) {
+std::shared_ptr<Coordinator::PutOp> Coordinator::NewPutOp(std::string identity, const Request& req,
+                                                          size_t replicas) {
   auto op = std::make_shared<PutOp>();
+  op->start = ctx_.loop.Now();
   op->identity = std::move(identity);
   op->client_id = req.id;
-  const size_t w = req.quorum ? req.quorum : options_.write_quorum;
+  const size_t w = req.quorum ? req.quorum : ctx_.options.write_quorum;
   op->needed = std::min(w, replicas);
   op->key = req.key;
-  op->ring_version = cluster_.ring().version();
-  op->extended = cluster_.ring().ExtendedPreferenceList(cluster_.ring().PartitionForKey(req.key));
+  op->ring_version = ctx_.cluster.ring().version();
+  op->extended =
+      ctx_.cluster.ring().ExtendedPreferenceList(ctx_.cluster.ring().PartitionForKey(req.key));
   return op;
 }
 
-bool Node::IsDownNode(const std::string& node_id) const {
-  const std::string endpoint = EndpointOf(node_id);
-  return endpoint.empty() || IsDownEndpoint(endpoint);
-}
-
-void Node::SendReplicaPut(const std::shared_ptr<PutOp>& op, const std::string& target,
-                          const std::string& hint) {
+void Coordinator::SendReplicaPut(const std::shared_ptr<PutOp>& op, const std::string& target,
+                                 const std::string& hint) {
   Request rp;
   rp.type = MsgType::kReplicaPut;
   rp.key = op->key;
@@ -265,29 +255,29 @@ void Node::SendReplicaPut(const std::shared_ptr<PutOp>& op, const std::string& t
   rp.ring_version = op->ring_version;
   rp.node_id = hint;
   ++op->in_flight;
-  if (!hint.empty()) ++hints_sent_;
-  loop_->Call(EndpointOf(target), std::move(rp), RequestTimeout(),
-              [this, op, target, hint](Result<Reply> rep) {
-                Status s = rep.ok() ? rep->ToStatus() : rep.status();
-                if (!s.ok()) {
-                  log::Debug("replica write to " + target + " failed: " + s.ToString());
-                  // No answer, or an engine failure: the owner's copy goes
-                  // to a stand-in (before this failure is counted, so the
-                  // quorum is not given up meanwhile). A replica that
-                  // refused (it is none in its newer ring, or the set was
-                  // bad) gets no stand-in.
-                  const bool refused = rep.ok() && (s.code() == Status::Code::kUnavailable ||
-                                                    s.code() == Status::Code::kInvalidArgument);
-                  if (!refused) SendHinted(op, hint.empty() ? target : hint);
-                }
-                OnPutAck(op, s);
-              });
+  if (!hint.empty()) ++stats_.hints_sent;
+  ctx_.loop.Call(ctx_.EndpointOf(target), std::move(rp), ctx_.RequestTimeout(),
+                 [this, op, target, hint](Result<Reply> rep) {
+                   Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                   if (!s.ok()) {
+                     log::Debug("replica write to " + target + " failed: " + s.ToString());
+                     // No answer, or an engine failure: the owner's copy goes
+                     // to a stand-in (before this failure is counted, so the
+                     // quorum is not given up meanwhile). A replica that
+                     // refused (it is none in its newer ring, or the set was
+                     // bad) gets no stand-in.
+                     const bool refused = rep.ok() && (s.code() == Status::Code::kUnavailable ||
+                                                       s.code() == Status::Code::kInvalidArgument);
+                     if (!refused) SendHinted(op, hint.empty() ? target : hint);
+                   }
+                   OnPutAck(op, s);
+                 });
 }
 
-bool Node::SendHinted(const std::shared_ptr<PutOp>& op, const std::string& owner) {
+bool Coordinator::SendHinted(const std::shared_ptr<PutOp>& op, const std::string& owner) {
   for (const std::string& n : op->extended) {
     if (std::find(op->written.begin(), op->written.end(), n) != op->written.end()) continue;
-    if (IsDownNode(n)) continue;
+    if (ctx_.IsDownNode(n)) continue;
     op->written.push_back(n);
     SendReplicaPut(op, n, owner);
     return true;
@@ -296,12 +286,12 @@ bool Node::SendHinted(const std::shared_ptr<PutOp>& op, const std::string& owner
   return false;
 }
 
-void Node::NoteForegroundLatency(Clock::time_point start) {
-  const double ms = std::chrono::duration<double, std::milli>(loop_->Now() - start).count();
-  fg_latency_ms_ = fg_samples_++ == 0 && fg_latency_ms_ == 0 ? ms : 0.8 * fg_latency_ms_ + 0.2 * ms;
+void Coordinator::NoteLatency(Clock::time_point start) {
+  if (!hooks_.on_latency) return;
+  hooks_.on_latency(std::chrono::duration<double, std::milli>(ctx_.loop.Now() - start).count());
 }
 
-void Node::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
+void Coordinator::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
   --op->in_flight;
   if (s.ok()) {
     ++op->acks;
@@ -311,80 +301,80 @@ void Node::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
   if (op->replied) return;
   if (op->acks >= op->needed) {
     op->replied = true;
-    NoteForegroundLatency(op->start);
+    NoteLatency(op->start);
     Reply r;
     r.type = MsgType::kPutReply;
     r.id = op->client_id;
     r.context = op->context;
-    SendReply(op->identity, r);
+    ctx_.Reply(op->identity, r);
   } else if (op->acks + op->in_flight < op->needed) {
     op->replied = true;
-    SendReply(op->identity,
-              Reply::Error(op->client_id, QuorumFailed("acknowledged", op->acks, op->needed,
-                                                       op->written.size(), op->last_error)));
+    ctx_.Reply(op->identity,
+               Reply::Error(op->client_id, QuorumFailed("acknowledged", op->acks, op->needed,
+                                                        op->written.size(), op->last_error)));
   }
 }
 
-void Node::ForwardPut(std::string identity, Request req, std::vector<std::string> targets,
-                      size_t next, bool refused) {
+void Coordinator::ForwardPut(std::string identity, Request req, std::vector<std::string> targets,
+                             size_t next, bool refused) {
   // Replicas taken for down are not waited for (they were sorted last).
-  while (next < targets.size() && IsDownNode(targets[next])) ++next;
+  while (next < targets.size() && ctx_.IsDownNode(targets[next])) ++next;
   if (next >= targets.size()) {
     if (refused) {
       // Some replica is none in its newer ring: this node's ring is out of
       // date, and a stand-in write would name the wrong owners.
-      return SendReply(identity, Reply::Error(req.id, Status::Unavailable(
-                                                          "the key's replicas changed; this "
-                                                          "node's ring is out of date (retry)")));
+      return ctx_.Reply(identity, Reply::Error(req.id, Status::Unavailable(
+                                                           "the key's replicas changed; this "
+                                                           "node's ring is out of date (retry)")));
     }
     // No replica answered: stand in for them (sloppy quorum).
     return CoordinateAsStandIn(std::move(identity), std::move(req), std::move(targets));
   }
-  ++forwarded_;
+  ++stats_.forwarded;
   Request fwd = req;
   fwd.flags |= wire::kFlagForwarded;
-  const std::string endpoint = EndpointOf(targets[next]);
+  const std::string endpoint = ctx_.EndpointOf(targets[next]);
   // A replica coordinating may wait a request timeout for its replicas and
   // another for a stand-in: give it that, so one write is not coordinated
   // twice.
-  loop_->Call(endpoint, std::move(fwd), RequestTimeout() * 3,
-              [this, identity = std::move(identity), req = std::move(req),
-               targets = std::move(targets), next, refused](Result<Reply> rep) mutable {
-                const bool not_replica = rep.ok() &&
-                                         rep->ToStatus().code() == Status::Code::kUnavailable &&
-                                         rep->ToStatus().message().rfind(kNotAReplica, 0) == 0;
-                if (!rep.ok() || not_replica) {
-                  // No answer, or no replica in its newer ring: the next one.
-                  return ForwardPut(std::move(identity), std::move(req), std::move(targets),
-                                    next + 1, refused || not_replica);
-                }
-                // Its answer, success or not (a quorum it could not reach
-                // after writing its own copy is not retried elsewhere).
-                rep->id = req.id;  // the client's id, not ours
-                SendReply(identity, *rep);
-              });
+  ctx_.loop.Call(endpoint, std::move(fwd), ctx_.RequestTimeout() * 3,
+                 [this, identity = std::move(identity), req = std::move(req),
+                  targets = std::move(targets), next, refused](Result<Reply> rep) mutable {
+                   const bool not_replica = rep.ok() &&
+                                            rep->ToStatus().code() == Status::Code::kUnavailable &&
+                                            rep->ToStatus().message().rfind(kNotAReplica, 0) == 0;
+                   if (!rep.ok() || not_replica) {
+                     // No answer, or no replica in its newer ring: the next one.
+                     return ForwardPut(std::move(identity), std::move(req), std::move(targets),
+                                       next + 1, refused || not_replica);
+                   }
+                   // Its answer, success or not (a quorum it could not reach
+                   // after writing its own copy is not retried elsewhere).
+                   rep->id = req.id;  // the client's id, not ours
+                   ctx_.Reply(identity, *rep);
+                 });
 }
 
 // A write no replica of the key took (all down or cut off): this node
 // coordinates it anyway, keeping the new version as a hint for the first
 // replica and sending hinted copies for the others to healthy nodes of the
 // extended list; W counts them all (paper 4.6, "always writeable").
-void Node::CoordinateAsStandIn(std::string identity, Request req,
-                               std::vector<std::string> targets) {
+void Coordinator::CoordinateAsStandIn(std::string identity, Request req,
+                                      std::vector<std::string> targets) {
   Result<CausalContext> context = DecodeContext(req.context);
-  if (!context.ok()) return SendReply(identity, Reply::Error(req.id, context.status()));
+  if (!context.ok()) return ctx_.Reply(identity, Reply::Error(req.id, context.status()));
   auto op = NewPutOp(std::move(identity), req, targets.size());
-  op->written.push_back(options_.node_id);
+  op->written.push_back(ctx_.options.node_id);
   op->written.insert(op->written.end(), targets.begin(), targets.end());
   const bool tombstone = req.type == MsgType::kDel;
   if (tombstone && req.context.empty()) {
     // Such a delete removes what the replicas hold now, which a stand-in
     // cannot see: it would delete nothing.
-    return SendReply(op->identity,
-                     Reply::Error(req.id, Status::Unavailable(
-                                              "no replica of the key is reachable, and a delete "
-                                              "without a context needs one (pass the context of a "
-                                              "get)")));
+    return ctx_.Reply(op->identity,
+                      Reply::Error(req.id, Status::Unavailable(
+                                               "no replica of the key is reachable, and a delete "
+                                               "without a context needs one (pass the context of a "
+                                               "get)")));
   }
   // This node keeps no copy of the key, so it cannot see its own earlier
   // dots: it takes counters from a sequence it never reuses.
@@ -394,32 +384,28 @@ void Node::CoordinateAsStandIn(std::string identity, Request req,
     std::string encoded;
     CausalContext history;
   };
-  loop_->RunOnWorker([this, op, owner = targets.front(), ctx = std::move(context).value(),
-                      value = tombstone ? std::string() : std::move(req.value), tombstone,
-                      counter]() mutable {
+  ctx_.loop.RunOnWorker([this, op, owner = targets.front(), ctx = std::move(context).value(),
+                         value = tombstone ? std::string() : std::move(req.value), tombstone,
+                         counter]() mutable {
     auto w = std::make_shared<Written>();
-    SiblingSet set = hints_->ForKey(op->key);
-    const auto now_ms =
-        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch())
-                                  .count());
-    const Version& v = set.Apply(ctx, options_.node_id, now_ms, std::move(value), tombstone,
-                                 options_.max_clock_entries, counter);
+    SiblingSet set = ctx_.hints.ForKey(op->key);
+    const uint64_t now_ms = ctx_.loop.WallMillis();
+    const Version& v = set.Apply(ctx, ctx_.options.node_id, now_ms, std::move(value), tombstone,
+                                 ctx_.options.max_clock_entries, counter);
     w->history = v.History();
     // The context may have carried a higher counter of ours: never hand
     // out the one just used again.
     uint64_t seen = standin_counter_.load();
     while (seen < v.dot_counter && !standin_counter_.compare_exchange_weak(seen, v.dot_counter)) {
     }
-    w->status = hints_->Add(owner, op->key, set);
+    w->status = ctx_.hints.Add(owner, op->key, set);
     w->encoded = set.Encode();
-    loop_->Post([this, op, w, targets_left = op->written] {
+    ctx_.loop.Post([this, op, w, targets_left = op->written] {
       if (!w->status.ok()) {
         op->replied = true;
-        return SendReply(op->identity, Reply::Error(op->client_id, w->status));
+        return ctx_.Reply(op->identity, Reply::Error(op->client_id, w->status));
       }
-      ++hints_stored_;
-      HandoffTick(/*plan=*/false);  // status shows the hint at once
+      if (hooks_.on_hint_stored) hooks_.on_hint_stored();  // status shows the hint at once
       log::Debug("no replica of a key took its write: standing in for them");
       op->context = EncodeContext(w->history);
       op->encoded = w->encoded;
@@ -433,63 +419,59 @@ void Node::CoordinateAsStandIn(std::string identity, Request req,
 
 // ---- requests from peers and local reads
 
-void Node::ServeReplicaGet(std::string identity, Request req) {
+void Coordinator::ServeReplicaGet(std::string identity, Request req) {
   // The stored bytes are the encoded set: send them as they are.
-  loop_->OnEngine<Result<std::string>>(
-      [this, key = std::move(req.key)] { return store_->backend().Get(key); },
+  ctx_.loop.OnEngine<Result<std::string>>(
+      [this, key = std::move(req.key)] { return ctx_.store.backend().Get(key); },
       [this, identity = std::move(identity), id = req.id](Result<std::string> bytes) {
         if (!bytes.ok() && !bytes.status().IsNotFound()) {
-          return SendReply(identity, Reply::Error(id, bytes.status()));
+          return ctx_.Reply(identity, Reply::Error(id, bytes.status()));
         }
         Reply r;
         r.type = MsgType::kReplicaGetReply;
         r.id = id;
         if (bytes.ok()) r.payload = std::move(bytes).value();
-        SendReply(identity, r);
+        ctx_.Reply(identity, r);
       });
 }
 
-void Node::ServeReplicaPut(std::string identity, Request req) {
-  // A stand-in's copy, kept apart from this node's own data.
-  if (!req.node_id.empty() && req.node_id != options_.node_id) {
-    return ServeHintedPut(std::move(identity), std::move(req));
-  }
+void Coordinator::ServeReplicaPut(std::string identity, Request req) {
   // A coordinator on an older ring may still count this node as a replica
   // of a partition it already handed off; storing the copy would leave it
   // here for good. Refuse: the coordinator's other replicas carry the write.
-  const Ring& ring = cluster_.ring();
+  const Ring& ring = ctx_.cluster.ring();
   if (req.ring_version != 0 && req.ring_version < ring.version()) {
-    const auto pref = PreferenceListFor(req.key);
-    if (std::find(pref.begin(), pref.end(), options_.node_id) == pref.end()) {
-      return SendReply(identity, Reply::Error(req.id, NotAReplica(ring.version())));
+    const auto pref = ctx_.PreferenceListFor(req.key);
+    if (std::find(pref.begin(), pref.end(), ctx_.options.node_id) == pref.end()) {
+      return ctx_.Reply(identity, Reply::Error(req.id, NotAReplica(ring.version())));
     }
   }
   auto incoming = SiblingSet::Decode(req.payload);
   if (!incoming.ok()) {
-    return SendReply(identity,
-                     Reply::Error(req.id, Status::InvalidArgument(incoming.status().message())));
+    return ctx_.Reply(identity,
+                      Reply::Error(req.id, Status::InvalidArgument(incoming.status().message())));
   }
-  loop_->OnEngine<Status>(
+  ctx_.loop.OnEngine<Status>(
       [this, key = std::move(req.key), set = std::move(incoming).value()] {
-        return store_->Merge(key, set).status();
+        return ctx_.store.Merge(key, set).status();
       },
       [this, identity = std::move(identity), id = req.id](Status s) {
-        SendReply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
+        ctx_.Reply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
       });
 }
 
-void Node::ServeLocalGet(std::string identity, Request req) {
-  loop_->OnEngine<Result<SiblingSet>>(
-      [this, key = std::move(req.key)] { return store_->Read(key); },
+void Coordinator::ServeLocalGet(std::string identity, Request req) {
+  ctx_.loop.OnEngine<Result<SiblingSet>>(
+      [this, key = std::move(req.key)] { return ctx_.store.Read(key); },
       [this, identity = std::move(identity), id = req.id](Result<SiblingSet> set) {
-        if (!set.ok()) return SendReply(identity, Reply::Error(id, set.status()));
+        if (!set.ok()) return ctx_.Reply(identity, Reply::Error(id, set.status()));
         Reply r;
         r.type = MsgType::kGetReply;
         r.id = id;
         r.found = !set->IsDeleted();
         for (std::string_view v : set->LiveValues()) r.values.emplace_back(v);
         if (!set->empty()) r.context = EncodeContext(set->Context());
-        SendReply(identity, r);
+        ctx_.Reply(identity, r);
       });
 }
 

@@ -3,12 +3,13 @@
 // it to the owner once the owner answers again, deleting it only after the
 // owner acknowledged. Hints for a node that left the ring go to the key's
 // current replicas instead.
+#include "node/handoff.h"
+
 #include <algorithm>
 
 #include "dynamo/key_hash.h"
 #include "handoff/hint_store.h"
 #include "node/local_store.h"
-#include "node/node_internal.h"
 #include "util/log.h"
 
 namespace dynamo {
@@ -23,28 +24,53 @@ constexpr size_t kHintBatchBytes = 1u << 20;
 
 }  // namespace
 
-void Node::ServeHintedPut(std::string identity, Request req) {
+Handoff::Handoff(NodeContext& ctx) : ctx_(ctx) {}
+
+void Handoff::LoadSnapshot() {
+  snapshot_.by_target = ctx_.hints.PendingByTarget();
+  snapshot_.pending = ctx_.hints.pending();
+  snapshot_.bytes = ctx_.hints.bytes();
+  snapshot_.dropped = ctx_.hints.dropped();
+  if (snapshot_.pending > 0) {
+    log::Info(std::to_string(snapshot_.pending) + " hints waiting for delivery");
+  }
+}
+
+void Handoff::Start() {
+  ctx_.loop.After(std::chrono::milliseconds(0), [this] { Timer(); });
+}
+
+void Handoff::Timer() {
+  Tick();
+  ctx_.loop.After(std::chrono::milliseconds(ctx_.options.handoff_interval_ms), [this] { Timer(); });
+}
+
+void Handoff::OnHintStored() {
+  ++stored_;
+  Tick(/*plan=*/false);
+}
+
+void Handoff::ServeHintedPut(std::string identity, Request req) {
   auto incoming = SiblingSet::Decode(req.payload);
   if (!incoming.ok()) {
-    return SendReply(identity,
-                     Reply::Error(req.id, Status::InvalidArgument(incoming.status().message())));
+    return ctx_.Reply(identity,
+                      Reply::Error(req.id, Status::InvalidArgument(incoming.status().message())));
   }
   if (req.node_id.size() > Ring::kMaxNodeName) {
-    return SendReply(identity,
-                     Reply::Error(req.id, Status::InvalidArgument("hint names no valid node")));
+    return ctx_.Reply(identity,
+                      Reply::Error(req.id, Status::InvalidArgument("hint names no valid node")));
   }
   // The hint store syncs every add: worker work, whatever the engine.
-  loop_->RunOnWorker([this, identity = std::move(identity), id = req.id, owner = req.node_id,
-                      key = std::move(req.key), set = std::move(incoming).value()]() mutable {
-    Status s = hints_->Add(owner, key, set);
-    loop_->Post([this, identity = std::move(identity), id, s] {
+  ctx_.loop.RunOnWorker([this, identity = std::move(identity), id = req.id, owner = req.node_id,
+                         key = std::move(req.key), set = std::move(incoming).value()]() mutable {
+    Status s = ctx_.hints.Add(owner, key, set);
+    ctx_.loop.Post([this, identity = std::move(identity), id, s] {
       if (s.ok()) {
-        ++hints_stored_;
-        HandoffTick(/*plan=*/false);  // status shows it at once
+        OnHintStored();  // status shows it at once
       } else {
         log::Warn("hinted write refused: " + s.ToString());
       }
-      SendReply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
+      ctx_.Reply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
     });
   });
 }
@@ -52,41 +78,42 @@ void Node::ServeHintedPut(std::string identity, Request req) {
 // Every --handoff-interval-ms: the hint store is read on a worker (its
 // appends fsync under its lock, which the loop must never wait for), then
 // each owner's hints are handled on the loop.
-void Node::HandoffTick(bool plan) {
-  if (handoff_scan_running_) {
-    snapshot_again_ = true;  // a hint was stored while the store was being read
+void Handoff::Tick(bool plan) {
+  if (scan_running_) {
+    scan_again_ = true;  // a hint was stored while the store was being read
     return;
   }
-  handoff_scan_running_ = true;
-  loop_->RunOnWorker([this, plan] {
-    auto snapshot = std::make_shared<HintSnapshot>();
-    snapshot->by_target = hints_->PendingByTarget();
-    snapshot->pending = hints_->pending();
-    snapshot->bytes = hints_->bytes();
-    snapshot->dropped = hints_->dropped();
-    loop_->Post([this, snapshot, plan] {
-      handoff_scan_running_ = false;
-      hint_snapshot_ = *snapshot;
-      if (plan) PlanHandoff();
-      if (snapshot_again_) {
-        snapshot_again_ = false;
-        HandoffTick(false);
+  scan_running_ = true;
+  ctx_.loop.RunOnWorker([this, plan] {
+    auto snapshot = std::make_shared<Snapshot>();
+    snapshot->by_target = ctx_.hints.PendingByTarget();
+    snapshot->pending = ctx_.hints.pending();
+    snapshot->bytes = ctx_.hints.bytes();
+    snapshot->dropped = ctx_.hints.dropped();
+    ctx_.loop.Post([this, snapshot, plan] {
+      scan_running_ = false;
+      snapshot_ = *snapshot;
+      if (plan) Plan();
+      if (scan_again_) {
+        scan_again_ = false;
+        Tick(false);
       }
     });
   });
 }
 
-void Node::PlanHandoff() {
-  if (cluster_.ring().empty()) return;
+void Handoff::Plan() {
+  if (ctx_.cluster.ring().empty()) return;
   // A node leaving (or gone from the ring) cannot wait for owners to come
   // back: it hands their hints to the keys' live replicas instead.
-  const bool self_out = !cluster_.ring().Contains(options_.node_id);
-  for (const auto& [target, count] : hint_snapshot_.by_target) {
-    if (handoff_busy_.count(target)) continue;
-    const Member* m = cluster_.Find(target);
-    if (m == nullptr || !cluster_.ring().Contains(target) || m->state == MemberState::kRemoved) {
+  const bool self_out = !ctx_.cluster.ring().Contains(ctx_.options.node_id);
+  for (const auto& [target, count] : snapshot_.by_target) {
+    if (busy_.count(target)) continue;
+    const Member* m = ctx_.cluster.Find(target);
+    if (m == nullptr || !ctx_.cluster.ring().Contains(target) ||
+        m->state == MemberState::kRemoved) {
       ReadHints(target, /*reroute_all=*/true);
-    } else if (IsDownEndpoint(m->endpoint)) {
+    } else if (ctx_.IsDownEndpoint(m->endpoint)) {
       if (self_out) ReadHints(target, true);  // else wait: probes tell when it is back
     } else {
       ReadHints(target, false);
@@ -97,26 +124,26 @@ void Node::PlanHandoff() {
 // Peeks a batch of target's hints on a worker, then delivers them: to the
 // target the keys it still replicates, to the keys' current replicas the
 // rest (or all of them, with reroute_all).
-void Node::ReadHints(const std::string& target, bool reroute_all) {
-  handoff_busy_.insert(target);
-  loop_->RunOnWorker([this, target, reroute_all] {
+void Handoff::ReadHints(const std::string& target, bool reroute_all) {
+  busy_.insert(target);
+  ctx_.loop.RunOnWorker([this, target, reroute_all] {
     auto hints = std::make_shared<std::vector<HintStore::Hint>>(
-        hints_->Peek(target, kHintBatchKeys, kHintBatchBytes));
-    loop_->Post([this, target, reroute_all, hints] {
+        ctx_.hints.Peek(target, kHintBatchKeys, kHintBatchBytes));
+    ctx_.loop.Post([this, target, reroute_all, hints] {
       std::vector<HintStore::Hint> own, stray;
       for (auto& h : *hints) {
-        const auto pref = PreferenceListFor(h.key);
+        const auto pref = ctx_.PreferenceListFor(h.key);
         const bool owner = std::find(pref.begin(), pref.end(), target) != pref.end();
         (owner && !reroute_all ? own : stray).push_back(std::move(h));
       }
       if (!stray.empty()) return RerouteHints(target, std::move(stray));
       if (!own.empty()) return DeliverHints(target, std::move(own));
-      handoff_busy_.erase(target);
+      busy_.erase(target);
     });
   });
 }
 
-void Node::DeliverHints(const std::string& target, std::vector<HintStore::Hint> hints) {
+void Handoff::DeliverHints(const std::string& target, std::vector<HintStore::Hint> hints) {
   Request batch;
   batch.type = MsgType::kTransfer;
   auto delivered = std::make_shared<Delivered>();
@@ -124,41 +151,41 @@ void Node::DeliverHints(const std::string& target, std::vector<HintStore::Hint> 
     delivered->emplace_back(h.key, h.seq);
     batch.batch.emplace_back(std::move(h.key), std::move(h.encoded));
   }
-  loop_->Call(EndpointOf(target), std::move(batch), RequestTimeout() * 5,
-              [this, target, delivered](Result<Reply> rep) {
-                Status s = rep.ok() ? rep->ToStatus() : rep.status();
-                if (!s.ok()) {
-                  log::Debug("hint delivery to " + target + " failed: " + s.ToString());
-                  handoff_busy_.erase(target);
-                  return;
-                }
-                // Deleted only now that the owner has them (durably).
-                ForgetHints(target, delivered, "");
-              });
+  ctx_.loop.Call(ctx_.EndpointOf(target), std::move(batch), ctx_.RequestTimeout() * 5,
+                 [this, target, delivered](Result<Reply> rep) {
+                   Status s = rep.ok() ? rep->ToStatus() : rep.status();
+                   if (!s.ok()) {
+                     log::Debug("hint delivery to " + target + " failed: " + s.ToString());
+                     busy_.erase(target);
+                     return;
+                   }
+                   // Deleted only now that the owner has them (durably).
+                   ForgetHints(target, delivered, "");
+                 });
 }
 
 // Deletes the handed-over hints (a worker: the store fsyncs), then looks
 // for more without waiting for the next tick.
-void Node::ForgetHints(const std::string& target, std::shared_ptr<Delivered> done,
-                       const std::string& how) {
-  loop_->RunOnWorker([this, target, done, how] {
-    Result<size_t> removed = hints_->Remove(target, *done);
-    loop_->Post([this, target, removed, how]() mutable {
-      handoff_busy_.erase(target);
+void Handoff::ForgetHints(const std::string& target, std::shared_ptr<Delivered> done,
+                          const std::string& how) {
+  ctx_.loop.RunOnWorker([this, target, done, how] {
+    Result<size_t> removed = ctx_.hints.Remove(target, *done);
+    ctx_.loop.Post([this, target, removed, how]() mutable {
+      busy_.erase(target);
       if (!removed.ok()) {
         log::Warn("cannot delete delivered hints: " + removed.status().ToString());
         return;
       }
-      hints_delivered_ += *removed;
+      delivered_ += *removed;
       if (!how.empty() && *removed > 0) {
         log::Info(std::to_string(*removed) + " hints for " + target + " " + how);
       }
-      auto it = hint_snapshot_.by_target.find(target);
-      if (it == hint_snapshot_.by_target.end()) return;
+      auto it = snapshot_.by_target.find(target);
+      if (it == snapshot_.by_target.end()) return;
       it->second -= std::min(it->second, *removed);
-      hint_snapshot_.pending -= std::min(hint_snapshot_.pending, *removed);
+      snapshot_.pending -= std::min(snapshot_.pending, *removed);
       if (it->second == 0) {
-        hint_snapshot_.by_target.erase(it);
+        snapshot_.by_target.erase(it);
       } else if (*removed > 0) {
         ReadHints(target, false);  // more waiting (the split is made again)
       }
@@ -171,7 +198,7 @@ void Node::ForgetHints(const std::string& target, std::shared_ptr<Delivered> don
 // Hints whose owner no longer replicates the key (or is gone, or this node
 // is leaving) go to the key's current replicas that answer; each hint is
 // deleted once every one of them acknowledged it, and at least one did.
-void Node::RerouteHints(const std::string& target, std::vector<HintStore::Hint> hints) {
+void Handoff::RerouteHints(const std::string& target, std::vector<HintStore::Hint> hints) {
   struct Pending {
     size_t outstanding = 1;  // released at the end of this function
     Delivered done;
@@ -184,8 +211,9 @@ void Node::RerouteHints(const std::string& target, std::vector<HintStore::Hint> 
   };
   for (auto& h : hints) {
     std::vector<std::string> recipients;
-    for (const auto& n : PreferenceListFor(h.key)) {
-      if (n != target && (n == options_.node_id || !IsDownNode(n))) recipients.push_back(n);
+    for (const auto& n : ctx_.PreferenceListFor(h.key)) {
+      if (n != target && (n == ctx_.options.node_id || !ctx_.IsDownNode(n)))
+        recipients.push_back(n);
     }
     auto set = SiblingSet::Decode(h.encoded);
     if (!set.ok() || recipients.empty()) continue;  // kept: tried again later
@@ -199,19 +227,19 @@ void Node::RerouteHints(const std::string& target, std::vector<HintStore::Hint> 
       finish();
     };
     for (const std::string& n : recipients) {
-      if (n == options_.node_id) {
-        loop_->OnEngine<Status>(
-            [this, key = h.key, s = *set] { return store_->Merge(key, s).status(); }, one_done);
+      if (n == ctx_.options.node_id) {
+        ctx_.loop.OnEngine<Status>(
+            [this, key = h.key, s = *set] { return ctx_.store.Merge(key, s).status(); }, one_done);
         continue;
       }
       Request rp;
       rp.type = MsgType::kReplicaPut;
       rp.key = h.key;
       rp.payload = h.encoded;
-      rp.ring_version = cluster_.ring().version();
-      loop_->Call(EndpointOf(n), std::move(rp), RequestTimeout(), [one_done](Result<Reply> rep) {
-        one_done(rep.ok() ? rep->ToStatus() : rep.status());
-      });
+      rp.ring_version = ctx_.cluster.ring().version();
+      ctx_.loop.Call(
+          ctx_.EndpointOf(n), std::move(rp), ctx_.RequestTimeout(),
+          [one_done](Result<Reply> rep) { one_done(rep.ok() ? rep->ToStatus() : rep.status()); });
     }
   }
   finish();

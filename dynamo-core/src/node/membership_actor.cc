@@ -1,5 +1,7 @@
 // Membership (paper 4.8): joining through seeds, gossip with one random peer
 // per interval, ring changes by the claimant, and the persisted view.
+#include "node/membership_actor.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -8,7 +10,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "node/node_internal.h"
 #include "util/log.h"
 
 namespace dynamo {
@@ -52,8 +53,11 @@ Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
 
 }  // namespace
 
-Status Node::LoadOrCreateClusterState() {
-  const std::string path = StatePath(options_);
+MembershipActor::MembershipActor(NodeContext& ctx, Hooks hooks)
+    : ctx_(ctx), hooks_(std::move(hooks)) {}
+
+Status MembershipActor::LoadOrCreate() {
+  const std::string path = StatePath(ctx_.options);
   std::ifstream in(path, std::ios::binary);
   if (in) {
     std::stringstream buf;
@@ -64,35 +68,36 @@ Status Node::LoadOrCreateClusterState() {
                                 loaded.status().message() +
                                 " (move the file away to start this node afresh)");
     }
-    cluster_ = std::move(loaded).value();
-    const Member* self = cluster_.Find(options_.node_id);
+    ctx_.cluster = std::move(loaded).value();
+    const Member* self = ctx_.cluster.Find(ctx_.options.node_id);
     if (self == nullptr) {
-      cluster_.AddMember(options_.node_id, options_.listen, MemberState::kJoining);
-    } else if (self->endpoint != options_.listen) {
-      cluster_.Update(options_.node_id, options_.listen, self->state);
+      ctx_.cluster.AddMember(ctx_.options.node_id, ctx_.options.listen, MemberState::kJoining);
+    } else if (self->endpoint != ctx_.options.listen) {
+      ctx_.cluster.Update(ctx_.options.node_id, ctx_.options.listen, self->state);
     }
-    log::Info("loaded cluster state: " + std::to_string(cluster_.members().size()) +
-              " members, ring version " + std::to_string(cluster_.ring().version()));
+    log::Info("loaded cluster state: " + std::to_string(ctx_.cluster.members().size()) +
+              " members, ring version " + std::to_string(ctx_.cluster.ring().version()));
     return Status::OK();
   }
-  if (options_.seeds.empty()) {
-    cluster_.AddMember(options_.node_id, options_.listen, MemberState::kUp);
-    cluster_.SetRing(Ring::Create(options_.partitions, options_.replicas, options_.node_id));
-    log::Info("created a new cluster: " + std::to_string(options_.partitions) +
-              " partitions, N=" + std::to_string(options_.replicas));
+  if (ctx_.options.seeds.empty()) {
+    ctx_.cluster.AddMember(ctx_.options.node_id, ctx_.options.listen, MemberState::kUp);
+    ctx_.cluster.SetRing(
+        Ring::Create(ctx_.options.partitions, ctx_.options.replicas, ctx_.options.node_id));
+    log::Info("created a new cluster: " + std::to_string(ctx_.options.partitions) +
+              " partitions, N=" + std::to_string(ctx_.options.replicas));
   } else {
-    cluster_.AddMember(options_.node_id, options_.listen, MemberState::kJoining);
-    log::Info("joining the cluster of " + options_.seeds.front());
+    ctx_.cluster.AddMember(ctx_.options.node_id, ctx_.options.listen, MemberState::kJoining);
+    log::Info("joining the cluster of " + ctx_.options.seeds.front());
   }
   return Status::OK();
 }
 
-void Node::SaveClusterState() {
+void MembershipActor::Save() {
   const uint64_t seq = ++state_seq_;
-  loop_->RunOnWorker([this, seq, bytes = cluster_.Encode()] {
+  ctx_.loop.RunOnWorker([this, seq, bytes = ctx_.cluster.Encode()] {
     std::lock_guard<std::mutex> l(save_mu_);
     if (seq <= saved_seq_) return;  // a newer view was written already
-    Status s = WriteFileAtomically(StatePath(options_), bytes);
+    Status s = WriteFileAtomically(StatePath(ctx_.options), bytes);
     if (!s.ok()) {
       log::Error("cannot save the cluster state: " + s.ToString());
       return;
@@ -101,61 +106,80 @@ void Node::SaveClusterState() {
   });
 }
 
-void Node::GossipOnce() {
+void MembershipActor::Start() { GossipSoon(); }
+
+void MembershipActor::GossipSoon() {
+  ctx_.loop.Cancel(gossip_timer_);
+  gossip_timer_ = ctx_.loop.After(std::chrono::milliseconds(0), [this] { GossipTimer(); });
+}
+
+void MembershipActor::GossipTimer() {
+  gossip_timer_ = 0;
+  GossipTick();
+  ClaimTick();
+  if (hooks_.on_round) hooks_.on_round();
+  if (gossip_timer_ == 0) {
+    gossip_timer_ = ctx_.loop.After(std::chrono::milliseconds(ctx_.options.gossip_interval_ms),
+                                    [this] { GossipTimer(); });
+  }
+}
+
+void MembershipActor::GossipOnce() {
   std::vector<const Member*> peers;
-  for (const auto& [id, m] : cluster_.members()) {
-    if (id != options_.node_id && !m.endpoint.empty() && m.state != MemberState::kRemoved) {
+  for (const auto& [id, m] : ctx_.cluster.members()) {
+    if (id != ctx_.options.node_id && !m.endpoint.empty() && m.state != MemberState::kRemoved) {
       peers.push_back(&m);
     }
   }
   std::string endpoint;
   if (!peers.empty()) {
-    endpoint = peers[loop_->Random() % peers.size()]->endpoint;
-  } else if (!options_.seeds.empty()) {
-    endpoint = options_.seeds[loop_->Random() % options_.seeds.size()];
+    endpoint = peers[ctx_.loop.Random() % peers.size()]->endpoint;
+  } else if (!ctx_.options.seeds.empty()) {
+    endpoint = ctx_.options.seeds[ctx_.loop.Random() % ctx_.options.seeds.size()];
   } else {
     return;
   }
   Request g;
   g.type = MsgType::kGossip;
-  g.payload = cluster_.Encode();
-  loop_->Call(endpoint, std::move(g), RequestTimeout(), [this](Result<Reply> rep) {
+  g.payload = ctx_.cluster.Encode();
+  ctx_.loop.Call(endpoint, std::move(g), ctx_.RequestTimeout(), [this](Result<Reply> rep) {
     if (rep.ok() && rep->type == MsgType::kGossipReply) MergeClusterState(rep->payload);
   });
 }
 
 // Keeps the local failure detector fresh: a member not heard from lately,
 // or taken for down, gets a PING each tick until it answers.
-void Node::ProbeTick() {
-  for (const auto& [id, m] : cluster_.members()) {
-    if (id == options_.node_id || m.endpoint.empty() || m.state == MemberState::kRemoved ||
-        !detector_.WantsProbe(m.endpoint, loop_->Now())) {
+void MembershipActor::ProbeTick() {
+  for (const auto& [id, m] : ctx_.cluster.members()) {
+    if (id == ctx_.options.node_id || m.endpoint.empty() || m.state == MemberState::kRemoved ||
+        !ctx_.detector.WantsProbe(m.endpoint, ctx_.loop.Now())) {
       continue;
     }
     Request ping;
     ping.type = MsgType::kPing;
-    const bool was_down = IsDownEndpoint(m.endpoint);
-    loop_->Call(m.endpoint, std::move(ping), RequestTimeout(),
-                [this, id = id, was_down](Result<Reply> rep) {
-                  if (was_down && rep.ok()) log::Info("member " + id + " answers again");
-                });
+    const bool was_down = ctx_.IsDownEndpoint(m.endpoint);
+    ctx_.loop.Call(m.endpoint, std::move(ping), ctx_.RequestTimeout(),
+                   [this, id = id, was_down](Result<Reply> rep) {
+                     if (was_down && rep.ok()) log::Info("member " + id + " answers again");
+                   });
   }
 }
 
-void Node::GossipTick() {
+void MembershipActor::GossipTick() {
   ProbeTick();
   // Only a joining node asks: one that left or was removed stays out until
   // an administrator's join.
-  const Member* self = cluster_.Find(options_.node_id);
+  const Member* self = ctx_.cluster.Find(ctx_.options.node_id);
   const bool joining = self != nullptr && self->state == MemberState::kJoining;
-  if (joining && !cluster_.ring().Contains(options_.node_id) && !options_.seeds.empty()) {
+  if (joining && !ctx_.cluster.ring().Contains(ctx_.options.node_id) &&
+      !ctx_.options.seeds.empty()) {
     // Ask a seed to let us in; its answer carries its view of the cluster.
     Request j;
     j.type = MsgType::kJoin;
-    j.node_id = options_.node_id;
-    j.endpoint = options_.listen;
-    const std::string& seed = options_.seeds[join_attempts_++ % options_.seeds.size()];
-    loop_->Call(seed, std::move(j), RequestTimeout(), [this, seed](Result<Reply> rep) {
+    j.node_id = ctx_.options.node_id;
+    j.endpoint = ctx_.options.listen;
+    const std::string& seed = ctx_.options.seeds[join_attempts_++ % ctx_.options.seeds.size()];
+    ctx_.loop.Call(seed, std::move(j), ctx_.RequestTimeout(), [this, seed](Result<Reply> rep) {
       if (!rep.ok()) {
         log::Warn("join through seed " + seed + " failed: " + rep.status().ToString());
         return;
@@ -166,9 +190,9 @@ void Node::GossipTick() {
   GossipOnce();
 }
 
-void Node::ServeGossip(std::string identity, Request req) {
+void MembershipActor::ServeGossip(std::string identity, Request req) {
   if (!ClusterState::Decode(req.payload).ok()) {
-    return SendReply(
+    return ctx_.Reply(
         identity,
         Reply::Error(req.id, Status::InvalidArgument("gossip carries no valid cluster view")));
   }
@@ -176,48 +200,48 @@ void Node::ServeGossip(std::string identity, Request req) {
   Reply r;
   r.type = MsgType::kGossipReply;
   r.id = req.id;
-  r.payload = cluster_.Encode();
-  SendReply(identity, r);
+  r.payload = ctx_.cluster.Encode();
+  ctx_.Reply(identity, r);
 }
 
-void Node::ServeJoin(std::string identity, Request req) {
+void MembershipActor::ServeJoin(std::string identity, Request req) {
   if (req.node_id.empty() || req.node_id.size() > Ring::kMaxNodeName ||
       (req.endpoint.rfind("tcp://", 0) != 0 && req.endpoint.rfind("ipc://", 0) != 0)) {
-    return SendReply(identity, Reply::Error(req.id, Status::InvalidArgument(
-                                                        "join needs a node id and a tcp:// or "
-                                                        "ipc:// endpoint")));
+    return ctx_.Reply(identity, Reply::Error(req.id, Status::InvalidArgument(
+                                                         "join needs a node id and a tcp:// or "
+                                                         "ipc:// endpoint")));
   }
-  const Ring old_ring = cluster_.ring();
-  const Member* m = cluster_.Find(req.node_id);
+  const Ring old_ring = ctx_.cluster.ring();
+  const Member* m = ctx_.cluster.Find(req.node_id);
   bool changed = false;
   if (m == nullptr) {
-    changed = cluster_.AddMember(req.node_id, req.endpoint, MemberState::kJoining);
+    changed = ctx_.cluster.AddMember(req.node_id, req.endpoint, MemberState::kJoining);
     log::Info("node " + req.node_id + " at " + req.endpoint + " asks to join");
   } else if (m->state == MemberState::kRemoved) {
     // A removed (or left) node asking again joins afresh.
-    changed = cluster_.Update(req.node_id, req.endpoint, MemberState::kJoining);
+    changed = ctx_.cluster.Update(req.node_id, req.endpoint, MemberState::kJoining);
     log::Info("node " + req.node_id + " at " + req.endpoint + ", removed before, asks to join");
   } else if (m->endpoint != req.endpoint) {
-    changed = cluster_.Update(req.node_id, req.endpoint, m->state);
+    changed = ctx_.cluster.Update(req.node_id, req.endpoint, m->state);
   }
   if (changed) OnClusterChanged(old_ring);
   ClaimTick();
   Reply r;
   r.type = MsgType::kGossipReply;
   r.id = req.id;
-  r.payload = cluster_.Encode();
-  SendReply(identity, r);
+  r.payload = ctx_.cluster.Encode();
+  ctx_.Reply(identity, r);
 }
 
 // The claimant adds members that are not in the ring yet (paper 4.8.1: an
 // administrator's join, here made by the seed contacted) and takes out
 // those leaving or removed.
-void Node::ClaimTick() {
-  if (cluster_.Claimant() != options_.node_id) return;
-  const Ring old_ring = cluster_.ring();
+void MembershipActor::ClaimTick() {
+  if (ctx_.cluster.Claimant() != ctx_.options.node_id) return;
+  const Ring old_ring = ctx_.cluster.ring();
   Ring ring = old_ring;
   bool changed = false;
-  for (const auto& [id, m] : cluster_.members()) {
+  for (const auto& [id, m] : ctx_.cluster.members()) {
     const bool going = m.state == MemberState::kLeaving || m.state == MemberState::kRemoved;
     if (going && ring.Contains(id) && ring.Leave(id)) {
       log::Info("took " + id + " out of the ring (" + MemberStateName(m.state) + ")");
@@ -230,131 +254,137 @@ void Node::ClaimTick() {
       changed = true;
     }
   }
-  if (changed) cluster_.SetRing(ring);
+  if (changed) ctx_.cluster.SetRing(ring);
   // Members in the ring are up.
   std::vector<std::pair<std::string, std::string>> now_up;
-  for (const auto& [id, m] : cluster_.members()) {
+  for (const auto& [id, m] : ctx_.cluster.members()) {
     if (m.state == MemberState::kJoining && ring.Contains(id)) now_up.emplace_back(id, m.endpoint);
   }
   for (const auto& [id, ep] : now_up)
-    changed = cluster_.Update(id, ep, MemberState::kUp) || changed;
+    changed = ctx_.cluster.Update(id, ep, MemberState::kUp) || changed;
   if (changed) OnClusterChanged(old_ring);
 }
 
 // ---- administration (dynamoctl join / leave / remove, DESIGN.md 3.2)
 
-void Node::ServeAdminJoin(std::string identity, Request req) {
+void MembershipActor::ServeAdminJoin(std::string identity, Request req) {
   const std::string& seed = req.endpoint;
   if (seed.rfind("tcp://", 0) != 0 && seed.rfind("ipc://", 0) != 0) {
-    return SendReply(
+    return ctx_.Reply(
         identity, Reply::Error(req.id, Status::InvalidArgument("join needs a tcp:// or ipc:// seed "
                                                                "endpoint, got '" +
                                                                seed + "'")));
   }
-  if (seed == options_.listen) {
-    return SendReply(identity,
-                     Reply::Error(req.id, Status::InvalidArgument("a node cannot join itself")));
+  if (seed == ctx_.options.listen) {
+    return ctx_.Reply(identity,
+                      Reply::Error(req.id, Status::InvalidArgument("a node cannot join itself")));
   }
-  const Ring& ring = cluster_.ring();
-  if (ring.nodes().size() > 1 && ring.Contains(options_.node_id)) {
-    return SendReply(
+  const Ring& ring = ctx_.cluster.ring();
+  if (ring.nodes().size() > 1 && ring.Contains(ctx_.options.node_id)) {
+    return ctx_.Reply(
         identity,
         Reply::Error(req.id, Status::InvalidArgument("this node is already in a cluster of " +
                                                      std::to_string(ring.nodes().size()) +
                                                      " nodes; leave it first")));
   }
-  if (!ring.empty() && ring.Contains(options_.node_id)) pre_join_ring_ = ring;
+  if (!ring.empty() && ring.Contains(ctx_.options.node_id)) pre_join_ring_ = ring;
   // Start over as a joining member of the seed's cluster; the seed's view,
   // ring included, arrives with its answer to our JOIN.
   ClusterState fresh;
-  fresh.AddMember(options_.node_id, options_.listen, MemberState::kJoining);
-  cluster_ = std::move(fresh);
-  options_.seeds = {seed};
+  fresh.AddMember(ctx_.options.node_id, ctx_.options.listen, MemberState::kJoining);
+  ctx_.cluster = std::move(fresh);
+  ctx_.options.seeds = {seed};
   join_attempts_ = 0;
-  SaveClusterState();
+  Save();
   log::Info("joining the cluster of " + seed + " on an administrator's request");
   GossipSoon();
-  SendReply(identity, Reply::Ack(req.id));
+  ctx_.Reply(identity, Reply::Ack(req.id));
 }
 
-void Node::ServeAdminLeave(std::string identity, Request req) {
-  const Ring& ring = cluster_.ring();
-  if (!ring.Contains(options_.node_id)) {
-    return SendReply(
+void MembershipActor::ServeAdminLeave(std::string identity, Request req) {
+  const Ring& ring = ctx_.cluster.ring();
+  if (!ring.Contains(ctx_.options.node_id)) {
+    return ctx_.Reply(
         identity, Reply::Error(req.id, Status::InvalidArgument("this node holds no partitions of a "
                                                                "cluster (not in the ring)")));
   }
   if (ring.nodes().size() == 1) {
-    return SendReply(
+    return ctx_.Reply(
         identity, Reply::Error(req.id, Status::InvalidArgument("the last node of a cluster cannot "
                                                                "leave it")));
   }
   const Ring old_ring = ring;
-  if (cluster_.Update(options_.node_id, options_.listen, MemberState::kLeaving)) {
+  if (ctx_.cluster.Update(ctx_.options.node_id, ctx_.options.listen, MemberState::kLeaving)) {
     log::Info(
         "leaving the cluster: the claimant reassigns this node's partitions, "
         "then they are handed off");
     OnClusterChanged(old_ring);
   }
-  SendReply(identity, Reply::Ack(req.id));
+  ctx_.Reply(identity, Reply::Ack(req.id));
 }
 
-void Node::ServeAdminRemove(std::string identity, Request req) {
+void MembershipActor::ServeAdminRemove(std::string identity, Request req) {
   const std::string& id = req.node_id;
-  const Member* m = cluster_.Find(id);
+  const Member* m = ctx_.cluster.Find(id);
   if (m == nullptr || m->state == MemberState::kRemoved) {
-    return SendReply(identity,
-                     Reply::Error(req.id, Status::NotFound("no member named '" + id + "'")));
+    return ctx_.Reply(identity,
+                      Reply::Error(req.id, Status::NotFound("no member named '" + id + "'")));
   }
-  if (id == options_.node_id) {
-    return SendReply(
+  if (id == ctx_.options.node_id) {
+    return ctx_.Reply(
         identity, Reply::Error(req.id, Status::InvalidArgument("a node cannot remove itself; use "
                                                                "leave")));
   }
-  const Ring& ring = cluster_.ring();
+  const Ring& ring = ctx_.cluster.ring();
   if (ring.Contains(id) && ring.nodes().size() == 1) {
-    return SendReply(
+    return ctx_.Reply(
         identity, Reply::Error(req.id, Status::InvalidArgument("cannot remove the last node of the "
                                                                "ring")));
   }
   const Ring old_ring = ring;
-  cluster_.Update(id, m->endpoint, MemberState::kRemoved);
+  ctx_.cluster.Update(id, m->endpoint, MemberState::kRemoved);
   log::Info("member " + id + " removed by an administrator");
   ClaimTick();  // when this node is the claimant, the ring changes now (and it
                 // handles the change)
-  if (cluster_.ring() == old_ring) OnClusterChanged(old_ring);
-  SendReply(identity, Reply::Ack(req.id));
+  if (ctx_.cluster.ring() == old_ring) OnClusterChanged(old_ring);
+  ctx_.Reply(identity, Reply::Ack(req.id));
 }
 
-void Node::MergeClusterState(std::string_view encoded) {
+void MembershipActor::MergeClusterState(std::string_view encoded) {
   auto other = ClusterState::Decode(encoded);
   if (!other.ok()) {
     log::Warn("ignoring a cluster view: " + other.status().ToString());
     return;
   }
-  const Ring old_ring = cluster_.ring();
-  if (cluster_.Merge(*other)) OnClusterChanged(old_ring);
+  const Ring old_ring = ctx_.cluster.ring();
+  if (ctx_.cluster.Merge(*other)) OnClusterChanged(old_ring);
 }
 
-void Node::OnClusterChanged(const Ring& old_ring) {
-  const Ring& ring = cluster_.ring();
+void MembershipActor::OnClusterChanged(const Ring& old_ring) {
+  const Ring& ring = ctx_.cluster.ring();
   if (!(old_ring == ring)) {
     log::Info("ring version " + std::to_string(ring.version()) + ": " +
               std::to_string(ring.nodes().size()) + " nodes, " +
-              std::to_string(ring.OwnedBy(options_.node_id)) + " partitions owned here");
-    if (!pre_join_ring_.empty() && ring.Contains(options_.node_id) &&
-        !old_ring.Contains(options_.node_id)) {
+              std::to_string(ring.OwnedBy(ctx_.options.node_id)) + " partitions owned here");
+    if (!pre_join_ring_.empty() && ring.Contains(ctx_.options.node_id) &&
+        !old_ring.Contains(ctx_.options.node_id)) {
       // Joined another cluster on an administrator's request: what this
       // node held in its own cluster goes to the keys' replicas here.
-      PlanTransfers(pre_join_ring_, ring);
+      const Ring from = std::move(pre_join_ring_);
       pre_join_ring_ = Ring();
-    } else {
-      PlanTransfers(old_ring, ring);
+      if (hooks_.on_ring_change) hooks_.on_ring_change(from, ring);
+    } else if (hooks_.on_ring_change) {
+      hooks_.on_ring_change(old_ring, ring);
     }
-    SyncTreesWithRing();
   }
-  SaveClusterState();
+  Save();
   GossipOnce();  // spread the news now rather than at the next tick
+}
+
+void MembershipActor::MarkSelfRemoved() {
+  const Ring ring = ctx_.cluster.ring();
+  ctx_.cluster.Update(ctx_.options.node_id, ctx_.options.listen, MemberState::kRemoved);
+  OnClusterChanged(ring);
 }
 
 }  // namespace dynamo

@@ -4,12 +4,13 @@
 // only if unchanged since). One partition at a time, in slices small
 // enough to hold in memory, sent in batches; a failed batch retries the
 // partition later from the slice it stopped in.
+#include "node/transfer.h"
+
 #include <algorithm>
 
 #include "dynamo/backend.h"
 #include "dynamo/key_hash.h"
 #include "node/local_store.h"
-#include "node/node_internal.h"
 #include "util/log.h"
 
 namespace dynamo {
@@ -29,11 +30,18 @@ bool Has(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
-using Items = std::vector<std::pair<std::string, std::string>>;
-
 }  // namespace
 
-void Node::PlanTransfers(const Ring& old_ring, const Ring& new_ring) {
+Transfer::Transfer(NodeContext& ctx, Hooks hooks) : ctx_(ctx), hooks_(std::move(hooks)) {}
+
+size_t Transfer::pending() const {
+  size_t n = 0;
+  for (const auto& t : queue_) n += !t->quiet || t->keys > 0;
+  if (running_ && current_ && (!current_->quiet || current_->keys > 0)) ++n;
+  return n;
+}
+
+void Transfer::Plan(const Ring& old_ring, const Ring& new_ring) {
   if (old_ring.empty() || old_ring.partitions() != new_ring.partitions()) return;
   for (uint32_t p = 0; p < new_ring.partitions(); ++p) {
     const auto before = old_ring.PreferenceList(p);
@@ -51,7 +59,7 @@ void Node::PlanTransfers(const Ring& old_ring, const Ring& new_ring) {
     // the first old replica still here does (anti-entropy backs it up).
     bool lost_alive = false;
     for (const auto& n : lost) {
-      const Member* m = cluster_.Find(n);
+      const Member* m = ctx_.cluster.Find(n);
       lost_alive = lost_alive || (m != nullptr && m->state != MemberState::kRemoved);
     }
     std::string first_kept;
@@ -61,67 +69,65 @@ void Node::PlanTransfers(const Ring& old_ring, const Ring& new_ring) {
         break;
       }
     }
-    const bool sender = lost_alive     ? Has(lost, options_.node_id)
-                        : lost.empty() ? before.front() == options_.node_id
-                                       : first_kept == options_.node_id;
+    const bool sender = lost_alive     ? Has(lost, ctx_.options.node_id)
+                        : lost.empty() ? before.front() == ctx_.options.node_id
+                                       : first_kept == ctx_.options.node_id;
     if (!sender) continue;
-    auto task = std::make_shared<TransferTask>();
+    auto task = std::make_shared<Task>();
     task->partition = p;
     task->targets = std::move(gained);
-    task->drop_after = Has(lost, options_.node_id);
-    transfers_.push_back(std::move(task));
+    task->drop_after = Has(lost, ctx_.options.node_id);
+    queue_.push_back(std::move(task));
   }
-  if (!transfers_.empty()) {
-    log::Info(std::to_string(transfers_.size()) + " partition transfers pending");
+  if (!queue_.empty()) {
+    log::Info(std::to_string(queue_.size()) + " partition transfers pending");
   }
-  TransferTick();
+  Tick();
 }
 
 // Keys this node holds in partitions it does not replicate (a hand-off cut
 // short by a crash, a leave resumed after a restart, a write that reached
 // it on a stale ring) go to the partition's replicas and are then dropped
 // here. Partitions with no keys cost one empty scan.
-void Node::PlanOrphanTransfers() {
-  const Ring& ring = cluster_.ring();
-  if (ring.empty() || !transfers_.empty() || transfer_running_) return;
+void Transfer::PlanOrphans() {
+  const Ring& ring = ctx_.cluster.ring();
+  if (ring.empty() || !queue_.empty() || running_) return;
   for (uint32_t p = 0; p < ring.partitions(); ++p) {
     auto pref = ring.PreferenceList(p);
-    if (Has(pref, options_.node_id)) continue;
-    auto task = std::make_shared<TransferTask>();
+    if (Has(pref, ctx_.options.node_id)) continue;
+    auto task = std::make_shared<Task>();
     task->partition = p;
     task->targets = std::move(pref);
     task->drop_after = true;
     task->quiet = true;
-    transfers_.push_back(std::move(task));
+    queue_.push_back(std::move(task));
   }
-  TransferTick();
+  Tick();
 }
 
-void Node::TransferTick() {
-  if (transfer_running_) return;
-  if (transfers_.empty()) {
-    const Member* self = cluster_.Find(options_.node_id);
-    if (self != nullptr && self->state == MemberState::kLeaving && !cluster_.ring().empty() &&
-        !cluster_.ring().Contains(options_.node_id) && hint_snapshot_.pending == 0 &&
-        !handoff_scan_running_ && handoff_busy_.empty()) {
+void Transfer::Tick() {
+  if (running_) return;
+  if (queue_.empty()) {
+    const Member* self = ctx_.cluster.Find(ctx_.options.node_id);
+    if (self != nullptr && self->state == MemberState::kLeaving && !ctx_.cluster.ring().empty() &&
+        !ctx_.cluster.ring().Contains(ctx_.options.node_id) &&
+        (!hooks_.handoff_idle || hooks_.handoff_idle())) {
       // Everything handed off, hints included: this node is out of the cluster.
       log::Info("left the cluster: every partition and hint handed off");
-      const Ring ring = cluster_.ring();
-      cluster_.Update(options_.node_id, options_.listen, MemberState::kRemoved);
-      OnClusterChanged(ring);
+      if (hooks_.on_left) hooks_.on_left();
     }
-    if (transfer_round_partitions_ > 0) {
-      log::Info("handed off " + std::to_string(transfer_round_partitions_) + " partitions (" +
-                std::to_string(transfer_round_keys_) + " keys) to their new replicas");
-      transfer_round_partitions_ = transfer_round_keys_ = 0;
+    if (round_partitions_ > 0) {
+      log::Info("handed off " + std::to_string(round_partitions_) + " partitions (" +
+                std::to_string(round_keys_) + " keys) to their new replicas");
+      round_partitions_ = round_keys_ = 0;
     }
     return;
   }
-  auto task = transfers_.front();
-  transfers_.pop_front();
-  transfer_running_ = true;
-  current_transfer_ = task;
-  TransferSlice(task);
+  auto task = queue_.front();
+  queue_.pop_front();
+  running_ = true;
+  current_ = task;
+  ScanSlice(task);
 }
 
 // A partition moves in slices: a key-hash range is scanned whole when it
@@ -129,23 +135,23 @@ void Node::TransferTick() {
 // halves (engines scan in no particular order, so a scan cannot resume
 // midway). Only one slice is in memory; a failure resumes at the slice it
 // stopped in; an empty or small partition is one scan.
-void Node::TransferSlice(std::shared_ptr<TransferTask> task) {
+void Transfer::ScanSlice(std::shared_ptr<Task> task) {
   if (!task->started) {
-    task->pending.push_back(PartitionHashRange(task->partition, cluster_.ring().partitions()));
+    task->pending.push_back(PartitionHashRange(task->partition, ctx_.cluster.ring().partitions()));
     task->started = true;
   }
-  if (task->pending.empty()) return FinishTransfer(task);
+  if (task->pending.empty()) return Finish(task);
   const HashRange range = task->pending.back();
   struct Slice {
     Items items;
     bool too_big = false;
   };
-  loop_->OnEngine<Result<Slice>>(
+  ctx_.loop.OnEngine<Result<Slice>>(
       [this, range]() -> Result<Slice> {
         Slice slice;
         size_t bytes = 0;
         const bool splittable = range.lo < range.hi;
-        Status s = store_->backend().Scan(
+        Status s = ctx_.store.backend().Scan(
             range.lo, range.hi, [&](std::string_view k, uint64_t, std::string_view v) {
               if (splittable && (slice.items.size() >= kSliceKeys || bytes >= kSliceBytes)) {
                 slice.too_big = true;
@@ -163,8 +169,8 @@ void Node::TransferSlice(std::shared_ptr<TransferTask> task) {
         if (!slice.ok()) {
           log::Warn("transfer of partition " + std::to_string(task->partition) +
                     " cannot scan: " + slice.status().ToString());
-          transfer_running_ = false;
-          transfers_.push_back(task);
+          running_ = false;
+          queue_.push_back(task);
           return;
         }
         if (slice->too_big) {
@@ -173,15 +179,13 @@ void Node::TransferSlice(std::shared_ptr<TransferTask> task) {
           task->pending.pop_back();
           task->pending.push_back({mid + 1, range.hi});
           task->pending.push_back({range.lo, mid});
-          return loop_->Post([this, task] { TransferSlice(task); });
+          return ctx_.loop.Post([this, task] { ScanSlice(task); });
         }
-        SendTransferBatch(task, std::make_shared<Items>(std::move(slice->items)), 0);
+        SendBatch(task, std::make_shared<Items>(std::move(slice->items)), 0);
       });
 }
 
-void Node::SendTransferBatch(
-    std::shared_ptr<TransferTask> task,
-    std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items, size_t offset) {
+void Transfer::SendBatch(std::shared_ptr<Task> task, std::shared_ptr<Items> items, size_t offset) {
   if (offset >= items->size()) return DropSlice(task, items);
   if (offset == 0 && task->quiet && task->keys == 0) {
     log::Info("partition " + std::to_string(task->partition) +
@@ -198,49 +202,48 @@ void Node::SendTransferBatch(
   auto remaining = std::make_shared<size_t>(task->targets.size());
   auto failed = std::make_shared<bool>(false);
   for (const auto& target : task->targets) {
-    loop_->Call(EndpointOf(target), batch, RequestTimeout() * 5,
-                [this, task, items, end, offset, remaining, failed, target](Result<Reply> rep) {
-                  if (!rep.ok() || !rep->ToStatus().ok() || rep->type != MsgType::kAck) {
-                    *failed = true;
-                    log::Warn("transfer of partition " + std::to_string(task->partition) + " to " +
-                              target + " failed; will retry");
-                  }
-                  if (--*remaining > 0) return;
-                  if (*failed) {
-                    // Retried later from this slice (merges are idempotent),
-                    // to the partition's replicas as they are then: a target
-                    // that died and was removed meanwhile is replaced.
-                    RetargetTransfer(task);
-                    transfers_.push_back(task);
-                    transfer_running_ = false;
-                    return;
-                  }
-                  task->keys += end - offset;
-                  keys_transferred_ += end - offset;
-                  transfer_round_keys_ += end - offset;
-                  SendTransferBatch(task, items, end);
-                });
+    ctx_.loop.Call(ctx_.EndpointOf(target), batch, ctx_.RequestTimeout() * 5,
+                   [this, task, items, end, offset, remaining, failed, target](Result<Reply> rep) {
+                     if (!rep.ok() || !rep->ToStatus().ok() || rep->type != MsgType::kAck) {
+                       *failed = true;
+                       log::Warn("transfer of partition " + std::to_string(task->partition) +
+                                 " to " + target + " failed; will retry");
+                     }
+                     if (--*remaining > 0) return;
+                     if (*failed) {
+                       // Retried later from this slice (merges are idempotent),
+                       // to the partition's replicas as they are then: a target
+                       // that died and was removed meanwhile is replaced.
+                       Retarget(task);
+                       queue_.push_back(task);
+                       running_ = false;
+                       return;
+                     }
+                     task->keys += end - offset;
+                     keys_transferred_ += end - offset;
+                     round_keys_ += end - offset;
+                     SendBatch(task, items, end);
+                   });
   }
 }
 
 // Every new replica acknowledged the slice: a node that no longer
 // replicates the partition drops those keys, then the next slice goes.
-void Node::DropSlice(std::shared_ptr<TransferTask> task,
-                     std::shared_ptr<std::vector<std::pair<std::string, std::string>>> items) {
-  const auto now = cluster_.ring().PreferenceList(task->partition);
-  const bool drop = task->drop_after && !Has(now, options_.node_id) && !items->empty();
+void Transfer::DropSlice(std::shared_ptr<Task> task, std::shared_ptr<Items> items) {
+  const auto now = ctx_.cluster.ring().PreferenceList(task->partition);
+  const bool drop = task->drop_after && !Has(now, ctx_.options.node_id) && !items->empty();
   if (!drop) {
     NextSlice(task);
     // Through the loop's queue, not a nested call: with an inline engine
     // every step completes at once, and a partition's slices would nest.
-    return loop_->Post([this, task] { TransferSlice(task); });
+    return ctx_.loop.Post([this, task] { ScanSlice(task); });
   }
-  loop_->OnEngine<Status>(
+  ctx_.loop.OnEngine<Status>(
       [this, items] {
         // Only what was handed off: a key merged into since (a hint, a
         // write on the old ring) stays, for the next sweep to hand over.
         for (const auto& [k, v] : *items) {
-          Status s = store_->RemoveIfUnchanged(k, v);
+          Status s = ctx_.store.RemoveIfUnchanged(k, v);
           if (!s.ok()) return s;
         }
         return Status::OK();
@@ -248,14 +251,14 @@ void Node::DropSlice(std::shared_ptr<TransferTask> task,
       [this, task](Status s) {
         if (!s.ok()) log::Warn("dropping a handed-off partition failed: " + s.ToString());
         NextSlice(task);
-        loop_->Post([this, task] { TransferSlice(task); });
+        ctx_.loop.Post([this, task] { ScanSlice(task); });
       });
 }
 
-void Node::RetargetTransfer(const std::shared_ptr<TransferTask>& task) {
+void Transfer::Retarget(const std::shared_ptr<Task>& task) {
   std::vector<std::string> now;
-  for (const auto& n : cluster_.ring().PreferenceList(task->partition)) {
-    if (n != options_.node_id) now.push_back(n);
+  for (const auto& n : ctx_.cluster.ring().PreferenceList(task->partition)) {
+    if (n != ctx_.options.node_id) now.push_back(n);
   }
   if (now.empty() || now == task->targets) return;
   // Those still replicas keep their place; new replicas are added.
@@ -269,24 +272,24 @@ void Node::RetargetTransfer(const std::shared_ptr<TransferTask>& task) {
   if (!targets.empty()) task->targets = std::move(targets);
 }
 
-void Node::NextSlice(const std::shared_ptr<TransferTask>& task) {
+void Transfer::NextSlice(const std::shared_ptr<Task>& task) {
   if (!task->pending.empty()) task->pending.pop_back();
 }
 
-void Node::FinishTransfer(std::shared_ptr<TransferTask> task) {
-  if (!task->quiet || task->keys > 0) ++transfer_round_partitions_;
+void Transfer::Finish(std::shared_ptr<Task> task) {
+  if (!task->quiet || task->keys > 0) ++round_partitions_;
   log::Debug("partition " + std::to_string(task->partition) + ": " + std::to_string(task->keys) +
              " keys sent to " + std::to_string(task->targets.size()) + " new replica(s)");
-  transfer_running_ = false;
-  loop_->Post([this] { TransferTick(); });
+  running_ = false;
+  ctx_.loop.Post([this] { Tick(); });
 }
 
-void Node::ServeTransfer(std::string identity, Request req) {
+void Transfer::ServeTransfer(std::string identity, Request req) {
   // Decoding a batch of up to 256 sets is worker work too, not the loop's.
   // A bad entry refuses the whole batch before anything is stored.
   auto batch =
       std::make_shared<std::vector<std::pair<std::string, std::string>>>(std::move(req.batch));
-  loop_->OnEngine<Status>(
+  ctx_.loop.OnEngine<Status>(
       [this, batch] {
         std::vector<SiblingSet> sets;
         sets.reserve(batch->size());
@@ -298,15 +301,15 @@ void Node::ServeTransfer(std::string identity, Request req) {
           sets.push_back(std::move(set).value());
         }
         for (size_t i = 0; i < sets.size(); ++i) {
-          Status s = store_->Merge((*batch)[i].first, sets[i]).status();
+          Status s = ctx_.store.Merge((*batch)[i].first, sets[i]).status();
           if (!s.ok()) return s;
         }
         // The sender deletes its copies (hints, a handed-off slice) on our
         // ack: make ours durable first, whatever the engine's sync policy.
-        return store_->backend().Sync();
+        return ctx_.store.backend().Sync();
       },
       [this, identity = std::move(identity), id = req.id](Status s) {
-        SendReply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
+        ctx_.Reply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
       });
 }
 

@@ -1,0 +1,85 @@
+// NodeContext: what every actor of a node shares (not a public header).
+//
+// The node owns the parts (options, loop, local store, hint store, cluster
+// view, failure detector) and hands each actor this context: references to
+// them, the few helpers every actor needs (where a member listens, whether
+// it is down, a key's preference list, replying to a requester), and the
+// request counters status shows. Loop thread only, except the atomics.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dynamo/failure_detector.h"
+#include "dynamo/membership.h"
+#include "dynamo/transport/loop.h"
+#include "dynamo/transport/message.h"
+#include "node/options.h"
+
+namespace dynamo {
+
+class HintStore;
+class LocalStore;
+
+class NodeContext {
+ public:
+  NodeContext(NodeOptions& options, Loop& loop, LocalStore& store, HintStore& hints,
+              ClusterState& cluster, FailureDetector& detector)
+      : options(options),
+        loop(loop),
+        store(store),
+        hints(hints),
+        cluster(cluster),
+        detector(detector) {}
+  NodeContext(const NodeContext&) = delete;
+  NodeContext& operator=(const NodeContext&) = delete;
+
+  NodeOptions& options;       // membership changes the seeds on an administrator's join
+  Loop& loop;                 // sockets, timers, workers, the clock
+  LocalStore& store;          // this node's own data (the engine)
+  HintStore& hints;           // writes kept for down replicas (paper 4.6)
+  ClusterState& cluster;      // the membership view; only membership changes it
+  FailureDetector& detector;  // fed by the loop's peer observer
+
+  const std::string& self() const { return options.node_id; }
+  const Ring& ring() const { return cluster.ring(); }
+
+  // Where a member listens ("" for an unknown one).
+  std::string EndpointOf(const std::string& node_id) const {
+    const Member* m = cluster.Find(node_id);
+    return m ? m->endpoint : std::string();
+  }
+  // Local failure detection (paper 4.8.3).
+  bool IsDownEndpoint(const std::string& endpoint) const {
+    return detector.IsDown(endpoint, loop.Now());
+  }
+  bool IsDownNode(const std::string& node_id) const {
+    const std::string endpoint = EndpointOf(node_id);
+    return endpoint.empty() || IsDownEndpoint(endpoint);
+  }
+  // The key's preference list in the current ring (empty without a ring).
+  std::vector<std::string> PreferenceListFor(std::string_view key) const {
+    const Ring& r = cluster.ring();
+    if (r.empty()) return {};
+    return r.PreferenceList(r.PartitionForKey(key));
+  }
+  std::chrono::milliseconds RequestTimeout() const {
+    return std::chrono::milliseconds(options.request_timeout_ms);
+  }
+
+  // Replies to a requester; error replies are counted.
+  void Reply(const std::string& to, const wire::Reply& reply) {
+    if (reply.type == wire::MsgType::kError && reply.error_code != 0) ++errors;
+    loop.Reply(to, reply);
+  }
+
+  // Shown by status.
+  std::atomic<uint64_t> requests{0};   // requests taken (batches count their parts)
+  std::atomic<uint64_t> errors{0};     // error replies sent
+  std::atomic<uint64_t> malformed{0};  // messages that could not be decoded
+};
+
+}  // namespace dynamo

@@ -1,0 +1,132 @@
+#include "node/status_report.h"
+
+#include <nlohmann/json.hpp>
+
+#include "dynamo/backend.h"
+#include "node/anti_entropy.h"
+#include "node/coordinator.h"
+#include "node/handoff.h"
+#include "node/local_store.h"
+#include "node/transfer.h"
+
+namespace dynamo {
+
+using wire::MsgType;
+using wire::Reply;
+using wire::Request;
+
+namespace {
+// STATUS_REPLY and RING_REPLY carry a map: the JSON document, as msgpack.
+Reply MapReply(MsgType type, uint64_t id, const nlohmann::json& doc) {
+  std::vector<uint8_t> packed = nlohmann::json::to_msgpack(doc);
+  Reply r;
+  r.type = type;
+  r.id = id;
+  r.status_msgpack.assign(packed.begin(), packed.end());
+  return r;
+}
+}  // namespace
+
+void StatusReport::ServeStatus(std::string identity, const Request& req) {
+  // Engine statistics may block (a remote engine): ask on a worker.
+  auto stats = [this]() -> std::string {
+    auto r = ctx_.store.backend().Stats();
+    if (r.ok()) return *r;
+    return nlohmann::json{{"error", r.status().ToString()}}.dump();
+  };
+  ctx_.loop.OnEngine<std::string>(stats, [this, identity, id = req.id](std::string engine) {
+    ctx_.Reply(identity, StatusReply(id, engine));
+  });
+}
+
+void StatusReport::ServeRing(const std::string& identity, const Request& req) {
+  ctx_.Reply(identity, RingReply(req.id));
+}
+
+Reply StatusReport::StatusReply(uint64_t id, const std::string& engine_stats) const {
+  using nlohmann::json;
+  const Ring& ring = ctx_.cluster.ring();
+  json j;
+  j["node_id"] = ctx_.options.node_id;
+  j["endpoint"] = ctx_.options.listen;
+  j["backend"] = parts_.plugin->name();
+  j["backend_version"] = parts_.plugin->version();
+  json members = json::array();
+  for (const auto& [mid, m] : ctx_.cluster.members()) {
+    if (m.state == MemberState::kRemoved) continue;  // gone from the cluster
+    // "down" is this node's own view (failure detection is local, paper
+    // 4.8.3); the other states come from the gossiped membership.
+    const bool down = mid != ctx_.options.node_id && m.state == MemberState::kUp &&
+                      ctx_.IsDownEndpoint(m.endpoint);
+    members.push_back(json{{"node_id", m.node_id},
+                           {"endpoint", m.endpoint},
+                           {"state", down ? "down" : MemberStateName(m.state)}});
+  }
+  j["members"] = members;
+  j["partitions"] = ring.empty() ? ctx_.options.partitions : ring.partitions();
+  j["partitions_owned"] = ring.empty() ? 0 : ring.OwnedBy(ctx_.options.node_id);
+  j["ring_version"] = ring.version();
+  const uint32_t n = ring.empty() ? ctx_.options.replicas : ring.replicas();
+  j["replicas"] = n;
+  j["read_quorum"] = ctx_.options.read_quorum;
+  j["write_quorum"] = ctx_.options.write_quorum;
+  j["under_replicated"] = ring.empty() || ring.nodes().size() < n;
+  // As of the last handoff tick (the loop never waits on the store).
+  const Handoff::Snapshot& hints = parts_.handoff->snapshot();
+  j["hints_pending"] = hints.pending;
+  json pending = json::object();
+  for (const auto& [target, count] : hints.by_target) {
+    if (count > 0) pending[target] = count;
+  }
+  j["hints_pending_by_target"] = pending;
+  const Coordinator::Stats& coordinated = parts_.coordinator->stats();
+  j["hints"] = json{{"stored", parts_.handoff->stored()},
+                    {"delivered", parts_.handoff->delivered()},
+                    {"dropped", hints.dropped},
+                    {"sent", coordinated.hints_sent},
+                    {"bytes", hints.bytes}};
+  const AntiEntropy::Stats& ae = parts_.anti_entropy->stats();
+  j["anti_entropy"] = json{{"exchanges", ae.exchanges},
+                           {"keys_repaired", ae.keys_repaired},
+                           {"partitions_differing", ae.partitions_differing},
+                           {"rounds", ae.rounds},
+                           {"yields", ae.yields},
+                           {"enabled", parts_.anti_entropy->enabled()}};
+  j["requests"] = ctx_.requests.load();
+  j["errors"] = ctx_.errors.load();
+  j["malformed"] = ctx_.malformed.load();
+  j["forwarded"] = coordinated.forwarded;
+  j["read_repairs"] = coordinated.read_repairs;
+  j["keys_transferred"] = parts_.transfer->keys_transferred();
+  // Sweeps for stray keys count only once they found some.
+  j["transfers_pending"] = parts_.transfer->pending();
+  j["engine"] = json::parse(engine_stats, nullptr, /*allow_exceptions=*/false);
+  if (j["engine"].is_discarded()) j["engine"] = engine_stats;
+  return MapReply(MsgType::kStatusReply, id, j);
+}
+
+Reply StatusReport::RingReply(uint64_t id) const {
+  using nlohmann::json;
+  const Ring& ring = ctx_.cluster.ring();
+  json j;
+  j["partitions"] = ring.partitions();
+  j["replicas"] = ring.empty() ? ctx_.options.replicas : ring.replicas();
+  j["version"] = ring.version();
+  json owners = json::array();
+  for (uint32_t p = 0; p < ring.partitions(); ++p) owners.push_back(ring.PreferenceList(p));
+  j["owners"] = owners;
+  // Where each ring member listens, for clients that route requests
+  // themselves (client-driven coordination, docs/client-api.md).
+  json endpoints = json::object();
+  for (const std::string& n : ring.nodes()) endpoints[n] = ctx_.EndpointOf(n);
+  j["endpoints"] = endpoints;
+  // Members this node takes for down: such clients try them last.
+  json down = json::array();
+  for (const std::string& n : ring.nodes()) {
+    if (ctx_.IsDownNode(n)) down.push_back(n);
+  }
+  j["down"] = down;
+  return MapReply(MsgType::kRingReply, id, j);
+}
+
+}  // namespace dynamo

@@ -1,0 +1,50 @@
+// StatusReport: what STATUS and RING answer (DESIGN.md 3.2, docs/protocol.md).
+//
+// Reads the node's parts and builds the documented JSON documents (sent as
+// msgpack maps): the node, its engine, members as this node sees them,
+// ring, quorums, hints, anti-entropy, transfers and request counters; and
+// the ring with every partition's preference list, where each member
+// listens and which ones this node takes for down.
+//
+// Loop thread only; engine statistics are read on a worker (a remote engine
+// may block).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "dynamo/transport/message.h"
+#include "node/node_context.h"
+
+namespace dynamo {
+
+class AntiEntropy;
+class BackendPlugin;
+class Coordinator;
+class Handoff;
+class Transfer;
+
+class StatusReport {
+ public:
+  struct Parts {
+    const BackendPlugin* plugin = nullptr;
+    const Coordinator* coordinator = nullptr;
+    const Handoff* handoff = nullptr;
+    const AntiEntropy* anti_entropy = nullptr;
+    const Transfer* transfer = nullptr;
+  };
+
+  StatusReport(NodeContext& ctx, Parts parts) : ctx_(ctx), parts_(parts) {}
+
+  void ServeStatus(std::string identity, const wire::Request& req);
+  void ServeRing(const std::string& identity, const wire::Request& req);
+
+  wire::Reply StatusReply(uint64_t id, const std::string& engine_stats) const;
+  wire::Reply RingReply(uint64_t id) const;
+
+ private:
+  NodeContext& ctx_;
+  Parts parts_;
+};
+
+}  // namespace dynamo

@@ -1,0 +1,85 @@
+// Transfer: moving partitions whose owners changed (paper 4.9, 6.2).
+//
+// When ownership changes, the nodes that stop replicating a partition send
+// its keys to the nodes that start, and drop them only after every new
+// replica acknowledged them (and only if unchanged since). One partition at
+// a time, in slices small enough to hold in memory, sent in batches; a
+// failed batch retries the partition later from the slice it stopped in.
+// Keys held here in partitions this node does not replicate (a hand-off cut
+// short by a crash) are swept home the same way. Also serves TRANSFER
+// batches sent here (hint deliveries, anti-entropy pushes, hand-offs).
+//
+// Loop thread only.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dynamo/key_hash.h"
+#include "dynamo/ring.h"
+#include "dynamo/transport/message.h"
+#include "node/node_context.h"
+
+namespace dynamo {
+
+class Transfer {
+ public:
+  struct Hooks {
+    // No hint is left to hand over (a leaving node waits for that too).
+    std::function<bool()> handoff_idle;
+    // A leaving node handed everything off: it is out of the cluster.
+    std::function<void()> on_left;
+  };
+
+  Transfer(NodeContext& ctx, Hooks hooks);
+
+  // Queues the partitions this node must hand over after the ring changed.
+  void Plan(const Ring& old_ring, const Ring& new_ring);
+  // Queues a sweep of every partition not replicated here.
+  void PlanOrphans();
+  // Starts the next queued transfer unless one is running.
+  void Tick();
+  void ServeTransfer(std::string identity, wire::Request req);
+
+  uint64_t keys_transferred() const { return keys_transferred_; }
+  // Queued and running transfers (sweeps count once they found keys).
+  size_t pending() const;
+
+ private:
+  struct Task;
+  using Items = std::vector<std::pair<std::string, std::string>>;
+  void ScanSlice(std::shared_ptr<Task> task);
+  void SendBatch(std::shared_ptr<Task> task, std::shared_ptr<Items> items, size_t offset);
+  void DropSlice(std::shared_ptr<Task> task, std::shared_ptr<Items> items);
+  void NextSlice(const std::shared_ptr<Task>& task);
+  void Retarget(const std::shared_ptr<Task>& task);
+  void Finish(std::shared_ptr<Task> task);
+
+  NodeContext& ctx_;
+  Hooks hooks_;
+  std::deque<std::shared_ptr<Task>> queue_;
+  bool running_ = false;
+  std::shared_ptr<Task> current_;  // the one running, if any
+  uint64_t keys_transferred_ = 0;
+  uint64_t round_keys_ = 0;  // since the queue last ran dry
+  uint64_t round_partitions_ = 0;
+};
+
+// One partition to hand to nodes that became its replicas.
+struct Transfer::Task {
+  uint32_t partition = 0;
+  std::vector<std::string> targets;  // node ids
+  bool drop_after = false;           // this node is no longer a replica
+  bool quiet = false;                // a sweep for stray keys: log only when some are found
+  // Progress: key-hash ranges still to send, the next at the back (once
+  // started, the whole partition is the first).
+  bool started = false;
+  std::vector<HashRange> pending;
+  uint64_t keys = 0;  // keys sent so far
+};
+
+}  // namespace dynamo
