@@ -1,0 +1,117 @@
+// The coordinator (paper 4.5, 4.6): quorums, timeouts, read repair and
+// siblings, on real nodes over a SimLoop network.
+#include "sim_cluster.h"
+
+namespace dynamo::test {
+namespace {
+
+using wire::MsgType;
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { cluster.Start(3); }  // N=3: every node replicates every key
+  SimCluster cluster;
+};
+
+TEST_F(CoordinatorTest, APutIsAnsweredOnceWReplicasAcknowledged) {
+  cluster.loop(3).Pause();  // accepts nothing, answers nothing
+  const auto start = cluster.net.Now();
+  wire::Reply r = cluster.Put(1, "k", "v", "", /*w=*/2);
+  const auto took = cluster.net.Now() - start;
+  ASSERT_EQ(r.type, MsgType::kPutReply) << r.error_message;
+  EXPECT_FALSE(r.context.empty());
+  // Node 1's own write and node 2's ack made W=2: nobody waited for node 3.
+  EXPECT_LT(took, std::chrono::milliseconds(cluster.defaults.request_timeout_ms));
+  EXPECT_EQ(Values(cluster.Local(1, "k")), std::vector<std::string>{"v"});
+  EXPECT_EQ(Values(cluster.Local(2, "k")), std::vector<std::string>{"v"});
+  EXPECT_TRUE(cluster.Local(3, "k").empty());
+}
+
+TEST_F(CoordinatorTest, APutShortOfWFailsAfterTheTimeoutWithTheCount) {
+  cluster.loop(2).Pause();
+  cluster.loop(3).Pause();
+  const auto start = cluster.net.Now();
+  wire::Reply r = cluster.Put(1, "k", "v", "", /*w=*/2);
+  ASSERT_EQ(r.type, MsgType::kError);
+  EXPECT_GE(cluster.net.Now() - start,
+            std::chrono::milliseconds(cluster.defaults.request_timeout_ms));
+  EXPECT_EQ(r.error_code, static_cast<uint8_t>(Status::Code::kUnavailable));
+  EXPECT_NE(r.error_message.find("quorum not reached: 1 of 2 needed replicas acknowledged"),
+            std::string::npos)
+      << r.error_message;
+  // W=3 with one replica silent: 2 of 3.
+  cluster.loop(2).Resume();
+  r = cluster.Put(1, "k2", "v", "", /*w=*/3);
+  ASSERT_EQ(r.type, MsgType::kError);
+  EXPECT_NE(r.error_message.find("2 of 3 needed replicas acknowledged"), std::string::npos)
+      << r.error_message;
+}
+
+TEST_F(CoordinatorTest, AGetShortOfRFailsAfterTheTimeoutWithTheCount) {
+  ASSERT_EQ(cluster.Put(1, "k", "v").type, MsgType::kPutReply);
+  cluster.loop(2).Pause();
+  cluster.loop(3).Pause();
+  wire::Reply r = cluster.Get(1, "k", /*r=*/2);
+  ASSERT_EQ(r.type, MsgType::kError);
+  EXPECT_NE(r.error_message.find("quorum not reached: 1 of 2 needed replicas answered (3 asked)"),
+            std::string::npos)
+      << r.error_message;
+  r = cluster.Get(1, "k", /*r=*/1);
+  ASSERT_EQ(r.type, MsgType::kGetReply) << r.error_message;
+  EXPECT_EQ(r.values, std::vector<std::string>{"v"});
+}
+
+TEST_F(CoordinatorTest, ReadRepairSendsTheReconciledSetOnlyToStaleReplicas) {
+  // Node 3 misses the write.
+  cluster.net.Isolate(SimCluster::Endpoint(3), SimCluster::Endpoint(1));
+  cluster.net.Isolate(SimCluster::Endpoint(3), SimCluster::Endpoint(2));
+  ASSERT_EQ(cluster.Put(1, "k", "v").type, MsgType::kPutReply);
+  cluster.net.RunFor(300ms);
+  cluster.net.Heal();
+  ASSERT_TRUE(cluster.Local(3, "k").empty());
+  const uint64_t before = cluster.node(1).coordinator().stats().read_repairs;
+
+  wire::Reply r = cluster.Get(1, "k", /*r=*/3);
+  ASSERT_EQ(r.type, MsgType::kGetReply) << r.error_message;
+  EXPECT_EQ(r.values, std::vector<std::string>{"v"});
+  ASSERT_TRUE(cluster.RunUntil([&] { return !cluster.Local(3, "k").empty(); }, 2s));
+  EXPECT_EQ(Values(cluster.Local(3, "k")), std::vector<std::string>{"v"});
+  // One stale replica of three: one repair, none for nodes 1 and 2.
+  EXPECT_EQ(cluster.node(1).coordinator().stats().read_repairs - before, 1u);
+  // A second read finds nothing stale.
+  ASSERT_EQ(cluster.Get(1, "k", 3).type, MsgType::kGetReply);
+  cluster.net.RunFor(100ms);
+  EXPECT_EQ(cluster.node(1).coordinator().stats().read_repairs - before, 1u);
+}
+
+TEST_F(CoordinatorTest, ConcurrentWritesThroughTwoCoordinatorsBecomeSiblings) {
+  ASSERT_EQ(cluster.Put(1, "cart", "milk,eggs").type, MsgType::kPutReply);
+  ASSERT_EQ(cluster.Put(2, "cart", "milk,bread").type, MsgType::kPutReply);
+  wire::Reply r = cluster.Get(3, "cart", 3);
+  ASSERT_EQ(r.type, MsgType::kGetReply) << r.error_message;
+  std::sort(r.values.begin(), r.values.end());
+  EXPECT_EQ(r.values, (std::vector<std::string>{"milk,bread", "milk,eggs"}));
+  // A write with the read's context reconciles them.
+  ASSERT_EQ(cluster.Put(3, "cart", "milk,bread,eggs", r.context).type, MsgType::kPutReply);
+  r = cluster.Get(1, "cart", 3);
+  EXPECT_EQ(r.values, std::vector<std::string>{"milk,bread,eggs"});
+}
+
+TEST_F(CoordinatorTest, APutThroughANonReplicaIsForwardedToAReplica) {
+  // Four nodes, N=3: some keys are not replicated on node 4.
+  cluster.AddNode();
+  ASSERT_TRUE(cluster.RunUntil([&] { return cluster.Converged(); }, 30s));
+  std::string key;
+  for (int i = 0; key.empty(); ++i) {
+    const std::string k = "key" + std::to_string(i);
+    const auto pref = cluster.node(4).context().PreferenceListFor(k);
+    if (std::find(pref.begin(), pref.end(), SimCluster::Id(4)) == pref.end()) key = k;
+  }
+  const uint64_t before = cluster.node(4).coordinator().stats().forwarded;
+  ASSERT_EQ(cluster.Put(4, key, "v").type, MsgType::kPutReply);
+  EXPECT_EQ(cluster.node(4).coordinator().stats().forwarded - before, 1u);
+  EXPECT_TRUE(cluster.Local(4, key).empty());  // the non-replica keeps no copy
+}
+
+}  // namespace
+}  // namespace dynamo::test
