@@ -13,10 +13,15 @@ bool IsRegularFile(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-// Offset just past the last field this host knows about: a table shorter
-// than that is from an older, incompatible build.
-constexpr size_t kRequiredTableSize =
-    offsetof(dynamo_backend_api, free_mem) + sizeof(dynamo_backend_api::free_mem);
+// The 1.0 block is the least a table may hold; later blocks are optional.
+constexpr size_t kRequiredTableSize = DYNAMO_BACKEND_API_SIZE_1_0;
+static_assert(DYNAMO_BACKEND_API_SIZE_1_0 ==
+              offsetof(dynamo_backend_api, free_mem) + sizeof(dynamo_backend_api::free_mem));
+
+// True when a table of struct_size bytes holds the field at offset..offset+size.
+constexpr bool Holds(uint32_t struct_size, size_t offset, size_t size) {
+  return struct_size >= offset + size;
+}
 
 }  // namespace
 
@@ -32,8 +37,8 @@ Result<std::shared_ptr<BackendPlugin>> BackendPlugin::Load(const std::string& na
   } else {
     path = plugin_dir + "/" + name_or_path + ".so";
     if (!IsRegularFile(path)) {
-      return Status::InvalidArgument("unknown backend '" + name_or_path + "': no plugin " +
-                                     path + " (see --plugin-dir)");
+      return Status::InvalidArgument("unknown backend '" + name_or_path + "': no plugin " + path +
+                                     " (see --plugin-dir)");
     }
   }
   void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -48,34 +53,43 @@ Result<std::shared_ptr<BackendPlugin>> BackendPlugin::Load(const std::string& na
   };
   void* sym = ::dlsym(handle, DYNAMO_BACKEND_ENTRY_SYMBOL);
   if (sym == nullptr) {
-    return fail("it does not export " DYNAMO_BACKEND_ENTRY_SYMBOL
-                " (not a dynamo storage engine)");
+    return fail("it does not export " DYNAMO_BACKEND_ENTRY_SYMBOL " (not a dynamo storage engine)");
   }
   auto entry = reinterpret_cast<dynamo_backend_entry_fn>(sym);
   const dynamo_backend_api* api = entry();
   if (api == nullptr) return fail(DYNAMO_BACKEND_ENTRY_SYMBOL " returned no API table");
   if (api->abi_version != DYNAMO_BACKEND_ABI_VERSION) {
     return fail("it was built for backend ABI version " + std::to_string(api->abi_version) +
-                ", this program speaks ABI version " +
-                std::to_string(DYNAMO_BACKEND_ABI_VERSION));
+                ", this program speaks ABI version " + std::to_string(DYNAMO_BACKEND_ABI_VERSION) +
+                " (1." + std::to_string(DYNAMO_BACKEND_ABI_MINOR) + ")");
   }
   if (api->struct_size < kRequiredTableSize) {
-    return fail("its API table is " + std::to_string(api->struct_size) +
-                " bytes, ABI version " + std::to_string(DYNAMO_BACKEND_ABI_VERSION) +
-                " needs at least " + std::to_string(kRequiredTableSize));
+    return fail("its API table is " + std::to_string(api->struct_size) + " bytes, ABI version " +
+                std::to_string(DYNAMO_BACKEND_ABI_VERSION) + " needs at least " +
+                std::to_string(kRequiredTableSize));
   }
   struct Required {
     const char* name;
     bool present;
-  } required[] = {{"open", api->open != nullptr},     {"close", api->close != nullptr},
-                  {"get", api->get != nullptr},       {"put", api->put != nullptr},
-                  {"remove", api->remove != nullptr}, {"scan", api->scan != nullptr},
-                  {"sync", api->sync != nullptr},     {"stats", api->stats != nullptr},
+  } required[] = {{"open", api->open != nullptr},        {"close", api->close != nullptr},
+                  {"get", api->get != nullptr},          {"put", api->put != nullptr},
+                  {"remove", api->remove != nullptr},    {"scan", api->scan != nullptr},
+                  {"sync", api->sync != nullptr},        {"stats", api->stats != nullptr},
                   {"free_mem", api->free_mem != nullptr}};
   for (const auto& r : required) {
     if (!r.present) return fail(std::string("it lacks the required operation ") + r.name);
   }
   return std::shared_ptr<BackendPlugin>(new BackendPlugin(path, handle, api));
+}
+
+BackendPlugin::BackendPlugin(std::string path, void* handle, const dynamo_backend_api* api)
+    : path_(std::move(path)), handle_(handle), api_(api) {
+  // What the plugin's table holds, by its size: 1.0, or 1.1 and later.
+  minor_ = Holds(api->struct_size, offsetof(dynamo_backend_api, put_batch),
+                 sizeof(dynamo_backend_api::put_batch))
+               ? 1
+               : 0;
+  has_put_batch_ = minor_ >= 1 && api->put_batch != nullptr;
 }
 
 BackendPlugin::~BackendPlugin() { ::dlclose(handle_); }
@@ -122,13 +136,20 @@ Status Backend::Convert(int rc, char* errmsg) const {
   std::string msg = plugin_->name() + " engine: " + (errmsg ? errmsg : "operation failed");
   if (errmsg) plugin_->api()->free_mem(errmsg);
   switch (rc) {
-    case DYNAMO_BACKEND_NOT_FOUND: return Status::NotFound(msg);
-    case DYNAMO_BACKEND_INVALID: return Status::InvalidArgument(msg);
-    case DYNAMO_BACKEND_IO_ERROR: return Status::IOError(msg);
-    case DYNAMO_BACKEND_CORRUPTION: return Status::Corruption(msg);
-    case DYNAMO_BACKEND_UNAVAILABLE: return Status::Unavailable(msg);
-    case DYNAMO_BACKEND_UNSUPPORTED: return Status::Unsupported(msg);
-    default: return Status::Internal(msg + " (status " + std::to_string(rc) + ")");
+    case DYNAMO_BACKEND_NOT_FOUND:
+      return Status::NotFound(msg);
+    case DYNAMO_BACKEND_INVALID:
+      return Status::InvalidArgument(msg);
+    case DYNAMO_BACKEND_IO_ERROR:
+      return Status::IOError(msg);
+    case DYNAMO_BACKEND_CORRUPTION:
+      return Status::Corruption(msg);
+    case DYNAMO_BACKEND_UNAVAILABLE:
+      return Status::Unavailable(msg);
+    case DYNAMO_BACKEND_UNSUPPORTED:
+      return Status::Unsupported(msg);
+    default:
+      return Status::Internal(msg + " (status " + std::to_string(rc) + ")");
   }
 }
 
@@ -151,6 +172,25 @@ Status Backend::Put(std::string_view key, uint64_t key_hash, std::string_view va
   return Convert(rc, err);
 }
 
+Status Backend::PutBatch(const std::vector<Item>& items) {
+  if (items.empty()) return Status::OK();
+  if (!plugin_->has_put_batch_) {
+    for (const Item& item : items) {
+      if (Status s = Put(item.key, item.key_hash, item.value); !s.ok()) return s;
+    }
+    return Status::OK();
+  }
+  std::vector<dynamo_backend_item> raw;
+  raw.reserve(items.size());
+  for (const Item& item : items) {
+    raw.push_back(
+        {item.key.data(), item.key.size(), item.key_hash, item.value.data(), item.value.size()});
+  }
+  char* err = nullptr;
+  int rc = plugin_->api()->put_batch(handle_, raw.data(), raw.size(), &err);
+  return Convert(rc, err);
+}
+
 Status Backend::Remove(std::string_view key) {
   char* err = nullptr;
   int rc = plugin_->api()->remove(handle_, key.data(), key.size(), &err);
@@ -158,11 +198,10 @@ Status Backend::Remove(std::string_view key) {
 }
 
 namespace {
-int ScanTrampoline(void* ctx, const char* key, size_t key_len, uint64_t key_hash,
-                   const char* value, size_t value_len) {
+int ScanTrampoline(void* ctx, const char* key, size_t key_len, uint64_t key_hash, const char* value,
+                   size_t value_len) {
   const auto& fn = *static_cast<const Backend::ScanFn*>(ctx);
-  return fn(std::string_view(key, key_len), key_hash, std::string_view(value, value_len)) ? 0
-                                                                                          : 1;
+  return fn(std::string_view(key, key_len), key_hash, std::string_view(value, value_len)) ? 0 : 1;
 }
 }  // namespace
 

@@ -118,6 +118,7 @@ const dynamo_backend_api kApi = {
     &Sync,
     &Stats,
     &FreeMem,
+    nullptr,  // put_batch: one put() each
 };
 
 }  // namespace

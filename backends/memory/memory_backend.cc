@@ -216,6 +216,20 @@ dynamo_backend_status MemoryStats(dynamo_backend* be, char** json, char** errmsg
 
 void MemoryFree(void* p) { std::free(p); }
 
+dynamo_backend_status MemoryPutBatch(dynamo_backend* be, const dynamo_backend_item* items,
+                                     size_t count, char** errmsg) {
+  if (be == nullptr || (items == nullptr && count > 0)) {
+    return Fail(DYNAMO_BACKEND_INVALID, errmsg, "put_batch: invalid argument");
+  }
+  for (size_t i = 0; i < count; ++i) {
+    const dynamo_backend_item& it = items[i];
+    dynamo_backend_status rc =
+        MemoryPut(be, it.key, it.key_len, it.key_hash, it.value, it.value_len, errmsg);
+    if (rc != DYNAMO_BACKEND_OK) return rc;
+  }
+  return DYNAMO_BACKEND_OK;
+}
+
 const dynamo_backend_api kMemoryApi = {
     /*abi_version=*/DYNAMO_BACKEND_ABI_VERSION,
     /*struct_size=*/sizeof(dynamo_backend_api),
@@ -231,6 +245,7 @@ const dynamo_backend_api kMemoryApi = {
     /*sync=*/&MemorySync,
     /*stats=*/&MemoryStats,
     /*free_mem=*/&MemoryFree,
+    /*put_batch=*/&MemoryPutBatch,
 };
 
 }  // namespace

@@ -675,6 +675,7 @@ const dynamo_backend_api kMysqlApi = {
     /*sync=*/&MysqlSync,
     /*stats=*/&MysqlStats,
     /*free_mem=*/&MysqlFree,
+    /*put_batch=*/nullptr,  // one put() each
 };
 
 }  // namespace

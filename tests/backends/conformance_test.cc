@@ -248,6 +248,28 @@ TEST_P(BackendConformanceTest, PutThenGet) {
   ExpectValue("banana", "yellow");
 }
 
+TEST_P(BackendConformanceTest, PutBatchStoresEveryPairAsPutWould) {
+  // Natively (ABI 1.1 put_batch) or one put each: the same result.
+  const std::string big = RandomBytes(1 << 20, 9);
+  ASSERT_TRUE(Put("overwritten", "old").ok());
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {"a", "1"},
+      {"overwritten", "new"},
+      {std::string("b\0in", 4), std::string("\0v", 2)},
+      {"empty", ""},
+      {"big", big}};
+  std::vector<Backend::Item> items;
+  for (const auto& [k, v] : pairs) items.push_back({k, TestHash(k), v});
+  ASSERT_TRUE(be_->PutBatch(items).ok());
+  for (const auto& [k, v] : pairs) ExpectValue(k, v);
+  EXPECT_EQ(ScanAll(0, UINT64_MAX).size(), pairs.size());
+  EXPECT_TRUE(be_->PutBatch({}).ok());
+  if (GetParam().durable) {
+    Reopen();
+    for (const auto& [k, v] : pairs) ExpectValue(k, v);
+  }
+}
+
 TEST_P(BackendConformanceTest, GetMissingIsNotFound) {
   ExpectNotFound("never-written");
   ASSERT_TRUE(Put("present", "x").ok());

@@ -28,8 +28,7 @@ Status Refusal(const std::string& name_or_path, const std::string& dir) {
   if (plugin.ok()) return Status::OK();
   EXPECT_TRUE(plugin.status().IsInvalidArgument()) << plugin.status().ToString();
   // One line.
-  EXPECT_EQ(plugin.status().message().find('\n'), std::string::npos)
-      << plugin.status().ToString();
+  EXPECT_EQ(plugin.status().message().find('\n'), std::string::npos) << plugin.status().ToString();
   return plugin.status();
 }
 
@@ -38,8 +37,8 @@ bool Contains(const Status& s, const std::string& what) {
 }
 
 TEST(PluginLoaderTest, BadAbiVersionNamesBothVersions) {
-  for (const auto& [name, dir] : {std::pair{BadPath("bad_abi"), std::string()},
-                                  std::pair{std::string("bad_abi"), kBadDir}}) {
+  for (const auto& [name, dir] :
+       {std::pair{BadPath("bad_abi"), std::string()}, std::pair{std::string("bad_abi"), kBadDir}}) {
     SCOPED_TRACE(name);
     Status s = Refusal(name, dir);
     EXPECT_TRUE(Contains(s, BadPath("bad_abi"))) << s.ToString();
@@ -48,6 +47,49 @@ TEST(PluginLoaderTest, BadAbiVersionNamesBothVersions) {
         << s.ToString();
     EXPECT_TRUE(std::regex_search(s.message(), std::regex("version 1\\b"))) << s.ToString();
   }
+}
+
+TEST(PluginLoaderTest, TheNextMajorVersionIsRefusedNamingBoth) {
+  Status s = Refusal(BadPath("next_major"), "");
+  EXPECT_TRUE(Contains(
+      s, "built for backend ABI version " + std::to_string(DYNAMO_BACKEND_ABI_VERSION + 1)))
+      << s.ToString();
+  EXPECT_TRUE(Contains(s, "speaks ABI version " + std::to_string(DYNAMO_BACKEND_ABI_VERSION)))
+      << s.ToString();
+}
+
+TEST(PluginLoaderTest, APluginOfAnOlderMinorVersionLoadsWithoutTheNewerFields) {
+  auto plugin = BackendPlugin::Load(BadPath("old_minor"), "");
+  ASSERT_TRUE(plugin.ok()) << plugin.status().ToString();
+  EXPECT_EQ(plugin.value()->abi_minor(), 0u);
+  auto be = Backend::Open(plugin.value(), {});
+  ASSERT_TRUE(be.ok()) << be.status().ToString();
+  // The table carries a put_batch past its declared size: the host must not
+  // call it, and falls back to put(), which this stub does not support.
+  Status s = be.value()->PutBatch({{"a", 1, "x"}, {"b", 2, "y"}});
+  EXPECT_EQ(s.code(), Status::Code::kUnsupported) << s.ToString();
+}
+
+TEST(PluginLoaderTest, APluginOfANewerMinorVersionLoadsAndItsBatchIsUsed) {
+  auto plugin = BackendPlugin::Load(BadPath("newer_minor"), "");
+  ASSERT_TRUE(plugin.ok()) << plugin.status().ToString();
+  EXPECT_EQ(plugin.value()->abi_minor(), uint32_t{DYNAMO_BACKEND_ABI_MINOR});
+  auto be = Backend::Open(plugin.value(), {});
+  ASSERT_TRUE(be.ok()) << be.status().ToString();
+  EXPECT_TRUE(be.value()->PutBatch({{"a", 1, "x"}}).ok());  // put_batch, not put
+  EXPECT_EQ(be.value()->Put("a", 1, "x").code(), Status::Code::kUnsupported);
+}
+
+TEST(PluginLoaderTest, TheMemoryEngineStoresABatch) {
+  auto plugin = BackendPlugin::Load("memory", kPluginDir);
+  ASSERT_TRUE(plugin.ok()) << plugin.status().ToString();
+  EXPECT_EQ(plugin.value()->abi_minor(), 1u);
+  auto be = Backend::Open(plugin.value(), {});
+  ASSERT_TRUE(be.ok());
+  ASSERT_TRUE(be.value()->PutBatch({{"a", 1, "x"}, {"b", 2, std::string_view("y\0z", 3)}}).ok());
+  EXPECT_EQ(be.value()->Get("a").value(), "x");
+  EXPECT_EQ(be.value()->Get("b").value(), std::string("y\0z", 3));
+  EXPECT_TRUE(be.value()->PutBatch({}).ok());
 }
 
 TEST(PluginLoaderTest, MissingEntrySymbolIsNamed) {

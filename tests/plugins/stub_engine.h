@@ -116,4 +116,39 @@ static inline void stub_free_mem(void *p) { free(p); }
     return &kApi;                                                                       \
   }
 
+/* put_batch (ABI 1.1) that stores nothing and answers OK: a host that gets
+ * OK from a batch of a stub whose put() is UNSUPPORTED called this. */
+static inline dynamo_backend_status stub_put_batch(dynamo_backend *be,
+                                                   const dynamo_backend_item *items,
+                                                   size_t count, char **errmsg) {
+  (void)be;
+  (void)items;
+  (void)count;
+  (void)errmsg;
+  return DYNAMO_BACKEND_OK;
+}
+
+/* As STUB_PLUGIN, with a put_batch in the table (whatever STRUCT_SIZE says). */
+#define STUB_PLUGIN_WITH_BATCH(ABI_VERSION, STRUCT_SIZE, NAME)                          \
+  static const struct dynamo_backend_api kApi = {                                       \
+      .abi_version = (ABI_VERSION),                                                     \
+      .struct_size = (STRUCT_SIZE),                                                     \
+      .name = (NAME),                                                                   \
+      .version = "0",                                                                   \
+      .capabilities = 0,                                                                \
+      .open = stub_open,                                                                \
+      .close = stub_close,                                                              \
+      .get = stub_get,                                                                  \
+      .put = stub_put,                                                                  \
+      .remove = stub_remove,                                                            \
+      .scan = stub_scan,                                                                \
+      .sync = stub_sync,                                                                \
+      .stats = stub_stats,                                                              \
+      .free_mem = stub_free_mem,                                                        \
+      .put_batch = stub_put_batch,                                                      \
+  };                                                                                    \
+  DYNAMO_PLUGIN_EXPORT const struct dynamo_backend_api *dynamo_backend_entry(void) {    \
+    return &kApi;                                                                       \
+  }
+
 #endif /* DYNAMO_TESTS_PLUGINS_STUB_ENGINE_H_ */

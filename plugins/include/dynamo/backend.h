@@ -38,13 +38,18 @@ class BackendPlugin {
   std::string version() const;
   uint64_t capabilities() const;
   const dynamo_backend_api* api() const { return api_; }
+  // The newest minor ABI block the plugin's table holds (0: 1.0 only).
+  uint32_t abi_minor() const { return minor_; }
 
  private:
-  BackendPlugin(std::string path, void* handle, const dynamo_backend_api* api)
-      : path_(std::move(path)), handle_(handle), api_(api) {}
+  friend class Backend;
+  BackendPlugin(std::string path, void* handle, const dynamo_backend_api* api);
   std::string path_;
   void* handle_;
   const dynamo_backend_api* api_;
+  uint32_t minor_ = 0;
+  // Optional operations the table has (by its size) and the plugin filled.
+  bool has_put_batch_ = false;
 };
 
 using BackendOptions = std::vector<std::pair<std::string, std::string>>;
@@ -61,12 +66,20 @@ class Backend {
   // NotFound when the engine holds no value for key.
   Result<std::string> Get(std::string_view key);
   Status Put(std::string_view key, uint64_t key_hash, std::string_view value);
+  // Stores several pairs: one call to the engine when it has put_batch
+  // (ABI 1.1), else one Put each. On failure some may have been stored.
+  struct Item {
+    std::string_view key;
+    uint64_t key_hash = 0;
+    std::string_view value;
+  };
+  Status PutBatch(const std::vector<Item>& items);
   // NotFound when the engine holds no value for key.
   Status Remove(std::string_view key);
   // Calls fn for each key whose hash is in [hash_lo, hash_hi]; fn returns
   // false to stop early.
-  using ScanFn = std::function<bool(std::string_view key, uint64_t key_hash,
-                                    std::string_view value)>;
+  using ScanFn =
+      std::function<bool(std::string_view key, uint64_t key_hash, std::string_view value)>;
   Status Scan(uint64_t hash_lo, uint64_t hash_hi, const ScanFn& fn);
   Status Sync();
   // A JSON object of engine statistics.

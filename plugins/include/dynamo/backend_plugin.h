@@ -7,8 +7,16 @@
  *
  * returning a table of function pointers that lives as long as the object is
  * loaded. The host (dynamod) refuses the plugin, naming both versions, unless
- * abi_version equals DYNAMO_BACKEND_ABI_VERSION and struct_size is at least the
- * size the host was built against.
+ * abi_version equals DYNAMO_BACKEND_ABI_VERSION (the major version).
+ *
+ * Within a major version the table only grows: each minor version appends a
+ * block of fields, and struct_size tells the host which blocks a plugin has.
+ * A plugin built against an older minor version (a shorter table) loads, and
+ * the host treats the fields past its struct_size as absent (NULL); a plugin
+ * built against a newer minor version loads too, and the host uses only the
+ * fields it knows. The table must hold at least the 1.0 block
+ * (DYNAMO_BACKEND_API_SIZE_1_0 bytes). Optional operations may also be NULL
+ * in a table that has them.
  *
  * Rules of the ABI (after sqlite3_vfs and MySQL's plugin.h):
  *  - fields are only ever appended; each block says which version added it;
@@ -36,7 +44,8 @@
 extern "C" {
 #endif
 
-#define DYNAMO_BACKEND_ABI_VERSION 1u
+#define DYNAMO_BACKEND_ABI_VERSION 1u /* the major version: a change here breaks plugins */
+#define DYNAMO_BACKEND_ABI_MINOR 1u   /* the newest block this header declares */
 #define DYNAMO_BACKEND_ENTRY_SYMBOL "dynamo_backend_entry"
 
 #if defined(__GNUC__)
@@ -68,6 +77,15 @@ typedef struct dynamo_backend_option {
   const char *key;
   const char *value;
 } dynamo_backend_option;
+
+/* One key and value of put_batch(); key_hash as for put(). (ABI 1.1) */
+typedef struct dynamo_backend_item {
+  const char *key;
+  size_t key_len;
+  uint64_t key_hash;
+  const char *value;
+  size_t value_len;
+} dynamo_backend_item;
 
 /* Called by scan() once per key; return non-zero to stop the scan early.
  * The bytes are only valid during the call. */
@@ -109,7 +127,18 @@ struct dynamo_backend_api {
   dynamo_backend_status (*stats)(dynamo_backend *be, char **json, char **errmsg);
   /* Releases memory the plugin returned (values, JSON, error messages). */
   void (*free_mem)(void *p);
+
+  /* ---- version 1.1 (optional: may be NULL) ---- */
+  /* Stores count (key, value) pairs, as put() would one by one, and returns
+   * OK only when all were stored; on failure some may have been. The host
+   * falls back to put() when this is absent. */
+  dynamo_backend_status (*put_batch)(dynamo_backend *be, const dynamo_backend_item *items,
+                                     size_t count, char **errmsg);
 };
+
+/* The size of a table with the version 1.0 block only: the least a plugin
+ * may declare in struct_size. */
+#define DYNAMO_BACKEND_API_SIZE_1_0 offsetof(struct dynamo_backend_api, put_batch)
 
 /* The one exported entry point. */
 typedef const struct dynamo_backend_api *(*dynamo_backend_entry_fn)(void);
