@@ -7,18 +7,14 @@
 // of --anti-entropy-interval-ms between exchanges, repairs paced to
 // --anti-entropy-rate keys per second, and none while the moving average
 // of client request latency is above --anti-entropy-yield-ms (paper 6.5).
-//
-// TREE payloads (msgpack), request [op, partition, ring_version, items]:
-//   op 1 root:    items []              -> [root, [inner hash x kInner]]
-//   op 2 leaves:  items [inner index..] -> [[leaf hash x kFanout] per index]
-//   op 3 entries: items [leaf index..]  -> [[key, digest], ...]
-//   op 4 fetch:   items [key..]         -> [[key, siblings (empty: none)], ...]
+// The TREE payloads are in antientropy/tree_messages.h.
 #include "node/anti_entropy.h"
 
 #include <algorithm>
 #include <map>
 #include <set>
 
+#include "antientropy/tree_messages.h"
 #include "dynamo/key_hash.h"
 #include "dynamo/merkle.h"
 #include "dynamo/transport/msgpack_io.h"
@@ -30,121 +26,6 @@ namespace dynamo {
 using wire::MsgType;
 using wire::Reply;
 using wire::Request;
-
-namespace {
-
-enum TreeOp : uint32_t { kOpRoot = 1, kOpLeaves = 2, kOpEntries = 3, kOpFetch = 4 };
-// Keys one exchange repairs at most, and bytes one message carries at most
-// (about: one set may pass it); the rest waits for the next exchange.
-constexpr size_t kMaxKeysPerExchange = 256;
-constexpr size_t kMaxBytesPerMessage = 8u << 20;
-constexpr size_t kMaxDepth = 8;
-
-struct TreeRequest {
-  uint32_t op = 0;
-  uint32_t partition = 0;
-  uint64_t ring_version = 0;
-  std::vector<uint32_t> indices;  // ops 2, 3
-  std::vector<std::string> keys;  // op 4
-};
-
-std::string EncodeTreeRequest(const TreeRequest& r) {
-  msgpack::sbuffer buf(64 + r.indices.size() * 5);
-  mp::Packer pk(buf);
-  pk.pack_array(4);
-  pk.pack_uint32(r.op);
-  pk.pack_uint32(r.partition);
-  pk.pack_uint64(r.ring_version);
-  if (r.op == kOpFetch) {
-    pk.pack_array(static_cast<uint32_t>(r.keys.size()));
-    for (const auto& k : r.keys) mp::PackBin(pk, k);
-  } else {
-    pk.pack_array(static_cast<uint32_t>(r.indices.size()));
-    for (uint32_t i : r.indices) pk.pack_uint32(i);
-  }
-  return std::string(buf.data(), buf.size());
-}
-
-Status DecodeTreeRequest(std::string_view bytes, TreeRequest* r) {
-  const Status bad = Status::InvalidArgument("malformed tree exchange");
-  msgpack::object_handle h;
-  if (!mp::Unpack(bytes, &h, kMaxDepth)) return bad;
-  const msgpack::object& o = h.get();
-  if (o.type != msgpack::type::ARRAY || o.via.array.size != 4) return bad;
-  const msgpack::object* f = o.via.array.ptr;
-  uint64_t op = 0, p = 0;
-  if (!mp::ReadU64(f[0], &op) || !mp::ReadU64(f[1], &p) || !mp::ReadU64(f[2], &r->ring_version) ||
-      f[3].type != msgpack::type::ARRAY || op < kOpRoot || op > kOpFetch || p > UINT32_MAX) {
-    return bad;
-  }
-  r->op = static_cast<uint32_t>(op);
-  r->partition = static_cast<uint32_t>(p);
-  const uint32_t n = f[3].via.array.size;
-  for (uint32_t i = 0; i < n; ++i) {
-    const msgpack::object& e = f[3].via.array.ptr[i];
-    if (r->op == kOpFetch) {
-      std::string k;
-      if (!mp::ReadStr(e, &k) || k.empty()) return bad;
-      r->keys.push_back(std::move(k));
-    } else {
-      uint64_t idx = 0;
-      const uint64_t limit = r->op == kOpLeaves ? MerkleTree::kInner : MerkleTree::kLeaves;
-      if (!mp::ReadU64(e, &idx) || idx >= limit) return bad;
-      r->indices.push_back(static_cast<uint32_t>(idx));
-    }
-  }
-  // Each index once: a repeated one would only multiply the reply.
-  std::sort(r->indices.begin(), r->indices.end());
-  r->indices.erase(std::unique(r->indices.begin(), r->indices.end()), r->indices.end());
-  if (r->keys.size() > kMaxKeysPerExchange) return bad;
-  return Status::OK();
-}
-
-// Reply payloads are arrays; these read them back.
-bool ReadU64Array(const msgpack::object& o, std::vector<uint64_t>* out) {
-  if (o.type != msgpack::type::ARRAY) return false;
-  for (uint32_t i = 0; i < o.via.array.size; ++i) {
-    uint64_t v = 0;
-    if (!mp::ReadU64(o.via.array.ptr[i], &v)) return false;
-    out->push_back(v);
-  }
-  return true;
-}
-
-bool ReadPairs(std::string_view bytes, bool second_is_bytes,
-               std::vector<std::pair<std::string, uint64_t>>* digests,
-               std::vector<std::pair<std::string, std::string>>* sets) {
-  msgpack::object_handle h;
-  if (!mp::Unpack(bytes, &h, kMaxDepth)) return false;
-  const msgpack::object& o = h.get();
-  if (o.type != msgpack::type::ARRAY) return false;
-  for (uint32_t i = 0; i < o.via.array.size; ++i) {
-    const msgpack::object& e = o.via.array.ptr[i];
-    if (e.type != msgpack::type::ARRAY || e.via.array.size != 2) return false;
-    std::string k;
-    if (!mp::ReadStr(e.via.array.ptr[0], &k)) return false;
-    if (second_is_bytes) {
-      std::string v;
-      if (!mp::ReadStr(e.via.array.ptr[1], &v)) return false;
-      sets->emplace_back(std::move(k), std::move(v));
-    } else {
-      uint64_t d = 0;
-      if (!mp::ReadU64(e.via.array.ptr[1], &d)) return false;
-      digests->emplace_back(std::move(k), d);
-    }
-  }
-  return true;
-}
-
-Reply TreeReply(uint64_t id, const msgpack::sbuffer& buf) {
-  Reply r;
-  r.type = MsgType::kTreeReply;
-  r.id = id;
-  r.payload.assign(buf.data(), buf.size());
-  return r;
-}
-
-}  // namespace
 
 AntiEntropy::AntiEntropy(NodeContext& ctx, Hooks hooks) : ctx_(ctx), hooks_(std::move(hooks)) {}
 
@@ -237,7 +118,7 @@ void AntiEntropy::CompareRoot(std::shared_ptr<Exchange> ex) {
         msgpack::object_handle h;
         std::vector<uint64_t> inner;
         uint64_t root = 0;
-        if (!mp::Unpack(rep->payload, &h, kMaxDepth) || h.get().type != msgpack::type::ARRAY ||
+        if (!mp::Unpack(rep->payload, &h, kMaxTreeDepth) || h.get().type != msgpack::type::ARRAY ||
             h.get().via.array.size != 2 || !mp::ReadU64(h.get().via.array.ptr[0], &root) ||
             !ReadU64Array(h.get().via.array.ptr[1], &inner) || inner.size() != MerkleTree::kInner) {
           return Done(ex, "malformed root reply");
@@ -267,7 +148,7 @@ void AntiEntropy::CompareLeaves(std::shared_ptr<Exchange> ex, std::vector<uint32
         Status s = rep.ok() ? rep->ToStatus() : rep.status();
         if (!s.ok()) return Done(ex, s.ToString());
         msgpack::object_handle h;
-        if (!mp::Unpack(rep->payload, &h, kMaxDepth) || h.get().type != msgpack::type::ARRAY ||
+        if (!mp::Unpack(rep->payload, &h, kMaxTreeDepth) || h.get().type != msgpack::type::ARRAY ||
             h.get().via.array.size != inner.size()) {
           return Done(ex, "malformed leaves reply");
         }

@@ -164,7 +164,10 @@ void Coordinator::ReadRepair(const std::shared_ptr<GetOp>& op) {
 // ---- put and delete
 
 void Coordinator::CoordinatePut(std::string identity, Request req) {
-  auto targets = ctx_.PreferenceListFor(req.key);
+  // MD5 of the key, once per put: the preference lists and the engine's
+  // index both come from it.
+  const uint64_t key_hash = KeyHash(req.key);
+  auto targets = ctx_.PreferenceListForHash(key_hash);
   if (targets.empty()) return ctx_.Reply(identity, Reply::Error(req.id, NoRing()));
   const bool replica =
       std::find(targets.begin(), targets.end(), ctx_.options.node_id) != targets.end();
@@ -192,15 +195,16 @@ void Coordinator::CoordinatePut(std::string identity, Request req) {
   Result<CausalContext> context = DecodeContext(req.context);
   if (!context.ok()) return ctx_.Reply(identity, Reply::Error(req.id, context.status()));
 
-  auto op = NewPutOp(std::move(identity), req, targets.size());
+  auto op = NewPutOp(std::move(identity), req, key_hash, targets.size());
   const bool tombstone = req.type == MsgType::kDel;
   // A delete without a context removes what the key holds now; a put
   // without one is a write concurrent with everything (docs/design.md).
   const bool supersede = tombstone && req.context.empty();
-  auto write = [this, key = req.key, ctx = std::move(context).value(),
+  auto write = [this, key = req.key, key_hash, ctx = std::move(context).value(),
                 value = tombstone ? std::string() : std::move(req.value), tombstone,
                 supersede]() mutable {
-    return ctx_.store.Write(key, ctx, ctx_.options.node_id, std::move(value), tombstone, supersede);
+    return ctx_.store.Write(key, key_hash, ctx, ctx_.options.node_id, std::move(value), tombstone,
+                            supersede);
   };
   ctx_.loop.OnEngine<Result<LocalStore::Written>>(
       std::move(write),
@@ -232,7 +236,7 @@ void Coordinator::CoordinatePut(std::string identity, Request req) {
 }
 
 std::shared_ptr<Coordinator::PutOp> Coordinator::NewPutOp(std::string identity, const Request& req,
-                                                          size_t replicas) {
+                                                          uint64_t key_hash, size_t replicas) {
   auto op = std::make_shared<PutOp>();
   op->start = ctx_.loop.Now();
   op->identity = std::move(identity);
@@ -241,8 +245,8 @@ std::shared_ptr<Coordinator::PutOp> Coordinator::NewPutOp(std::string identity, 
   op->needed = std::min(w, replicas);
   op->key = req.key;
   op->ring_version = ctx_.cluster.ring().version();
-  op->extended =
-      ctx_.cluster.ring().ExtendedPreferenceList(ctx_.cluster.ring().PartitionForKey(req.key));
+  const Ring& ring = ctx_.cluster.ring();
+  op->extended = ring.ExtendedPreferenceList(PartitionOf(key_hash, ring.partitions()));
   return op;
 }
 
@@ -363,7 +367,7 @@ void Coordinator::CoordinateAsStandIn(std::string identity, Request req,
                                       std::vector<std::string> targets) {
   Result<CausalContext> context = DecodeContext(req.context);
   if (!context.ok()) return ctx_.Reply(identity, Reply::Error(req.id, context.status()));
-  auto op = NewPutOp(std::move(identity), req, targets.size());
+  auto op = NewPutOp(std::move(identity), req, KeyHash(req.key), targets.size());
   op->written.push_back(ctx_.options.node_id);
   op->written.insert(op->written.end(), targets.begin(), targets.end());
   const bool tombstone = req.type == MsgType::kDel;

@@ -70,7 +70,8 @@ class Coordinator {
   void CoordinateAsStandIn(std::string identity, wire::Request req,
                            std::vector<std::string> targets);
   // A put's state: the client, W capped at the replicas, the key's lists.
-  std::shared_ptr<PutOp> NewPutOp(std::string identity, const wire::Request& req, size_t replicas);
+  std::shared_ptr<PutOp> NewPutOp(std::string identity, const wire::Request& req, uint64_t key_hash,
+                                  size_t replicas);
   // Sends the put's set to replica `target` (hint: the owner it stands in
   // for, "" when target is a replica itself); a failure hands the owner's
   // copy to the next healthy node of the extended list (sloppy quorum).

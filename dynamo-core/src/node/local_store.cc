@@ -28,10 +28,10 @@ Status LocalStore::Store(std::string_view key, uint64_t key_hash, const std::str
   return backend_->Put(key, key_hash, encoded);
 }
 
-Result<LocalStore::Written> LocalStore::Write(std::string_view key, const CausalContext& context,
-                                              std::string_view node, std::string value,
-                                              bool tombstone, bool supersede_current) {
-  const uint64_t h = KeyHash(key);
+Result<LocalStore::Written> LocalStore::Write(std::string_view key, uint64_t h,
+                                              const CausalContext& context, std::string_view node,
+                                              std::string value, bool tombstone,
+                                              bool supersede_current) {
   std::lock_guard<std::mutex> l(StripeFor(h));
   Result<SiblingSet> set = Read(key);
   if (!set.ok()) return set.status();

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "dynamo/backend.h"
+#include "dynamo/key_hash.h"
 #include "dynamo/merkle.h"
 #include "dynamo/status.h"
 #include "dynamo/versioning.h"
@@ -40,7 +41,13 @@ class LocalStore {
   // context is widened to every version stored now (a delete without a
   // context deletes what is there, as Riak's does).
   Result<Written> Write(std::string_view key, const CausalContext& context, std::string_view node,
-                        std::string value, bool tombstone, bool supersede_current = false);
+                        std::string value, bool tombstone, bool supersede_current = false) {
+    return Write(key, KeyHash(key), context, node, std::move(value), tombstone, supersede_current);
+  }
+  // The same with the key's KeyHash, for a caller that computed it already.
+  Result<Written> Write(std::string_view key, uint64_t key_hash, const CausalContext& context,
+                        std::string_view node, std::string value, bool tombstone,
+                        bool supersede_current = false);
 
   // Reconciles versions received from another node into the stored set.
   // Returns the stored set after the merge; *changed (when given) says

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dynamo/failure_detector.h"
+#include "dynamo/key_hash.h"
 #include "dynamo/membership.h"
 #include "dynamo/transport/loop.h"
 #include "dynamo/transport/message.h"
@@ -62,9 +63,13 @@ class NodeContext {
   }
   // The key's preference list in the current ring (empty without a ring).
   std::vector<std::string> PreferenceListFor(std::string_view key) const {
+    return PreferenceListForHash(KeyHash(key));
+  }
+  // The same from the key's KeyHash, for callers that have it already.
+  std::vector<std::string> PreferenceListForHash(uint64_t key_hash) const {
     const Ring& r = cluster.ring();
     if (r.empty()) return {};
-    return r.PreferenceList(r.PartitionForKey(key));
+    return r.PreferenceList(PartitionOf(key_hash, r.partitions()));
   }
   std::chrono::milliseconds RequestTimeout() const {
     return std::chrono::milliseconds(options.request_timeout_ms);

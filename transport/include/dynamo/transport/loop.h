@@ -90,23 +90,24 @@ class Loop {
   virtual void RunOnWorker(std::function<void()> job) = 0;
 
   // Runs work on a worker (or at once when the engine never blocks), then
-  // `then` with its result on the loop.
-  template <typename T>
-  void OnEngine(std::function<T()> work, std::function<void(T)> then) {
+  // `then` with its result (a T) on the loop. Work and Then are any
+  // callables: an engine that never blocks costs no allocation at all.
+  template <typename T, typename Work, typename Then>
+  void OnEngine(Work&& work, Then&& then) {
     if (EngineInline()) {
-      then(work());
+      then(T(work()));
       return;
     }
-    OnWorker<T>(std::move(work), std::move(then));
+    OnWorker<T>(std::forward<Work>(work), std::forward<Then>(then));
   }
 
   // Runs work on a worker thread always (files the loop must not wait for:
-  // the hint store, the cluster state), then `then` on the loop.
-  template <typename T>
-  void OnWorker(std::function<T()> work, std::function<void(T)> then) {
-    RunOnWorker([this, work = std::move(work), then = std::move(then)]() mutable {
-      auto result = std::make_shared<T>(work());
-      Post([then = std::move(then), result]() mutable { then(std::move(*result)); });
+  // the hint store, the cluster state), then `then` on the loop. The result
+  // travels in the posted closure itself.
+  template <typename T, typename Work, typename Then>
+  void OnWorker(Work&& work, Then&& then) {
+    RunOnWorker([this, work = std::forward<Work>(work), then = std::forward<Then>(then)]() mutable {
+      Post([then = std::move(then), result = T(work())]() mutable { then(std::move(result)); });
     });
   }
 };
