@@ -93,9 +93,21 @@ static inline dynamo_backend_status stub_stats(dynamo_backend *be, char **json, 
 
 static inline void stub_free_mem(void *p) { free(p); }
 
+/* put_batch (ABI 1.1) that stores nothing and answers OK: a host that gets
+ * OK from a batch of a stub whose put() is UNSUPPORTED called this. */
+static inline dynamo_backend_status stub_put_batch(dynamo_backend *be,
+                                                   const dynamo_backend_item *items,
+                                                   size_t count, char **errmsg) {
+  (void)be;
+  (void)items;
+  (void)count;
+  (void)errmsg;
+  return DYNAMO_BACKEND_OK;
+}
+
 /* Defines the exported table and entry point of a stub plugin; each broken
  * plugin differs from a sound one only in the arguments it passes. */
-#define STUB_PLUGIN(ABI_VERSION, STRUCT_SIZE, NAME, OPEN, GET)                          \
+#define STUB_PLUGIN_TABLE(ABI_VERSION, STRUCT_SIZE, NAME, OPEN, GET, PUT_BATCH)          \
   static const struct dynamo_backend_api kApi = {                                       \
       .abi_version = (ABI_VERSION),                                                     \
       .struct_size = (STRUCT_SIZE),                                                     \
@@ -111,44 +123,17 @@ static inline void stub_free_mem(void *p) { free(p); }
       .sync = stub_sync,                                                                \
       .stats = stub_stats,                                                              \
       .free_mem = stub_free_mem,                                                        \
+      .put_batch = (PUT_BATCH),                                                         \
   };                                                                                    \
   DYNAMO_PLUGIN_EXPORT const struct dynamo_backend_api *dynamo_backend_entry(void) {    \
     return &kApi;                                                                       \
   }
 
-/* put_batch (ABI 1.1) that stores nothing and answers OK: a host that gets
- * OK from a batch of a stub whose put() is UNSUPPORTED called this. */
-static inline dynamo_backend_status stub_put_batch(dynamo_backend *be,
-                                                   const dynamo_backend_item *items,
-                                                   size_t count, char **errmsg) {
-  (void)be;
-  (void)items;
-  (void)count;
-  (void)errmsg;
-  return DYNAMO_BACKEND_OK;
-}
+#define STUB_PLUGIN(ABI_VERSION, STRUCT_SIZE, NAME, OPEN, GET) \
+  STUB_PLUGIN_TABLE(ABI_VERSION, STRUCT_SIZE, NAME, OPEN, GET, NULL)
 
 /* As STUB_PLUGIN, with a put_batch in the table (whatever STRUCT_SIZE says). */
-#define STUB_PLUGIN_WITH_BATCH(ABI_VERSION, STRUCT_SIZE, NAME)                          \
-  static const struct dynamo_backend_api kApi = {                                       \
-      .abi_version = (ABI_VERSION),                                                     \
-      .struct_size = (STRUCT_SIZE),                                                     \
-      .name = (NAME),                                                                   \
-      .version = "0",                                                                   \
-      .capabilities = 0,                                                                \
-      .open = stub_open,                                                                \
-      .close = stub_close,                                                              \
-      .get = stub_get,                                                                  \
-      .put = stub_put,                                                                  \
-      .remove = stub_remove,                                                            \
-      .scan = stub_scan,                                                                \
-      .sync = stub_sync,                                                                \
-      .stats = stub_stats,                                                              \
-      .free_mem = stub_free_mem,                                                        \
-      .put_batch = stub_put_batch,                                                      \
-  };                                                                                    \
-  DYNAMO_PLUGIN_EXPORT const struct dynamo_backend_api *dynamo_backend_entry(void) {    \
-    return &kApi;                                                                       \
-  }
+#define STUB_PLUGIN_WITH_BATCH(ABI_VERSION, STRUCT_SIZE, NAME) \
+  STUB_PLUGIN_TABLE(ABI_VERSION, STRUCT_SIZE, NAME, stub_open, stub_get, stub_put_batch)
 
 #endif /* DYNAMO_TESTS_PLUGINS_STUB_ENGINE_H_ */
