@@ -1,4 +1,4 @@
-#include "util/log.h"
+#include "dynamo/log.h"
 
 #include <atomic>
 #include <chrono>

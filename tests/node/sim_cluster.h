@@ -24,7 +24,7 @@
 #include "node/node.h"
 #include "node/node_context.h"
 #include "node/transfer.h"
-#include "util/log.h"
+#include "dynamo/log.h"
 
 namespace dynamo::test {
 

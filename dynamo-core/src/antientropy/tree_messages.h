@@ -18,7 +18,7 @@
 
 #include "dynamo/status.h"
 #include "dynamo/transport/message.h"
-#include "dynamo/transport/msgpack_io.h"
+#include "dynamo/msgpack_io.h"
 
 namespace dynamo {
 

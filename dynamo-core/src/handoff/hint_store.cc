@@ -13,8 +13,8 @@
 #include <set>
 #include <system_error>
 
-#include "dynamo/transport/msgpack_io.h"
-#include "util/log.h"
+#include "dynamo/msgpack_io.h"
+#include "dynamo/log.h"
 
 namespace dynamo {
 namespace {

@@ -1,6 +1,6 @@
 #include "dynamo/membership.h"
 
-#include "dynamo/transport/msgpack_io.h"
+#include "dynamo/msgpack_io.h"
 
 namespace dynamo {
 namespace {

@@ -17,9 +17,9 @@
 #include "antientropy/tree_messages.h"
 #include "dynamo/key_hash.h"
 #include "dynamo/merkle.h"
-#include "dynamo/transport/msgpack_io.h"
+#include "dynamo/msgpack_io.h"
 #include "node/local_store.h"
-#include "util/log.h"
+#include "dynamo/log.h"
 
 namespace dynamo {
 

@@ -14,7 +14,7 @@
 #include "dynamo/backend.h"
 #include "node/node.h"
 #include "node/options.h"
-#include "util/log.h"
+#include "dynamo/log.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include "dynamo/key_hash.h"
 #include "handoff/hint_store.h"
 #include "node/local_store.h"
-#include "util/log.h"
+#include "dynamo/log.h"
 
 namespace dynamo {
 

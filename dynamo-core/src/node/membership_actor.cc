@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "util/log.h"
+#include "dynamo/log.h"
 
 namespace dynamo {
 

@@ -13,7 +13,7 @@
 #include "node/node_context.h"
 #include "node/status_report.h"
 #include "node/transfer.h"
-#include "util/log.h"
+#include "dynamo/log.h"
 
 namespace dynamo {
 

@@ -11,7 +11,7 @@
 #include "dynamo/backend.h"
 #include "dynamo/key_hash.h"
 #include "node/local_store.h"
-#include "util/log.h"
+#include "dynamo/log.h"
 
 namespace dynamo {
 

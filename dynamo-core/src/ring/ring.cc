@@ -13,7 +13,7 @@
 
 #include <algorithm>
 #include <bit>
-#include "dynamo/transport/msgpack_io.h"
+#include "dynamo/msgpack_io.h"
 #include <queue>
 #include <tuple>
 

@@ -4,7 +4,7 @@
 #include <tuple>
 
 #include "dynamo/key_hash.h"
-#include "dynamo/transport/msgpack_io.h"
+#include "dynamo/msgpack_io.h"
 
 namespace dynamo {
 namespace {
