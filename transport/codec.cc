@@ -1,6 +1,6 @@
 // msgpack encoding of the wire schema (dynamo/transport/message.h).
-#include "dynamo/transport/message.h"
 #include "dynamo/msgpack_io.h"
+#include "dynamo/transport/message.h"
 
 namespace dynamo::wire {
 namespace {

@@ -142,7 +142,12 @@ long Peers::RunDue() {
     deadlines_.pop();
     Finish(id, Status::Timeout("no reply from " + pending_[id].endpoint + " in time"));
   }
+  return NextWait();
+}
+
+long Peers::NextWait() {
   if (!failed_now_.empty()) return 0;
+  while (!deadlines_.empty() && !pending_.count(deadlines_.top().second)) deadlines_.pop();
   if (deadlines_.empty()) return -1;
   auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(deadlines_.top().first - Clock::now())

@@ -142,7 +142,23 @@ void SimLoop::Resume() {
   paused_ = false;
   auto held = std::move(held_);
   held_.clear();
-  for (auto& fn : held) net_->Schedule(std::chrono::nanoseconds(0), [this, fn] { Run(fn); });
+  for (auto& fn : held) net_->Schedule(std::chrono::nanoseconds(0), Armed([this, fn] { Run(fn); }));
+}
+
+std::function<void()> SimLoop::Armed(std::function<void()> fn) {
+  return [this, epoch = epoch_, fn = std::move(fn)] {
+    if (epoch == epoch_) fn();
+  };
+}
+
+void SimLoop::Crash() {
+  ++epoch_;
+  paused_ = false;
+  held_.clear();
+  pending_.clear();
+  timers_.clear();
+  handler_ = nullptr;
+  observer_ = nullptr;
 }
 
 void SimLoop::Reply(const std::string& to, const wire::Reply& reply) {
@@ -156,13 +172,14 @@ void SimLoop::Call(const std::string& endpoint, wire::Request req,
   pending_.emplace(id, Pending{std::move(done), endpoint});
   if (observer_) observer_(endpoint, false, Now());
   net_->Send(endpoint_, endpoint, wire::EncodeRequest(req), false);
-  net_->Schedule(timeout, [this, id] {
-    Run([this, id] {
-      auto it = pending_.find(id);
-      if (it == pending_.end()) return;
-      Finish(id, Status::Timeout("no reply from " + it->second.endpoint + " in time"));
-    });
-  });
+  net_->Schedule(timeout, Armed([this, id] {
+                   Run([this, id] {
+                     auto it = pending_.find(id);
+                     if (it == pending_.end()) return;
+                     Finish(id,
+                            Status::Timeout("no reply from " + it->second.endpoint + " in time"));
+                   });
+                 }));
 }
 
 void SimLoop::OnFrame(const std::string& from, const std::string& frame, bool is_reply) {
@@ -193,23 +210,23 @@ void SimLoop::Finish(uint64_t id, Result<wire::Reply> result) {
 Loop::TimerId SimLoop::After(std::chrono::milliseconds delay, std::function<void()> fn) {
   const TimerId id = next_timer_++;
   timers_.insert(id);
-  net_->Schedule(delay, [this, id, fn = std::move(fn)] {
-    Run([this, id, fn] {
-      if (!timers_.erase(id)) return;  // cancelled
-      fn();
-    });
-  });
+  net_->Schedule(delay, Armed([this, id, fn = std::move(fn)] {
+                   Run([this, id, fn] {
+                     if (!timers_.erase(id)) return;  // cancelled
+                     fn();
+                   });
+                 }));
   return id;
 }
 
 void SimLoop::Post(std::function<void()> fn) {
-  net_->Schedule(std::chrono::nanoseconds(0), [this, fn = std::move(fn)] { Run(fn); });
+  net_->Schedule(std::chrono::nanoseconds(0), Armed([this, fn = std::move(fn)] { Run(fn); }));
 }
 
 void SimLoop::RunOnWorker(std::function<void()> job) {
   // A worker picks the job up a little later (10 to 100 µs, from the seed).
   const auto delay = std::chrono::microseconds(10 + net_->rng()() % 91);
-  net_->Schedule(delay, [this, job = std::move(job)] { Run(job); });
+  net_->Schedule(delay, Armed([this, job = std::move(job)] { Run(job); }));
 }
 
 }  // namespace dynamo

@@ -77,18 +77,24 @@ Status ZmqLoop::Run(int stop_fd) {
   bool more = false;  // a socket was left with messages last turn
   for (;;) {
     RunPosted();
-    long wait = RunTimers();
-    const long peer_wait = peers_->RunDue();
-    if (peer_wait >= 0 && (wait < 0 || peer_wait < wait)) wait = peer_wait;
+    RunTimers();
+    peers_->RunDue();
     RunPosted();
     // Everything this turn produced leaves now, batched per peer.
     FlushReplies();
     peers_->Flush();
+    // How long to sleep, from what is armed now that every callback of the
+    // turn has run (one may have set a timer or made a call).
+    long wait = NextTimerWait();
+    const long peer_wait = peers_->NextWait();
+    if (peer_wait >= 0 && (wait < 0 || peer_wait < wait)) wait = peer_wait;
     if (more || HasZmqInput()) wait = 0;
     {
       std::lock_guard<std::mutex> l(posted_mu_);
       if (!posted_.empty()) wait = 0;
     }
+    constexpr long kMaxWaitMs = 60 * 1000;  // epoll_wait takes an int
+    if (wait < 0 || wait > kMaxWaitMs) wait = kMaxWaitMs;
     const int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, static_cast<int>(wait));
     if (n < 0 && errno != EINTR) {
       return Status::IOError(std::string("epoll_wait failed: ") + std::strerror(errno));
@@ -190,7 +196,7 @@ Loop::TimerId ZmqLoop::After(std::chrono::milliseconds delay, std::function<void
   return id;
 }
 
-long ZmqLoop::RunTimers() {
+void ZmqLoop::RunTimers() {
   const auto now = Clock::now();
   for (;;) {
     while (!due_.empty() && !timers_.count(due_.top().second)) due_.pop();  // cancelled
@@ -202,6 +208,9 @@ long ZmqLoop::RunTimers() {
     timers_.erase(it);
     fn();
   }
+}
+
+long ZmqLoop::NextTimerWait() {
   while (!due_.empty() && !timers_.count(due_.top().second)) due_.pop();
   if (due_.empty()) return -1;
   const auto ms =

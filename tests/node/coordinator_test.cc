@@ -97,6 +97,23 @@ TEST_F(CoordinatorTest, ConcurrentWritesThroughTwoCoordinatorsBecomeSiblings) {
   EXPECT_EQ(r.values, std::vector<std::string>{"milk,bread,eggs"});
 }
 
+TEST_F(CoordinatorTest, WritesGoOnWhenAReplicaCrashesMidTraffic) {
+  std::vector<std::string> acknowledged;
+  for (int i = 0; i < 20; ++i) {
+    const std::string k = "k" + std::to_string(i);
+    if (i == 10) cluster.Crash(3);  // with requests of its own in flight
+    wire::Reply r = cluster.Put(1 + i % 2, k, "v");
+    ASSERT_EQ(r.type, MsgType::kPutReply) << i << ": " << r.error_message;
+    acknowledged.push_back(k);
+  }
+  cluster.net.RunFor(2s);  // the crashed node's timers and calls never run
+  for (const auto& k : acknowledged) {
+    wire::Reply r = cluster.Get(2, k);
+    ASSERT_EQ(r.type, MsgType::kGetReply) << k << ": " << r.error_message;
+    EXPECT_EQ(r.values, std::vector<std::string>{"v"}) << k;
+  }
+}
+
 TEST_F(CoordinatorTest, APutThroughANonReplicaIsForwardedToAReplica) {
   // Four nodes, N=3: some keys are not replicated on node 4.
   cluster.AddNode();

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "dynamo/log.h"
 #include "dynamo/transport/sim_loop.h"
 #include "gtest/gtest.h"
 #include "node/anti_entropy.h"
@@ -24,7 +25,6 @@
 #include "node/node.h"
 #include "node/node_context.h"
 #include "node/transfer.h"
-#include "dynamo/log.h"
 
 namespace dynamo::test {
 
@@ -84,6 +84,7 @@ class SimCluster {
   bool Converged() {
     const Ring& first = node(1).context().ring();
     for (auto& n : nodes) {
+      if (!n) continue;  // crashed
       const Ring& r = n->context().ring();
       if (!(r == first) || r.nodes().size() != nodes.size()) return false;
     }
@@ -98,6 +99,13 @@ class SimCluster {
       net.RunFor(10ms);
     }
     return done();
+  }
+
+  // Node i crashes: what its loop had armed is dropped and the node is
+  // destroyed (its engine's memory with it); the network goes on.
+  void Crash(int i) {
+    loops.at(i - 1)->Crash();
+    nodes.at(i - 1).reset();
   }
 
   Node& node(int i) { return *nodes.at(i - 1); }

@@ -208,6 +208,27 @@ TEST(ZmqLoopTest, ACallNobodyAnswersTimesOutOnce) {
   EXPECT_EQ(silent.requests.load(), 1);
 }
 
+TEST(ZmqLoopTest, ATimerSetByATimeoutCallbackStillFires) {
+  // The loop decides how long to sleep after every callback of its turn
+  // ran: a timer armed by a call's timeout is not slept past.
+  Running a, b;
+  Echo silent(&b.loop);
+  silent.silent = true;
+  b.loop.SetHandler(&silent);
+  a.Start();
+  b.Start();
+  std::atomic<bool> fired{false};
+  a.loop.Post([&] {
+    wire::Request req;
+    req.type = wire::MsgType::kPing;
+    a.loop.Call(b.endpoint, req, 50ms,
+                [&](Result<wire::Reply>) { a.loop.After(20ms, [&] { fired = true; }); });
+  });
+  EXPECT_TRUE(WaitFor([&] { return fired.load(); }));
+  a.Stop();
+  b.Stop();
+}
+
 TEST(ZmqLoopTest, AMessageOfTwoFramesIsAnsweredWithAnErrorAndTheLoopServesOn) {
   Running b;
   Echo echo(&b.loop);
@@ -338,6 +359,30 @@ TEST(SimLoopTest, APausedLoopAnswersOnlyAfterResume) {
   net.RunFor(100ms);
   EXPECT_EQ(echo.requests.load(), 2);  // both arrived; the first answer comes too late
   EXPECT_TRUE(s2.ok()) << s2.ToString();
+}
+
+TEST(SimLoopTest, ACrashDropsEverythingTheLoopHadArmed) {
+  SimNetwork net(5);
+  SimLoop* a = net.AddLoop("sim://a", /*engine_inline=*/false);
+  SimLoop* b = net.AddLoop("sim://b");
+  Echo echo(b);
+  b->SetHandler(&echo);
+  int ran = 0;
+  wire::Request req;
+  req.type = wire::MsgType::kPing;
+  a->Call("sim://b", req, 50ms, [&](Result<wire::Reply>) { ++ran; });
+  a->After(5ms, [&] { ++ran; });
+  a->Post([&] { ++ran; });
+  a->OnWorker<int>([] { return 1; }, [&](int) { ++ran; });
+  a->Crash();
+  net.RunFor(200ms);
+  EXPECT_EQ(ran, 0);
+  EXPECT_EQ(echo.requests.load(), 1);  // the request was on the network already
+  // The loop serves a node started on it again.
+  bool ok = false;
+  a->Call("sim://b", req, 50ms, [&](Result<wire::Reply> rep) { ok = rep.ok(); });
+  net.RunFor(100ms);
+  EXPECT_TRUE(ok);
 }
 
 TEST(SimLoopTest, TheSameSeedReplaysTheSameRun) {

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "dynamo/backend.h"
+#include "dynamo/log.h"
 #include "dynamo/transport/zmq_loop.h"
 #include "handoff/hint_store.h"
 #include "node/anti_entropy.h"
@@ -13,7 +14,6 @@
 #include "node/node_context.h"
 #include "node/status_report.h"
 #include "node/transfer.h"
-#include "dynamo/log.h"
 
 namespace dynamo {
 
@@ -26,9 +26,16 @@ Node::Node(NodeOptions options)
       detector_(std::chrono::milliseconds(options_.failure_timeout_ms)) {}
 
 Node::~Node() {
-  // The loop's workers may still run jobs that use the parts: stop them
-  // first (a ZmqLoop joins them).
-  zmq_loop_.reset();
+  if (zmq_loop_ != nullptr) {
+    // The loop's workers may still run jobs that use the parts: stop them
+    // first (a ZmqLoop joins them).
+    zmq_loop_.reset();
+  } else if (loop_ != nullptr) {
+    // On a caller's loop, nothing may call into the node any more. The
+    // caller stops what the actors armed (SimLoop::Crash) before destroying it.
+    loop_->SetHandler(nullptr);
+    loop_->SetPeerObserver(nullptr);
+  }
 }
 
 Status Node::OpenStores(bool* engine_inline) {

@@ -54,7 +54,9 @@ class Node : private LoopHandler {
   // stderr.
   Status Start();
   // The same on a loop of the caller's (a SimLoop in tests), which must
-  // outlive the node; nothing is bound.
+  // outlive the node; nothing is bound. Actors arm timers and calls on it
+  // that capture them: stop those (SimLoop::Crash) before destroying the
+  // node while the loop goes on.
   Status Start(Loop* loop);
 
   // Serves until stop_fd (a signalfd) becomes readable; then finishes

@@ -8,8 +8,8 @@
 // worker pool, the real clock) and SimLoop (sim_loop.h: a virtual clock and
 // in-process delivery, for deterministic tests).
 //
-// Thread-safety: every method runs on the loop's thread, except Post, which
-// any thread may call. Callbacks always run on the loop's thread, never from
+// Thread-safety: every method runs on the loop's thread, except Post and
+// WallMillis, which any thread may call. Callbacks always run on the loop's thread, never from
 // inside the call that registered them.
 #pragma once
 
@@ -52,6 +52,7 @@ class Loop {
   // ---- time
   virtual Clock::time_point Now() const = 0;
   // Wall-clock milliseconds since the Unix epoch (version timestamps).
+  // Thread-safe: workers stamp versions with it.
   virtual uint64_t WallMillis() const = 0;
   // A uniformly random number (seeded once per loop).
   virtual uint64_t Random() = 0;

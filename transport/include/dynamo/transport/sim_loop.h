@@ -118,6 +118,12 @@ class SimLoop final : public Loop {
   // meanwhile and its due timers wait until Resume.
   void Pause() { paused_ = true; }
   void Resume();
+  // A crash of the node on this loop: everything it had armed is gone (calls
+  // in flight, timers, posted closures, worker jobs, what a pause held) and
+  // never runs, and the handler and observer are detached; the loop itself
+  // stays, for a node started on it again. Messages already on the network
+  // still arrive, as they would at a restarted process.
+  void Crash();
 
   // Loop.
   Clock::time_point Now() const override { return net_->Now(); }
@@ -139,6 +145,8 @@ class SimLoop final : public Loop {
   friend class SimNetwork;
   // Runs fn now, or when the loop is resumed.
   void Run(std::function<void()> fn);
+  // fn, bound to the current epoch: it does nothing after a Crash.
+  std::function<void()> Armed(std::function<void()> fn);
   void OnFrame(const std::string& from, const std::string& frame, bool is_reply);
   void Finish(uint64_t id, Result<wire::Reply> result);
 
@@ -146,6 +154,7 @@ class SimLoop final : public Loop {
   std::string endpoint_;
   bool engine_inline_;
   bool paused_ = false;
+  uint64_t epoch_ = 0;                       // bumped by Crash
   std::vector<std::function<void()>> held_;  // events that came while paused
   LoopHandler* handler_ = nullptr;
   PeerObserver observer_;

@@ -82,8 +82,9 @@ class ZmqLoop final : public Loop {
  private:
   struct Sockets;
   void RunPosted();
-  // Runs due timers; returns milliseconds until the next one, or -1.
-  long RunTimers();
+  void RunTimers();
+  // Milliseconds until the next timer is due (0: now), or -1 for none.
+  long NextTimerWait();
   void FlushReplies();
   void SendFrame(const std::string& to, const std::string& frame);
   // Receives what the ROUTER has ready (bounded); true if more may remain.
