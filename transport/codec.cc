@@ -5,9 +5,10 @@
 namespace dynamo::wire {
 namespace {
 
-using mp::Packer;
+// Encodings are written straight into the std::string that is returned.
+using Packer = mp::StringPacker;
 using mp::PackStr;
-constexpr auto PackBytes = mp::PackBin;
+void PackBytes(Packer& pk, std::string_view b) { mp::PackBin(pk, b); }
 
 void PackHeader(Packer& pk, uint32_t items, MsgType type, uint64_t id) {
   pk.pack_array(items);
@@ -124,7 +125,8 @@ std::string EncodeRequest(const Request& req) {
   size_t hint = 64 + req.key.size() + req.value.size() + req.context.size() + req.payload.size();
   for (const auto& [k, v] : req.batch) hint += k.size() + v.size() + 12;
   for (const auto& fr : req.frames) hint += fr.size() + 5;
-  msgpack::sbuffer buf(hint);
+  mp::StringSink buf;
+  buf.bytes.reserve(hint);
   Packer pk(buf);
   switch (req.type) {
     case MsgType::kGet:
@@ -196,14 +198,15 @@ std::string EncodeRequest(const Request& req) {
       PackHeader(pk, 3, req.type, req.id);
       break;
   }
-  return std::string(buf.data(), buf.size());
+  return std::move(buf.bytes);
 }
 
 std::string EncodeReply(const Reply& rep) {
   size_t hint = 64 + rep.context.size() + rep.status_msgpack.size() + rep.payload.size();
   for (const auto& v : rep.values) hint += v.size() + 5;
   for (const auto& fr : rep.frames) hint += fr.size() + 5;
-  msgpack::sbuffer buf(hint);
+  mp::StringSink buf;
+  buf.bytes.reserve(hint);
   Packer pk(buf);
   switch (rep.type) {
     case MsgType::kGetReply:
@@ -248,7 +251,7 @@ std::string EncodeReply(const Reply& rep) {
       PackStr(pk, rep.error_message);
       break;
   }
-  return std::string(buf.data(), buf.size());
+  return std::move(buf.bytes);
 }
 
 Status DecodeRequest(std::string_view frame, Request* out) {

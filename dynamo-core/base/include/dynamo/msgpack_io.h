@@ -13,12 +13,22 @@ namespace dynamo::mp {
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
 
-inline void PackStr(Packer& pk, std::string_view s) {
+// A msgpack output stream that writes into a std::string, so an encoding is
+// handed over (moved) without the copy out of an sbuffer.
+struct StringSink {
+  std::string bytes;
+  void write(const char* p, size_t n) { bytes.append(p, n); }
+};
+using StringPacker = msgpack::packer<StringSink>;
+
+template <typename Stream>
+inline void PackStr(msgpack::packer<Stream>& pk, std::string_view s) {
   pk.pack_str(static_cast<uint32_t>(s.size()));
   pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
 }
 
-inline void PackBin(Packer& pk, std::string_view b) {
+template <typename Stream>
+inline void PackBin(msgpack::packer<Stream>& pk, std::string_view b) {
   pk.pack_bin(static_cast<uint32_t>(b.size()));
   pk.pack_bin_body(b.data(), static_cast<uint32_t>(b.size()));
 }
