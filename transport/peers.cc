@@ -127,7 +127,7 @@ void Peers::Finish(uint64_t id, Result<wire::Reply> result) {
   p.done(std::move(result));
 }
 
-long Peers::RunDue() {
+void Peers::RunDue() {
   while (!failed_now_.empty()) {
     auto failed = std::move(failed_now_);
     failed_now_.clear();
@@ -142,7 +142,6 @@ long Peers::RunDue() {
     deadlines_.pop();
     Finish(id, Status::Timeout("no reply from " + pending_[id].endpoint + " in time"));
   }
-  return NextWait();
 }
 
 long Peers::NextWait() {

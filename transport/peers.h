@@ -54,8 +54,8 @@ class Peers {
   }
 
   // Fails the calls whose deadline passed and runs callbacks queued by Call
-  // failures. Returns the milliseconds until the next deadline, or -1.
-  long RunDue();
+  // failures.
+  void RunDue();
   // Milliseconds until RunDue has work (0: now, e.g. a send failed), or -1.
   long NextWait();
 

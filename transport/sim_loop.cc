@@ -26,11 +26,6 @@ SimLoop* SimNetwork::LoopAt(const std::string& endpoint) const {
   return it == loops_.end() ? nullptr : it->second.get();
 }
 
-void SimNetwork::SetLatency(std::chrono::microseconds min, std::chrono::microseconds max) {
-  latency_min_ = min;
-  latency_max_ = max < min ? min : max;
-}
-
 void SimNetwork::Cut(const std::string& from, const std::string& to) { cut_.emplace(from, to); }
 
 void SimNetwork::Isolate(const std::string& a, const std::string& b) {
@@ -44,10 +39,8 @@ bool SimNetwork::Linked(const std::string& from, const std::string& to) const {
   return cut_.count({from, to}) == 0;
 }
 
-uint64_t SimNetwork::Schedule(std::chrono::nanoseconds delay, std::function<void()> fn) {
-  const uint64_t seq = next_seq_++;
-  events_.push(Event{now_ + delay, seq, std::move(fn)});
-  return seq;
+void SimNetwork::Schedule(std::chrono::nanoseconds delay, std::function<void()> fn) {
+  events_.push(Event{now_ + delay, next_seq_++, std::move(fn)});
 }
 
 std::chrono::nanoseconds SimNetwork::DrawLatency() {
@@ -58,25 +51,15 @@ std::chrono::nanoseconds SimNetwork::DrawLatency() {
 
 void SimNetwork::Send(const std::string& from, const std::string& to, std::string frame,
                       bool is_reply) {
-  if (!Linked(from, to)) {
-    ++dropped_;
-    return;
-  }
+  if (!Linked(from, to)) return;  // lost
   Schedule(DrawLatency(), [this, from, to, frame = std::move(frame), is_reply] {
     if (SimLoop* loop = LoopAt(to)) {
-      ++delivered_;
       loop->Run([loop, from, frame, is_reply] { loop->OnFrame(from, frame, is_reply); });
       return;
     }
-    if (!is_reply) {
-      ++dropped_;  // nobody listens there
-      return;
-    }
+    if (!is_reply) return;  // nobody listens there
     wire::Reply rep;
-    if (wire::DecodeReply(frame, &rep).ok()) {
-      ++delivered_;
-      client_replies_[to].push_back(std::move(rep));
-    }
+    if (wire::DecodeReply(frame, &rep).ok()) client_replies_[to].push_back(std::move(rep));
   });
 }
 

@@ -140,24 +140,26 @@ bool ZmqLoop::DrainRouter() {
   for (int i = 0; i < 1024; ++i) {
     zmq::message_t identity;
     if (!sockets_->router.recv(identity, zmq::recv_flags::dontwait)) return false;
-    // A multipart message arrives whole, so its parts are all ready.
-    std::vector<zmq::message_t> frames;
-    for (bool more = identity.more(); more;) {
+    // A multipart message arrives whole, so its parts are all ready. The
+    // first after the identity is the request; any further one only counts.
+    zmq::message_t body;
+    size_t frames = 0;
+    for (bool more = identity.more(); more; ++frames) {
       zmq::message_t part;
       (void)sockets_->router.recv(part, zmq::recv_flags::dontwait);
       more = part.more();
-      frames.push_back(std::move(part));
+      if (frames == 0) body = std::move(part);
     }
     std::string from = identity.to_string();
-    if (frames.size() != 1) {
+    if (frames != 1) {
       Reply(from, wire::Reply::Error(
                       0, Status::InvalidArgument("malformed message: a request is exactly one "
                                                  "frame, got " +
-                                                 std::to_string(frames.size()))));
+                                                 std::to_string(frames))));
       if (handler_) handler_->OnMalformedEnvelope();
       continue;
     }
-    if (handler_) handler_->OnRequest(from, frames[0].to_string_view());
+    if (handler_) handler_->OnRequest(from, body.to_string_view());
   }
   return true;
 }

@@ -9,8 +9,8 @@
 // in-process delivery, for deterministic tests).
 //
 // Thread-safety: every method runs on the loop's thread, except Post and
-// WallMillis, which any thread may call. Callbacks always run on the loop's thread, never from
-// inside the call that registered them.
+// WallMillis, which any thread may call. Callbacks always run on the loop's
+// thread, never from inside the call that registered them.
 #pragma once
 
 #include <chrono>
@@ -59,8 +59,8 @@ class Loop {
 
   // ---- clients and peers that sent us requests
   virtual void SetHandler(LoopHandler* handler) = 0;
-  // Queues a reply to `to`; everything queued leaves at the end of the loop
-  // turn, batched for senders marked with BatchRepliesTo.
+  // Sends a reply to `to`: at once, or, for a sender marked with
+  // BatchRepliesTo, at the end of the loop turn with its other replies.
   virtual void Reply(const std::string& to, const wire::Reply& reply) = 0;
   // `to` sends BATCH requests: its replies of one turn go back as one
   // BATCH_REPLY.

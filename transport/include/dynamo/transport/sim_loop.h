@@ -53,9 +53,6 @@ class SimNetwork {
   Clock::time_point Now() const { return now_; }
   std::mt19937_64& rng() { return rng_; }
 
-  // One-way message latency, drawn uniformly from [min, max]. Default: 100 to
-  // 500 µs.
-  void SetLatency(std::chrono::microseconds min, std::chrono::microseconds max);
   // Messages from `from` to `to` are lost until Heal (one direction).
   void Cut(const std::string& from, const std::string& to);
   // Both directions.
@@ -75,10 +72,6 @@ class SimNetwork {
   void ClientSend(const std::string& client, const std::string& endpoint, const wire::Request& req);
   std::vector<wire::Reply> TakeReplies(const std::string& client);
 
-  // Counts of what happened (for tests' assertions).
-  uint64_t delivered() const { return delivered_; }
-  uint64_t dropped() const { return dropped_; }
-
  private:
   friend class SimLoop;
   struct Event {
@@ -91,7 +84,7 @@ class SimNetwork {
       return a.when != b.when ? a.when > b.when : a.seq > b.seq;
     }
   };
-  uint64_t Schedule(std::chrono::nanoseconds delay, std::function<void()> fn);
+  void Schedule(std::chrono::nanoseconds delay, std::function<void()> fn);
   std::chrono::nanoseconds DrawLatency();
   bool Linked(const std::string& from, const std::string& to) const;
   // Delivers a frame from `from` to the node or client at `to`.
@@ -102,18 +95,17 @@ class SimNetwork {
   std::mt19937_64 rng_;
   uint64_t next_seq_ = 1;
   std::priority_queue<Event, std::vector<Event>, Later> events_;
-  std::chrono::microseconds latency_min_{100}, latency_max_{500};
+  // One-way message latency, drawn uniformly from this range.
+  const std::chrono::microseconds latency_min_{100}, latency_max_{500};
   std::set<std::pair<std::string, std::string>> cut_;
   std::map<std::string, std::unique_ptr<SimLoop>> loops_;
   std::map<std::string, std::vector<wire::Reply>> client_replies_;
-  uint64_t delivered_ = 0, dropped_ = 0;
 };
 
 class SimLoop final : public Loop {
  public:
   SimLoop(SimNetwork* net, std::string endpoint, bool engine_inline);
 
-  const std::string& endpoint() const { return endpoint_; }
   // A paused loop takes no events (as a SIGSTOPped process): what arrives
   // meanwhile and its due timers wait until Resume.
   void Pause() { paused_ = true; }
