@@ -16,10 +16,10 @@
 
 #include "antientropy/tree_messages.h"
 #include "dynamo/key_hash.h"
+#include "dynamo/log.h"
 #include "dynamo/merkle.h"
 #include "dynamo/msgpack_io.h"
 #include "node/local_store.h"
-#include "dynamo/log.h"
 
 namespace dynamo {
 
@@ -29,9 +29,7 @@ using wire::Request;
 
 AntiEntropy::AntiEntropy(NodeContext& ctx, Hooks hooks) : ctx_(ctx), hooks_(std::move(hooks)) {}
 
-void AntiEntropy::Start() {
-  if (enabled()) Schedule(std::chrono::milliseconds(0));
-}
+void AntiEntropy::Start() { Schedule(std::chrono::milliseconds(0)); }
 
 void AntiEntropy::Schedule(std::chrono::milliseconds delay) {
   if (!enabled()) return;

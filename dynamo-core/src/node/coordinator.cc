@@ -6,9 +6,9 @@
 
 #include "dynamo/backend.h"
 #include "dynamo/key_hash.h"
+#include "dynamo/log.h"
 #include "handoff/hint_store.h"
 #include "node/local_store.h"
-#include "dynamo/log.h"
 
 namespace dynamo {
 
@@ -388,36 +388,40 @@ void Coordinator::CoordinateAsStandIn(std::string identity, Request req,
     std::string encoded;
     CausalContext history;
   };
-  ctx_.loop.RunOnWorker([this, op, owner = targets.front(), ctx = std::move(context).value(),
-                         value = tombstone ? std::string() : std::move(req.value), tombstone,
-                         counter]() mutable {
-    auto w = std::make_shared<Written>();
+  // The hint store syncs every add: worker work, whatever the engine.
+  auto write = [this, op, owner = targets.front(), ctx = std::move(context).value(),
+                value = tombstone ? std::string() : std::move(req.value), tombstone,
+                counter]() mutable {
+    Written w;
     SiblingSet set = ctx_.hints.ForKey(op->key);
-    const uint64_t now_ms = ctx_.loop.WallMillis();
-    const Version& v = set.Apply(ctx, ctx_.options.node_id, now_ms, std::move(value), tombstone,
-                                 ctx_.options.max_clock_entries, counter);
-    w->history = v.History();
+    const Version& v =
+        set.Apply(ctx, ctx_.options.node_id, ctx_.loop.WallMillis(), std::move(value), tombstone,
+                  ctx_.options.max_clock_entries, counter);
+    w.history = v.History();
     // The context may have carried a higher counter of ours: never hand
     // out the one just used again.
     uint64_t seen = standin_counter_.load();
     while (seen < v.dot_counter && !standin_counter_.compare_exchange_weak(seen, v.dot_counter)) {
     }
-    w->status = ctx_.hints.Add(owner, op->key, set);
-    w->encoded = set.Encode();
-    ctx_.loop.Post([this, op, w, targets_left = op->written] {
-      if (!w->status.ok()) {
-        op->replied = true;
-        return ctx_.Reply(op->identity, Reply::Error(op->client_id, w->status));
-      }
-      if (hooks_.on_hint_stored) hooks_.on_hint_stored();  // status shows the hint at once
-      log::Debug("no replica of a key took its write: standing in for them");
-      op->context = EncodeContext(w->history);
-      op->encoded = w->encoded;
-      op->in_flight = 1;
-      // targets_left: self, then the replicas; the first is covered here.
-      for (size_t i = 2; i < targets_left.size(); ++i) SendHinted(op, targets_left[i]);
-      OnPutAck(op, Status::OK());
-    });
+    w.status = ctx_.hints.Add(owner, op->key, set);
+    w.encoded = set.Encode();
+    return w;
+  };
+  ctx_.loop.OnWorker<Written>(std::move(write), [this, op](Written w) {
+    if (!w.status.ok()) {
+      op->replied = true;
+      return ctx_.Reply(op->identity, Reply::Error(op->client_id, w.status));
+    }
+    if (hooks_.on_hint_stored) hooks_.on_hint_stored();  // status shows the hint at once
+    log::Debug("no replica of a key took its write: standing in for them");
+    op->context = EncodeContext(w.history);
+    op->encoded = std::move(w.encoded);
+    op->in_flight = 1;
+    // written: self, then the replicas; the first is covered here. A copy:
+    // SendHinted appends to op->written.
+    const std::vector<std::string> targets_left = op->written;
+    for (size_t i = 2; i < targets_left.size(); ++i) SendHinted(op, targets_left[i]);
+    OnPutAck(op, Status::OK());
   });
 }
 

@@ -12,9 +12,9 @@
 #include <filesystem>
 
 #include "dynamo/backend.h"
+#include "dynamo/log.h"
 #include "node/node.h"
 #include "node/options.h"
-#include "dynamo/log.h"
 
 namespace {
 

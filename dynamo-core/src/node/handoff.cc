@@ -8,9 +8,9 @@
 #include <algorithm>
 
 #include "dynamo/key_hash.h"
+#include "dynamo/log.h"
 #include "handoff/hint_store.h"
 #include "node/local_store.h"
-#include "dynamo/log.h"
 
 namespace dynamo {
 
@@ -26,11 +26,17 @@ constexpr size_t kHintBatchBytes = 1u << 20;
 
 Handoff::Handoff(NodeContext& ctx) : ctx_(ctx) {}
 
+Handoff::Snapshot Handoff::ReadSnapshot() const {
+  Snapshot s;
+  s.by_target = ctx_.hints.PendingByTarget();
+  s.pending = ctx_.hints.pending();
+  s.bytes = ctx_.hints.bytes();
+  s.dropped = ctx_.hints.dropped();
+  return s;
+}
+
 void Handoff::LoadSnapshot() {
-  snapshot_.by_target = ctx_.hints.PendingByTarget();
-  snapshot_.pending = ctx_.hints.pending();
-  snapshot_.bytes = ctx_.hints.bytes();
-  snapshot_.dropped = ctx_.hints.dropped();
+  snapshot_ = ReadSnapshot();
   if (snapshot_.pending > 0) {
     log::Info(std::to_string(snapshot_.pending) + " hints waiting for delivery");
   }
@@ -61,18 +67,18 @@ void Handoff::ServeHintedPut(std::string identity, Request req) {
                       Reply::Error(req.id, Status::InvalidArgument("hint names no valid node")));
   }
   // The hint store syncs every add: worker work, whatever the engine.
-  ctx_.loop.RunOnWorker([this, identity = std::move(identity), id = req.id, owner = req.node_id,
-                         key = std::move(req.key), set = std::move(incoming).value()]() mutable {
-    Status s = ctx_.hints.Add(owner, key, set);
-    ctx_.loop.Post([this, identity = std::move(identity), id, s] {
-      if (s.ok()) {
-        OnHintStored();  // status shows it at once
-      } else {
-        log::Warn("hinted write refused: " + s.ToString());
-      }
-      ctx_.Reply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
-    });
-  });
+  ctx_.loop.OnWorker<Status>(
+      [this, owner = req.node_id, key = std::move(req.key), set = std::move(incoming).value()] {
+        return ctx_.hints.Add(owner, key, set);
+      },
+      [this, identity = std::move(identity), id = req.id](Status s) {
+        if (s.ok()) {
+          OnHintStored();  // status shows it at once
+        } else {
+          log::Warn("hinted write refused: " + s.ToString());
+        }
+        ctx_.Reply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
+      });
 }
 
 // Every --handoff-interval-ms: the hint store is read on a worker (its
@@ -84,22 +90,16 @@ void Handoff::Tick(bool plan) {
     return;
   }
   scan_running_ = true;
-  ctx_.loop.RunOnWorker([this, plan] {
-    auto snapshot = std::make_shared<Snapshot>();
-    snapshot->by_target = ctx_.hints.PendingByTarget();
-    snapshot->pending = ctx_.hints.pending();
-    snapshot->bytes = ctx_.hints.bytes();
-    snapshot->dropped = ctx_.hints.dropped();
-    ctx_.loop.Post([this, snapshot, plan] {
-      scan_running_ = false;
-      snapshot_ = *snapshot;
-      if (plan) Plan();
-      if (scan_again_) {
-        scan_again_ = false;
-        Tick(false);
-      }
-    });
-  });
+  ctx_.loop.OnWorker<Snapshot>([this] { return ReadSnapshot(); },
+                               [this, plan](Snapshot snapshot) {
+                                 scan_running_ = false;
+                                 snapshot_ = std::move(snapshot);
+                                 if (plan) Plan();
+                                 if (scan_again_) {
+                                   scan_again_ = false;
+                                   Tick(false);
+                                 }
+                               });
 }
 
 void Handoff::Plan() {
@@ -126,21 +126,19 @@ void Handoff::Plan() {
 // rest (or all of them, with reroute_all).
 void Handoff::ReadHints(const std::string& target, bool reroute_all) {
   busy_.insert(target);
-  ctx_.loop.RunOnWorker([this, target, reroute_all] {
-    auto hints = std::make_shared<std::vector<HintStore::Hint>>(
-        ctx_.hints.Peek(target, kHintBatchKeys, kHintBatchBytes));
-    ctx_.loop.Post([this, target, reroute_all, hints] {
-      std::vector<HintStore::Hint> own, stray;
-      for (auto& h : *hints) {
-        const auto pref = ctx_.PreferenceListFor(h.key);
-        const bool owner = std::find(pref.begin(), pref.end(), target) != pref.end();
-        (owner && !reroute_all ? own : stray).push_back(std::move(h));
-      }
-      if (!stray.empty()) return RerouteHints(target, std::move(stray));
-      if (!own.empty()) return DeliverHints(target, std::move(own));
-      busy_.erase(target);
-    });
-  });
+  ctx_.loop.OnWorker<std::vector<HintStore::Hint>>(
+      [this, target] { return ctx_.hints.Peek(target, kHintBatchKeys, kHintBatchBytes); },
+      [this, target, reroute_all](std::vector<HintStore::Hint> hints) {
+        std::vector<HintStore::Hint> own, stray;
+        for (auto& h : hints) {
+          const auto pref = ctx_.PreferenceListFor(h.key);
+          const bool owner = std::find(pref.begin(), pref.end(), target) != pref.end();
+          (owner && !reroute_all ? own : stray).push_back(std::move(h));
+        }
+        if (!stray.empty()) return RerouteHints(target, std::move(stray));
+        if (!own.empty()) return DeliverHints(target, std::move(own));
+        busy_.erase(target);
+      });
 }
 
 void Handoff::DeliverHints(const std::string& target, std::vector<HintStore::Hint> hints) {
@@ -168,31 +166,30 @@ void Handoff::DeliverHints(const std::string& target, std::vector<HintStore::Hin
 // for more without waiting for the next tick.
 void Handoff::ForgetHints(const std::string& target, std::shared_ptr<Delivered> done,
                           const std::string& how) {
-  ctx_.loop.RunOnWorker([this, target, done, how] {
-    Result<size_t> removed = ctx_.hints.Remove(target, *done);
-    ctx_.loop.Post([this, target, removed, how]() mutable {
-      busy_.erase(target);
-      if (!removed.ok()) {
-        log::Warn("cannot delete delivered hints: " + removed.status().ToString());
-        return;
-      }
-      delivered_ += *removed;
-      if (!how.empty() && *removed > 0) {
-        log::Info(std::to_string(*removed) + " hints for " + target + " " + how);
-      }
-      auto it = snapshot_.by_target.find(target);
-      if (it == snapshot_.by_target.end()) return;
-      it->second -= std::min(it->second, *removed);
-      snapshot_.pending -= std::min(snapshot_.pending, *removed);
-      if (it->second == 0) {
-        snapshot_.by_target.erase(it);
-      } else if (*removed > 0) {
-        ReadHints(target, false);  // more waiting (the split is made again)
-      }
-      // Else nothing of this batch could go: the next handoff tick tries
-      // again, rather than reading the same batch back at once, forever.
-    });
-  });
+  ctx_.loop.OnWorker<Result<size_t>>(
+      [this, target, done] { return ctx_.hints.Remove(target, *done); },
+      [this, target, how](Result<size_t> removed) {
+        busy_.erase(target);
+        if (!removed.ok()) {
+          log::Warn("cannot delete delivered hints: " + removed.status().ToString());
+          return;
+        }
+        delivered_ += *removed;
+        if (!how.empty() && *removed > 0) {
+          log::Info(std::to_string(*removed) + " hints for " + target + " " + how);
+        }
+        auto it = snapshot_.by_target.find(target);
+        if (it == snapshot_.by_target.end()) return;
+        it->second -= std::min(it->second, *removed);
+        snapshot_.pending -= std::min(snapshot_.pending, *removed);
+        if (it->second == 0) {
+          snapshot_.by_target.erase(it);
+        } else if (*removed > 0) {
+          ReadHints(target, false);  // more waiting (the split is made again)
+        }
+        // Else nothing of this batch could go: the next handoff tick tries
+        // again, rather than reading the same batch back at once, forever.
+      });
 }
 
 // Hints whose owner no longer replicates the key (or is gone, or this node

@@ -55,6 +55,8 @@ class Handoff {
 
  private:
   using Delivered = std::vector<std::pair<std::string, uint64_t>>;
+  // Reads the store's counts (it takes the store's lock: worker or start).
+  Snapshot ReadSnapshot() const;
   void Timer();
   void Plan();
   void ReadHints(const std::string& target, bool reroute_all);

@@ -68,7 +68,7 @@ Status Node::OpenStores(bool* engine_inline) {
 }
 
 // The actors, and the hooks by which one tells another what it needs to know.
-Status Node::Wire(Loop* loop) {
+void Node::Wire(Loop* loop) {
   loop_ = loop;
   ctx_ = std::make_unique<NodeContext>(options_, *loop_, *store_, *hints_, cluster_, detector_);
   Coordinator::Hooks coordinator_hooks;
@@ -108,6 +108,13 @@ Status Node::Wire(Loop* loop) {
           detector_.OnSent(endpoint, now);
         }
       });
+}
+
+Status Node::Assemble(Loop* loop) {
+  Wire(loop);
+  if (Status s = membership_->LoadOrCreate(); !s.ok()) return s;
+  membership_->Save();
+  anti_entropy_->SyncTreesWithRing();
   return Status::OK();
 }
 
@@ -122,11 +129,8 @@ Status Node::Start() {
   loop_options.workers = engine_inline ? 1 : options_.workers;
   loop_options.engine_inline = engine_inline;
   if (Status s = zmq_loop_->Open(loop_options); !s.ok()) return s;
-  if (Status s = Wire(zmq_loop_.get()); !s.ok()) return s;
   // After the bind, so a node that cannot listen says only that.
-  if (Status s = membership_->LoadOrCreate(); !s.ok()) return s;
-  membership_->Save();
-  anti_entropy_->SyncTreesWithRing();
+  if (Status s = Assemble(zmq_loop_.get()); !s.ok()) return s;
   log::Info("serving on " + options_.listen + " with the " + plugin_->name() +
             " engine (data folder " + options_.data_dir + ")");
   return Status::OK();
@@ -135,11 +139,7 @@ Status Node::Start() {
 Status Node::Start(Loop* loop) {
   bool engine_inline = false;
   if (Status s = OpenStores(&engine_inline); !s.ok()) return s;
-  if (Status s = Wire(loop); !s.ok()) return s;
-  if (Status s = membership_->LoadOrCreate(); !s.ok()) return s;
-  membership_->Save();
-  anti_entropy_->SyncTreesWithRing();
-  return Status::OK();
+  return Assemble(loop);
 }
 
 void Node::StartActors() {

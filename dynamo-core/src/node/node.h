@@ -75,7 +75,9 @@ class Node : private LoopHandler {
 
  private:
   Status OpenStores(bool* engine_inline);
-  Status Wire(Loop* loop);
+  void Wire(Loop* loop);
+  // Wire, then the cluster state loaded (or created) and saved, trees built.
+  Status Assemble(Loop* loop);
   void OnRequest(const std::string& from, std::string_view frame) override;
   void OnMalformedEnvelope() override;
   void OnRequestFrame(const std::string& identity, std::string_view frame, bool in_batch);

@@ -45,7 +45,6 @@ class NodeContext {
   ClusterState& cluster;      // the membership view; only membership changes it
   FailureDetector& detector;  // fed by the loop's peer observer
 
-  const std::string& self() const { return options.node_id; }
   const Ring& ring() const { return cluster.ring(); }
 
   // Where a member listens ("" for an unknown one).

@@ -10,8 +10,8 @@
 
 #include "dynamo/backend.h"
 #include "dynamo/key_hash.h"
-#include "node/local_store.h"
 #include "dynamo/log.h"
+#include "node/local_store.h"
 
 namespace dynamo {
 
