@@ -33,6 +33,7 @@ removes it.
 
 import base64
 import concurrent.futures
+import functools
 import hashlib
 import json
 import os
@@ -155,24 +156,23 @@ def system_tool(name):
     return None
 
 
-_root_prefix = []  # [] until asked; then [argv prefix] or [None]
+@functools.lru_cache(maxsize=None)
+def _root_prefix():
+    if os.geteuid() == 0:
+        return ()
+    sudo = system_tool("sudo")
+    if sudo and subprocess.run([sudo, "-n", "true"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL).returncode == 0:
+        return (sudo, "-n")
+    return None
 
 
 def as_root():
     """The argv prefix that runs a command as root: [] as root, ["sudo", "-n"]
-    for a user whose sudo asks no password, or None."""
-    if not _root_prefix:
-        prefix = None
-        if os.geteuid() == 0:
-            prefix = []
-        else:
-            sudo = system_tool("sudo")
-            if sudo and subprocess.run([sudo, "-n", "true"], stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL).returncode == 0:
-                prefix = [sudo, "-n"]
-        _root_prefix.append(prefix)
-    return _root_prefix[0]
+    for a user whose sudo asks no password, or None. Asked once a process."""
+    prefix = _root_prefix()
+    return None if prefix is None else list(prefix)
 
 
 def require_root(test):
@@ -182,19 +182,6 @@ def require_root(test):
     if prefix is None:
         test.fail(NO_PRIVILEGE)
     return prefix
-
-
-def run_as_root(argv, deadline=60.0, check=True):
-    """Runs argv as root (see as_root) to its end; returns a Result. Fails
-    the test when no privilege is available, past the deadline, or (check)
-    on a non-zero exit."""
-    prefix = as_root()
-    if prefix is None:
-        raise AssertionError(NO_PRIVILEGE)
-    result = run_program(prefix + list(argv), deadline)
-    if check and result.returncode != 0:
-        raise AssertionError(result.describe())
-    return result
 
 
 def run_program(argv, deadline, env=None, cwd=None):

@@ -97,9 +97,7 @@ TEST(ZmqLoopTest, TimersRunInOrderAndCancelledOnesNever) {
   Running r;
   std::vector<int> order;
   std::atomic<bool> done{false};
-  const auto loop_thread = std::make_shared<std::thread::id>();
   r.loop.Post([&] {
-    *loop_thread = std::this_thread::get_id();
     r.loop.After(30ms, [&] { order.push_back(3); });
     r.loop.After(10ms, [&] { order.push_back(1); });
     const auto cancelled = r.loop.After(20ms, [&] { order.push_back(99); });
@@ -182,19 +180,32 @@ TEST(ZmqLoopTest, CallsGetTheirRepliesAndOneTurnsCallsTravelAsOneBatch) {
   EXPECT_EQ(answered.load(), 1);  // one batch reply came back
 }
 
-TEST(ZmqLoopTest, ACallNobodyAnswersTimesOutOnce) {
+// Two running loops; b takes requests and never answers.
+struct CallerAndSilentPeer {
+  CallerAndSilentPeer() {
+    silent.silent = true;
+    b.loop.SetHandler(&silent);
+    a.Start();
+    b.Start();
+  }
   Running a, b;
-  Echo silent(&b.loop);
-  silent.silent = true;
-  b.loop.SetHandler(&silent);
-  a.Start();
-  b.Start();
+  Echo silent{&b.loop};
+};
+
+wire::Request Ping() {
+  wire::Request req;
+  req.type = wire::MsgType::kPing;
+  return req;
+}
+
+TEST(ZmqLoopTest, ACallNobodyAnswersTimesOutOnce) {
+  CallerAndSilentPeer pair;
+  Running &a = pair.a, &b = pair.b;
+  Echo& silent = pair.silent;
   std::atomic<int> calls{0};
   Status got;
   a.loop.Post([&] {
-    wire::Request req;
-    req.type = wire::MsgType::kPing;
-    a.loop.Call(b.endpoint, req, 100ms, [&](Result<wire::Reply> rep) {
+    a.loop.Call(b.endpoint, Ping(), 100ms, [&](Result<wire::Reply> rep) {
       got = rep.status();
       ++calls;
     });
@@ -211,17 +222,11 @@ TEST(ZmqLoopTest, ACallNobodyAnswersTimesOutOnce) {
 TEST(ZmqLoopTest, ATimerSetByATimeoutCallbackStillFires) {
   // The loop decides how long to sleep after every callback of its turn
   // ran: a timer armed by a call's timeout is not slept past.
-  Running a, b;
-  Echo silent(&b.loop);
-  silent.silent = true;
-  b.loop.SetHandler(&silent);
-  a.Start();
-  b.Start();
+  CallerAndSilentPeer pair;
+  Running &a = pair.a, &b = pair.b;
   std::atomic<bool> fired{false};
   a.loop.Post([&] {
-    wire::Request req;
-    req.type = wire::MsgType::kPing;
-    a.loop.Call(b.endpoint, req, 50ms,
+    a.loop.Call(b.endpoint, Ping(), 50ms,
                 [&](Result<wire::Reply>) { a.loop.After(20ms, [&] { fired = true; }); });
   });
   EXPECT_TRUE(WaitFor([&] { return fired.load(); }));
