@@ -36,7 +36,7 @@ void FileEngine::CompactorLoop() {
       Status s = CompactSegment(seq);
       if (!s.ok()) {
         std::fprintf(stderr, "file engine: compaction of %s stopped: %s\n",
-                     SegmentFileName(seq).c_str(), s.message().c_str());
+                     durable::SegmentDir::FileName(seq).c_str(), s.message().c_str());
         // Once writes are refused, every retry would fail the same way.
         if (failed_.load()) compaction_disabled_ = true;
         break;  // retry after a pause, not in a tight loop
@@ -67,7 +67,7 @@ bool FileEngine::PickSegmentToCompact(uint64_t* seq) {
 }
 
 Status FileEngine::CompactSegment(uint64_t seq) {
-  std::shared_ptr<Segment> file;
+  std::shared_ptr<LogFile> file;
   uint64_t size;
   {
     std::shared_lock<std::shared_mutex> l(index_mu_);
@@ -76,29 +76,29 @@ Status FileEngine::CompactSegment(uint64_t seq) {
     file = FileOf(seq);
     size = it->second.bytes;
   }
-  SegmentReader reader(file, size);
-  RecordView rec;
+  durable::LogReader reader(file, size, framing_);
+  durable::Record rec;
   std::string why;
   std::vector<Pending> batch;
   size_t batch_bytes = 0;
   for (bool done = false; !done;) {
     if (stopping_.load()) return Status::OK();  // copies so far are harmless duplicates
     switch (reader.Next(&rec, &why)) {
-      case SegmentReader::Outcome::kRecord:
-        batch.push_back({std::string(rec.raw), rec.offset, rec.header});
+      case durable::LogReader::Outcome::kRecord:
+        batch.push_back({std::string(rec.raw), rec.offset, ViewRecord(rec.raw).header});
         batch_bytes += rec.raw.size();
         break;
-      case SegmentReader::Outcome::kEnd:
+      case durable::LogReader::Outcome::kEnd:
         done = true;
         break;
-      case SegmentReader::Outcome::kBad:
+      case durable::LogReader::Outcome::kBad:
         // The segment passed its checks at open, so the media changed under
         // us. Leave it alone: reads of its records will report corruption.
         compaction_disabled_ = true;
         return Status::Corruption("corrupt record in " + file->path() + " at offset " +
                                   std::to_string(reader.offset()) + " (" + why +
                                   "); compaction disabled");
-      case SegmentReader::Outcome::kIOError:
+      case durable::LogReader::Outcome::kIOError:
         compaction_disabled_ = true;
         return Status::IOError(why + "; compaction disabled");
     }
@@ -124,11 +124,8 @@ Status FileEngine::CompactSegment(uint64_t seq) {
     index_.RemoveSegment(seq);
     files_.erase(seq);  // readers holding `file` keep its descriptor
   }
-  if (::unlink(file->path().c_str()) != 0) {
-    compaction_disabled_ = true;
-    return Status::FromErrno("cannot unlink " + file->path(), errno);
-  }
-  s = SyncDir(options_.dir);
+  s = segments_.Unlink(seq);
+  if (s.ok()) s = segments_.Sync();
   if (!s.ok()) {
     compaction_disabled_ = true;
     return s;

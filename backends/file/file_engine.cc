@@ -3,32 +3,17 @@
 // compaction in compaction.cc.
 #include "file_engine.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 
 namespace dynamo::file {
 
 Status FileEngine::Open(const Options& options, std::unique_ptr<FileEngine>* out) {
-  Status s = CreateDirs(options.dir);
+  Status s = durable::CreateDirs(options.dir);
   if (!s.ok()) return s;
   std::unique_ptr<FileEngine> engine(new FileEngine(options));
-  std::string lock_path = options.dir + "/LOCK";
-  engine->lock_fd_ = UniqueFd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (!engine->lock_fd_.valid()) return Status::FromErrno("cannot open " + lock_path, errno);
-  // flock locks belong to the open file description, so a second open in
-  // the same process is refused just like one from another process.
-  if (::flock(engine->lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) {
-      return Status::IOError("file engine: folder " + options.dir +
-                             " is already in use by another engine (" + lock_path +
-                             " is locked)");
-    }
-    return Status::FromErrno("cannot lock " + lock_path, errno);
-  }
+  s = durable::DirLock::Acquire(options.dir, "file engine", &engine->lock_);
+  if (!s.ok()) return s;
   s = engine->Recover();
   if (!s.ok()) return s;
   if (options.sync == SyncPolicy::kInterval) {
@@ -46,21 +31,19 @@ FileEngine::~FileEngine() {
 
 Status FileEngine::Recover() {
   std::vector<uint64_t> seqs;
-  Status s = ListSegments(options_.dir, &seqs);
+  Status s = segments_.List(&seqs);
   if (!s.ok()) return s;
   if (seqs.empty()) {
-    std::shared_ptr<Segment> first;
-    s = Segment::Open(options_.dir, 1, /*create=*/true, &first);
-    if (!s.ok()) return s;
-    s = SyncDir(options_.dir);
+    std::shared_ptr<LogFile> first;
+    s = segments_.Create(1, &first);
     if (!s.ok()) return s;
     seqs.push_back(1);
   }
   // Every segment is known before replay starts, so LogIndex can tell
   // whether a tombstone still guards against an older PUT.
   for (uint64_t seq : seqs) {
-    std::shared_ptr<Segment> file;
-    s = Segment::Open(options_.dir, seq, /*create=*/false, &file);
+    std::shared_ptr<LogFile> file;
+    s = segments_.Open(seq, &file);
     if (!s.ok()) return s;
     uint64_t size = 0;
     s = file->Size(&size);
@@ -74,63 +57,56 @@ Status FileEngine::Recover() {
     if (!s.ok()) return s;
   }
   index_.TakeCompactionHint();
-  active_ = files_[seqs.back()];
-  active_size_ = index_.segments().at(seqs.back()).bytes;
+  active_seq_ = seqs.back();
+  active_ = files_[active_seq_];
+  active_size_ = index_.segments().at(active_seq_).bytes;
   // A previous process may have died with acknowledged but unsynced records
   // in the page cache: make the state we serve from durable first.
   return active_->Sync();
 }
 
 Status FileEngine::ReplaySegment(uint64_t seq, bool newest) {
-  std::shared_ptr<Segment> file = files_[seq];
-  uint64_t size = index_.segments().at(seq).bytes;
-  SegmentReader reader(file, size);
-  RecordView rec;
-  std::string why;
-  for (;;) {
-    switch (reader.Next(&rec, &why)) {
-      case SegmentReader::Outcome::kRecord: {
+  const std::shared_ptr<LogFile>& file = files_[seq];
+  const uint64_t size = index_.segments().at(seq).bytes;
+  // Decision: a bad record in a sealed segment is not a crash artefact.
+  // Segments are fdatasynced before the next one is created, so only media
+  // corruption or outside tampering explain it. Truncating would silently
+  // drop (or, for REMOVE records, resurrect) data that later segments depend
+  // on, so the engine refuses to open and lets the operator decide (move the
+  // file away and let anti-entropy refill this replica). The newest segment
+  // may end in records a crash cut short, or, under sync=interval, in
+  // unsynced pages that reached the disk out of order: everything from its
+  // first bad record on is dropped, and what precedes is served.
+  durable::ReplayResult result;
+  Status s = durable::Replay(
+      file, size, framing_, newest ? durable::TailRule::kPointInTime : durable::TailRule::kNone,
+      [&](const durable::Record& rec) {
+        RecordView v = ViewRecord(rec.raw);
         Location loc{seq, rec.offset, rec.raw.size()};
-        if (rec.header.kind == RecordKind::kPut) {
-          index_.ApplyPut(rec.key, rec.header.key_hash, loc);
+        if (v.header.kind == RecordKind::kPut) {
+          index_.ApplyPut(v.key, v.header.key_hash, loc);
         } else {
-          index_.ApplyRemove(rec.key, rec.header.key_hash, loc);
+          index_.ApplyRemove(v.key, v.header.key_hash, loc);
         }
-        break;
-      }
-      case SegmentReader::Outcome::kEnd:
         return Status::OK();
-      case SegmentReader::Outcome::kIOError:
-        return Status::IOError("file engine: cannot replay " + file->path() + ": " + why);
-      case SegmentReader::Outcome::kBad: {
-        uint64_t at = reader.offset();
-        if (!newest) {
-          // Decision: a bad record in a sealed segment is not a crash
-          // artefact. Segments are fdatasynced before the next one is
-          // created, so only media corruption or outside tampering explain
-          // it. Truncating would silently drop (or, for REMOVE records,
-          // resurrect) data that later segments depend on, so we refuse to
-          // open and let the operator decide (move the file away and let
-          // anti-entropy refill this replica).
-          return Status::Corruption("file engine: corrupt record in sealed segment " +
-                                    file->path() + " at offset " + std::to_string(at) + " (" +
-                                    why + "); refusing to open");
-        }
-        // The newest segment may end in a record a crash cut short: drop
-        // everything from the first bad record on, and serve what precedes.
-        uint64_t dropped = size - at;
-        std::fprintf(stderr, "file engine: dropped %llu torn bytes at the tail of %s offset %llu (%s)\n",
-                     static_cast<unsigned long long>(dropped), file->path().c_str(),
-                     static_cast<unsigned long long>(at), why.c_str());
-        Status s = file->Truncate(at);
-        if (!s.ok()) return s;
-        // Records before `at` were already applied; only the size changes.
-        index_.SetSegmentBytes(seq, at);
-        torn_bytes_dropped_ += dropped;
-        return Status::OK();
-      }
+      },
+      &result);
+  if (!s.ok()) {
+    if (s.code() == Status::Code::kCorruption) {
+      return Status::Corruption("file engine: " + s.message() + "; refusing to open");
     }
+    return s;
   }
+  if (result.dropped > 0) {
+    std::fprintf(stderr,
+                 "file engine: dropped %llu torn bytes at the tail of %s offset %llu (%s)\n",
+                 static_cast<unsigned long long>(result.dropped), file->path().c_str(),
+                 static_cast<unsigned long long>(result.end), result.why.c_str());
+    // Records before the cut were already applied; only the size changes.
+    index_.SetSegmentBytes(seq, result.end);
+    torn_bytes_dropped_ += result.dropped;
+  }
+  return Status::OK();
 }
 
 Status FileEngine::CheckWritable() const {
@@ -142,8 +118,7 @@ Status FileEngine::CheckWritable() const {
   return Status::OK();
 }
 
-Status FileEngine::AppendLocked(const struct iovec* iov, int iovcnt, uint64_t size,
-                                Location* loc) {
+Status FileEngine::AppendLocked(const struct iovec* iov, int iovcnt, uint64_t size, Location* loc) {
   Status s = CheckWritable();
   if (!s.ok()) return s;
   if (active_size_ > 0 && active_size_ + size > options_.segment_bytes) {
@@ -157,7 +132,7 @@ Status FileEngine::AppendLocked(const struct iovec* iov, int iovcnt, uint64_t si
     if (!active_->Truncate(active_size_).ok()) failed_ = true;
     return s;
   }
-  *loc = Location{active_->seq(), active_size_, size};
+  *loc = Location{active_seq_, active_size_, size};
   active_size_ += size;
   appended_lsn_ += size;
   return Status::OK();
@@ -176,11 +151,9 @@ Status FileEngine::RollLocked() {
     std::lock_guard<std::mutex> l(sync_mu_);
     durable_lsn_ = std::max(durable_lsn_, appended_lsn_);
   }
-  uint64_t next_seq = active_->seq() + 1;
-  std::shared_ptr<Segment> next;
-  s = Segment::Open(options_.dir, next_seq, /*create=*/true, &next);
-  if (!s.ok()) return s;
-  s = SyncDir(options_.dir);
+  uint64_t next_seq = active_seq_ + 1;
+  std::shared_ptr<LogFile> next;
+  s = segments_.Create(next_seq, &next);
   if (!s.ok()) return s;
   {
     std::unique_lock<std::shared_mutex> l(index_mu_);
@@ -189,6 +162,7 @@ Status FileEngine::RollLocked() {
     index_.SetActive(next_seq);
   }
   active_ = std::move(next);
+  active_seq_ = next_seq;
   active_size_ = 0;
   WakeCompactor();  // the newly sealed segment may already be mostly dead
   return Status::OK();
@@ -206,7 +180,7 @@ Status FileEngine::WaitDurable(uint64_t lsn) {
     }
     sync_leader_ = true;
     l.unlock();
-    std::shared_ptr<Segment> active;
+    std::shared_ptr<LogFile> active;
     uint64_t target;
     {
       std::lock_guard<std::mutex> w(write_mu_);
@@ -272,7 +246,7 @@ Status FileEngine::Close() {
   if (syncer_.joinable()) syncer_.join();
   if (compactor_.joinable()) compactor_.join();
   Status s = active_ ? Sync() : Status::OK();
-  lock_fd_.Reset();  // releases the flock
+  lock_.Release();
   return s;
 }
 

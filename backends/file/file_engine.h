@@ -2,7 +2,7 @@
 // plugin (DESIGN.md 3.4).
 //
 // Writes append records (log_format.h) to the active segment of a folder of
-// segments (segment.h); an in-memory LogIndex maps each key to its latest
+// segments (dynamo/durable/segments.h); an in-memory LogIndex maps each key to its latest
 // record and is rebuilt at Open by replaying the segments in order. A
 // background thread compacts sealed segments that are mostly dead; another
 // one fdatasyncs periodically under sync=interval.
@@ -33,11 +33,13 @@
 #include <thread>
 #include <vector>
 
+#include "dynamo/durable/file.h"
+#include "dynamo/durable/record_log.h"
+#include "dynamo/durable/segments.h"
 #include "file_status.h"
+#include "log_format.h"
 #include "log_index.h"
 #include "options.h"
-#include "segment.h"
-#include "unique_fd.h"
 
 namespace dynamo::file {
 
@@ -65,7 +67,8 @@ class FileEngine {
   Status Close();
 
  private:
-  explicit FileEngine(Options options) : options_(std::move(options)) {}
+  using LogFile = durable::LogFile;
+  explicit FileEngine(Options options) : options_(std::move(options)), segments_(options_.dir) {}
 
   // file_engine.cc
   Status Recover();
@@ -80,9 +83,9 @@ class FileEngine {
   void WakeCompactor();
 
   // file_engine_ops.cc
-  Status ReadRecord(const std::shared_ptr<Segment>& file, const Location& loc,
-                    std::string_view key, std::string* record, std::string_view* value) const;
-  std::shared_ptr<Segment> FileOf(uint64_t seq) const;  // REQUIRES index_mu_ (any mode)
+  Status ReadRecord(const std::shared_ptr<LogFile>& file, const Location& loc, std::string_view key,
+                    std::string* record, std::string_view* value) const;
+  std::shared_ptr<LogFile> FileOf(uint64_t seq) const;  // REQUIRES index_mu_ (any mode)
 
   // compaction.cc
   void CompactorLoop();
@@ -96,16 +99,19 @@ class FileEngine {
   Status CopyLive(uint64_t seq, const std::vector<Pending>& batch);
 
   const Options options_;
-  UniqueFd lock_fd_;  // flock'ed <dir>/LOCK; released on close
+  const durable::SegmentDir segments_;  // options_.dir
+  const RecordFraming framing_;
+  durable::DirLock lock_;  // <dir>/LOCK, released on close
 
   std::mutex write_mu_;
-  std::shared_ptr<Segment> active_;  // GUARDED_BY(write_mu_)
+  std::shared_ptr<LogFile> active_;  // GUARDED_BY(write_mu_)
+  uint64_t active_seq_ = 0;          // GUARDED_BY(write_mu_)
   uint64_t active_size_ = 0;         // GUARDED_BY(write_mu_)
   uint64_t appended_lsn_ = 0;        // bytes appended since open; GUARDED_BY(write_mu_)
 
   mutable std::shared_mutex index_mu_;
-  LogIndex index_;                                       // GUARDED_BY(index_mu_)
-  std::map<uint64_t, std::shared_ptr<Segment>> files_;   // GUARDED_BY(index_mu_)
+  LogIndex index_;                                      // GUARDED_BY(index_mu_)
+  std::map<uint64_t, std::shared_ptr<LogFile>> files_;  // GUARDED_BY(index_mu_)
 
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
@@ -114,8 +120,8 @@ class FileEngine {
 
   std::mutex bg_mu_;
   std::condition_variable bg_cv_;
-  bool stop_ = false;          // GUARDED_BY(bg_mu_)
-  bool compact_wanted_ = false;  // GUARDED_BY(bg_mu_)
+  bool stop_ = false;                  // GUARDED_BY(bg_mu_)
+  bool compact_wanted_ = false;        // GUARDED_BY(bg_mu_)
   std::atomic<bool> stopping_{false};  // stop_, readable without bg_mu_
   std::thread syncer_;
   std::thread compactor_;

@@ -10,21 +10,23 @@ namespace {
 // lock is held and how much a scan buffers.
 constexpr size_t kScanBatch = 256;
 
-struct iovec Iov(const void* p, size_t n) { return {const_cast<void*>(p), n}; }
+struct iovec Iov(const void* p, size_t n) {
+  return {const_cast<void*>(p), n};
+}
 
 }  // namespace
 
-std::shared_ptr<Segment> FileEngine::FileOf(uint64_t seq) const {
+std::shared_ptr<durable::LogFile> FileEngine::FileOf(uint64_t seq) const {
   auto it = files_.find(seq);
   return it == files_.end() ? nullptr : it->second;
 }
 
-Status FileEngine::ReadRecord(const std::shared_ptr<Segment>& file, const Location& loc,
+Status FileEngine::ReadRecord(const std::shared_ptr<LogFile>& file, const Location& loc,
                               std::string_view key, std::string* record,
                               std::string_view* value) const {
   if (file == nullptr) {
     return Status::Corruption("file engine: index points at missing segment " +
-                              SegmentFileName(loc.seg));
+                              durable::SegmentDir::FileName(loc.seg));
   }
   record->resize(static_cast<size_t>(loc.size));
   Status s = file->ReadAt(loc.offset, record->size(), record->data());
@@ -45,7 +47,7 @@ Status FileEngine::ReadRecord(const std::shared_ptr<Segment>& file, const Locati
 
 Status FileEngine::Get(std::string_view key, std::string* record, std::string_view* value) {
   Location loc;
-  std::shared_ptr<Segment> file;
+  std::shared_ptr<LogFile> file;
   {
     std::shared_lock<std::shared_mutex> l(index_mu_);
     const LogIndex::Entry* e = index_.Find(key);
@@ -60,9 +62,9 @@ Status FileEngine::Get(std::string_view key, std::string* record, std::string_vi
 
 Status FileEngine::Put(std::string_view key, uint64_t key_hash, std::string_view value) {
   if (key.size() > kMaxKeyBytes || value.size() > kMaxValueBytes) {
-    return Status::Invalid("file engine: key or value too large (limits " +
-                           std::to_string(kMaxKeyBytes) + " and " +
-                           std::to_string(kMaxValueBytes) + " bytes)");
+    return Status::InvalidArgument("file engine: key or value too large (limits " +
+                                   std::to_string(kMaxKeyBytes) + " and " +
+                                   std::to_string(kMaxValueBytes) + " bytes)");
   }
   char header[kHeaderSize];
   EncodeHeader(RecordKind::kPut, key, key_hash, value, header);
@@ -116,7 +118,7 @@ Status FileEngine::Scan(uint64_t hash_lo, uint64_t hash_hi, const ScanFn& fn) {
   if (hash_lo > hash_hi) return Status::OK();
   struct Item {
     LogIndex::ScanItem where;
-    std::shared_ptr<Segment> file;
+    std::shared_ptr<LogFile> file;
   };
   std::vector<LogIndex::ScanItem> found;
   std::vector<Item> batch;
@@ -131,7 +133,7 @@ Status FileEngine::Scan(uint64_t hash_lo, uint64_t hash_hi, const ScanFn& fn) {
       std::shared_lock<std::shared_mutex> l(index_mu_);
       index_.CollectRange(hash_lo, hash_hi, resume, after_hash, after_key, kScanBatch, &found);
       for (auto& f : found) {
-        std::shared_ptr<Segment> file = FileOf(f.loc.seg);
+        std::shared_ptr<LogFile> file = FileOf(f.loc.seg);
         batch.push_back({std::move(f), std::move(file)});
       }
     }

@@ -1,41 +1,38 @@
-// Status of a file-engine operation: a dynamo_backend_status code plus one
-// line of text. The engine must not depend on the core's dynamo::Status (a
-// backend links the plugin ABI only), so it carries its own small twin whose
-// codes are the ABI's, ready to hand across the C boundary unchanged.
+// The file engine reports errors as dynamo::Status (the base library's) and
+// turns them into the plugin ABI's status codes only at the C boundary.
 #pragma once
 
-#include <cerrno>
-#include <cstring>
-#include <string>
-#include <utility>
-
 #include "dynamo/backend_plugin.h"
+#include "dynamo/durable/file.h"
+#include "dynamo/status.h"
 
 namespace dynamo::file {
 
-class Status {
- public:
-  Status() = default;
-  static Status OK() { return Status(); }
-  static Status NotFound(std::string m) { return Status(DYNAMO_BACKEND_NOT_FOUND, std::move(m)); }
-  static Status Invalid(std::string m) { return Status(DYNAMO_BACKEND_INVALID, std::move(m)); }
-  static Status IOError(std::string m) { return Status(DYNAMO_BACKEND_IO_ERROR, std::move(m)); }
-  static Status Corruption(std::string m) {
-    return Status(DYNAMO_BACKEND_CORRUPTION, std::move(m));
-  }
-  // An IOError "<what>: <strerror(err)>".
-  static Status FromErrno(const std::string& what, int err) {
-    return IOError(what + ": " + std::strerror(err));
-  }
+using durable::ErrnoError;
+using dynamo::Status;
 
-  bool ok() const { return code_ == DYNAMO_BACKEND_OK; }
-  dynamo_backend_status code() const { return code_; }
-  const std::string& message() const { return message_; }
-
- private:
-  Status(dynamo_backend_status c, std::string m) : code_(c), message_(std::move(m)) {}
-  dynamo_backend_status code_ = DYNAMO_BACKEND_OK;
-  std::string message_;
-};
+// The ABI code for s: the codes the engine produces map one to one; the
+// others (which it never makes) become an I/O error or "unavailable".
+inline dynamo_backend_status AbiCode(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kOk:
+      return DYNAMO_BACKEND_OK;
+    case Status::Code::kNotFound:
+      return DYNAMO_BACKEND_NOT_FOUND;
+    case Status::Code::kInvalidArgument:
+      return DYNAMO_BACKEND_INVALID;
+    case Status::Code::kCorruption:
+      return DYNAMO_BACKEND_CORRUPTION;
+    case Status::Code::kUnsupported:
+      return DYNAMO_BACKEND_UNSUPPORTED;
+    case Status::Code::kUnavailable:
+    case Status::Code::kTimeout:
+      return DYNAMO_BACKEND_UNAVAILABLE;
+    case Status::Code::kIOError:
+    case Status::Code::kInternal:
+      return DYNAMO_BACKEND_IO_ERROR;
+  }
+  return DYNAMO_BACKEND_IO_ERROR;
+}
 
 }  // namespace dynamo::file

@@ -1,44 +1,23 @@
 #include "log_format.h"
 
-#include <zlib.h>
-
 #include <cstring>
 
 namespace dynamo::file {
 namespace {
 
+using durable::GetU32;
+using durable::GetU64;
+using durable::PutU32;
+using durable::PutU64;
+
 constexpr uint32_t kCrcInit = 0;  // crc32's documented initial value
 
-void PutU32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-void PutU64(char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<unsigned char>(p[i])} << (8 * i);
-  return v;
-}
-uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
-  return v;
-}
-
-uint32_t Crc(uint32_t crc, const char* p, size_t n) {
-  // zlib's crc32 returns 0, not crc, for a NULL buffer, and an empty
-  // string_view may well have a NULL data(): a REMOVE's empty value would
-  // reset the checksum. crc32_z takes a size_t length, so values beyond
-  // 4 GiB would still work.
-  if (n == 0) return crc;
-  return static_cast<uint32_t>(crc32_z(crc, reinterpret_cast<const Bytef*>(p), n));
-}
+uint32_t Crc(uint32_t crc, const char* p, size_t n) { return durable::Crc32(crc, p, n); }
 
 }  // namespace
 
-void EncodeHeader(RecordKind kind, std::string_view key, uint64_t key_hash,
-                  std::string_view value, char* out) {
+void EncodeHeader(RecordKind kind, std::string_view key, uint64_t key_hash, std::string_view value,
+                  char* out) {
   out[4] = static_cast<char>(kind);
   PutU32(out + 5, static_cast<uint32_t>(key.size()));
   PutU32(out + 9, static_cast<uint32_t>(value.size()));
@@ -74,9 +53,34 @@ bool DecodeHeader(const char* in, RecordHeader* h, std::string* why) {
 }
 
 bool RecordCrcMatches(const RecordHeader& h, const char* rec) {
-  uint32_t crc = Crc(kCrcInit, rec + 4,
-                     static_cast<size_t>(h.record_size() - 4));
+  uint32_t crc = Crc(kCrcInit, rec + 4, static_cast<size_t>(h.record_size() - 4));
   return crc == h.crc;
+}
+
+bool RecordFraming::Measure(const char* header, uint64_t* size, std::string* why) const {
+  RecordHeader h;
+  if (!DecodeHeader(header, &h, why)) return false;
+  *size = h.record_size();
+  return true;
+}
+
+bool RecordFraming::Verify(std::string_view record, std::string* why) const {
+  RecordHeader h;
+  if (!DecodeHeader(record.data(), &h, why)) return false;
+  if (!RecordCrcMatches(h, record.data())) {
+    *why = "checksum mismatch";
+    return false;
+  }
+  return true;
+}
+
+RecordView ViewRecord(std::string_view raw) {
+  RecordView v;
+  std::string why;
+  DecodeHeader(raw.data(), &v.header, &why);
+  v.key = raw.substr(kHeaderSize, v.header.key_len);
+  v.value = raw.substr(kHeaderSize + v.header.key_len, v.header.value_len);
+  return v;
 }
 
 }  // namespace dynamo::file

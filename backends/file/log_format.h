@@ -22,6 +22,8 @@
 #include <string>
 #include <string_view>
 
+#include "dynamo/durable/record_log.h"
+
 namespace dynamo::file {
 
 enum class RecordKind : uint8_t { kPut = 1, kRemove = 2 };
@@ -45,8 +47,8 @@ struct RecordHeader {
 
 // Fills out[0, kHeaderSize) with the header of a record holding key and
 // value, crc included.
-void EncodeHeader(RecordKind kind, std::string_view key, uint64_t key_hash,
-                  std::string_view value, char* out);
+void EncodeHeader(RecordKind kind, std::string_view key, uint64_t key_hash, std::string_view value,
+                  char* out);
 
 // Parses a header. False (with *why set) when the kind is unknown or a
 // length exceeds the bounds above; the crc is not checked here.
@@ -55,5 +57,22 @@ bool DecodeHeader(const char* in, RecordHeader* h, std::string* why);
 // True when rec (a whole record: header, key, value as described by h)
 // matches its crc.
 bool RecordCrcMatches(const RecordHeader& h, const char* rec);
+
+// The record format as the durable log library reads it.
+class RecordFraming : public durable::Framing {
+ public:
+  size_t header_size() const override { return kHeaderSize; }
+  bool Measure(const char* header, uint64_t* size, std::string* why) const override;
+  bool Verify(std::string_view record, std::string* why) const override;
+};
+
+// A whole, verified record taken apart; the views point into raw.
+struct RecordView {
+  RecordHeader header;
+  std::string_view key;
+  std::string_view value;  // empty for REMOVE
+};
+// Takes apart a record that RecordFraming verified.
+RecordView ViewRecord(std::string_view raw);
 
 }  // namespace dynamo::file

@@ -23,17 +23,20 @@ bool ParseU64(const std::string& s, uint64_t* out) {
 }
 
 Status BadValue(const std::string& key, const std::string& value, const char* expected) {
-  return Status::Invalid("file engine: bad value '" + value + "' for option " + key +
-                         " (expected " + expected + ")");
+  return Status::InvalidArgument("file engine: bad value '" + value + "' for option " + key +
+                                 " (expected " + expected + ")");
 }
 
 }  // namespace
 
 const char* SyncPolicyName(SyncPolicy p) {
   switch (p) {
-    case SyncPolicy::kAlways: return "always";
-    case SyncPolicy::kInterval: return "interval";
-    case SyncPolicy::kNever: return "never";
+    case SyncPolicy::kAlways:
+      return "always";
+    case SyncPolicy::kInterval:
+      return "interval";
+    case SyncPolicy::kNever:
+      return "never";
   }
   return "?";
 }
@@ -42,7 +45,8 @@ Status ParseOptions(const dynamo_backend_option* options, size_t count, Options*
   Options o;
   std::string path, data_dir;
   for (size_t i = 0; i < count; ++i) {
-    if (options[i].key == nullptr) return Status::Invalid("file engine: option without a key");
+    if (options[i].key == nullptr)
+      return Status::InvalidArgument("file engine: option without a key");
     std::string key = options[i].key;
     std::string value = options[i].value ? options[i].value : "";
     if (key == "path") {
@@ -78,8 +82,8 @@ Status ParseOptions(const dynamo_backend_option* options, size_t count, Options*
         return BadValue(key, value, "milliseconds, from 1 to 86400000");
       }
     } else {
-      return Status::Invalid("file engine: unknown option '" + key + "' (known options: " +
-                             kKnownKeys + ")");
+      return Status::InvalidArgument("file engine: unknown option '" + key +
+                                     "' (known options: " + kKnownKeys + ")");
     }
   }
   if (!path.empty()) {
@@ -87,7 +91,7 @@ Status ParseOptions(const dynamo_backend_option* options, size_t count, Options*
   } else if (!data_dir.empty()) {
     o.dir = data_dir + "/file";
   } else {
-    return Status::Invalid("file engine: needs option path or data_dir to know its folder");
+    return Status::InvalidArgument("file engine: needs option path or data_dir to know its folder");
   }
   *out = std::move(o);
   return Status::OK();

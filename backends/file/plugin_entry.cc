@@ -27,13 +27,14 @@ using dynamo::plugin::Fail;
 using dynamo::plugin::Guarded;
 
 dynamo_backend_status Report(const Status& s, char** errmsg) {
-  return s.ok() ? s.code() : Fail(s.code(), errmsg, s.message());
+  return s.ok() ? DYNAMO_BACKEND_OK : Fail(dynamo::file::AbiCode(s), errmsg, s.message());
 }
 
 dynamo_backend_status Open(const dynamo_backend_option* options, size_t option_count,
                            dynamo_backend** out, char** errmsg) {
   return Guarded(errmsg, [&] {
-    if (out == nullptr) return Report(Status::Invalid("file engine: no output handle"), errmsg);
+    if (out == nullptr)
+      return Report(Status::InvalidArgument("file engine: no output handle"), errmsg);
     *out = nullptr;
     dynamo::file::Options opts;
     Status s = dynamo::file::ParseOptions(options, option_count, &opts);

@@ -7,13 +7,17 @@
 // has acknowledged it. Hints count toward a write quorum, so every change is
 // on disk (fdatasync'ed) before a call returns OK, and survives kill -9.
 //
-// On disk: dir/hints.log, an append-only log of records
+// On disk: dir/NNNNNNNNNN.log, numbered segments of the durable log library
+// (dynamo/durable/segments.h), each a run of records
 //   [u32 crc32 of body][u32 body length][body]   (little-endian)
 // whose body is the msgpack array [op, target, key, set]: op 1 (add) holds
 // the full merged set of (target, key), op 2 (remove) an empty set. Replay
-// keeps the last add of each pair unless a later remove erases it. When the
-// log grows past twice the live records plus 4 MiB, it is rewritten with
-// only the live hints (through dir/hints.log.tmp, renamed over it).
+// reads the segments oldest first and keeps the last add of each pair
+// unless a later remove erases it. Only the newest segment may end in a
+// torn record; it is cut off. When a segment reaches segment_bytes the next
+// one starts. When the log grows past twice the live records plus 4 MiB,
+// the live hints are written to a new segment and the older ones removed.
+// A hints.log left by an older version becomes the first segment at open.
 // dir/LOCK is flock'ed while the store is open: one process, one store.
 //
 // Hints are few (they exist only while nodes fail), so the encoded sets are
@@ -31,6 +35,9 @@
 #include <utility>
 #include <vector>
 
+#include "dynamo/durable/file.h"
+#include "dynamo/durable/record_log.h"
+#include "dynamo/durable/segments.h"
 #include "dynamo/status.h"
 #include "dynamo/versioning.h"
 
@@ -46,15 +53,16 @@ struct HintStoreHint {
 class HintStore {
  public:
   struct Options {
-    std::string dir;                // created if missing; holds hints.log and LOCK
-    size_t max_keys = 100000;       // distinct (target, key) pairs held at most
-    size_t max_bytes = 256u << 20;  // encoded sets held at most, in bytes
+    std::string dir;                     // created if missing; holds the segments and LOCK
+    size_t max_keys = 100000;            // distinct (target, key) pairs held at most
+    size_t max_bytes = 256u << 20;       // encoded sets held at most, in bytes
+    uint64_t segment_bytes = 64u << 20;  // a segment is sealed past this size
   };
 
-  // Opens (creating) the store in options.dir and replays hints.log. A torn
-  // last record (a crash mid-append: no intact record follows it) is dropped
-  // and the file truncated to the last good record; a bad record with an
-  // intact one after it is Corruption naming the file and offset. IOError
+  // Opens (creating) the store in options.dir and replays its segments. A
+  // torn last record of the newest segment (a crash mid-append: no intact
+  // record follows it) is dropped and the file cut to the last good record;
+  // any other bad record is Corruption naming the file and offset. IOError
   // when dir is locked by another open store (in this process or another).
   static Result<std::unique_ptr<HintStore>> Open(Options options);
 
@@ -95,8 +103,9 @@ class HintStore {
   // The hints held for key, for any target, merged; empty when none.
   SiblingSet ForKey(std::string_view key) const;
 
-  uint64_t log_bytes() const;    // size of hints.log now
+  uint64_t log_bytes() const;    // size of the segments now
   uint64_t compactions() const;  // log rewrites since Open
+  size_t segments() const;       // segment files now
 
  private:
   struct Entry {
@@ -106,31 +115,37 @@ class HintStore {
   };
   using KeyMap = std::map<std::string, Entry, std::less<>>;
 
-  HintStore(Options options, int lock_fd, int log_fd);
+  explicit HintStore(Options options);
 
-  Status Replay();  // at Open, before the store is shared
+  // At Open, before the store is shared.
+  Status Recover();
+  Status MigrateLegacyLog(const std::vector<uint64_t>& seqs);
+  Status ApplyRecord(std::string_view body, uint64_t record_bytes);
   // Writes records at the end of the log and fdatasyncs it; on error the log
   // is cut back to its old size and IOError returned.
   Status AppendLocked(const std::string& records);
-  Status CheckUsableLocked() const;
+  Status StartSegmentLocked();
   void MaybeCompactLocked();
   Status CompactLocked();
   // Forgets one held hint (the caller drops the target's map once empty).
   void EraseLocked(KeyMap& keys, KeyMap::iterator entry);
 
   const Options options_;
-  const std::string log_path_;
-  const std::string tmp_path_;
-  const int lock_fd_;
+  const durable::SegmentDir segments_;
+  const durable::CrcLengthFraming framing_;
+  durable::DirLock lock_;
 
   mutable std::mutex mu_;
-  int log_fd_;     // guarded by mu_
   Status broken_;  // set when the log can no longer be trusted to be durable
+  std::shared_ptr<durable::LogFile> active_;  // the newest segment
+  uint64_t active_seq_ = 0;
+  uint64_t active_size_ = 0;
+  std::map<uint64_t, uint64_t> sealed_;               // older segments: seq -> bytes
   std::map<std::string, KeyMap, std::less<>> hints_;  // target -> key -> entry
   size_t pending_ = 0;
   uint64_t bytes_ = 0;
   uint64_t live_record_bytes_ = 0;
-  uint64_t log_size_ = 0;
+  uint64_t log_size_ = 0;  // all segments
   uint64_t next_seq_ = 0;
   uint64_t dropped_ = 0;
   uint64_t compactions_ = 0;
