@@ -35,11 +35,14 @@ class Fields {
     *out = o.via.boolean;
     return Status::OK();
   }
-  // Accepts bin and str alike: clients in other languages pick either.
-  Status Bytes(size_t i, const char* name, std::string* out) const {
+  // Accepts bin and str alike: clients in other languages pick either. Into
+  // a string_view: a view of the frame (it was unpacked by reference).
+  template <typename Out>
+  Status Bytes(size_t i, const char* name, Out* out) const {
     return BytesOf(a_.ptr[i], name, out);
   }
-  static Status BytesOf(const msgpack::object& o, const char* name, std::string* out) {
+  template <typename Out>
+  static Status BytesOf(const msgpack::object& o, const char* name, Out* out) {
     return mp::ReadStr(o, out) ? Status::OK() : Bad(name, "bytes (bin or str)");
   }
   const msgpack::object& at(size_t i) const { return a_.ptr[i]; }
@@ -86,12 +89,13 @@ Status ParseHeader(std::string_view frame, msgpack::object_handle* handle, uint8
   return Status::OK();
 }
 
-void PackFrames(Packer& pk, const std::vector<std::string>& frames) {
+template <typename Frames>
+void PackFrames(Packer& pk, const Frames& frames) {
   pk.pack_array(static_cast<uint32_t>(frames.size()));
   for (const auto& f : frames) PackBytes(pk, f);
 }
 
-Status ReadFrames(const msgpack::object& o, std::vector<std::string>* out) {
+Status ReadFrames(const msgpack::object& o, std::vector<std::string_view>* out) {
   if (o.type != msgpack::type::ARRAY) {
     return Status::InvalidArgument("malformed message: field 'frames' is not an array");
   }
@@ -119,14 +123,21 @@ Status Uint32(const Fields& f, size_t i, const char* name, uint32_t* out) {
   return Status::OK();
 }
 
-}  // namespace
-
-std::string EncodeRequest(const Request& req) {
+size_t SizeHint(const RequestView& req) {
   size_t hint = 64 + req.key.size() + req.value.size() + req.context.size() + req.payload.size();
   for (const auto& [k, v] : req.batch) hint += k.size() + v.size() + 12;
   for (const auto& fr : req.frames) hint += fr.size() + 5;
-  mp::StringSink buf;
-  buf.bytes.reserve(hint);
+  return hint;
+}
+
+size_t SizeHint(const Reply& rep) {
+  size_t hint = 64 + rep.context.size() + rep.status_msgpack.size() + rep.payload.size();
+  for (const auto& v : rep.values) hint += v.size() + 5;
+  for (const auto& fr : rep.frames) hint += fr.size() + 5;
+  return hint;
+}
+
+void Pack(mp::StringSink& buf, const RequestView& req) {
   Packer pk(buf);
   switch (req.type) {
     case MsgType::kGet:
@@ -198,15 +209,9 @@ std::string EncodeRequest(const Request& req) {
       PackHeader(pk, 3, req.type, req.id);
       break;
   }
-  return std::move(buf.bytes);
 }
 
-std::string EncodeReply(const Reply& rep) {
-  size_t hint = 64 + rep.context.size() + rep.status_msgpack.size() + rep.payload.size();
-  for (const auto& v : rep.values) hint += v.size() + 5;
-  for (const auto& fr : rep.frames) hint += fr.size() + 5;
-  mp::StringSink buf;
-  buf.bytes.reserve(hint);
+void Pack(mp::StringSink& buf, const Reply& rep) {
   Packer pk(buf);
   switch (rep.type) {
     case MsgType::kGetReply:
@@ -251,10 +256,91 @@ std::string EncodeReply(const Reply& rep) {
       PackStr(pk, rep.error_message);
       break;
   }
-  return std::move(buf.bytes);
 }
 
-Status DecodeRequest(std::string_view frame, Request* out) {
+// Encodes msg at the end of *out.
+template <typename Msg>
+void AppendEncoded(const Msg& msg, std::string* out) {
+  mp::StringSink sink;
+  sink.bytes = std::move(*out);
+  sink.bytes.reserve(sink.bytes.size() + SizeHint(msg));
+  Pack(sink, msg);
+  *out = std::move(sink.bytes);
+}
+
+// A BATCH's header: [version, type, id, array of items], with the id and
+// the item count at fixed widths (uint64, array32) so they can be written
+// once the batch is complete.
+constexpr size_t kBatchIdAt = 3;
+constexpr size_t kBatchCountAt = kBatchIdAt + 9;
+constexpr size_t kBatchHeader = kBatchCountAt + 5;
+constexpr size_t kItemHeader = 5;  // bin32
+
+void PutBigEndian(char* p, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i, v >>= 8) p[i] = static_cast<char>(v & 0xff);
+}
+
+}  // namespace
+
+std::string EncodeRequest(const RequestView& req) {
+  std::string out;
+  AppendEncoded(req, &out);
+  return out;
+}
+
+std::string EncodeReply(const Reply& rep) {
+  std::string out;
+  AppendEncoded(rep, &out);
+  return out;
+}
+
+BatchWriter::BatchWriter(MsgType type) : type_(type) {}
+
+void BatchWriter::BeginItem() {
+  if (buf_.empty()) {
+    buf_.resize(kBatchHeader);
+    buf_[0] = static_cast<char>(0x94);  // fixarray of 4
+    buf_[1] = static_cast<char>(kProtocolVersion);
+    buf_[2] = static_cast<char>(type_);
+    buf_[kBatchIdAt] = static_cast<char>(0xcf);     // uint64
+    buf_[kBatchCountAt] = static_cast<char>(0xdd);  // array32
+  }
+  item_start_ = buf_.size();
+  buf_.resize(buf_.size() + kItemHeader);
+  buf_[item_start_] = static_cast<char>(0xc6);  // bin32
+}
+
+void BatchWriter::EndItem() {
+  PutBigEndian(&buf_[item_start_ + 1], buf_.size() - item_start_ - kItemHeader, 4);
+  ++count_;
+}
+
+void BatchWriter::Add(const RequestView& req) {
+  BeginItem();
+  AppendEncoded(req, &buf_);
+  EndItem();
+}
+
+void BatchWriter::Add(const Reply& rep) {
+  BeginItem();
+  AppendEncoded(rep, &buf_);
+  EndItem();
+}
+
+std::string BatchWriter::Take(uint64_t id) {
+  if (count_ == 1) {
+    buf_.erase(0, kBatchHeader + kItemHeader);  // the item alone
+  } else if (count_ > 1) {
+    PutBigEndian(&buf_[kBatchIdAt + 1], id, 8);
+    PutBigEndian(&buf_[kBatchCountAt + 1], count_, 4);
+  }
+  count_ = 0;
+  std::string out = std::move(buf_);
+  buf_.clear();
+  return out;
+}
+
+Status DecodeRequest(std::string_view frame, RequestView* out) {
   msgpack::object_handle h;
   uint8_t type = 0;
   Status s = ParseHeader(frame, &h, &type, &out->id);

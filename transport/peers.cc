@@ -41,31 +41,25 @@ zmq::socket_t& Peers::SocketFor(const std::string& endpoint) {
   return *sockets_.emplace(endpoint, std::move(sock)).first->second;
 }
 
-void Peers::Call(const std::string& endpoint, wire::Request req, std::chrono::milliseconds timeout,
-                 Callback done) {
+void Peers::Call(const std::string& endpoint, const wire::RequestView& req,
+                 std::chrono::milliseconds timeout, Callback done) {
   const uint64_t id = next_id_++;
-  req.id = id;
+  wire::RequestView numbered = req;
+  numbered.id = id;
   const auto deadline = Clock::now() + timeout;
   pending_.emplace(id, Pending{std::move(done), deadline, endpoint});
   deadlines_.emplace(deadline, id);
   if (observer_) observer_(endpoint, false, Clock::now());
-  outbox_[endpoint].emplace_back(id, wire::EncodeRequest(req));
+  auto it = outbox_.find(endpoint);
+  if (it == outbox_.end()) it = outbox_.emplace(endpoint, Outgoing()).first;
+  it->second.batch.Add(numbered);
+  it->second.ids.push_back(id);
 }
 
 void Peers::Flush() {
   for (auto& [endpoint, queued] : outbox_) {
-    if (queued.empty()) continue;
-    std::string frame;
-    if (queued.size() == 1) {
-      frame = std::move(queued.front().second);
-    } else {
-      wire::Request batch;
-      batch.type = wire::MsgType::kBatch;
-      batch.id = next_id_++;
-      batch.frames.reserve(queued.size());
-      for (auto& q : queued) batch.frames.push_back(std::move(q.second));
-      frame = wire::EncodeRequest(batch);
-    }
+    if (queued.ids.empty()) continue;
+    const std::string frame = queued.batch.Take(next_id_++);
     Status failure;
     try {
       if (!SocketFor(endpoint).send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
@@ -75,9 +69,9 @@ void Peers::Flush() {
       failure = Status::IOError("cannot send to " + endpoint + ": " + e.what());
     }
     if (!failure.ok()) {
-      for (const auto& q : queued) failed_now_.emplace_back(q.first, failure);
+      for (uint64_t id : queued.ids) failed_now_.emplace_back(id, failure);
     }
-    queued.clear();
+    queued.ids.clear();
   }
 }
 

@@ -35,8 +35,8 @@ class Peers {
 
   // Queues req (its id is replaced) for the peer at endpoint; Flush sends
   // it. done runs later, on the loop, never from inside Call.
-  void Call(const std::string& endpoint, wire::Request req, std::chrono::milliseconds timeout,
-            Callback done);
+  void Call(const std::string& endpoint, const wire::RequestView& req,
+            std::chrono::milliseconds timeout, Callback done);
 
   // Sends what Call queued: one frame per peer, a BATCH when a peer has
   // several requests this loop turn (fewer messages, syscalls, wake-ups).
@@ -84,8 +84,12 @@ class Peers {
   using Deadline = std::pair<Clock::time_point, uint64_t>;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_;
   std::vector<std::pair<uint64_t, Status>> failed_now_;  // send failures, reported by RunDue
-  // Requests queued this loop turn, per endpoint: (id, encoded frame).
-  std::map<std::string, std::vector<std::pair<uint64_t, std::string>>> outbox_;
+  // Requests of this loop turn per peer, encoded into one frame.
+  struct Outgoing {
+    wire::BatchWriter batch{wire::MsgType::kBatch};
+    std::vector<uint64_t> ids;
+  };
+  std::map<std::string, Outgoing> outbox_;
   uint64_t next_id_ = 1;
 };
 

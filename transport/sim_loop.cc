@@ -148,13 +148,14 @@ void SimLoop::Reply(const std::string& to, const wire::Reply& reply) {
   net_->Send(endpoint_, to, wire::EncodeReply(reply), true);
 }
 
-void SimLoop::Call(const std::string& endpoint, wire::Request req,
+void SimLoop::Call(const std::string& endpoint, const wire::RequestView& req,
                    std::chrono::milliseconds timeout, ReplyCallback done) {
   const uint64_t id = next_call_++;
-  req.id = id;
+  wire::RequestView numbered = req;
+  numbered.id = id;
   pending_.emplace(id, Pending{std::move(done), endpoint});
   if (observer_) observer_(endpoint, false, Now());
-  net_->Send(endpoint_, endpoint, wire::EncodeRequest(req), false);
+  net_->Send(endpoint_, endpoint, wire::EncodeRequest(numbered), false);
   net_->Schedule(timeout, Armed([this, id] {
                    Run([this, id] {
                      auto it = pending_.find(id);
@@ -165,7 +166,7 @@ void SimLoop::Call(const std::string& endpoint, wire::Request req,
                  }));
 }
 
-void SimLoop::OnFrame(const std::string& from, const std::string& frame, bool is_reply) {
+void SimLoop::OnFrame(const std::string& from, std::string_view frame, bool is_reply) {
   if (!is_reply) {
     if (handler_) handler_->OnRequest(from, frame);
     return;

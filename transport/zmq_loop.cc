@@ -222,26 +222,20 @@ long ZmqLoop::NextTimerWait() {
 }
 
 void ZmqLoop::Reply(const std::string& to, const wire::Reply& reply) {
-  std::string frame = wire::EncodeReply(reply);
   if (batching_.count(to)) {
-    outbox_[to].push_back(std::move(frame));
+    auto it = outbox_.find(to);
+    if (it == outbox_.end()) {
+      it = outbox_.emplace(to, wire::BatchWriter(wire::MsgType::kBatchReply)).first;
+    }
+    it->second.Add(reply);
     return;
   }
-  SendFrame(to, frame);
+  SendFrame(to, wire::EncodeReply(reply));
 }
 
 void ZmqLoop::FlushReplies() {
-  for (auto& [to, frames] : outbox_) {
-    if (frames.empty()) continue;
-    if (frames.size() == 1) {
-      SendFrame(to, frames.front());
-    } else {
-      wire::Reply batch;
-      batch.type = wire::MsgType::kBatchReply;
-      batch.frames = std::move(frames);
-      SendFrame(to, wire::EncodeReply(batch));
-    }
-    frames.clear();
+  for (auto& [to, batch] : outbox_) {
+    if (batch.size() > 0) SendFrame(to, batch.Take(0));
   }
 }
 
@@ -258,9 +252,9 @@ void ZmqLoop::SendFrame(const std::string& to, const std::string& frame) {
   }
 }
 
-void ZmqLoop::Call(const std::string& endpoint, wire::Request req,
+void ZmqLoop::Call(const std::string& endpoint, const wire::RequestView& req,
                    std::chrono::milliseconds timeout, ReplyCallback done) {
-  peers_->Call(endpoint, std::move(req), timeout, std::move(done));
+  peers_->Call(endpoint, req, timeout, std::move(done));
 }
 
 void ZmqLoop::SetPeerObserver(PeerObserver observer) { peers_->SetObserver(std::move(observer)); }

@@ -33,7 +33,7 @@ BENCHMARK(BM_EncodePutRequest);
 
 void BM_DecodePutRequest(benchmark::State& state) {
   const std::string frame = dynamo::wire::EncodeRequest(PutRequest());
-  dynamo::wire::Request out;
+  dynamo::wire::RequestView out;
   for (auto _ : state) {
     benchmark::DoNotOptimize(dynamo::wire::DecodeRequest(frame, &out));
   }

@@ -249,8 +249,9 @@ class FakeNode {
           !socket_.recv(frame, zmq::recv_flags::dontwait)) {
         continue;
       }
-      wire::Request req;
-      Status s = wire::DecodeRequest(frame.to_string_view(), &req);
+      wire::RequestView view;
+      Status s = wire::DecodeRequest(frame.to_string_view(), &view);
+      const wire::Request req(view);  // kept after frame is gone
       wire::Reply rep;
       {
         std::lock_guard<std::mutex> lock(mu_);

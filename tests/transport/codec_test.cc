@@ -18,13 +18,25 @@ Request PutRequest() {
   return r;
 }
 
+// Encodes, decodes (views into the frame) and copies the result out.
+Request RoundTrip(const RequestView& in) {
+  const std::string frame = EncodeRequest(in);
+  RequestView view;
+  Status s = DecodeRequest(frame, &view);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return Request(view);
+}
+
+bool Within(std::string_view part, std::string_view whole) {
+  return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
+}
+
 TEST(CodecTest, RequestsRoundTrip) {
   for (MsgType t : {MsgType::kGet, MsgType::kPut, MsgType::kDel, MsgType::kStatus}) {
     Request in = PutRequest();
     in.type = t;
     in.flags = t == MsgType::kGet ? kFlagLocal : 0;
-    Request out;
-    ASSERT_TRUE(DecodeRequest(EncodeRequest(in), &out).ok());
+    Request out = RoundTrip(in);
     EXPECT_EQ(out.type, t);
     EXPECT_EQ(out.id, in.id);
     if (t != MsgType::kStatus) {
@@ -48,46 +60,40 @@ TEST(CodecTest, NodeAndAdminRequestsRoundTrip) {
   hinted.key = "k";
   hinted.payload = "siblings";
   hinted.node_id = "owner-node";  // a hint without a ring version still carries both
-  Request out;
-  ASSERT_TRUE(DecodeRequest(EncodeRequest(hinted), &out).ok());
+  Request out = RoundTrip(hinted);
   EXPECT_EQ(out.node_id, "owner-node");
   EXPECT_EQ(out.ring_version, 0u);
   EXPECT_EQ(out.payload, "siblings");
 
   hinted.node_id.clear();
   hinted.ring_version = 12;
-  out = Request();
-  ASSERT_TRUE(DecodeRequest(EncodeRequest(hinted), &out).ok());
+  out = RoundTrip(hinted);
   EXPECT_EQ(out.ring_version, 12u);
   EXPECT_TRUE(out.node_id.empty());
 
   Request tree;
   tree.type = MsgType::kTree;
   tree.payload = std::string("\x01\x00tree", 6);
-  out = Request();
-  ASSERT_TRUE(DecodeRequest(EncodeRequest(tree), &out).ok());
+  out = RoundTrip(tree);
   EXPECT_EQ(out.type, MsgType::kTree);
   EXPECT_EQ(out.payload, tree.payload);
 
   Request join;
   join.type = MsgType::kAdminJoin;
   join.endpoint = "tcp://127.0.0.1:7101";
-  out = Request();
-  ASSERT_TRUE(DecodeRequest(EncodeRequest(join), &out).ok());
+  out = RoundTrip(join);
   EXPECT_EQ(out.endpoint, join.endpoint);
 
   Request remove;
   remove.type = MsgType::kAdminRemove;
   remove.node_id = "node4";
-  out = Request();
-  ASSERT_TRUE(DecodeRequest(EncodeRequest(remove), &out).ok());
+  out = RoundTrip(remove);
   EXPECT_EQ(out.type, MsgType::kAdminRemove);
   EXPECT_EQ(out.node_id, "node4");
 
   Request leave;
   leave.type = MsgType::kAdminLeave;
-  out = Request();
-  ASSERT_TRUE(DecodeRequest(EncodeRequest(leave), &out).ok());
+  out = RoundTrip(leave);
   EXPECT_EQ(out.type, MsgType::kAdminLeave);
 
   Reply tr;
@@ -125,28 +131,95 @@ TEST(CodecTest, BatchesRoundTrip) {
   batch.type = MsgType::kBatch;
   batch.id = 5;
   batch.frames = {EncodeRequest(PutRequest()), std::string("\x93\x01\x04\x07", 4)};
-  Request out;
-  ASSERT_TRUE(DecodeRequest(EncodeRequest(batch), &out).ok());
+  const std::string frame = EncodeRequest(batch);
+  RequestView out;
+  ASSERT_TRUE(DecodeRequest(frame, &out).ok());
   EXPECT_EQ(out.type, MsgType::kBatch);
-  EXPECT_EQ(out.frames, batch.frames);
-  Request inner;
+  ASSERT_EQ(out.frames.size(), 2u);
+  EXPECT_EQ(out.frames[0], batch.frames[0]);
+  EXPECT_EQ(out.frames[1], batch.frames[1]);
+  RequestView inner;
   ASSERT_TRUE(DecodeRequest(out.frames[0], &inner).ok());
   EXPECT_EQ(inner.value, PutRequest().value);
 
   Reply replies;
   replies.type = MsgType::kBatchReply;
-  replies.frames = {EncodeReply(Reply::Error(1, Status::NotFound("x")))};
+  const std::string one = EncodeReply(Reply::Error(1, Status::NotFound("x")));
+  replies.frames = {one};
   Reply rout;
-  ASSERT_TRUE(DecodeReply(EncodeReply(replies), &rout).ok());
+  const std::string reply_frame = EncodeReply(replies);
+  ASSERT_TRUE(DecodeReply(reply_frame, &rout).ok());
   EXPECT_EQ(rout.frames, replies.frames);
   // Frames must be bytes.
   EXPECT_FALSE(DecodeRequest(std::string("\x94\x01\x1e\x01\x91\x05", 6), &out).ok());
 }
 
+TEST(CodecTest, DecodedBytesAreViewsIntoTheFrameNotCopies) {
+  const std::string frame = EncodeRequest(PutRequest());
+  RequestView out;
+  ASSERT_TRUE(DecodeRequest(frame, &out).ok());
+  EXPECT_EQ(out.key, PutRequest().key);
+  EXPECT_TRUE(Within(out.key, frame));
+  EXPECT_TRUE(Within(out.value, frame));
+  EXPECT_TRUE(Within(out.context, frame));
+  // And a batch's frames are views too, down to the bytes of its requests.
+  BatchWriter w(MsgType::kBatch);
+  w.Add(PutRequest());
+  w.Add(PutRequest());
+  const std::string batch = w.Take(1);
+  ASSERT_TRUE(DecodeRequest(batch, &out).ok());
+  ASSERT_EQ(out.frames.size(), 2u);
+  RequestView inner;
+  ASSERT_TRUE(DecodeRequest(out.frames[1], &inner).ok());
+  EXPECT_TRUE(Within(out.frames[1], batch));
+  EXPECT_TRUE(Within(inner.value, batch));
+}
+
+TEST(CodecTest, ABatchWriterEncodesEachRequestStraightIntoTheBatch) {
+  BatchWriter w(MsgType::kBatch);
+  std::vector<Request> sent;
+  for (int i = 0; i < 40; ++i) {
+    Request r = PutRequest();
+    r.id = static_cast<uint64_t>(i);
+    r.key = "key-" + std::to_string(i);
+    r.value = std::string(static_cast<size_t>(i) * 300, 'v');  // bin8, bin16 and bin32 values
+    sent.push_back(r);
+    w.Add(r);
+  }
+  EXPECT_EQ(w.size(), 40u);
+  const std::string frame = w.Take(0x1234567890ull);
+  EXPECT_EQ(w.size(), 0u);
+  RequestView out;
+  ASSERT_TRUE(DecodeRequest(frame, &out).ok());
+  EXPECT_EQ(out.type, MsgType::kBatch);
+  EXPECT_EQ(out.id, 0x1234567890ull);
+  ASSERT_EQ(out.frames.size(), sent.size());
+  for (size_t i = 0; i < sent.size(); ++i) {
+    EXPECT_EQ(out.frames[i], EncodeRequest(sent[i])) << i;  // the frame sent alone, byte for byte
+  }
+  // A turn of one request is that request's own frame; the writer is reusable.
+  w.Add(sent[3]);
+  EXPECT_EQ(w.Take(7), EncodeRequest(sent[3]));
+  EXPECT_EQ(w.Take(8), "");  // nothing added
+
+  BatchWriter replies(MsgType::kBatchReply);
+  Reply ack = Reply::Ack(11);
+  Reply err = Reply::Error(12, Status::Unavailable("later"));
+  replies.Add(ack);
+  replies.Add(err);
+  const std::string rframe = replies.Take(0);
+  Reply rout;
+  ASSERT_TRUE(DecodeReply(rframe, &rout).ok());
+  EXPECT_EQ(rout.type, MsgType::kBatchReply);
+  ASSERT_EQ(rout.frames.size(), 2u);
+  EXPECT_EQ(rout.frames[0], EncodeReply(ack));
+  EXPECT_EQ(rout.frames[1], EncodeReply(err));
+}
+
 TEST(CodecTest, WrongVersionAndUnknownTypeAreUnsupportedWithId) {
   // [2, 1, 5, ...]
   std::string frame = EncodeRequest(PutRequest());
-  Request out;
+  RequestView out;
   std::string v2 = frame;
   v2[1] = 0x02;  // fixarray header, then positive fixint version
   Status s = DecodeRequest(v2, &out);
@@ -154,7 +227,7 @@ TEST(CodecTest, WrongVersionAndUnknownTypeAreUnsupportedWithId) {
   EXPECT_EQ(out.id, 0xfeedfacecafeull);
   std::string unknown = frame;
   unknown[2] = 99;
-  out = Request();
+  out = RequestView();
   s = DecodeRequest(unknown, &out);
   EXPECT_EQ(s.code(), Status::Code::kUnsupported);
   EXPECT_EQ(out.id, 0xfeedfacecafeull);
@@ -163,16 +236,16 @@ TEST(CodecTest, WrongVersionAndUnknownTypeAreUnsupportedWithId) {
 TEST(CodecTest, EveryTruncationIsRejected) {
   std::string frame = EncodeRequest(PutRequest());
   for (size_t n = 0; n < frame.size(); ++n) {
-    Request out;
+    RequestView out;
     EXPECT_FALSE(DecodeRequest(frame.substr(0, n), &out).ok()) << n;
   }
-  Request out;
+  RequestView out;
   EXPECT_FALSE(DecodeRequest(frame + "x", &out).ok());
 }
 
 TEST(CodecTest, HugeDeclaredSizesDoNotAllocate) {
   // array32 of 2^32-1 items; bin32 of 2^32-1 bytes.
-  Request out;
+  RequestView out;
   EXPECT_FALSE(DecodeRequest(std::string("\xdd\xff\xff\xff\xff\x01", 6), &out).ok());
   EXPECT_FALSE(DecodeRequest(std::string("\x96\x01\x01\x01\xc6\xff\xff\xff\xff", 9), &out).ok());
   EXPECT_FALSE(DecodeRequest(std::string("\xc1", 1), &out).ok());  // never-used byte
@@ -184,7 +257,7 @@ TEST(CodecTest, RandomBytesNeverCrash) {
     std::string junk(rng() % 64, '\0');
     for (auto& c : junk) c = static_cast<char>(rng());
     if (!junk.empty() && rng() % 2) junk[0] = static_cast<char>(0x90 | (rng() % 8));
-    Request out;
+    RequestView out;
     (void)DecodeRequest(junk, &out);
     Reply rep;
     (void)DecodeReply(junk, &rep);
@@ -193,7 +266,7 @@ TEST(CodecTest, RandomBytesNeverCrash) {
 
 TEST(CodecTest, WrongFieldTypesAreInvalidArgument) {
   // [1, 1, 3, 42, 0, 0]: key is an integer.
-  Request out;
+  RequestView out;
   Status s = DecodeRequest(std::string("\x96\x01\x01\x03\x2a\x00\x00", 7), &out);
   EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
   EXPECT_EQ(out.id, 3u);

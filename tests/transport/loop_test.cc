@@ -31,7 +31,7 @@ class Echo : public LoopHandler {
  public:
   explicit Echo(Loop* loop) : loop_(loop) {}
   void OnRequest(const std::string& from, std::string_view frame) override {
-    wire::Request req;
+    wire::RequestView req;
     if (!wire::DecodeRequest(frame, &req).ok()) return;
     if (req.type == wire::MsgType::kBatch) {
       ++batches;

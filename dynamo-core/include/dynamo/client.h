@@ -30,7 +30,9 @@ class Channel;
 class ChannelContext;
 }  // namespace transport
 namespace wire {
-struct Request;
+template <typename Bytes>
+struct BasicRequest;
+using Request = BasicRequest<std::string>;
 struct Reply;
 }  // namespace wire
 
@@ -73,10 +75,10 @@ struct GetResult {
 
 // What a client has done, for tests and tuning.
 struct ClientCounters {
-  uint64_t ring_pulls = 0;      // successful RING pulls (client mode)
-  uint64_t direct = 0;          // key requests sent to a preference-list node
-  uint64_t fallback = 0;        // key requests routed as in server mode
-  uint64_t unreachable = 0;     // attempts that found no connection
+  uint64_t ring_pulls = 0;   // successful RING pulls (client mode)
+  uint64_t direct = 0;       // key requests sent to a preference-list node
+  uint64_t fallback = 0;     // key requests routed as in server mode
+  uint64_t unreachable = 0;  // attempts that found no connection
 };
 
 // A ring as a client sees it: parsed from a node's RING reply.
@@ -101,7 +103,7 @@ class RingView {
  private:
   uint64_t version_ = 0;
   std::vector<std::pair<std::string, std::string>> members_;  // (node id, endpoint), sorted
-  std::vector<std::vector<std::string>> lists_;  // per partition
+  std::vector<std::vector<std::string>> lists_;               // per partition
   std::vector<std::string> endpoints_;
   std::vector<std::string> down_;  // endpoints, sorted
 };

@@ -26,6 +26,7 @@ namespace dynamo {
 using wire::MsgType;
 using wire::Reply;
 using wire::Request;
+using wire::RequestView;
 
 AntiEntropy::AntiEntropy(NodeContext& ctx, Hooks hooks) : ctx_(ctx), hooks_(std::move(hooks)) {}
 
@@ -302,7 +303,7 @@ void AntiEntropy::Done(const std::shared_ptr<Exchange>& ex, const std::string& p
   running_ = false;
 }
 
-void AntiEntropy::ServeTree(std::string identity, Request req) {
+void AntiEntropy::ServeTree(std::string identity, const RequestView& req) {
   auto tr = std::make_shared<TreeRequest>();
   if (Status s = DecodeTreeRequest(req.payload, tr.get()); !s.ok()) {
     ++ctx_.malformed;

@@ -46,7 +46,7 @@ class AntiEntropy {
   void SyncTreesWithRing();
   // A client request was answered after `ms`.
   void NoteForegroundLatency(double ms);
-  void ServeTree(std::string identity, wire::Request req);
+  void ServeTree(std::string identity, const wire::RequestView& req);
 
   const Stats& stats() const { return stats_; }
 

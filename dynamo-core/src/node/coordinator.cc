@@ -15,6 +15,7 @@ namespace dynamo {
 using wire::MsgType;
 using wire::Reply;
 using wire::Request;
+using wire::RequestView;
 
 namespace {
 
@@ -44,7 +45,7 @@ Coordinator::Coordinator(NodeContext& ctx, Hooks hooks)
 
 // ---- get
 
-void Coordinator::CoordinateGet(std::string identity, Request req) {
+void Coordinator::CoordinateGet(std::string identity, const RequestView& req) {
   auto targets = ctx_.PreferenceListFor(req.key);
   if (targets.empty()) return ctx_.Reply(identity, Reply::Error(req.id, NoRing()));
   auto op = std::make_shared<GetOp>();
@@ -54,18 +55,19 @@ void Coordinator::CoordinateGet(std::string identity, Request req) {
   op->answers.resize(op->targets.size());
   const size_t r = req.quorum ? req.quorum : ctx_.options.read_quorum;
   op->needed = std::min(r, op->targets.size());
-  op->req = std::move(req);
+  op->client_id = req.id;
+  op->key = req.key;
   for (size_t i = 0; i < op->targets.size(); ++i) {
     if (op->targets[i] == ctx_.options.node_id) {
       ctx_.loop.OnEngine<Result<SiblingSet>>(
-          [this, key = op->req.key] { return ctx_.store.Read(key); },
+          [this, key = op->key] { return ctx_.store.Read(key); },
           [this, op, i](Result<SiblingSet> set) { OnGetAnswer(op, i, std::move(set)); });
       continue;
     }
-    Request rg;
+    RequestView rg;  // views of op's key: Call encodes at once
     rg.type = MsgType::kReplicaGet;
-    rg.key = op->req.key;
-    ctx_.loop.Call(ctx_.EndpointOf(op->targets[i]), std::move(rg), ctx_.RequestTimeout(),
+    rg.key = op->key;
+    ctx_.loop.Call(ctx_.EndpointOf(op->targets[i]), rg, ctx_.RequestTimeout(),
                    [this, op, i](Result<Reply> rep) {
                      if (!rep.ok()) return OnGetAnswer(op, i, rep.status());
                      if (Status s = rep->ToStatus(); !s.ok()) return OnGetAnswer(op, i, s);
@@ -95,7 +97,7 @@ void Coordinator::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result
       NoteLatency(op->start);
       Reply r;
       r.type = MsgType::kGetReply;
-      r.id = op->req.id;
+      r.id = op->client_id;
       r.found = !op->merged.IsDeleted();
       for (std::string_view v : op->merged.LiveValues()) r.values.emplace_back(v);
       if (!op->merged.empty())
@@ -104,8 +106,8 @@ void Coordinator::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result
     } else if (op->targets.size() - op->failed < op->needed) {
       op->replied = true;
       ctx_.Reply(op->identity,
-                 Reply::Error(op->req.id, QuorumFailed("answered", op->ok, op->needed,
-                                                       op->targets.size(), op->last_error)));
+                 Reply::Error(op->client_id, QuorumFailed("answered", op->ok, op->needed,
+                                                          op->targets.size(), op->last_error)));
     }
   }
   if (op->ok + op->failed == op->targets.size()) ReadRepair(op);
@@ -138,7 +140,7 @@ void Coordinator::ReadRepair(const std::shared_ptr<GetOp>& op) {
     ++stats_.read_repairs;
     if (op->targets[i] == ctx_.options.node_id) {
       ctx_.loop.OnEngine<Status>(
-          [this, key = op->req.key, merged = op->merged] {
+          [this, key = op->key, merged = op->merged] {
             return ctx_.store.Merge(key, merged).status();
           },
           [](Status s) {
@@ -147,12 +149,12 @@ void Coordinator::ReadRepair(const std::shared_ptr<GetOp>& op) {
       continue;
     }
     if (encoded.empty()) encoded = op->merged.Encode();
-    Request rp;
+    RequestView rp;
     rp.type = MsgType::kReplicaPut;
-    rp.key = op->req.key;
+    rp.key = op->key;
     rp.payload = encoded;
     rp.ring_version = ctx_.cluster.ring().version();
-    ctx_.loop.Call(ctx_.EndpointOf(op->targets[i]), std::move(rp), ctx_.RequestTimeout(),
+    ctx_.loop.Call(ctx_.EndpointOf(op->targets[i]), rp, ctx_.RequestTimeout(),
                    [target = op->targets[i]](Result<Reply> rep) {
                      if (!rep.ok() || !rep->ToStatus().ok()) {
                        log::Debug("read repair of " + target + " failed");
@@ -163,7 +165,7 @@ void Coordinator::ReadRepair(const std::shared_ptr<GetOp>& op) {
 
 // ---- put and delete
 
-void Coordinator::CoordinatePut(std::string identity, Request req) {
+void Coordinator::CoordinatePut(std::string identity, const RequestView& req) {
   // MD5 of the key, once per put: the preference lists and the engine's
   // index both come from it.
   const uint64_t key_hash = KeyHash(req.key);
@@ -190,7 +192,8 @@ void Coordinator::CoordinatePut(std::string identity, Request req) {
         std::rotate(targets.begin(), it, it + 1);
       }
     }
-    return ForwardPut(std::move(identity), std::move(req), std::move(targets), 0);
+    return ForwardPut(std::move(identity), std::make_shared<const Request>(req), std::move(targets),
+                      0);
   }
   Result<CausalContext> context = DecodeContext(req.context);
   if (!context.ok()) return ctx_.Reply(identity, Reply::Error(req.id, context.status()));
@@ -200,8 +203,8 @@ void Coordinator::CoordinatePut(std::string identity, Request req) {
   // A delete without a context removes what the key holds now; a put
   // without one is a write concurrent with everything (docs/design.md).
   const bool supersede = tombstone && req.context.empty();
-  auto write = [this, key = req.key, key_hash, ctx = std::move(context).value(),
-                value = tombstone ? std::string() : std::move(req.value), tombstone,
+  auto write = [this, key = std::string(req.key), key_hash, ctx = std::move(context).value(),
+                value = tombstone ? std::string() : std::string(req.value), tombstone,
                 supersede]() mutable {
     return ctx_.store.Write(key, key_hash, ctx, ctx_.options.node_id, std::move(value), tombstone,
                             supersede);
@@ -235,8 +238,9 @@ void Coordinator::CoordinatePut(std::string identity, Request req) {
       });
 }
 
-std::shared_ptr<Coordinator::PutOp> Coordinator::NewPutOp(std::string identity, const Request& req,
-                                                          uint64_t key_hash, size_t replicas) {
+std::shared_ptr<Coordinator::PutOp> Coordinator::NewPutOp(std::string identity,
+                                                          const RequestView& req, uint64_t key_hash,
+                                                          size_t replicas) {
   auto op = std::make_shared<PutOp>();
   op->start = ctx_.loop.Now();
   op->identity = std::move(identity);
@@ -252,7 +256,7 @@ std::shared_ptr<Coordinator::PutOp> Coordinator::NewPutOp(std::string identity, 
 
 void Coordinator::SendReplicaPut(const std::shared_ptr<PutOp>& op, const std::string& target,
                                  const std::string& hint) {
-  Request rp;
+  RequestView rp;  // views of op's bytes, encoded by Call at once
   rp.type = MsgType::kReplicaPut;
   rp.key = op->key;
   rp.payload = op->encoded;
@@ -260,7 +264,7 @@ void Coordinator::SendReplicaPut(const std::shared_ptr<PutOp>& op, const std::st
   rp.node_id = hint;
   ++op->in_flight;
   if (!hint.empty()) ++stats_.hints_sent;
-  ctx_.loop.Call(ctx_.EndpointOf(target), std::move(rp), ctx_.RequestTimeout(),
+  ctx_.loop.Call(ctx_.EndpointOf(target), rp, ctx_.RequestTimeout(),
                  [this, op, target, hint](Result<Reply> rep) {
                    Status s = rep.ok() ? rep->ToStatus() : rep.status();
                    if (!s.ok()) {
@@ -319,29 +323,29 @@ void Coordinator::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
   }
 }
 
-void Coordinator::ForwardPut(std::string identity, Request req, std::vector<std::string> targets,
-                             size_t next, bool refused) {
+void Coordinator::ForwardPut(std::string identity, std::shared_ptr<const Request> req,
+                             std::vector<std::string> targets, size_t next, bool refused) {
   // Replicas taken for down are not waited for (they were sorted last).
   while (next < targets.size() && ctx_.IsDownNode(targets[next])) ++next;
   if (next >= targets.size()) {
     if (refused) {
       // Some replica is none in its newer ring: this node's ring is out of
       // date, and a stand-in write would name the wrong owners.
-      return ctx_.Reply(identity, Reply::Error(req.id, Status::Unavailable(
-                                                           "the key's replicas changed; this "
-                                                           "node's ring is out of date (retry)")));
+      return ctx_.Reply(identity, Reply::Error(req->id, Status::Unavailable(
+                                                            "the key's replicas changed; this "
+                                                            "node's ring is out of date (retry)")));
     }
     // No replica answered: stand in for them (sloppy quorum).
-    return CoordinateAsStandIn(std::move(identity), std::move(req), std::move(targets));
+    return CoordinateAsStandIn(std::move(identity), *req, std::move(targets));
   }
   ++stats_.forwarded;
-  Request fwd = req;
+  RequestView fwd = *req;
   fwd.flags |= wire::kFlagForwarded;
   const std::string endpoint = ctx_.EndpointOf(targets[next]);
   // A replica coordinating may wait a request timeout for its replicas and
   // another for a stand-in: give it that, so one write is not coordinated
   // twice.
-  ctx_.loop.Call(endpoint, std::move(fwd), ctx_.RequestTimeout() * 3,
+  ctx_.loop.Call(endpoint, fwd, ctx_.RequestTimeout() * 3,
                  [this, identity = std::move(identity), req = std::move(req),
                   targets = std::move(targets), next, refused](Result<Reply> rep) mutable {
                    const bool not_replica = rep.ok() &&
@@ -354,7 +358,7 @@ void Coordinator::ForwardPut(std::string identity, Request req, std::vector<std:
                    }
                    // Its answer, success or not (a quorum it could not reach
                    // after writing its own copy is not retried elsewhere).
-                   rep->id = req.id;  // the client's id, not ours
+                   rep->id = req->id;  // the client's id, not ours
                    ctx_.Reply(identity, *rep);
                  });
 }
@@ -363,7 +367,7 @@ void Coordinator::ForwardPut(std::string identity, Request req, std::vector<std:
 // coordinates it anyway, keeping the new version as a hint for the first
 // replica and sending hinted copies for the others to healthy nodes of the
 // extended list; W counts them all (paper 4.6, "always writeable").
-void Coordinator::CoordinateAsStandIn(std::string identity, Request req,
+void Coordinator::CoordinateAsStandIn(std::string identity, const RequestView& req,
                                       std::vector<std::string> targets) {
   Result<CausalContext> context = DecodeContext(req.context);
   if (!context.ok()) return ctx_.Reply(identity, Reply::Error(req.id, context.status()));
@@ -390,7 +394,7 @@ void Coordinator::CoordinateAsStandIn(std::string identity, Request req,
   };
   // The hint store syncs every add: worker work, whatever the engine.
   auto write = [this, op, owner = targets.front(), ctx = std::move(context).value(),
-                value = tombstone ? std::string() : std::move(req.value), tombstone,
+                value = tombstone ? std::string() : std::string(req.value), tombstone,
                 counter]() mutable {
     Written w;
     SiblingSet set = ctx_.hints.ForKey(op->key);
@@ -427,10 +431,10 @@ void Coordinator::CoordinateAsStandIn(std::string identity, Request req,
 
 // ---- requests from peers and local reads
 
-void Coordinator::ServeReplicaGet(std::string identity, Request req) {
+void Coordinator::ServeReplicaGet(std::string identity, const RequestView& req) {
   // The stored bytes are the encoded set: send them as they are.
   ctx_.loop.OnEngine<Result<std::string>>(
-      [this, key = std::move(req.key)] { return ctx_.store.backend().Get(key); },
+      [this, key = std::string(req.key)] { return ctx_.store.backend().Get(key); },
       [this, identity = std::move(identity), id = req.id](Result<std::string> bytes) {
         if (!bytes.ok() && !bytes.status().IsNotFound()) {
           return ctx_.Reply(identity, Reply::Error(id, bytes.status()));
@@ -443,7 +447,7 @@ void Coordinator::ServeReplicaGet(std::string identity, Request req) {
       });
 }
 
-void Coordinator::ServeReplicaPut(std::string identity, Request req) {
+void Coordinator::ServeReplicaPut(std::string identity, const RequestView& req) {
   // A coordinator on an older ring may still count this node as a replica
   // of a partition it already handed off; storing the copy would leave it
   // here for good. Refuse: the coordinator's other replicas carry the write.
@@ -460,7 +464,7 @@ void Coordinator::ServeReplicaPut(std::string identity, Request req) {
                       Reply::Error(req.id, Status::InvalidArgument(incoming.status().message())));
   }
   ctx_.loop.OnEngine<Status>(
-      [this, key = std::move(req.key), set = std::move(incoming).value()] {
+      [this, key = std::string(req.key), set = std::move(incoming).value()] {
         return ctx_.store.Merge(key, set).status();
       },
       [this, identity = std::move(identity), id = req.id](Status s) {
@@ -468,9 +472,9 @@ void Coordinator::ServeReplicaPut(std::string identity, Request req) {
       });
 }
 
-void Coordinator::ServeLocalGet(std::string identity, Request req) {
+void Coordinator::ServeLocalGet(std::string identity, const RequestView& req) {
   ctx_.loop.OnEngine<Result<SiblingSet>>(
-      [this, key = std::move(req.key)] { return ctx_.store.Read(key); },
+      [this, key = std::string(req.key)] { return ctx_.store.Read(key); },
       [this, identity = std::move(identity), id = req.id](Result<SiblingSet> set) {
         if (!set.ok()) return ctx_.Reply(identity, Reply::Error(id, set.status()));
         Reply r;

@@ -47,13 +47,13 @@ class Coordinator {
   Coordinator(NodeContext& ctx, Hooks hooks);
 
   // A client's GET (R of the replicas) and PUT or DEL (W of them).
-  void CoordinateGet(std::string identity, wire::Request req);
-  void CoordinatePut(std::string identity, wire::Request req);
+  void CoordinateGet(std::string identity, const wire::RequestView& req);
+  void CoordinatePut(std::string identity, const wire::RequestView& req);
   // A coordinator's REPLICA_GET and REPLICA_PUT (no hint); a GET with the
   // local flag (what this node's own engine holds).
-  void ServeReplicaGet(std::string identity, wire::Request req);
-  void ServeReplicaPut(std::string identity, wire::Request req);
-  void ServeLocalGet(std::string identity, wire::Request req);
+  void ServeReplicaGet(std::string identity, const wire::RequestView& req);
+  void ServeReplicaPut(std::string identity, const wire::RequestView& req);
+  void ServeLocalGet(std::string identity, const wire::RequestView& req);
 
   const Stats& stats() const { return stats_; }
 
@@ -65,13 +65,14 @@ class Coordinator {
   void OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t target, Result<SiblingSet> set);
   const std::string& NextWriteCoordinator(const GetOp& op) const;
   void ReadRepair(const std::shared_ptr<GetOp>& op);
-  void ForwardPut(std::string identity, wire::Request req, std::vector<std::string> targets,
-                  size_t next, bool refused = false);
-  void CoordinateAsStandIn(std::string identity, wire::Request req,
+  // The request is kept while replicas are tried in turn: owned.
+  void ForwardPut(std::string identity, std::shared_ptr<const wire::Request> req,
+                  std::vector<std::string> targets, size_t next, bool refused = false);
+  void CoordinateAsStandIn(std::string identity, const wire::RequestView& req,
                            std::vector<std::string> targets);
   // A put's state: the client, W capped at the replicas, the key's lists.
-  std::shared_ptr<PutOp> NewPutOp(std::string identity, const wire::Request& req, uint64_t key_hash,
-                                  size_t replicas);
+  std::shared_ptr<PutOp> NewPutOp(std::string identity, const wire::RequestView& req,
+                                  uint64_t key_hash, size_t replicas);
   // Sends the put's set to replica `target` (hint: the owner it stands in
   // for, "" when target is a replica itself); a failure hands the owner's
   // copy to the next healthy node of the extended list (sloppy quorum).
@@ -94,7 +95,8 @@ class Coordinator {
 struct Coordinator::GetOp {
   Clock::time_point start;
   std::string identity;  // the client
-  wire::Request req;
+  uint64_t client_id = 0;
+  std::string key;
   std::vector<std::string> targets;                // node ids
   std::vector<std::optional<SiblingSet>> answers;  // per target, when it answered
   size_t needed = 0, ok = 0, failed = 0;

@@ -17,6 +17,7 @@ namespace dynamo {
 using wire::MsgType;
 using wire::Reply;
 using wire::Request;
+using wire::RequestView;
 
 namespace {
 constexpr size_t kHintBatchKeys = 256;
@@ -56,7 +57,7 @@ void Handoff::OnHintStored() {
   Tick(/*plan=*/false);
 }
 
-void Handoff::ServeHintedPut(std::string identity, Request req) {
+void Handoff::ServeHintedPut(std::string identity, const RequestView& req) {
   auto incoming = SiblingSet::Decode(req.payload);
   if (!incoming.ok()) {
     return ctx_.Reply(identity,
@@ -68,9 +69,8 @@ void Handoff::ServeHintedPut(std::string identity, Request req) {
   }
   // The hint store syncs every add: worker work, whatever the engine.
   ctx_.loop.OnWorker<Status>(
-      [this, owner = req.node_id, key = std::move(req.key), set = std::move(incoming).value()] {
-        return ctx_.hints.Add(owner, key, set);
-      },
+      [this, owner = std::string(req.node_id), key = std::string(req.key),
+       set = std::move(incoming).value()] { return ctx_.hints.Add(owner, key, set); },
       [this, identity = std::move(identity), id = req.id](Status s) {
         if (s.ok()) {
           OnHintStored();  // status shows it at once
@@ -229,14 +229,14 @@ void Handoff::RerouteHints(const std::string& target, std::vector<HintStore::Hin
             [this, key = h.key, s = *set] { return ctx_.store.Merge(key, s).status(); }, one_done);
         continue;
       }
-      Request rp;
+      RequestView rp;  // views of the hint, encoded by Call at once
       rp.type = MsgType::kReplicaPut;
       rp.key = h.key;
       rp.payload = h.encoded;
       rp.ring_version = ctx_.cluster.ring().version();
-      ctx_.loop.Call(
-          ctx_.EndpointOf(n), std::move(rp), ctx_.RequestTimeout(),
-          [one_done](Result<Reply> rep) { one_done(rep.ok() ? rep->ToStatus() : rep.status()); });
+      ctx_.loop.Call(ctx_.EndpointOf(n), rp, ctx_.RequestTimeout(), [one_done](Result<Reply> rep) {
+        one_done(rep.ok() ? rep->ToStatus() : rep.status());
+      });
     }
   }
   finish();

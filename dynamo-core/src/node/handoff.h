@@ -41,7 +41,7 @@ class Handoff {
   void Start();
 
   // A stand-in's copy (REPLICA_PUT naming the owner it stands in for).
-  void ServeHintedPut(std::string identity, wire::Request req);
+  void ServeHintedPut(std::string identity, const wire::RequestView& req);
   // A hint was stored by this node's coordinator (a write no replica took).
   void OnHintStored();
   // Reads the store on a worker, then (plan) hands hints to their owners.

@@ -17,6 +17,7 @@ namespace dynamo {
 using wire::MsgType;
 using wire::Reply;
 using wire::Request;
+using wire::RequestView;
 
 namespace {
 
@@ -190,7 +191,7 @@ void MembershipActor::GossipTick() {
   GossipOnce();
 }
 
-void MembershipActor::ServeGossip(std::string identity, Request req) {
+void MembershipActor::ServeGossip(std::string identity, const RequestView& req) {
   if (!ClusterState::Decode(req.payload).ok()) {
     return ctx_.Reply(
         identity,
@@ -204,7 +205,8 @@ void MembershipActor::ServeGossip(std::string identity, Request req) {
   ctx_.Reply(identity, r);
 }
 
-void MembershipActor::ServeJoin(std::string identity, Request req) {
+void MembershipActor::ServeJoin(std::string identity, const RequestView& req) {
+  const std::string node_id(req.node_id), endpoint(req.endpoint);
   if (req.node_id.empty() || req.node_id.size() > Ring::kMaxNodeName ||
       (req.endpoint.rfind("tcp://", 0) != 0 && req.endpoint.rfind("ipc://", 0) != 0)) {
     return ctx_.Reply(identity, Reply::Error(req.id, Status::InvalidArgument(
@@ -212,17 +214,17 @@ void MembershipActor::ServeJoin(std::string identity, Request req) {
                                                          "ipc:// endpoint")));
   }
   const Ring old_ring = ctx_.cluster.ring();
-  const Member* m = ctx_.cluster.Find(req.node_id);
+  const Member* m = ctx_.cluster.Find(node_id);
   bool changed = false;
   if (m == nullptr) {
-    changed = ctx_.cluster.AddMember(req.node_id, req.endpoint, MemberState::kJoining);
-    log::Info("node " + req.node_id + " at " + req.endpoint + " asks to join");
+    changed = ctx_.cluster.AddMember(node_id, endpoint, MemberState::kJoining);
+    log::Info("node " + node_id + " at " + endpoint + " asks to join");
   } else if (m->state == MemberState::kRemoved) {
     // A removed (or left) node asking again joins afresh.
-    changed = ctx_.cluster.Update(req.node_id, req.endpoint, MemberState::kJoining);
-    log::Info("node " + req.node_id + " at " + req.endpoint + ", removed before, asks to join");
-  } else if (m->endpoint != req.endpoint) {
-    changed = ctx_.cluster.Update(req.node_id, req.endpoint, m->state);
+    changed = ctx_.cluster.Update(node_id, endpoint, MemberState::kJoining);
+    log::Info("node " + node_id + " at " + endpoint + ", removed before, asks to join");
+  } else if (m->endpoint != endpoint) {
+    changed = ctx_.cluster.Update(node_id, endpoint, m->state);
   }
   if (changed) OnClusterChanged(old_ring);
   ClaimTick();
@@ -267,8 +269,8 @@ void MembershipActor::ClaimTick() {
 
 // ---- administration (dynamoctl join / leave / remove, DESIGN.md 3.2)
 
-void MembershipActor::ServeAdminJoin(std::string identity, Request req) {
-  const std::string& seed = req.endpoint;
+void MembershipActor::ServeAdminJoin(std::string identity, const RequestView& req) {
+  const std::string seed(req.endpoint);
   if (seed.rfind("tcp://", 0) != 0 && seed.rfind("ipc://", 0) != 0) {
     return ctx_.Reply(
         identity, Reply::Error(req.id, Status::InvalidArgument("join needs a tcp:// or ipc:// seed "
@@ -301,7 +303,7 @@ void MembershipActor::ServeAdminJoin(std::string identity, Request req) {
   ctx_.Reply(identity, Reply::Ack(req.id));
 }
 
-void MembershipActor::ServeAdminLeave(std::string identity, Request req) {
+void MembershipActor::ServeAdminLeave(std::string identity, const RequestView& req) {
   const Ring& ring = ctx_.cluster.ring();
   if (!ring.Contains(ctx_.options.node_id)) {
     return ctx_.Reply(
@@ -323,8 +325,8 @@ void MembershipActor::ServeAdminLeave(std::string identity, Request req) {
   ctx_.Reply(identity, Reply::Ack(req.id));
 }
 
-void MembershipActor::ServeAdminRemove(std::string identity, Request req) {
-  const std::string& id = req.node_id;
+void MembershipActor::ServeAdminRemove(std::string identity, const RequestView& req) {
+  const std::string id(req.node_id);
   const Member* m = ctx_.cluster.Find(id);
   if (m == nullptr || m->state == MemberState::kRemoved) {
     return ctx_.Reply(identity,

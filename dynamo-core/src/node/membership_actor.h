@@ -40,11 +40,11 @@ class MembershipActor {
   // Arms the gossip timer; the first round runs at once.
   void Start();
 
-  void ServeGossip(std::string identity, wire::Request req);
-  void ServeJoin(std::string identity, wire::Request req);
-  void ServeAdminJoin(std::string identity, wire::Request req);
-  void ServeAdminLeave(std::string identity, wire::Request req);
-  void ServeAdminRemove(std::string identity, wire::Request req);
+  void ServeGossip(std::string identity, const wire::RequestView& req);
+  void ServeJoin(std::string identity, const wire::RequestView& req);
+  void ServeAdminJoin(std::string identity, const wire::RequestView& req);
+  void ServeAdminLeave(std::string identity, const wire::RequestView& req);
+  void ServeAdminRemove(std::string identity, const wire::RequestView& req);
 
   // This node left: every partition and hint is handed off.
   void MarkSelfRemoved();

@@ -20,6 +20,7 @@ namespace dynamo {
 using wire::MsgType;
 using wire::Reply;
 using wire::Request;
+using wire::RequestView;
 
 Node::Node(NodeOptions options)
     : options_(std::move(options)),
@@ -171,7 +172,7 @@ void Node::OnRequest(const std::string& from, std::string_view frame) {
 }
 
 void Node::OnRequestFrame(const std::string& identity, std::string_view frame, bool in_batch) {
-  Request req;
+  RequestView req;  // views into frame, which outlives every handler below
   Status s = wire::DecodeRequest(frame, &req);
   if (!s.ok()) {
     ++ctx_->malformed;
@@ -188,7 +189,7 @@ void Node::OnRequestFrame(const std::string& identity, std::string_view frame, b
     // A peer's requests of one loop turn; each is answered as if it came
     // alone, and the answers go back batched as well.
     loop_->BatchRepliesTo(identity);
-    for (const std::string& inner : req.frames) OnRequestFrame(identity, inner, true);
+    for (std::string_view inner : req.frames) OnRequestFrame(identity, inner, true);
     return;
   }
   ++ctx_->requests;
@@ -196,10 +197,10 @@ void Node::OnRequestFrame(const std::string& identity, std::string_view frame, b
     ctx_->Reply(identity, Reply::Error(req.id, s));
     return;
   }
-  Dispatch(identity, std::move(req));
+  Dispatch(identity, req);
 }
 
-Status Node::Validate(const Request& req) const {
+Status Node::Validate(const RequestView& req) const {
   switch (req.type) {
     case MsgType::kGet:
     case MsgType::kPut:
@@ -231,16 +232,16 @@ Status Node::Validate(const Request& req) const {
   return Status::OK();
 }
 
-void Node::Dispatch(std::string identity, Request req) {
+void Node::Dispatch(std::string identity, const RequestView& req) {
   switch (req.type) {
     case MsgType::kGet:
       if (req.flags & wire::kFlagLocal) {
-        return coordinator_->ServeLocalGet(std::move(identity), std::move(req));
+        return coordinator_->ServeLocalGet(std::move(identity), req);
       }
-      return coordinator_->CoordinateGet(std::move(identity), std::move(req));
+      return coordinator_->CoordinateGet(std::move(identity), req);
     case MsgType::kPut:
     case MsgType::kDel:
-      return coordinator_->CoordinatePut(std::move(identity), std::move(req));
+      return coordinator_->CoordinatePut(std::move(identity), req);
     case MsgType::kStatus:
       return status_->ServeStatus(std::move(identity), req);
     case MsgType::kRing:
@@ -248,28 +249,28 @@ void Node::Dispatch(std::string identity, Request req) {
     case MsgType::kPing:
       return ctx_->Reply(identity, Reply::Ack(req.id));
     case MsgType::kReplicaGet:
-      return coordinator_->ServeReplicaGet(std::move(identity), std::move(req));
+      return coordinator_->ServeReplicaGet(std::move(identity), req);
     case MsgType::kReplicaPut:
       // A stand-in's copy (it names the owner) is kept apart from this
       // node's own data.
       if (!req.node_id.empty() && req.node_id != options_.node_id) {
-        return handoff_->ServeHintedPut(std::move(identity), std::move(req));
+        return handoff_->ServeHintedPut(std::move(identity), req);
       }
-      return coordinator_->ServeReplicaPut(std::move(identity), std::move(req));
+      return coordinator_->ServeReplicaPut(std::move(identity), req);
     case MsgType::kGossip:
-      return membership_->ServeGossip(std::move(identity), std::move(req));
+      return membership_->ServeGossip(std::move(identity), req);
     case MsgType::kJoin:
-      return membership_->ServeJoin(std::move(identity), std::move(req));
+      return membership_->ServeJoin(std::move(identity), req);
     case MsgType::kTransfer:
-      return transfer_->ServeTransfer(std::move(identity), std::move(req));
+      return transfer_->ServeTransfer(std::move(identity), req);
     case MsgType::kTree:
-      return anti_entropy_->ServeTree(std::move(identity), std::move(req));
+      return anti_entropy_->ServeTree(std::move(identity), req);
     case MsgType::kAdminJoin:
-      return membership_->ServeAdminJoin(std::move(identity), std::move(req));
+      return membership_->ServeAdminJoin(std::move(identity), req);
     case MsgType::kAdminLeave:
-      return membership_->ServeAdminLeave(std::move(identity), std::move(req));
+      return membership_->ServeAdminLeave(std::move(identity), req);
     case MsgType::kAdminRemove:
-      return membership_->ServeAdminRemove(std::move(identity), std::move(req));
+      return membership_->ServeAdminRemove(std::move(identity), req);
     default:
       return ctx_->Reply(
           identity,

@@ -81,8 +81,8 @@ class Node : private LoopHandler {
   void OnRequest(const std::string& from, std::string_view frame) override;
   void OnMalformedEnvelope() override;
   void OnRequestFrame(const std::string& identity, std::string_view frame, bool in_batch);
-  Status Validate(const wire::Request& req) const;
-  void Dispatch(std::string identity, wire::Request req);
+  Status Validate(const wire::RequestView& req) const;
+  void Dispatch(std::string identity, const wire::RequestView& req);
 
   NodeOptions options_;
   std::shared_ptr<BackendPlugin> plugin_;

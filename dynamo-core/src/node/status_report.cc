@@ -14,6 +14,7 @@ namespace dynamo {
 using wire::MsgType;
 using wire::Reply;
 using wire::Request;
+using wire::RequestView;
 
 namespace {
 // STATUS_REPLY and RING_REPLY carry a map: the JSON document, as msgpack.
@@ -27,7 +28,7 @@ Reply MapReply(MsgType type, uint64_t id, const nlohmann::json& doc) {
 }
 }  // namespace
 
-void StatusReport::ServeStatus(std::string identity, const Request& req) {
+void StatusReport::ServeStatus(std::string identity, const RequestView& req) {
   // Engine statistics may block (a remote engine): ask on a worker.
   auto stats = [this]() -> std::string {
     auto r = ctx_.store.backend().Stats();
@@ -39,7 +40,7 @@ void StatusReport::ServeStatus(std::string identity, const Request& req) {
   });
 }
 
-void StatusReport::ServeRing(const std::string& identity, const Request& req) {
+void StatusReport::ServeRing(const std::string& identity, const RequestView& req) {
   ctx_.Reply(identity, RingReply(req.id));
 }
 

@@ -36,8 +36,8 @@ class StatusReport {
 
   StatusReport(NodeContext& ctx, Parts parts) : ctx_(ctx), parts_(parts) {}
 
-  void ServeStatus(std::string identity, const wire::Request& req);
-  void ServeRing(const std::string& identity, const wire::Request& req);
+  void ServeStatus(std::string identity, const wire::RequestView& req);
+  void ServeRing(const std::string& identity, const wire::RequestView& req);
 
   wire::Reply StatusReply(uint64_t id, const std::string& engine_stats) const;
   wire::Reply RingReply(uint64_t id) const;

@@ -18,6 +18,7 @@ namespace dynamo {
 using wire::MsgType;
 using wire::Reply;
 using wire::Request;
+using wire::RequestView;
 
 namespace {
 
@@ -284,11 +285,11 @@ void Transfer::Finish(std::shared_ptr<Task> task) {
   ctx_.loop.Post([this] { Tick(); });
 }
 
-void Transfer::ServeTransfer(std::string identity, Request req) {
+void Transfer::ServeTransfer(std::string identity, const RequestView& req) {
   // Decoding a batch of up to 256 sets is worker work too, not the loop's.
   // A bad entry refuses the whole batch before anything is stored.
-  auto batch =
-      std::make_shared<std::vector<std::pair<std::string, std::string>>>(std::move(req.batch));
+  auto batch = std::make_shared<std::vector<std::pair<std::string, std::string>>>(req.batch.begin(),
+                                                                                  req.batch.end());
   ctx_.loop.OnEngine<Status>(
       [this, batch] {
         std::vector<SiblingSet> sets;

@@ -43,7 +43,7 @@ class Transfer {
   void PlanOrphans();
   // Starts the next queued transfer unless one is running.
   void Tick();
-  void ServeTransfer(std::string identity, wire::Request req);
+  void ServeTransfer(std::string identity, const wire::RequestView& req);
 
   uint64_t keys_transferred() const { return keys_transferred_; }
   // Queued and running transfers (sweeps count once they found keys).

@@ -34,6 +34,19 @@ inline void PackBin(msgpack::packer<Stream>& pk, std::string_view b) {
 }
 
 // Reads a str or a bin.
+// A view of a str or bin object's bytes: into the unpacked buffer when it
+// was unpacked by reference (Unpack below), so valid while that buffer is.
+inline bool ReadStr(const msgpack::object& o, std::string_view* out) {
+  if (o.type == msgpack::type::STR) {
+    *out = std::string_view(o.via.str.ptr, o.via.str.size);
+  } else if (o.type == msgpack::type::BIN) {
+    *out = std::string_view(o.via.bin.ptr, o.via.bin.size);
+  } else {
+    return false;
+  }
+  return true;
+}
+
 inline bool ReadStr(const msgpack::object& o, std::string* out) {
   if (o.type == msgpack::type::STR) {
     out->assign(o.via.str.ptr, o.via.str.size);

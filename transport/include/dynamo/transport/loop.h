@@ -70,7 +70,7 @@ class Loop {
   // Sends req (its id is replaced) to the node at endpoint; done runs
   // exactly once, later: with the reply, or Timeout after `timeout`, or the
   // send failure.
-  virtual void Call(const std::string& endpoint, wire::Request req,
+  virtual void Call(const std::string& endpoint, const wire::RequestView& req,
                     std::chrono::milliseconds timeout, ReplyCallback done) = 0;
   virtual void SetPeerObserver(PeerObserver observer) = 0;
 

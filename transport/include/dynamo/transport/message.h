@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -58,21 +59,51 @@ enum class MsgType : uint8_t {
 inline constexpr uint32_t kFlagLocal = 0x1;      // GET: read --node's own engine only
 inline constexpr uint32_t kFlagForwarded = 0x2;  // PUT/DEL: coordinate here, never forward
 
-struct Request {
+// A request. Its byte fields are Bytes: std::string in a Request, which a
+// sender builds and which owns them; std::string_view in a RequestView,
+// which DecodeRequest fills with views into the received frame (valid while
+// the frame is: a handler copies what it keeps past its return) and which a
+// sender may point at bytes it already holds. A Request converts to a
+// RequestView for free; a handler that must keep a whole request past its
+// return makes a Request of it.
+template <typename Bytes>
+struct BasicRequest {
   MsgType type = MsgType::kStatus;
   uint64_t id = 0;
-  std::string key;
-  std::string value;          // PUT
-  std::string context;        // PUT, DEL: encoded vector clock, empty = none
+  Bytes key;
+  Bytes value;                // PUT
+  Bytes context;              // PUT, DEL: encoded vector clock, empty = none
   uint32_t flags = 0;         // GET, PUT, DEL
   uint32_t quorum = 0;        // R for GET, W for PUT/DEL; 0 = the node's default
-  std::string payload;        // REPLICA_PUT: encoded siblings; GOSSIP: encoded state; TREE
-  std::string node_id;        // JOIN, ADMIN_REMOVE; REPLICA_PUT: the hint (intended owner)
-  std::string endpoint;       // JOIN, ADMIN_JOIN (the seed)
+  Bytes payload;              // REPLICA_PUT: encoded siblings; GOSSIP: encoded state; TREE
+  Bytes node_id;              // JOIN, ADMIN_REMOVE; REPLICA_PUT: the hint (intended owner)
+  Bytes endpoint;             // JOIN, ADMIN_JOIN (the seed)
   uint64_t ring_version = 0;  // REPLICA_PUT: the coordinator's ring; 0 = unknown
-  std::vector<std::pair<std::string, std::string>> batch;  // TRANSFER: (key, siblings)
-  std::vector<std::string> frames;                         // BATCH: encoded requests
+  std::vector<std::pair<Bytes, Bytes>> batch;  // TRANSFER: (key, siblings)
+  std::vector<Bytes> frames;                   // BATCH: encoded requests
+
+  BasicRequest() = default;
+  // Request -> RequestView is implicit (views of the owned bytes);
+  // RequestView -> Request is explicit, since it copies every byte.
+  template <typename Other, typename = std::enable_if_t<!std::is_same_v<Other, Bytes>>>
+  explicit(!std::is_same_v<Bytes, std::string_view>)
+      BasicRequest(const BasicRequest<Other>& o)  // NOLINT: implicit for views by design
+      : type(o.type),
+        id(o.id),
+        key(o.key),
+        value(o.value),
+        context(o.context),
+        flags(o.flags),
+        quorum(o.quorum),
+        payload(o.payload),
+        node_id(o.node_id),
+        endpoint(o.endpoint),
+        ring_version(o.ring_version),
+        batch(o.batch.begin(), o.batch.end()),
+        frames(o.frames.begin(), o.frames.end()) {}
 };
+using Request = BasicRequest<std::string>;
+using RequestView = BasicRequest<std::string_view>;
 
 struct Reply {
   MsgType type = MsgType::kError;
@@ -82,9 +113,10 @@ struct Reply {
   std::string context;              // GET_REPLY, PUT_REPLY
   std::string status_msgpack;       // STATUS_REPLY, RING_REPLY: the map, as msgpack bytes
   std::string payload;              // REPLICA_GET_REPLY: siblings; GOSSIP_REPLY: state; TREE_REPLY
-  std::vector<std::string> frames;  // BATCH_REPLY: encoded replies
-  uint8_t error_code = 0;           // ERROR: a Status::Code
-  std::string error_message;        // ERROR
+  // BATCH_REPLY: encoded replies; views into the decoded frame.
+  std::vector<std::string_view> frames;
+  uint8_t error_code = 0;     // ERROR: a Status::Code
+  std::string error_message;  // ERROR
 
   static Reply Ack(uint64_t id) {
     Reply r;
@@ -108,14 +140,38 @@ struct Reply {
 };
 
 // Encoding never fails.
-std::string EncodeRequest(const Request& req);
+std::string EncodeRequest(const RequestView& req);
 std::string EncodeReply(const Reply& rep);
 
 // Decodes one frame. On failure returns InvalidArgument (malformed) or
 // Unsupported (wrong protocol version, unknown type); out->id holds the
 // request id whenever the frame got that far (else 0), so the caller can
-// address an error reply.
-Status DecodeRequest(std::string_view frame, Request* out);
+// address an error reply. A RequestView's bytes (and a BATCH_REPLY's
+// frames) are views into `frame`.
+Status DecodeRequest(std::string_view frame, RequestView* out);
 Status DecodeReply(std::string_view frame, Reply* out);
+
+// Builds the frame of one loop turn's requests (replies) for one peer:
+// each is encoded straight into the BATCH (BATCH_REPLY), so no frame is
+// copied again; a turn of one is sent as that one frame.
+class BatchWriter {
+ public:
+  explicit BatchWriter(MsgType type);  // kBatch or kBatchReply
+  void Add(const RequestView& req);
+  void Add(const Reply& rep);
+  size_t size() const { return count_; }
+  // The frame to send (the batch with the given id, or the one item's own
+  // frame); the writer is empty again after.
+  std::string Take(uint64_t id);
+
+ private:
+  void BeginItem();
+  void EndItem();
+
+  const MsgType type_;
+  std::string buf_;  // the batch's header, then per item [bin32 length][frame]
+  size_t item_start_ = 0;
+  size_t count_ = 0;
+};
 
 }  // namespace dynamo::wire

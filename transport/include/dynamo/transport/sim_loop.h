@@ -124,8 +124,8 @@ class SimLoop final : public Loop {
   void SetHandler(LoopHandler* handler) override { handler_ = handler; }
   void Reply(const std::string& to, const wire::Reply& reply) override;
   void BatchRepliesTo(const std::string&) override {}
-  void Call(const std::string& endpoint, wire::Request req, std::chrono::milliseconds timeout,
-            ReplyCallback done) override;
+  void Call(const std::string& endpoint, const wire::RequestView& req,
+            std::chrono::milliseconds timeout, ReplyCallback done) override;
   void SetPeerObserver(PeerObserver observer) override { observer_ = std::move(observer); }
   TimerId After(std::chrono::milliseconds delay, std::function<void()> fn) override;
   void Cancel(TimerId id) override { timers_.erase(id); }
@@ -139,7 +139,7 @@ class SimLoop final : public Loop {
   void Run(std::function<void()> fn);
   // fn, bound to the current epoch: it does nothing after a Crash.
   std::function<void()> Armed(std::function<void()> fn);
-  void OnFrame(const std::string& from, const std::string& frame, bool is_reply);
+  void OnFrame(const std::string& from, std::string_view frame, bool is_reply);
   void Finish(uint64_t id, Result<wire::Reply> result);
 
   SimNetwork* net_;

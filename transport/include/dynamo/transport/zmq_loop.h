@@ -70,8 +70,8 @@ class ZmqLoop final : public Loop {
   void SetHandler(LoopHandler* handler) override { handler_ = handler; }
   void Reply(const std::string& to, const wire::Reply& reply) override;
   void BatchRepliesTo(const std::string& to) override { batching_.insert(to); }
-  void Call(const std::string& endpoint, wire::Request req, std::chrono::milliseconds timeout,
-            ReplyCallback done) override;
+  void Call(const std::string& endpoint, const wire::RequestView& req,
+            std::chrono::milliseconds timeout, ReplyCallback done) override;
   void SetPeerObserver(PeerObserver observer) override;
   TimerId After(std::chrono::milliseconds delay, std::function<void()> fn) override;
   void Cancel(TimerId id) override { timers_.erase(id); }
@@ -113,7 +113,7 @@ class ZmqLoop final : public Loop {
 
   // Senders of BATCH requests, and their replies of this turn.
   std::unordered_set<std::string> batching_;
-  std::unordered_map<std::string, std::vector<std::string>> outbox_;
+  std::unordered_map<std::string, wire::BatchWriter> outbox_;  // replies of this turn
 
   std::unordered_map<int, std::function<void(uint32_t)>> watched_;
 };
