@@ -31,6 +31,8 @@ DYNAMO_DEBIAN_PACKAGES=(
   python3-msgpack
   libhiredis-dev
   redis-server
+  redis-tools
+  python3-redis
   mariadb-server
   mariadb-client
   libmysqlcppconn-dev

@@ -81,6 +81,7 @@ Status ZmqLoop::Run(int stop_fd) {
     peers_->RunDue();
     RunPosted();
     // Everything this turn produced leaves now, batched per peer.
+    for (const auto& fn : turn_end_) fn();
     FlushReplies();
     peers_->Flush();
     // How long to sleep, from what is armed now that every callback of the
@@ -122,6 +123,7 @@ Status ZmqLoop::Run(int stop_fd) {
   }
   if (workers_) workers_->Stop();
   RunPosted();
+  for (const auto& fn : turn_end_) fn();
   FlushReplies();
   return Status::OK();
 }

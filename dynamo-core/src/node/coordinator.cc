@@ -202,7 +202,7 @@ void Coordinator::CoordinatePut(std::string identity, const RequestView& req) {
   const bool tombstone = req.type == MsgType::kDel;
   // A delete without a context removes what the key holds now; a put
   // without one is a write concurrent with everything (docs/design.md).
-  const bool supersede = tombstone && req.context.empty();
+  const bool supersede = (tombstone && req.context.empty()) || (req.flags & wire::kFlagOverwrite);
   auto write = [this, key = std::string(req.key), key_hash, ctx = std::move(context).value(),
                 value = tombstone ? std::string() : std::string(req.value), tombstone,
                 supersede]() mutable {

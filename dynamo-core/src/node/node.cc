@@ -12,6 +12,7 @@
 #include "node/local_store.h"
 #include "node/membership_actor.h"
 #include "node/node_context.h"
+#include "node/redis_front_end.h"
 #include "node/status_report.h"
 #include "node/transfer.h"
 
@@ -27,6 +28,7 @@ Node::Node(NodeOptions options)
       detector_(std::chrono::milliseconds(options_.failure_timeout_ms)) {}
 
 Node::~Node() {
+  redis_.reset();  // its connections are watched by the loop
   if (zmq_loop_ != nullptr) {
     // The loop's workers may still run jobs that use the parts: stop them
     // first (a ZmqLoop joins them).
@@ -132,6 +134,17 @@ Status Node::Start() {
   if (Status s = zmq_loop_->Open(loop_options); !s.ok()) return s;
   // After the bind, so a node that cannot listen says only that.
   if (Status s = Assemble(zmq_loop_.get()); !s.ok()) return s;
+  if (!options_.redis_listen.empty()) {
+    RedisFrontEnd::Hooks hooks;
+    hooks.submit = [this](const std::string& identity, const RequestView& req) {
+      SubmitLocal(identity, req);
+    };
+    redis_ = std::make_unique<RedisFrontEnd>(*ctx_, *zmq_loop_, std::move(hooks));
+    ctx_->local_reply = [this](const std::string& to, const Reply& reply) {
+      redis_->OnReply(to, reply);
+    };
+    if (Status s = redis_->Open(); !s.ok()) return s;
+  }
   log::Info("serving on " + options_.listen + " with the " + plugin_->name() +
             " engine (data folder " + options_.data_dir + ")");
   return Status::OK();
@@ -168,7 +181,17 @@ void Node::OnMalformedEnvelope() {
 }
 
 void Node::OnRequest(const std::string& from, std::string_view frame) {
+  if (NodeContext::IsLocal(from)) {  // a network peer posing as a local requester
+    ++ctx_->malformed;
+    return;
+  }
   OnRequestFrame(from, frame, false);
+}
+
+void Node::SubmitLocal(const std::string& identity, const RequestView& req) {
+  ++ctx_->requests;
+  if (Status s = Validate(req); !s.ok()) return ctx_->Reply(identity, Reply::Error(req.id, s));
+  Dispatch(identity, req);
 }
 
 void Node::OnRequestFrame(const std::string& identity, std::string_view frame, bool in_batch) {

@@ -38,6 +38,7 @@ class HintStore;
 class LocalStore;
 class MembershipActor;
 class NodeContext;
+class RedisFrontEnd;
 class StatusReport;
 class Transfer;
 class ZmqLoop;
@@ -64,6 +65,10 @@ class Node : private LoopHandler {
   Status Run(int stop_fd);
   // Arms the actors' timers (Run does it); for a caller's loop.
   void StartActors();
+
+  // A request from inside this process (the Redis front end): checked and
+  // dispatched as a network one; the reply goes to ctx.local_reply.
+  void SubmitLocal(const std::string& identity, const wire::RequestView& req);
 
   // The parts, for tests.
   NodeContext& context() { return *ctx_; }
@@ -99,6 +104,7 @@ class Node : private LoopHandler {
   std::unique_ptr<AntiEntropy> anti_entropy_;
   std::unique_ptr<Transfer> transfer_;
   std::unique_ptr<StatusReport> status_;
+  std::unique_ptr<RedisFrontEnd> redis_;  // --redis-listen, Start() only
 };
 
 }  // namespace dynamo

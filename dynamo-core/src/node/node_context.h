@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,9 +75,23 @@ class NodeContext {
     return std::chrono::milliseconds(options.request_timeout_ms);
   }
 
+  // Requesters inside this process (the Redis front end) have identities
+  // that begin with this byte; the loop drops network messages whose
+  // identity does, so none can take their replies.
+  static constexpr char kLocalIdentity = '\xff';
+  static bool IsLocal(std::string_view identity) {
+    return !identity.empty() && identity[0] == kLocalIdentity;
+  }
+  // Where replies to local requesters go.
+  std::function<void(const std::string& to, const wire::Reply& reply)> local_reply;
+
   // Replies to a requester; error replies are counted.
   void Reply(const std::string& to, const wire::Reply& reply) {
     if (reply.type == wire::MsgType::kError && reply.error_code != 0) ++errors;
+    if (IsLocal(to)) {
+      if (local_reply) local_reply(to, reply);
+      return;
+    }
     loop.Reply(to, reply);
   }
 

@@ -89,6 +89,13 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
      po::value(&o->anti_entropy_yield_ms)->default_value(o->anti_entropy_yield_ms),
      "client latency (moving average) at or above which anti-entropy waits; 0: whenever "
      "clients are being served")
+    ("redis-listen", po::value(&o->redis_listen),
+     "HOST:PORT (IPv4) to serve the Redis protocol on (RESP2); off by default")
+    ("redis-max-clients", po::value(&o->redis_max_clients)->default_value(o->redis_max_clients),
+     "Redis-protocol connections served at most")
+    ("redis-password-file", po::value(&o->redis_password_file),
+     "file holding the password Redis clients must give with AUTH; without it only "
+     "loopback clients are served (protected mode)")
     ("log-level", po::value(&o->log_level)->default_value(o->log_level),
      "debug, info, warn or error");
   // clang-format on
@@ -211,6 +218,39 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
   if (o->max_clock_entries < 2) {
     *error = "--max-clock-entries must be at least 2";
     return ParseOutcome::kUsageError;
+  }
+  if (!o->redis_listen.empty()) {
+    const auto colon = o->redis_listen.rfind(':');
+    unsigned long port = 0;
+    const std::string port_text =
+        colon == std::string::npos ? "" : o->redis_listen.substr(colon + 1);
+    const bool digits = !port_text.empty() && port_text.size() <= 5 &&
+                        port_text.find_first_not_of("0123456789") == std::string::npos;
+    if (digits) port = std::stoul(port_text);
+    if (colon == std::string::npos || colon == 0 || !digits || port > 65535) {
+      *error = "--redis-listen '" + o->redis_listen + "' is not HOST:PORT";
+      return ParseOutcome::kUsageError;
+    }
+    o->redis_host = o->redis_listen.substr(0, colon);
+    o->redis_port = static_cast<uint16_t>(port);
+  }
+  if (o->redis_max_clients < 1) {
+    *error = "--redis-max-clients must be at least 1";
+    return ParseOutcome::kUsageError;
+  }
+  if (!o->redis_password_file.empty()) {
+    std::ifstream in(o->redis_password_file);
+    std::string line;
+    if (!in || !std::getline(in, line)) {
+      *error = "--redis-password-file: cannot read " + o->redis_password_file;
+      return ParseOutcome::kUsageError;
+    }
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) {
+      *error = "--redis-password-file: " + o->redis_password_file + " holds no password";
+      return ParseOutcome::kUsageError;
+    }
+    o->redis_password = line;
   }
   if (o->log_level != "debug" && o->log_level != "info" && o->log_level != "warn" &&
       o->log_level != "error") {

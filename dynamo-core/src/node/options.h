@@ -55,6 +55,16 @@ struct NodeOptions {
   uint32_t anti_entropy_interval_ms = 100;
   uint32_t anti_entropy_rate = 5000;
   uint32_t anti_entropy_yield_ms = 50;
+  // The Redis-protocol front end (DESIGN.md 3.6): HOST:PORT (IPv4), empty
+  // for none; connections served at most; a file holding the password AUTH
+  // must give (without one, only loopback clients are served). Default: off,
+  // 10000, none.
+  std::string redis_listen;
+  std::string redis_host;  // from redis_listen
+  uint16_t redis_port = 0;
+  uint32_t redis_max_clients = 10000;
+  std::string redis_password_file;
+  std::string redis_password;  // read from the file at start; never logged
   // debug, info, warn, error. Default: info.
   std::string log_level = "info";
   // --check-config: validate, load the plugin, exit. Default: false.

@@ -58,6 +58,9 @@ enum class MsgType : uint8_t {
 // Request flags.
 inline constexpr uint32_t kFlagLocal = 0x1;      // GET: read --node's own engine only
 inline constexpr uint32_t kFlagForwarded = 0x2;  // PUT/DEL: coordinate here, never forward
+// PUT/DEL: the new version supersedes every version the coordinating replica
+// holds when it applies the write (Redis SET and DEL: DESIGN.md 3.6).
+inline constexpr uint32_t kFlagOverwrite = 0x4;
 
 // A request. Its byte fields are Bytes: std::string in a Request, which a
 // sender builds and which owns them; std::string_view in a RequestView,

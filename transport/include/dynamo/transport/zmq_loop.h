@@ -62,6 +62,9 @@ class ZmqLoop final : public Loop {
   // ready for `events`. Modify by calling again; UnwatchFd before closing it.
   Status WatchFd(int fd, uint32_t events, std::function<void(uint32_t)> on_ready);
   void UnwatchFd(int fd);
+  // Runs fn at the end of every loop turn, before the loop waits (a front
+  // end writes what the turn produced for its connections).
+  void AtTurnEnd(std::function<void()> fn) { turn_end_.push_back(std::move(fn)); }
 
   // Loop.
   Clock::time_point Now() const override { return Clock::now(); }
@@ -116,6 +119,7 @@ class ZmqLoop final : public Loop {
   std::unordered_map<std::string, wire::BatchWriter> outbox_;  // replies of this turn
 
   std::unordered_map<int, std::function<void(uint32_t)>> watched_;
+  std::vector<std::function<void()>> turn_end_;
 };
 
 }  // namespace dynamo
