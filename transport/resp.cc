@@ -48,17 +48,11 @@ int BulkHeader(std::string_view buf, size_t pos, const Limits& limits, int64_t* 
 Parse Inline(std::string_view buf, const Limits& limits, std::vector<std::string_view>* args,
              size_t* used, std::string* why) {
   const size_t nl = buf.find('\n');
-  if (nl == std::string_view::npos) {
-    if (buf.size() > limits.max_inline) {
-      *why = "Protocol error: too big inline request";
-      return Parse::kError;
-    }
-    return Parse::kNeedMore;
-  }
-  if (nl > limits.max_inline) {
+  if ((nl == std::string_view::npos ? buf.size() : nl) > limits.max_inline) {
     *why = "Protocol error: too big inline request";
     return Parse::kError;
   }
+  if (nl == std::string_view::npos) return Parse::kNeedMore;
   std::string_view line = buf.substr(0, nl);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   args->clear();
@@ -95,7 +89,7 @@ Parse ParseCommand(std::string_view buf, const Limits& limits, std::vector<std::
     return Parse::kError;
   }
   args->clear();
-  if (n <= 0) {  // "*0" and "*-1": nothing to run
+  if (n == 0) {  // nothing to run (a negative count failed the bound above)
     *used = pos;
     return Parse::kCommand;
   }

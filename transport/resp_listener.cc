@@ -14,11 +14,8 @@
 namespace dynamo {
 namespace {
 
-constexpr size_t kReadChunk = 64u << 10;
 constexpr size_t kMaxReadPerTurn = 4u << 20;  // then other connections get a turn
 constexpr size_t kMaxPendingCommands = 100000;
-
-std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 }  // namespace
 
@@ -62,14 +59,14 @@ Status RespListener::Open(const Options& options) {
     return Status::InvalidArgument("--redis-listen: '" + options.host + "' is not an IPv4 address");
   }
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) return Status::IOError(Errno("socket"));
+  if (listen_fd_ < 0) return Status::FromErrno("socket", errno);
   int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   const std::string where = options.host + ":" + std::to_string(options.port);
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return Status::IOError(Errno("cannot listen on " + where + " (--redis-listen)"));
+    return Status::FromErrno("cannot listen on " + where + " (--redis-listen)", errno);
   }
-  if (::listen(listen_fd_, 511) != 0) return Status::IOError(Errno("listen on " + where));
+  if (::listen(listen_fd_, 511) != 0) return Status::FromErrno("listen on " + where, errno);
   socklen_t len = sizeof(addr);
   ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
   port_ = ntohs(addr.sin_port);
@@ -130,15 +127,16 @@ void RespListener::Watch(Conn& c) {
 
 void RespListener::OnReadable(Conn& c) {
   const uint64_t id = c.client.id;
-  size_t got = 0;
   bool eof = false;
-  while (got < kMaxReadPerTurn) {
-    const size_t old = c.in.size();
-    c.in.resize(old + kReadChunk);
-    const ssize_t r = ::read(c.fd, c.in.data() + old, kReadChunk);
-    c.in.resize(old + (r > 0 ? static_cast<size_t>(r) : 0));
+  // One read when the socket had less than a chunk (the usual case: epoll
+  // is level-triggered, so what arrives later wakes the loop again); more
+  // only while chunks come back full, up to a bound per turn.
+  for (size_t got = 0; got < kMaxReadPerTurn;) {
+    const ssize_t r = ::read(c.fd, read_buf_.data(), read_buf_.size());
     if (r > 0) {
+      c.in.append(read_buf_.data(), static_cast<size_t>(r));
       got += static_cast<size_t>(r);
+      if (static_cast<size_t>(r) < read_buf_.size()) break;
       continue;
     }
     if (r < 0 && errno == EINTR) continue;
@@ -150,8 +148,25 @@ void RespListener::OnReadable(Conn& c) {
   if (eof) return Drop(id);
 }
 
+uint64_t RespListener::NewSlot(Conn& c) {
+  c.slots.emplace_back();
+  return c.next_slot++;
+}
+
+void RespListener::ReplyError(Conn& c, std::string_view message, bool close) {
+  const uint64_t slot = NewSlot(c);
+  std::string e;
+  resp::AppendError(&e, message);
+  Reply(c.client.id, slot, std::move(e));
+  if (close) CloseAfter(c.client.id, slot);
+}
+
+bool RespListener::WantsInput(const Conn& c) const {
+  return !c.close_after && c.out.size() - c.out_off < options_.max_unwritten &&
+         c.slots.size() <= kMaxPendingCommands;
+}
+
 void RespListener::Process(Conn& c) {
-  const uint64_t id = c.client.id;
   std::vector<std::string_view> args;
   size_t pos = 0;
   while (pos < c.in.size() && !c.close_after) {
@@ -161,35 +176,23 @@ void RespListener::Process(Conn& c) {
     if (c.skipping) {
       bool done = false;
       if (resp::Discard(buf, options_.limits, &c.skip, &used, &done, &why) == resp::Parse::kError) {
-        const uint64_t slot = c.next_slot++;
-        c.slots.emplace_back();
-        std::string e;
-        resp::AppendError(&e, "ERR " + why);
-        Reply(id, slot, std::move(e));
-        CloseAfter(id, slot);
+        ReplyError(c, "ERR " + why, /*close=*/true);
         break;
       }
       pos += used;
       if (!done) break;
       c.skipping = false;
-      const uint64_t slot = c.next_slot++;
-      c.slots.emplace_back();
-      std::string e;
-      resp::AppendError(&e, "ERR argument of " + std::to_string(c.skip.too_large) +
-                                " bytes exceeds the limit of " +
-                                std::to_string(options_.limits.max_bulk) + " bytes");
-      Reply(id, slot, std::move(e));
+      ReplyError(c,
+                 "ERR argument of " + std::to_string(c.skip.too_large) +
+                     " bytes exceeds the limit of " + std::to_string(options_.limits.max_bulk) +
+                     " bytes",
+                 /*close=*/false);
       continue;
     }
     const resp::Parse p = resp::ParseCommand(buf, options_.limits, &args, &used, &c.skip, &why);
     if (p == resp::Parse::kNeedMore) break;
     if (p == resp::Parse::kError) {
-      const uint64_t slot = c.next_slot++;
-      c.slots.emplace_back();
-      std::string e;
-      resp::AppendError(&e, "ERR " + why);
-      Reply(id, slot, std::move(e));
-      CloseAfter(id, slot);
+      ReplyError(c, "ERR " + why, /*close=*/true);
       break;
     }
     pos += used;
@@ -198,29 +201,19 @@ void RespListener::Process(Conn& c) {
       continue;
     }
     if (args.empty()) continue;  // an empty inline line or "*0"
-    const uint64_t slot = c.next_slot++;
-    c.slots.emplace_back();
-    handler_.OnCommand(c.client, slot, args);
-    if (conns_.find(id) == conns_.end()) return;  // the handler's reply failed it
+    handler_.OnCommand(c.client, NewSlot(c), args);
     if (c.slots.size() > kMaxPendingCommands) break;
   }
   c.in.erase(0, pos);
   // A command still incomplete may not hold more than a command may need.
   const size_t cap = options_.limits.max_bulk * 2 + options_.limits.max_inline + (1u << 20);
   if (!c.skipping && c.in.size() > cap) {
-    const uint64_t slot = c.next_slot++;
-    c.slots.emplace_back();
-    std::string e;
-    resp::AppendError(
-        &e, "ERR Protocol error: a request larger than " + std::to_string(cap) + " bytes");
-    Reply(id, slot, std::move(e));
-    CloseAfter(id, slot);
+    ReplyError(c, "ERR Protocol error: a request larger than " + std::to_string(cap) + " bytes",
+               /*close=*/true);
     c.in.clear();
   }
-  const bool read_more =
-      c.out.size() - c.out_off < options_.max_unwritten && c.slots.size() <= kMaxPendingCommands;
-  if (read_more != c.reading) {
-    c.reading = read_more;
+  if (WantsInput(c) != c.reading) {
+    c.reading = WantsInput(c);
     Watch(c);
   }
 }
@@ -232,7 +225,11 @@ void RespListener::Reply(uint64_t conn, uint64_t slot, std::string bytes) {
   if (slot < c.first_slot || slot - c.first_slot >= c.slots.size()) return;
   c.slots[slot - c.first_slot] = std::move(bytes);
   while (!c.slots.empty() && c.slots.front()) {
-    c.out += *c.slots.front();
+    if (c.out.empty()) {
+      c.out = std::move(*c.slots.front());
+    } else {
+      c.out += *c.slots.front();
+    }
     c.slots.pop_front();
     ++c.first_slot;
   }
@@ -285,8 +282,7 @@ void RespListener::Flush() {
       continue;
     }
     const bool was_reading = c.reading;
-    c.reading = !c.close_after && c.out.size() - c.out_off < options_.max_unwritten &&
-                c.slots.size() <= kMaxPendingCommands;
+    c.reading = WantsInput(c);
     Watch(c);
     // Reading resumed: what is buffered may hold whole commands already.
     if (c.reading && !was_reading && !c.in.empty()) Process(c);

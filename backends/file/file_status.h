@@ -8,7 +8,6 @@
 
 namespace dynamo::file {
 
-using durable::ErrnoError;
 using dynamo::Status;
 
 // The ABI code for s: the codes the engine produces map one to one; the

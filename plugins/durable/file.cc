@@ -10,20 +10,13 @@
 
 namespace dynamo::durable {
 
-Status ErrnoError(std::string_view what, int err) {
-  std::string m(what);
-  m += ": ";
-  m += std::strerror(err);
-  return Status::IOError(m);
-}
-
 Status CreateDirs(const std::string& dir) {
   if (dir.empty()) return Status::InvalidArgument("empty folder name");
   for (size_t pos = 1; pos <= dir.size(); ++pos) {
     if (pos != dir.size() && dir[pos] != '/') continue;
     std::string prefix = dir.substr(0, pos);
     if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
-      return ErrnoError("cannot create folder " + prefix, errno);
+      return Status::FromErrno("cannot create folder " + prefix, errno);
     }
   }
   struct stat st;
@@ -35,21 +28,21 @@ Status CreateDirs(const std::string& dir) {
 
 Status SyncDir(const std::string& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoError("cannot open folder " + dir, errno);
-  if (::fsync(fd.get()) != 0) return ErrnoError("cannot fsync folder " + dir, errno);
+  if (!fd.valid()) return Status::FromErrno("cannot open folder " + dir, errno);
+  if (::fsync(fd.get()) != 0) return Status::FromErrno("cannot fsync folder " + dir, errno);
   return Status::OK();
 }
 
 Status DirLock::Acquire(const std::string& dir, std::string_view owner, DirLock* out) {
   const std::string path = dir + "/LOCK";
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (!fd.valid()) return ErrnoError("cannot open " + path, errno);
+  if (!fd.valid()) return Status::FromErrno("cannot open " + path, errno);
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
       return Status::IOError(std::string(owner) + ": folder " + dir + " is already in use (" +
                              path + " is locked)");
     }
-    return ErrnoError("cannot lock " + path, errno);
+    return Status::FromErrno("cannot lock " + path, errno);
   }
   out->fd_ = std::move(fd);
   return Status::OK();
@@ -60,7 +53,7 @@ Status LogFile::Open(const std::string& path, Mode mode, std::shared_ptr<LogFile
   if (mode == Mode::kCreateNew) flags |= O_CREAT | O_EXCL;
   if (mode == Mode::kOpenOrCreate) flags |= O_CREAT;
   UniqueFd fd(::open(path.c_str(), flags, 0644));
-  if (!fd.valid()) return ErrnoError("cannot open " + path, errno);
+  if (!fd.valid()) return Status::FromErrno("cannot open " + path, errno);
   out->reset(new LogFile(std::move(fd), path));
   return Status::OK();
 }
@@ -71,7 +64,7 @@ Status LogFile::ReadAt(uint64_t offset, size_t n, char* dst) const {
     ssize_t r = ::pread(fd_.get(), dst + done, n - done, static_cast<off_t>(offset + done));
     if (r < 0) {
       if (errno == EINTR) continue;
-      return ErrnoError("cannot read " + path_, errno);
+      return Status::FromErrno("cannot read " + path_, errno);
     }
     if (r == 0) {
       return Status::Corruption(path_ + " ends before the " + std::to_string(n) +
@@ -90,7 +83,7 @@ Status LogFile::WriteAt(uint64_t offset, const struct iovec* iov, int iovcnt) {
                           static_cast<off_t>(offset));
     if (w < 0) {
       if (errno == EINTR) continue;
-      return ErrnoError("cannot write " + path_, errno);
+      return Status::FromErrno("cannot write " + path_, errno);
     }
     // A short write: skip what went out and go on with the remainder.
     offset += static_cast<uint64_t>(w);
@@ -113,20 +106,20 @@ Status LogFile::WriteAt(uint64_t offset, std::string_view bytes) {
 }
 
 Status LogFile::Sync() {
-  if (::fdatasync(fd_.get()) != 0) return ErrnoError("cannot fdatasync " + path_, errno);
+  if (::fdatasync(fd_.get()) != 0) return Status::FromErrno("cannot fdatasync " + path_, errno);
   return Status::OK();
 }
 
 Status LogFile::Truncate(uint64_t size) {
   if (::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {
-    return ErrnoError("cannot truncate " + path_, errno);
+    return Status::FromErrno("cannot truncate " + path_, errno);
   }
   return Sync();
 }
 
 Status LogFile::Size(uint64_t* size) const {
   struct stat st;
-  if (::fstat(fd_.get(), &st) != 0) return ErrnoError("cannot stat " + path_, errno);
+  if (::fstat(fd_.get(), &st) != 0) return Status::FromErrno("cannot stat " + path_, errno);
   *size = static_cast<uint64_t>(st.st_size);
   return Status::OK();
 }

@@ -37,7 +37,7 @@ bool SegmentDir::ParseFileName(std::string_view name, uint64_t* seq) {
 Status SegmentDir::List(std::vector<uint64_t>* seqs) const {
   seqs->clear();
   DIR* d = ::opendir(dir_.c_str());
-  if (d == nullptr) return ErrnoError("cannot list " + dir_, errno);
+  if (d == nullptr) return Status::FromErrno("cannot list " + dir_, errno);
   errno = 0;
   while (struct dirent* e = ::readdir(d)) {
     uint64_t seq;
@@ -45,7 +45,7 @@ Status SegmentDir::List(std::vector<uint64_t>* seqs) const {
   }
   int err = errno;
   ::closedir(d);
-  if (err != 0) return ErrnoError("cannot list " + dir_, err);
+  if (err != 0) return Status::FromErrno("cannot list " + dir_, err);
   std::sort(seqs->begin(), seqs->end());
   return Status::OK();
 }
@@ -62,7 +62,7 @@ Status SegmentDir::Create(uint64_t seq, std::shared_ptr<LogFile>* out) const {
 
 Status SegmentDir::Unlink(uint64_t seq) const {
   const std::string path = PathOf(seq);
-  if (::unlink(path.c_str()) != 0) return ErrnoError("cannot unlink " + path, errno);
+  if (::unlink(path.c_str()) != 0) return Status::FromErrno("cannot unlink " + path, errno);
   return Status::OK();
 }
 

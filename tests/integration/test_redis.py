@@ -22,6 +22,19 @@ def redis_args(port, *more):
     return ["--redis-listen", "127.0.0.1:%d" % port] + list(more)
 
 
+def start_with_redis(start, *more, attempts=5):
+    """start(extra_args) with a RESP port picked just before; when another
+    process took that port meanwhile, again with a new one. Returns (node,
+    port)."""
+    for attempt in range(attempts):
+        port = free_port()
+        try:
+            return start(redis_args(port, *more)), port
+        except AssertionError as e:
+            if "(--redis-listen)" not in str(e) or attempt == attempts - 1:
+                raise
+
+
 def client(port, **kwargs):
     return redis.Redis(host="127.0.0.1", port=port, socket_timeout=10, **kwargs)
 
@@ -66,12 +79,15 @@ class RedisClusterTest(DynamoTestCase):
 
     def setUp(self):
         super().setUp()
-        self.ports = [free_port() for _ in range(3)]
+        self.ports = []
         self.nodes = []
-        for i, port in enumerate(self.ports):
-            self.nodes.append(self.start_cluster_node(
-                seed=self.nodes[0] if self.nodes else None, extra_args=redis_args(port),
-                request_timeout_ms=500))
+        for _ in range(3):
+            node, port = start_with_redis(
+                lambda args: self.start_cluster_node(
+                    seed=self.nodes[0] if self.nodes else None, extra_args=args,
+                    request_timeout_ms=500))
+            self.nodes.append(node)
+            self.ports.append(port)
         self.wait_converged(self.nodes)
         self.clients = [client(p) for p in self.ports]
         for c in self.clients:
@@ -223,9 +239,7 @@ class RedisSingleNodeTest(DynamoTestCase):
     """One node: malformed input, connection limits, AUTH and protected mode."""
 
     def node_with(self, *args):
-        port = free_port()
-        node = self.start_node(extra_args=redis_args(port, *args))
-        return node, port
+        return start_with_redis(lambda a: self.start_node(extra_args=a), *args)
 
     def test_malformed_requests_get_an_error_and_the_node_keeps_serving(self):
         node, port = self.node_with()

@@ -104,7 +104,7 @@ Status HintStore::MigrateLegacyLog(const std::vector<uint64_t>& seqs) {
   // single log is still whole.
   const std::string tmp = legacy + ".tmp";
   if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
-    return durable::ErrnoError("hint store: cannot remove " + tmp, errno);
+    return Status::FromErrno("hint store: cannot remove " + tmp, errno);
   }
   if (::access(legacy.c_str(), F_OK) != 0) return Status::OK();
   if (!seqs.empty()) {
@@ -112,7 +112,7 @@ Status HintStore::MigrateLegacyLog(const std::vector<uint64_t>& seqs) {
                               " and segments; move one of them away");
   }
   if (::rename(legacy.c_str(), segments_.PathOf(1).c_str()) != 0) {
-    return durable::ErrnoError("hint store: cannot rename " + legacy, errno);
+    return Status::FromErrno("hint store: cannot rename " + legacy, errno);
   }
   return segments_.Sync();
 }

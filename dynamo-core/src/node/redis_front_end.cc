@@ -62,21 +62,45 @@ void AppendValue(std::string* out, const Reply& r) {
   resp::AppendBulk(out, r.values.front());
 }
 
-// Gathers the replies of a command's several requests.
-struct Fan {
-  explicit Fan(size_t n) : replies(n), left(n) {}
-  std::vector<Reply> replies;
-  size_t left;
-  // The first error among the replies, or null.
-  const Reply* Failed() const {
-    for (const Reply& r : replies) {
-      if (r.type == MsgType::kError) return &r;
-    }
-    return nullptr;
-  }
-};
+std::string WrongArity(std::string_view command) {
+  std::string name(command);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return "ERR wrong number of arguments for '" + name + "' command";
+}
 
 }  // namespace
+
+// The replies of a command's several requests, and how to answer once all
+// arrived without an error.
+struct RedisFrontEnd::Fan {
+  Fan(size_t n, std::function<std::string(const std::vector<Reply>&)> answer)
+      : replies(n), left(n), answer(std::move(answer)) {}
+  std::vector<Reply> replies;
+  size_t left;
+  std::function<std::string(const std::vector<Reply>&)> answer;
+};
+
+RedisFrontEnd::Done RedisFrontEnd::Part(Target t, const std::shared_ptr<Fan>& fan, size_t k) {
+  return [this, t, fan, k](const Reply& r) {
+    fan->replies[k] = r;
+    if (--fan->left > 0) return;
+    for (const Reply& one : fan->replies) {
+      if (one.type == MsgType::kError) return SendError(t, ErrorText(one));
+    }
+    Send(t, fan->answer(fan->replies));
+  };
+}
+
+bool RedisFrontEnd::Arity(Target t, const Args& args, size_t min, size_t max) {
+  if (args.size() >= min && args.size() <= max) return true;
+  SendError(t, WrongArity(args[0]));
+  return false;
+}
+
+bool RedisFrontEnd::PasswordMatches(std::string_view user, std::string_view password) const {
+  const std::string& want = ctx_.options.redis_password;
+  return !want.empty() && user == "default" && password == want;
+}
 
 RedisFrontEnd::RedisFrontEnd(NodeContext& ctx, ZmqLoop& loop, Hooks hooks)
     : ctx_(ctx),
@@ -156,34 +180,27 @@ void RedisFrontEnd::OnCommand(Client& client, uint64_t slot, const Args& args) {
   if (password && !client.authenticated && cmd != "AUTH" && cmd != "HELLO" && cmd != "QUIT") {
     return SendError(t, "NOAUTH Authentication required.");
   }
-  auto arity = [&](size_t min, size_t max) {
-    if (args.size() >= min && args.size() <= max) return true;
-    SendError(t, "ERR wrong number of arguments for '" + std::string(args[0]) + "' command");
-    return false;
-  };
   constexpr size_t kAny = SIZE_MAX;
   if (cmd == "GET") {
-    if (arity(2, 2)) Get(t, args);
+    if (Arity(t, args, 2, 2)) Get(t, args);
   } else if (cmd == "SET") {
     if (args.size() > 3) return SendError(t, "ERR syntax error");
-    if (arity(3, 3)) Set(t, args);
+    if (Arity(t, args, 3, 3)) Set(t, args);
   } else if (cmd == "DEL") {
-    if (arity(2, kAny)) Del(t, args);
+    if (Arity(t, args, 2, kAny)) Del(t, args);
   } else if (cmd == "EXISTS") {
-    if (arity(2, kAny)) Exists(t, args);
+    if (Arity(t, args, 2, kAny)) Exists(t, args);
   } else if (cmd == "MGET") {
-    if (arity(2, kAny)) MGet(t, args);
+    if (Arity(t, args, 2, kAny)) MGet(t, args);
   } else if (cmd == "MSET") {
-    if (args.size() < 3 || args.size() % 2 == 0) {
-      return SendError(t, "ERR wrong number of arguments for 'mset' command");
-    }
-    MSet(t, args);
+    if (args.size() % 2 == 0) return SendError(t, WrongArity(args[0]));
+    if (Arity(t, args, 3, kAny)) MSet(t, args);
   } else if (cmd == "DYN.GET") {
-    if (arity(2, 2)) DynGet(t, args);
+    if (Arity(t, args, 2, 2)) DynGet(t, args);
   } else if (cmd == "DYN.PUT") {
-    if (arity(3, 4)) DynWrite(t, args, false);
+    if (Arity(t, args, 3, 4)) DynWrite(t, args, false);
   } else if (cmd == "DYN.DEL") {
-    if (arity(2, 3)) DynWrite(t, args, true);
+    if (Arity(t, args, 2, 3)) DynWrite(t, args, true);
   } else {
     Connection(client, t, cmd, args);
   }
@@ -206,67 +223,43 @@ void RedisFrontEnd::Set(Target t, const Args& args) {
 }
 
 // Each key is read, and written a tombstone only when it has a live
-// version: the count says how many had one (as Redis's DEL does).
+// version: the count (as Redis's DEL gives it) is the tombstones written.
 void RedisFrontEnd::Del(Target t, const Args& args) {
-  auto fan = std::make_shared<Fan>(args.size() - 1);
-  auto deleted = std::make_shared<int64_t>(0);
+  auto fan = std::make_shared<Fan>(args.size() - 1, [](const std::vector<Reply>& replies) {
+    return Integer(std::count_if(replies.begin(), replies.end(),
+                                 [](const Reply& r) { return r.type == MsgType::kPutReply; }));
+  });
   for (size_t i = 1; i < args.size(); ++i) {
-    auto finish = [this, t, fan, deleted, i](const Reply& r) {
-      fan->replies[i - 1] = r;
-      if (--fan->left > 0) return;
-      if (const Reply* bad = fan->Failed()) return SendError(t, ErrorText(*bad));
-      Send(t, Integer(*deleted));
-    };
-    Read(args[i], [this, key = std::string(args[i]), finish, deleted](const Reply& r) {
-      if (r.type == MsgType::kError || !r.found) return finish(r);
-      Write(MsgType::kDel, key, {}, r.context, wire::kFlagOverwrite,
-            [finish, deleted](const Reply& w) {
-              if (w.type != MsgType::kError) ++*deleted;
-              finish(w);
-            });
+    Read(args[i], [this, key = std::string(args[i]), done = Part(t, fan, i - 1)](const Reply& r) {
+      if (r.type == MsgType::kError || !r.found) return done(r);
+      Write(MsgType::kDel, key, {}, r.context, wire::kFlagOverwrite, done);
     });
   }
 }
 
 void RedisFrontEnd::Exists(Target t, const Args& args) {
-  auto fan = std::make_shared<Fan>(args.size() - 1);
-  for (size_t i = 1; i < args.size(); ++i) {
-    Read(args[i], [this, t, fan, i](const Reply& r) {
-      fan->replies[i - 1] = r;
-      if (--fan->left > 0) return;
-      if (const Reply* bad = fan->Failed()) return SendError(t, ErrorText(*bad));
-      int64_t n = 0;
-      for (const Reply& one : fan->replies) n += one.found ? 1 : 0;
-      Send(t, Integer(n));
-    });
-  }
+  auto fan = std::make_shared<Fan>(args.size() - 1, [](const std::vector<Reply>& replies) {
+    return Integer(
+        std::count_if(replies.begin(), replies.end(), [](const Reply& r) { return r.found; }));
+  });
+  for (size_t i = 1; i < args.size(); ++i) Read(args[i], Part(t, fan, i - 1));
 }
 
 void RedisFrontEnd::MGet(Target t, const Args& args) {
-  auto fan = std::make_shared<Fan>(args.size() - 1);
-  for (size_t i = 1; i < args.size(); ++i) {
-    Read(args[i], [this, t, fan, i](const Reply& r) {
-      fan->replies[i - 1] = r;
-      if (--fan->left > 0) return;
-      if (const Reply* bad = fan->Failed()) return SendError(t, ErrorText(*bad));
-      std::string out;
-      resp::AppendArray(&out, fan->replies.size());
-      for (const Reply& one : fan->replies) AppendValue(&out, one);
-      Send(t, std::move(out));
-    });
-  }
+  auto fan = std::make_shared<Fan>(args.size() - 1, [](const std::vector<Reply>& replies) {
+    std::string out;
+    resp::AppendArray(&out, replies.size());
+    for (const Reply& one : replies) AppendValue(&out, one);
+    return out;
+  });
+  for (size_t i = 1; i < args.size(); ++i) Read(args[i], Part(t, fan, i - 1));
 }
 
 void RedisFrontEnd::MSet(Target t, const Args& args) {
-  auto fan = std::make_shared<Fan>((args.size() - 1) / 2);
+  auto fan = std::make_shared<Fan>((args.size() - 1) / 2,
+                                   [](const std::vector<Reply>&) { return Simple("OK"); });
   for (size_t i = 1; i + 1 < args.size(); i += 2) {
-    Write(MsgType::kPut, args[i], args[i + 1], {}, wire::kFlagOverwrite,
-          [this, t, fan, i](const Reply& r) {
-            fan->replies[(i - 1) / 2] = r;
-            if (--fan->left > 0) return;
-            if (const Reply* bad = fan->Failed()) return SendError(t, ErrorText(*bad));
-            Send(t, Simple("OK"));
-          });
+    Write(MsgType::kPut, args[i], args[i + 1], {}, wire::kFlagOverwrite, Part(t, fan, (i - 1) / 2));
   }
 }
 
@@ -302,11 +295,11 @@ void RedisFrontEnd::DynWrite(Target t, const Args& args, bool tombstone) {
 void RedisFrontEnd::Connection(Client& client, Target t, const std::string& cmd, const Args& args) {
   const std::string sub = args.size() > 1 ? Upper(args[1]) : "";
   if (cmd == "PING") {
-    if (args.size() > 2) return SendError(t, "ERR wrong number of arguments for 'ping' command");
+    if (!Arity(t, args, 1, 2)) return;
     return Send(t, args.size() == 2 ? Bulk(args[1]) : Simple("PONG"));
   }
   if (cmd == "ECHO") {
-    if (args.size() != 2) return SendError(t, "ERR wrong number of arguments for 'echo' command");
+    if (!Arity(t, args, 2, 2)) return;
     return Send(t, Bulk(args[1]));
   }
   if (cmd == "QUIT") {
@@ -314,20 +307,17 @@ void RedisFrontEnd::Connection(Client& client, Target t, const std::string& cmd,
     return listener_->CloseAfter(t.conn, t.slot);
   }
   if (cmd == "SELECT") {
-    if (args.size() != 2) return SendError(t, "ERR wrong number of arguments for 'select' command");
+    if (!Arity(t, args, 2, 2)) return;
     return args[1] == "0" ? Send(t, Simple("OK")) : SendError(t, "ERR DB index is out of range");
   }
   if (cmd == "AUTH") {
-    if (args.size() < 2 || args.size() > 3) {
-      return SendError(t, "ERR wrong number of arguments for 'auth' command");
-    }
+    if (!Arity(t, args, 2, 3)) return;
     if (ctx_.options.redis_password.empty()) {
       return SendError(t,
                        "ERR AUTH <password> called without any password configured for the "
                        "default user. Are you sure your configuration is correct?");
     }
-    const bool user_ok = args.size() == 2 || args[1] == "default";
-    if (!user_ok || args.back() != ctx_.options.redis_password) {
+    if (!PasswordMatches(args.size() == 2 ? "default" : args[1], args.back())) {
       client.authenticated = false;
       return SendError(t, "WRONGPASS invalid username-password pair or user is disabled.");
     }
@@ -344,8 +334,7 @@ void RedisFrontEnd::Connection(Client& client, Target t, const std::string& cmd,
     for (; i < args.size(); ++i) {
       const std::string opt = Upper(args[i]);
       if (opt == "AUTH" && i + 2 < args.size()) {
-        if (ctx_.options.redis_password.empty() ||
-            (args[i + 1] != "default" || args[i + 2] != ctx_.options.redis_password)) {
+        if (!PasswordMatches(args[i + 1], args[i + 2])) {
           return SendError(t, "WRONGPASS invalid username-password pair or user is disabled.");
         }
         client.authenticated = true;

@@ -54,7 +54,16 @@ class RedisFrontEnd : private RespListener::Handler {
     uint64_t slot;
   };
 
+  struct Fan;
+
   void OnCommand(Client& client, uint64_t slot, const Args& args) override;
+  // The reply of request k of a command of several (MGET, MSET, EXISTS,
+  // DEL): the command is answered when the last arrives, with the first
+  // error if any failed.
+  Done Part(Target t, const std::shared_ptr<Fan>& fan, size_t k);
+  // False (and the error sent) unless min <= args.size() <= max.
+  bool Arity(Target t, const Args& args, size_t min, size_t max);
+  bool PasswordMatches(std::string_view user, std::string_view password) const;
   void Send(Target t, std::string bytes) { listener_->Reply(t.conn, t.slot, std::move(bytes)); }
   void SendError(Target t, std::string_view message);
   // Submits req; done runs with its reply.

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,13 @@ class Status {
   static Status IOError(std::string_view m) { return Status(Code::kIOError, m); }
   static Status Unsupported(std::string_view m) { return Status(Code::kUnsupported, m); }
   static Status Internal(std::string_view m) { return Status(Code::kInternal, m); }
+  // An IOError "<what>: <strerror(err)>", for a failed system call.
+  static Status FromErrno(std::string_view what, int err) {
+    std::string m(what);
+    m += ": ";
+    m += std::strerror(err);
+    return IOError(m);
+  }
   // Builds a status from a wire code; unknown codes become kInternal.
   static Status FromCode(uint8_t code, std::string_view m) {
     if (code == 0) return OK();
@@ -58,15 +66,24 @@ class Status {
   }
   static const char* CodeName(Code c) {
     switch (c) {
-      case Code::kOk: return "OK";
-      case Code::kNotFound: return "not found";
-      case Code::kInvalidArgument: return "invalid argument";
-      case Code::kUnavailable: return "unavailable";
-      case Code::kTimeout: return "timeout";
-      case Code::kCorruption: return "corruption";
-      case Code::kIOError: return "I/O error";
-      case Code::kUnsupported: return "unsupported";
-      case Code::kInternal: return "internal error";
+      case Code::kOk:
+        return "OK";
+      case Code::kNotFound:
+        return "not found";
+      case Code::kInvalidArgument:
+        return "invalid argument";
+      case Code::kUnavailable:
+        return "unavailable";
+      case Code::kTimeout:
+        return "timeout";
+      case Code::kCorruption:
+        return "corruption";
+      case Code::kIOError:
+        return "I/O error";
+      case Code::kUnsupported:
+        return "unsupported";
+      case Code::kInternal:
+        return "internal error";
     }
     return "unknown";
   }
@@ -81,8 +98,8 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}             // NOLINT: implicit by design
-  Result(Status status) : status_(std::move(status)) {}     // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
+  Result(Status status) : status_(std::move(status)) {}  // NOLINT: implicit by design
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
   T& value() & { return *value_; }

@@ -78,6 +78,12 @@ class RespListener {
   void Accept();
   void OnReadable(Conn& c);
   void Process(Conn& c);
+  // A new reply slot of c, in request order.
+  uint64_t NewSlot(Conn& c);
+  // Answers c with an error of its own slot (and closes it after, if asked).
+  void ReplyError(Conn& c, std::string_view message, bool close);
+  // Whether c may be read: not closing, and its replies not piled up.
+  bool WantsInput(const Conn& c) const;
   void Flush();
   bool Write(Conn& c);  // false: the connection failed
   void Watch(Conn& c);
@@ -91,6 +97,8 @@ class RespListener {
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;
   std::unordered_set<uint64_t> dirty_;  // connections with something to write or close
+  std::vector<char> read_buf_ =
+      std::vector<char>(64u << 10);  // each read lands here, then in a buffer
 };
 
 }  // namespace dynamo

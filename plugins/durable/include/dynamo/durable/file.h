@@ -4,7 +4,7 @@
 //
 // Part of dynamo_durable, the log library under the file engine and the
 // hint store. Every error is a dynamo::Status naming the path; IOError for
-// what the operating system refused, Corruption for bytes that are not
+// what the operating system refused (Status::FromErrno), Corruption for bytes that are not
 // where a caller was promised they would be.
 #pragma once
 
@@ -20,9 +20,6 @@
 #include "dynamo/status.h"
 
 namespace dynamo::durable {
-
-// An IOError "<what>: <strerror(err)>".
-Status ErrnoError(std::string_view what, int err);
 
 // Sole owner of a file descriptor, closed when the owner dies. Move-only.
 class UniqueFd {
