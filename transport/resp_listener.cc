@@ -169,7 +169,8 @@ bool RespListener::WantsInput(const Conn& c) const {
 void RespListener::Process(Conn& c) {
   std::vector<std::string_view> args;
   size_t pos = 0;
-  while (pos < c.in.size() && !c.close_after) {
+  bool incomplete = false;  // the buffer ends inside a command
+  while (pos < c.in.size() && WantsInput(c)) {
     const std::string_view buf = std::string_view(c.in).substr(pos);
     size_t used = 0;
     std::string why;
@@ -180,7 +181,10 @@ void RespListener::Process(Conn& c) {
         break;
       }
       pos += used;
-      if (!done) break;
+      if (!done) {
+        incomplete = true;
+        break;
+      }
       c.skipping = false;
       ReplyError(c,
                  "ERR argument of " + std::to_string(c.skip.too_large) +
@@ -190,7 +194,10 @@ void RespListener::Process(Conn& c) {
       continue;
     }
     const resp::Parse p = resp::ParseCommand(buf, options_.limits, &args, &used, &c.skip, &why);
-    if (p == resp::Parse::kNeedMore) break;
+    if (p == resp::Parse::kNeedMore) {
+      incomplete = true;
+      break;
+    }
     if (p == resp::Parse::kError) {
       ReplyError(c, "ERR " + why, /*close=*/true);
       break;
@@ -202,12 +209,13 @@ void RespListener::Process(Conn& c) {
     }
     if (args.empty()) continue;  // an empty inline line or "*0"
     handler_.OnCommand(c.client, NewSlot(c), args);
-    if (c.slots.size() > kMaxPendingCommands) break;
   }
+  // Commands left unparsed (the client's replies piled up) wait in c.in
+  // until Flush resumes reading.
   c.in.erase(0, pos);
   // A command still incomplete may not hold more than a command may need.
   const size_t cap = options_.limits.max_bulk * 2 + options_.limits.max_inline + (1u << 20);
-  if (!c.skipping && c.in.size() > cap) {
+  if (incomplete && !c.skipping && c.in.size() > cap) {
     ReplyError(c, "ERR Protocol error: a request larger than " + std::to_string(cap) + " bytes",
                /*close=*/true);
     c.in.clear();
@@ -283,9 +291,16 @@ void RespListener::Flush() {
     }
     const bool was_reading = c.reading;
     c.reading = WantsInput(c);
+    // Reading resumed: what is buffered may hold whole commands already;
+    // their replies go out now, not at the end of a later turn.
+    if (c.reading && !was_reading && !c.in.empty()) {
+      Process(c);
+      if (!Write(c)) {
+        Drop(id);
+        continue;
+      }
+    }
     Watch(c);
-    // Reading resumed: what is buffered may hold whole commands already.
-    if (c.reading && !was_reading && !c.in.empty()) Process(c);
   }
 }
 

@@ -287,6 +287,37 @@ class RedisSingleNodeTest(DynamoTestCase):
             time.sleep(0.1)
         self.assertEqual(c.info()["connected_clients"], 1)
 
+    def test_a_client_that_does_not_read_its_replies_holds_bounded_memory(self):
+        node, port = self.node_with()
+        c = client(port)
+        self.addCleanup(c.close)
+        self.assertTrue(c.set("big", b"b" * VALUE_LIMIT))
+        before = rss_kib(node.proc.pid)
+        # 300 GETs of 1 MiB: 300 MiB of replies if the node kept running them.
+        s = socket.socket()
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * 300)
+        time.sleep(2)
+        grown = rss_kib(node.proc.pid) - before
+        self.assertLess(grown, 160 * 1024, "RSS grew by %d KiB" % grown)
+        self.assertTrue(c.ping())  # others are served meanwhile
+        # Once the client reads, every reply arrives, in order.
+        want = b"$%d\r\n%s\r\n" % (VALUE_LIMIT, b"b" * VALUE_LIMIT)
+        got = 0
+        buf = b""
+        s.settimeout(30)
+        while got < 300:
+            chunk = s.recv(1 << 20)
+            self.assertTrue(chunk, "closed after %d replies" % got)
+            buf += chunk
+            while len(buf) >= len(want):
+                self.assertEqual(buf[:len(want)], want)
+                buf = buf[len(want):]
+                got += 1
+        self.assertEqual(buf, b"")
+
     def test_max_clients(self):
         node, port = self.node_with("--redis-max-clients", "3")
         held = [client(port) for _ in range(3)]

@@ -11,8 +11,8 @@
 // Bounds: --redis-max-clients connections (more are told so and closed); a
 // command's buffered bytes, an argument (longer ones are skipped and
 // answered with an error), declared lengths and counts (resp::Limits); a
-// connection whose replies pile up (a client that does not read) is not
-// read until they drain. Loop thread only.
+// connection whose replies pile up (a client that does not read) runs no
+// further command and is not read until they drain. Loop thread only.
 #pragma once
 
 #include <cstdint>
