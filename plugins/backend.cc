@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "dynamo/backend_plugin.h"
+#include "dynamo/no_wait.h"
 
 namespace dynamo {
 namespace {
@@ -84,12 +85,17 @@ Result<std::shared_ptr<BackendPlugin>> BackendPlugin::Load(const std::string& na
 
 BackendPlugin::BackendPlugin(std::string path, void* handle, const dynamo_backend_api* api)
     : path_(std::move(path)), handle_(handle), api_(api) {
-  // What the plugin's table holds, by its size: 1.0, or 1.1 and later.
-  minor_ = Holds(api->struct_size, offsetof(dynamo_backend_api, put_batch),
-                 sizeof(dynamo_backend_api::put_batch))
-               ? 1
-               : 0;
+  // What the plugin's table holds, by its size: 1.0, 1.1, or 1.2 and later.
+  if (Holds(api->struct_size, offsetof(dynamo_backend_api, try_get),
+            sizeof(dynamo_backend_api::try_get))) {
+    minor_ = 2;
+  } else if (Holds(api->struct_size, offsetof(dynamo_backend_api, put_batch),
+                   sizeof(dynamo_backend_api::put_batch))) {
+    minor_ = 1;
+  }
   has_put_batch_ = minor_ >= 1 && api->put_batch != nullptr;
+  has_handle_capabilities_ = minor_ >= 2 && api->handle_capabilities != nullptr;
+  has_try_get_ = minor_ >= 2 && api->try_get != nullptr;
 }
 
 BackendPlugin::~BackendPlugin() { ::dlclose(handle_); }
@@ -116,17 +122,20 @@ Result<std::unique_ptr<Backend>> Backend::Open(std::shared_ptr<BackendPlugin> pl
     if (rc == DYNAMO_BACKEND_UNAVAILABLE) return Status::Unavailable(msg);
     return Status::IOError(msg);
   }
-  return std::unique_ptr<Backend>(new Backend(std::move(plugin), handle));
+  uint64_t caps = plugin->has_handle_capabilities_ ? plugin->api()->handle_capabilities(handle)
+                                                   : plugin->capabilities();
+  // Single-key calls on the loop need try_get: without it the bit is moot.
+  if (!plugin->has_try_get_) caps &= ~uint64_t{DYNAMO_BACKEND_CAP_SINGLE_KEY_INLINE};
+  return std::unique_ptr<Backend>(new Backend(std::move(plugin), handle, caps));
 }
 
 Backend::~Backend() { plugin_->api()->close(handle_); }
 
-bool Backend::nonblocking() const {
-  return (plugin_->capabilities() & DYNAMO_BACKEND_CAP_NONBLOCKING) != 0;
+bool Backend::nonblocking() const { return (caps_ & DYNAMO_BACKEND_CAP_NONBLOCKING) != 0; }
+bool Backend::single_key_inline() const {
+  return (caps_ & DYNAMO_BACKEND_CAP_SINGLE_KEY_INLINE) != 0;
 }
-bool Backend::durable() const {
-  return (plugin_->capabilities() & DYNAMO_BACKEND_CAP_DURABLE) != 0;
-}
+bool Backend::durable() const { return (caps_ & DYNAMO_BACKEND_CAP_DURABLE) != 0; }
 
 Status Backend::Convert(int rc, char* errmsg) const {
   if (rc == DYNAMO_BACKEND_OK) {
@@ -148,6 +157,8 @@ Status Backend::Convert(int rc, char* errmsg) const {
       return Status::Unavailable(msg);
     case DYNAMO_BACKEND_UNSUPPORTED:
       return Status::Unsupported(msg);
+    case DYNAMO_BACKEND_WOULD_BLOCK:
+      return Status::WouldBlock(msg);
     default:
       return Status::Internal(msg + " (status " + std::to_string(rc) + ")");
   }
@@ -157,7 +168,11 @@ Result<std::string> Backend::Get(std::string_view key) {
   char* value = nullptr;
   size_t len = 0;
   char* err = nullptr;
-  int rc = plugin_->api()->get(handle_, key.data(), key.size(), &value, &len, &err);
+  // On the loop (a NoWaitScope), an engine whose single-key calls may run
+  // there is asked not to wait for the disk.
+  auto* get =
+      NoWaitScope::Active() && single_key_inline() ? plugin_->api()->try_get : plugin_->api()->get;
+  int rc = get(handle_, key.data(), key.size(), &value, &len, &err);
   Status s = Convert(rc, err);
   if (!s.ok()) return s;
   std::string out(value ? value : "", value ? len : 0);

@@ -14,8 +14,8 @@ SimNetwork::SimNetwork(uint64_t seed)
 
 SimNetwork::~SimNetwork() = default;
 
-SimLoop* SimNetwork::AddLoop(const std::string& endpoint, bool engine_inline) {
-  auto loop = std::make_unique<SimLoop>(this, endpoint, engine_inline);
+SimLoop* SimNetwork::AddLoop(const std::string& endpoint, EngineCalls engine_calls) {
+  auto loop = std::make_unique<SimLoop>(this, endpoint, engine_calls);
   SimLoop* raw = loop.get();
   loops_[endpoint] = std::move(loop);
   return raw;
@@ -104,8 +104,8 @@ bool SimNetwork::RunUntilIdle(std::chrono::milliseconds limit) {
 
 // ---- SimLoop
 
-SimLoop::SimLoop(SimNetwork* net, std::string endpoint, bool engine_inline)
-    : net_(net), endpoint_(std::move(endpoint)), engine_inline_(engine_inline) {}
+SimLoop::SimLoop(SimNetwork* net, std::string endpoint, EngineCalls engine_calls)
+    : net_(net), endpoint_(std::move(endpoint)), engine_calls_(engine_calls) {}
 
 uint64_t SimLoop::WallMillis() const {
   return kWallStartMs + static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -38,7 +38,7 @@ Status ZmqLoop::AddToEpoll(int fd, uint32_t events) {
 }
 
 Status ZmqLoop::Open(const Options& options) {
-  engine_inline_ = options.engine_inline;
+  engine_calls_ = options.engine_calls;
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) return Status::IOError("epoll_create1 failed");
   event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -52,8 +52,14 @@ class FileEngine {
   FileEngine(const FileEngine&) = delete;
   FileEngine& operator=(const FileEngine&) = delete;
 
-  // On OK, *value views into *record (which the call fills).
-  Status Get(std::string_view key, std::string* record, std::string_view* value);
+  // On OK, *value views into *record (which the call fills). With no_wait,
+  // WouldBlock when the record is not in the page cache.
+  Status Get(std::string_view key, std::string* record, std::string_view* value,
+             bool no_wait = false);
+  // put and remove wait for no device (only the page cache) unless every
+  // write is synced: the host may call them, and Get with no_wait, on its
+  // event loop.
+  bool SingleKeyInline() const { return options_.sync != SyncPolicy::kAlways; }
   Status Put(std::string_view key, uint64_t key_hash, std::string_view value);
   Status Remove(std::string_view key);
   // fn returns false to stop early. Called without any engine lock held.
@@ -84,7 +90,7 @@ class FileEngine {
 
   // file_engine_ops.cc
   Status ReadRecord(const std::shared_ptr<LogFile>& file, const Location& loc, std::string_view key,
-                    std::string* record, std::string_view* value) const;
+                    std::string* record, std::string_view* value, bool no_wait = false) const;
   std::shared_ptr<LogFile> FileOf(uint64_t seq) const;  // REQUIRES index_mu_ (any mode)
 
   // compaction.cc

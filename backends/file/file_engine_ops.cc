@@ -22,14 +22,15 @@ std::shared_ptr<durable::LogFile> FileEngine::FileOf(uint64_t seq) const {
 }
 
 Status FileEngine::ReadRecord(const std::shared_ptr<LogFile>& file, const Location& loc,
-                              std::string_view key, std::string* record,
-                              std::string_view* value) const {
+                              std::string_view key, std::string* record, std::string_view* value,
+                              bool no_wait) const {
   if (file == nullptr) {
     return Status::Corruption("file engine: index points at missing segment " +
                               durable::SegmentDir::FileName(loc.seg));
   }
   record->resize(static_cast<size_t>(loc.size));
-  Status s = file->ReadAt(loc.offset, record->size(), record->data());
+  Status s = no_wait ? file->TryReadAt(loc.offset, record->size(), record->data())
+                     : file->ReadAt(loc.offset, record->size(), record->data());
   if (!s.ok()) return s;
   RecordHeader h;
   std::string why;
@@ -45,7 +46,8 @@ Status FileEngine::ReadRecord(const std::shared_ptr<LogFile>& file, const Locati
   return Status::OK();
 }
 
-Status FileEngine::Get(std::string_view key, std::string* record, std::string_view* value) {
+Status FileEngine::Get(std::string_view key, std::string* record, std::string_view* value,
+                       bool no_wait) {
   Location loc;
   std::shared_ptr<LogFile> file;
   {
@@ -57,7 +59,7 @@ Status FileEngine::Get(std::string_view key, std::string* record, std::string_vi
   }
   // Read without the lock; `file` keeps the descriptor open even if
   // compaction unlinks the segment meanwhile.
-  return ReadRecord(file, loc, key, record, value);
+  return ReadRecord(file, loc, key, record, value, no_wait);
 }
 
 Status FileEngine::Put(std::string_view key, uint64_t key_hash, std::string_view value) {

@@ -27,6 +27,8 @@ inline dynamo_backend_status AbiCode(const Status& s) {
     case Status::Code::kUnavailable:
     case Status::Code::kTimeout:
       return DYNAMO_BACKEND_UNAVAILABLE;
+    case Status::Code::kWouldBlock:
+      return DYNAMO_BACKEND_WOULD_BLOCK;
     case Status::Code::kIOError:
     case Status::Code::kInternal:
       return DYNAMO_BACKEND_IO_ERROR;

@@ -54,16 +54,34 @@ void Close(dynamo_backend* be) {
   }
 }
 
-dynamo_backend_status Get(dynamo_backend* be, const char* key, size_t key_len, char** value,
-                          size_t* value_len, char** errmsg) {
+dynamo_backend_status GetMaybeWaiting(dynamo_backend* be, const char* key, size_t key_len,
+                                      char** value, size_t* value_len, char** errmsg,
+                                      bool no_wait) {
   return Guarded(errmsg, [&] {
     std::string record;
     std::string_view v;
-    Status s = be->engine->Get(std::string_view(key, key_len), &record, &v);
+    Status s = be->engine->Get(std::string_view(key, key_len), &record, &v, no_wait);
     if (!s.ok()) return Report(s, errmsg);
     dynamo::plugin::GiveBytes(v, value, value_len);
     return DYNAMO_BACKEND_OK;
   });
+}
+
+dynamo_backend_status Get(dynamo_backend* be, const char* key, size_t key_len, char** value,
+                          size_t* value_len, char** errmsg) {
+  return GetMaybeWaiting(be, key, key_len, value, value_len, errmsg, /*no_wait=*/false);
+}
+
+dynamo_backend_status TryGet(dynamo_backend* be, const char* key, size_t key_len, char** value,
+                             size_t* value_len, char** errmsg) {
+  return GetMaybeWaiting(be, key, key_len, value, value_len, errmsg, /*no_wait=*/true);
+}
+
+// Under sync=always a put waits for fdatasync: nothing may run on the loop.
+uint64_t HandleCapabilities(dynamo_backend* be) {
+  uint64_t caps = DYNAMO_BACKEND_CAP_DURABLE;
+  if (be->engine->SingleKeyInline()) caps |= DYNAMO_BACKEND_CAP_SINGLE_KEY_INLINE;
+  return caps;
 }
 
 dynamo_backend_status Put(dynamo_backend* be, const char* key, size_t key_len, uint64_t key_hash,
@@ -120,6 +138,8 @@ const dynamo_backend_api kApi = {
     &Stats,
     &FreeMem,
     nullptr,  // put_batch: one put() each
+    &HandleCapabilities,
+    &TryGet,
 };
 
 }  // namespace

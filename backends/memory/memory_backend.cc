@@ -246,6 +246,8 @@ const dynamo_backend_api kMemoryApi = {
     /*stats=*/&MemoryStats,
     /*free_mem=*/&MemoryFree,
     /*put_batch=*/&MemoryPutBatch,
+    /*handle_capabilities=*/nullptr,  // the table's capabilities
+    /*try_get=*/nullptr,
 };
 
 }  // namespace

@@ -124,7 +124,9 @@ const dynamo_backend_api kMysqlApi = {
     /*sync=*/&MysqlSync,
     /*stats=*/&MysqlStats,
     /*free_mem=*/&MysqlFree,
-    /*put_batch=*/nullptr,  // one put() each
+    /*put_batch=*/nullptr,            // one put() each
+    /*handle_capabilities=*/nullptr,  // the table's capabilities
+    /*try_get=*/nullptr,
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 #include <cstring>
@@ -75,29 +76,55 @@ Status LogFile::ReadAt(uint64_t offset, size_t n, char* dst) const {
   return Status::OK();
 }
 
+Status LogFile::TryReadAt(uint64_t offset, size_t n, char* dst) const {
+  size_t done = 0;
+  while (done < n) {
+    struct iovec iov = {dst + done, n - done};
+    ssize_t r = ::preadv2(fd_.get(), &iov, 1, static_cast<off_t>(offset + done), RWF_NOWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EOPNOTSUPP) {
+        return Status::WouldBlock(path_ + ": not in the page cache");
+      }
+      return Status::FromErrno("cannot read " + path_, errno);
+    }
+    if (r == 0) {
+      return Status::Corruption(path_ + " ends before the " + std::to_string(n) +
+                                " bytes at offset " + std::to_string(offset));
+    }
+    done += static_cast<size_t>(r);
+  }
+  return Status::OK();
+}
+
 Status LogFile::WriteAt(uint64_t offset, const struct iovec* iov, int iovcnt) {
-  std::vector<struct iovec> rest(iov, iov + iovcnt);
+  // The common case, everything in one call, copies nothing; only a short
+  // write makes the adjustable copy of iov that the retries need.
+  size_t total = 0;
+  for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+  std::vector<struct iovec> rest;
   size_t first = 0;
-  while (first < rest.size()) {
-    ssize_t w = ::pwritev(fd_.get(), rest.data() + first, static_cast<int>(rest.size() - first),
-                          static_cast<off_t>(offset));
+  for (;;) {
+    const struct iovec* from = rest.empty() ? iov : rest.data() + first;
+    int count = rest.empty() ? iovcnt : static_cast<int>(rest.size() - first);
+    ssize_t w = ::pwritev(fd_.get(), from, count, static_cast<off_t>(offset));
     if (w < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno("cannot write " + path_, errno);
     }
+    total -= static_cast<size_t>(w);
+    if (total == 0) return Status::OK();
     // A short write: skip what went out and go on with the remainder.
+    if (rest.empty()) rest.assign(iov, iov + iovcnt);
     offset += static_cast<uint64_t>(w);
     size_t left = static_cast<size_t>(w);
     while (first < rest.size() && left >= rest[first].iov_len) {
       left -= rest[first].iov_len;
       ++first;
     }
-    if (first < rest.size()) {
-      rest[first].iov_base = static_cast<char*>(rest[first].iov_base) + left;
-      rest[first].iov_len -= left;
-    }
+    rest[first].iov_base = static_cast<char*>(rest[first].iov_base) + left;
+    rest[first].iov_len -= left;
   }
-  return Status::OK();
 }
 
 Status LogFile::WriteAt(uint64_t offset, std::string_view bytes) {

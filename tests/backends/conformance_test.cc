@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "dynamo/backend.h"
+#include "dynamo/no_wait.h"
 
 namespace dynamo {
 namespace {
@@ -239,6 +240,22 @@ class BackendConformanceTest : public ::testing::TestWithParam<EngineCase> {
 
 TEST_P(BackendConformanceTest, CapabilitiesMatchTheCase) {
   EXPECT_EQ(be_->durable(), GetParam().durable);
+}
+
+// On the host's loop (a NoWaitScope) a read gives the value, NotFound, or,
+// only for an engine whose single-key calls may run there, WouldBlock.
+TEST_P(BackendConformanceTest, ReadsOnTheLoopAnswerOrSayTheyWouldBlock) {
+  EXPECT_FALSE(be_->nonblocking() && be_->single_key_inline());
+  ASSERT_TRUE(Put("apple", "red").ok());
+  NoWaitScope on_loop;
+  EXPECT_TRUE(be_->Get("absent").status().IsNotFound());
+  auto r = be_->Get("apple");
+  if (r.ok()) {
+    EXPECT_EQ(*r, "red");
+  } else {
+    EXPECT_TRUE(r.status().IsWouldBlock()) << r.status().ToString();
+    EXPECT_TRUE(be_->single_key_inline());
+  }
 }
 
 TEST_P(BackendConformanceTest, PutThenGet) {

@@ -3,6 +3,7 @@
 // must survive it), segment roll-over, sync policies, options and the folder
 // lock. The behaviour every engine shares is in conformance_test.cc.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -15,9 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "dynamo/backend.h"
+#include "dynamo/no_wait.h"
 
 namespace dynamo {
 namespace {
@@ -132,6 +132,52 @@ TEST_F(FileEngineTest, PluginDeclaresDurableFileEngine) {
   EXPECT_FALSE(b->nonblocking());
 }
 
+// Unless every write is synced, puts only reach the page cache, so the host
+// may call the engine for single keys on its loop; a read there (inside a
+// NoWaitScope) answers WouldBlock rather than wait for the disk, and the same
+// read outside any scope fetches the value.
+TEST_F(FileEngineTest, SingleKeyCallsMayRunOnTheLoopUnlessEveryWriteIsSynced) {
+  {
+    auto always = OpenOrDie({{"sync", "always"}});
+    ASSERT_TRUE(always);
+    EXPECT_FALSE(always->single_key_inline());
+  }
+  auto b = OpenOrDie({{"sync", "interval"}});
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(b->single_key_inline());
+  EXPECT_FALSE(b->nonblocking());
+  EXPECT_TRUE(b->durable());
+  const std::string value = Value("cold", 1, 8192);
+  ASSERT_TRUE(b->Put("cold", TestHash("cold"), value).ok());
+  {
+    NoWaitScope on_loop;
+    auto hot = b->Get("cold");  // just written: in the page cache
+    ASSERT_TRUE(hot.ok()) << hot.status().ToString();
+    EXPECT_EQ(*hot, value);
+    EXPECT_TRUE(b->Get("absent").status().IsNotFound());  // the index is in memory
+  }
+  // Written back and dropped from the page cache, as under memory pressure.
+  ASSERT_TRUE(b->Sync().ok());
+  for (const auto& seg : Segments()) {
+    int fd = ::open(seg.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    ::close(fd);
+  }
+  {
+    NoWaitScope on_loop;
+    auto cold = b->Get("cold");
+    EXPECT_TRUE(cold.status().IsWouldBlock()) << cold.status().ToString();
+  }
+  auto fetched = b->Get("cold");  // a worker: may wait
+  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+  EXPECT_EQ(*fetched, value);
+  NoWaitScope on_loop;
+  auto cached = b->Get("cold");
+  ASSERT_TRUE(cached.ok()) << cached.status().ToString();
+  EXPECT_EQ(*cached, value);
+}
+
 // Regression: a REMOVE record (empty value, NULL data()) once got a wrong
 // crc, because zlib's crc32 restarts at 0 for a NULL buffer; recovery then
 // cut it off as a torn tail and the removed key came back.
@@ -155,7 +201,8 @@ TEST_F(FileEngineTest, TornTailMidRecordServesEverythingBefore) {
   {
     auto b = OpenOrDie();
     ASSERT_TRUE(b);
-    for (int i = 0; i < 20; ++i) ASSERT_TRUE(b->Put("k" + std::to_string(i), 1, Value("k", i)).ok());
+    for (int i = 0; i < 20; ++i)
+      ASSERT_TRUE(b->Put("k" + std::to_string(i), 1, Value("k", i)).ok());
     ASSERT_TRUE(b->Put("victim", 1, "old value").ok());
     ASSERT_TRUE(b->Put("victim", 1, "new value that the crash cut short").ok());
   }
@@ -199,7 +246,8 @@ TEST_F(FileEngineTest, GarbageAppendedAtTailIsDropped) {
   {
     auto b = OpenOrDie();
     ASSERT_TRUE(b);
-    for (int i = 0; i < 10; ++i) ASSERT_TRUE(b->Put("g" + std::to_string(i), 7, Value("g", i)).ok());
+    for (int i = 0; i < 10; ++i)
+      ASSERT_TRUE(b->Put("g" + std::to_string(i), 7, Value("g", i)).ok());
   }
   auto seg = Segments().back();
   uint64_t good = fs::file_size(seg);
@@ -237,7 +285,8 @@ TEST_F(FileEngineTest, FlippedByteInSealedSegmentRefusesOpen) {
   {
     auto b = OpenOrDie({{"segment_bytes", "4096"}});
     ASSERT_TRUE(b);
-    for (int i = 0; i < 200; ++i) ASSERT_TRUE(b->Put("s" + std::to_string(i), 1, Value("s", i)).ok());
+    for (int i = 0; i < 200; ++i)
+      ASSERT_TRUE(b->Put("s" + std::to_string(i), 1, Value("s", i)).ok());
   }
   auto segs = Segments();
   ASSERT_GE(segs.size(), 3u);
@@ -261,7 +310,8 @@ TEST_F(FileEngineTest, FlippedByteDetectedOnRead) {
   auto got = b->Get("bad");
   EXPECT_EQ(got.status().code(), Status::Code::kCorruption) << got.status().ToString();
   ExpectValue(*b, "good", "fine");
-  Status scan = b->Scan(0, ~0ull, [](std::string_view, uint64_t, std::string_view) { return true; });
+  Status scan =
+      b->Scan(0, ~0ull, [](std::string_view, uint64_t, std::string_view) { return true; });
   EXPECT_EQ(scan.code(), Status::Code::kCorruption) << scan.ToString();
 }
 
@@ -316,7 +366,8 @@ TEST_F(FileEngineTest, CompactionReclaimsSpaceAndKeepsLatestValues) {
     uint64_t written = 40ull * 50 * (21 + 3 + 64);
     ASSERT_TRUE(WaitFor([&] {
       return StatField(*b, "compactions") > 0 && TotalLogBytes() < written / 4;
-    })) << "log bytes " << TotalLogBytes() << " of " << written << "; " << b->Stats().value();
+    })) << "log bytes "
+        << TotalLogBytes() << " of " << written << "; " << b->Stats().value();
     for (const auto& [k, v] : model) ExpectValue(*b, k, v);
     for (const auto& k : removed) ExpectAbsent(*b, k);
   }
@@ -390,9 +441,8 @@ TEST_F(FileEngineTest, BadOptionValuesAreRefused) {
   struct Case {
     const char* key;
     const char* value;
-  } cases[] = {{"sync", "sometimes"},        {"segment_bytes", "abc"},
-               {"segment_bytes", "-5"},      {"compact_ratio", "0"},
-               {"compact_ratio", "1.5"},     {"sync_interval_ms", "0"},
+  } cases[] = {{"sync", "sometimes"},       {"segment_bytes", "abc"}, {"segment_bytes", "-5"},
+               {"compact_ratio", "0"},      {"compact_ratio", "1.5"}, {"sync_interval_ms", "0"},
                {"sync_interval_ms", "10ms"}};
   for (const auto& c : cases) {
     auto b = TryOpen({{c.key, c.value}});

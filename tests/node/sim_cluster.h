@@ -67,7 +67,7 @@ class SimCluster {
     o.listen = Endpoint(i);
     o.data_dir = (dir_ / o.node_id).string();
     if (i > 1) o.seeds = {Endpoint(1)};
-    loops.push_back(net.AddLoop(o.listen, /*engine_inline=*/true));
+    loops.push_back(net.AddLoop(o.listen, Loop::EngineCalls::kAll));
     nodes.push_back(std::make_unique<Node>(o));
     Status s = nodes.back()->Start(loops.back());
     EXPECT_TRUE(s.ok()) << s.ToString();

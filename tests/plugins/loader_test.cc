@@ -83,7 +83,7 @@ TEST(PluginLoaderTest, APluginOfANewerMinorVersionLoadsAndItsBatchIsUsed) {
 TEST(PluginLoaderTest, TheMemoryEngineStoresABatch) {
   auto plugin = BackendPlugin::Load("memory", kPluginDir);
   ASSERT_TRUE(plugin.ok()) << plugin.status().ToString();
-  EXPECT_EQ(plugin.value()->abi_minor(), 1u);
+  EXPECT_EQ(plugin.value()->abi_minor(), uint32_t{DYNAMO_BACKEND_ABI_MINOR});
   auto be = Backend::Open(plugin.value(), {});
   ASSERT_TRUE(be.ok());
   ASSERT_TRUE(be.value()->PutBatch({{"a", 1, "x"}, {"b", 2, std::string_view("y\0z", 3)}}).ok());

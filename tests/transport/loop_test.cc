@@ -5,8 +5,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 #include <zmq.hpp>
 
 #include "dynamo/transport/sim_loop.h"
@@ -52,12 +56,12 @@ class Echo : public LoopHandler {
 // A ZmqLoop running on its own thread until Stop.
 class Running {
  public:
-  explicit Running(bool inline_engine = true) {
+  explicit Running(Loop::EngineCalls engine_calls = Loop::EngineCalls::kAll) {
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
     ZmqLoop::Options o;
     o.listen = FreeEndpoint();
     o.workers = 2;
-    o.engine_inline = inline_engine;
+    o.engine_calls = engine_calls;
     endpoint = o.listen;
     Status s = loop.Open(o);
     EXPECT_TRUE(s.ok()) << s.ToString();
@@ -113,7 +117,7 @@ TEST(ZmqLoopTest, TimersRunInOrderAndCancelledOnesNever) {
 }
 
 TEST(ZmqLoopTest, PostedClosuresAndWorkerResultsRunOnTheLoopThread) {
-  Running r(/*inline_engine=*/false);
+  Running r(Loop::EngineCalls::kWorkers);
   std::thread::id loop_id;
   std::atomic<int> on_loop{0}, off_loop{0};
   r.loop.Post([&] { loop_id = std::this_thread::get_id(); });
@@ -129,7 +133,7 @@ TEST(ZmqLoopTest, PostedClosuresAndWorkerResultsRunOnTheLoopThread) {
   for (auto& t : posters) t.join();
   std::atomic<int> engine_done{0};
   r.loop.Post([&] {
-    EXPECT_FALSE(r.loop.EngineInline());
+    EXPECT_EQ(r.loop.EngineMode(), Loop::EngineCalls::kWorkers);
     for (int i = 0; i < 10; ++i) {
       r.loop.OnEngine<int>(
           [&] {
@@ -146,6 +150,68 @@ TEST(ZmqLoopTest, PostedClosuresAndWorkerResultsRunOnTheLoopThread) {
   ASSERT_TRUE(WaitFor([&] { return on_loop + off_loop == 1000 && engine_done == 10; }));
   r.Stop();
   EXPECT_EQ(on_loop.load(), 1000);
+}
+
+// With single-key engine calls on the loop, a call runs there first under a
+// NoWaitScope; one that answers WouldBlock runs again on a worker, outside
+// any scope, and its result (only that one) reaches `then` on the loop.
+// Calls over many keys always go to a worker.
+TEST(ZmqLoopTest, SingleKeyCallsRunOnTheLoopAndWhatWouldBlockRunsAgainOnAWorker) {
+  Running r(Loop::EngineCalls::kSingleKey);
+  std::thread::id loop_id;
+  r.loop.Post([&] { loop_id = std::this_thread::get_id(); });
+  r.Start();
+  std::atomic<int> done{0};
+  std::vector<std::string> log;  // appended to on the loop only, or by one worker at a time
+  std::mutex log_mu;
+  auto note = [&](std::string what) {
+    std::lock_guard<std::mutex> l(log_mu);
+    log.push_back(std::move(what));
+  };
+  r.loop.Post([&] {
+    ASSERT_EQ(r.loop.EngineMode(), Loop::EngineCalls::kSingleKey);
+    // Answers from memory: completes on the loop, in the same turn.
+    r.loop.OnEngine<Status>(
+        [&] {
+          note(std::string("fast on ") +
+               (std::this_thread::get_id() == loop_id ? "loop" : "worker") +
+               (NoWaitScope::Active() ? " no-wait" : " may-wait"));
+          return Status::OK();
+        },
+        [&](Status s) {
+          EXPECT_TRUE(s.ok());
+          ++done;
+        });
+    EXPECT_EQ(done.load(), 1);
+    // Would have to wait for the disk: tried on the loop, then on a worker.
+    r.loop.OnEngine<Result<int>>(
+        [&]() -> Result<int> {
+          bool on_loop = std::this_thread::get_id() == loop_id;
+          note(std::string("slow on ") + (on_loop ? "loop" : "worker") +
+               (NoWaitScope::Active() ? " no-wait" : " may-wait"));
+          if (NoWaitScope::Active()) return Status::WouldBlock("not cached");
+          return 42;
+        },
+        [&](Result<int> v) {
+          EXPECT_EQ(std::this_thread::get_id(), loop_id);
+          ASSERT_TRUE(v.ok()) << v.status().ToString();
+          EXPECT_EQ(*v, 42);
+          ++done;
+        });
+    EXPECT_EQ(done.load(), 1);  // the retry is still on its way
+    r.loop.OnEngineBulk<int>(
+        [&] {
+          note(std::string("bulk on ") +
+               (std::this_thread::get_id() == loop_id ? "loop" : "worker"));
+          return 1;
+        },
+        [&](int) { ++done; });
+  });
+  ASSERT_TRUE(WaitFor([&] { return done == 3; }));
+  r.Stop();
+  std::sort(log.begin(), log.end());
+  EXPECT_EQ(log, (std::vector<std::string>{"bulk on worker", "fast on loop no-wait",
+                                           "slow on loop no-wait", "slow on worker may-wait"}));
 }
 
 TEST(ZmqLoopTest, CallsGetTheirRepliesAndOneTurnsCallsTravelAsOneBatch) {
@@ -368,7 +434,7 @@ TEST(SimLoopTest, APausedLoopAnswersOnlyAfterResume) {
 
 TEST(SimLoopTest, ACrashDropsEverythingTheLoopHadArmed) {
   SimNetwork net(5);
-  SimLoop* a = net.AddLoop("sim://a", /*engine_inline=*/false);
+  SimLoop* a = net.AddLoop("sim://a", Loop::EngineCalls::kWorkers);
   SimLoop* b = net.AddLoop("sim://b");
   Echo echo(b);
   b->SetHandler(&echo);
@@ -396,7 +462,7 @@ TEST(SimLoopTest, TheSameSeedReplaysTheSameRun) {
     std::vector<SimLoop*> loops;
     std::vector<std::unique_ptr<Echo>> echoes;
     for (int i = 0; i < 3; ++i) {
-      loops.push_back(net.AddLoop("sim://" + std::to_string(i), /*engine_inline=*/false));
+      loops.push_back(net.AddLoop("sim://" + std::to_string(i), Loop::EngineCalls::kWorkers));
       echoes.push_back(std::make_unique<Echo>(loops.back()));
       loops.back()->SetHandler(echoes.back().get());
     }

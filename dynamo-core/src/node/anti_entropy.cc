@@ -95,12 +95,12 @@ void AntiEntropy::Tick() {
     ex->endpoint = ctx_.EndpointOf(ex->peer);
     ex->ring_version = ring.version();
     running_ = true;
-    ctx_.loop.OnEngine<Status>([this, p] { return ctx_.store.BuildTree(p); },
-                               [this, ex](Status s) {
-                                 if (!s.ok())
-                                   return Done(ex, "cannot build the tree: " + s.ToString());
-                                 CompareRoot(ex);
-                               });
+    ctx_.loop.OnEngineBulk<Status>([this, p] { return ctx_.store.BuildTree(p); },
+                                   [this, ex](Status s) {
+                                     if (!s.ok())
+                                       return Done(ex, "cannot build the tree: " + s.ToString());
+                                     CompareRoot(ex);
+                                   });
     return;
   }
   Schedule(std::chrono::milliseconds(ctx_.options.anti_entropy_interval_ms));
@@ -225,7 +225,7 @@ void AntiEntropy::Repair(std::shared_ptr<Exchange> ex, std::vector<uint32_t> lea
   auto merge_and_push = [this, ex, peer,
                          differing](std::vector<std::pair<std::string, std::string>> fetched) {
     using Outcome = std::pair<uint64_t, std::vector<std::pair<std::string, std::string>>>;
-    ctx_.loop.OnEngine<Result<Outcome>>(
+    ctx_.loop.OnEngineBulk<Result<Outcome>>(
         [this, peer, differing, fetched = std::move(fetched)]() -> Result<Outcome> {
           Outcome out{0, {}};
           size_t bytes = 0;
@@ -320,7 +320,7 @@ void AntiEntropy::ServeTree(std::string identity, const RequestView& req) {
   }
   const uint64_t id = req.id;
   if (tr->op == kOpFetch) {
-    ctx_.loop.OnEngine<Result<msgpack::sbuffer*>>(
+    ctx_.loop.OnEngineBulk<Result<msgpack::sbuffer*>>(
         [this, tr]() -> Result<msgpack::sbuffer*> {
           auto buf = std::make_unique<msgpack::sbuffer>(256);
           mp::Packer pk(*buf);
@@ -349,7 +349,7 @@ void AntiEntropy::ServeTree(std::string identity, const RequestView& req) {
     return;
   }
   // The tree may not exist yet here: build it (a scan), then answer.
-  ctx_.loop.OnEngine<Status>(
+  ctx_.loop.OnEngineBulk<Status>(
       [this, p = tr->partition] { return ctx_.store.BuildTree(p); },
       [this, identity, id, tr](Status s) {
         if (!s.ok()) return ctx_.Reply(identity, Reply::Error(id, s));

@@ -30,7 +30,7 @@ Status LocalStore::Store(std::string_view key, uint64_t key_hash, const std::str
 
 Result<LocalStore::Written> LocalStore::Write(std::string_view key, uint64_t h,
                                               const CausalContext& context, std::string_view node,
-                                              std::string value, bool tombstone,
+                                              std::string&& value, bool tombstone,
                                               bool supersede_current) {
   std::lock_guard<std::mutex> l(StripeFor(h));
   Result<SiblingSet> set = Read(key);

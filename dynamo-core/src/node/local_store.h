@@ -5,7 +5,9 @@
 // from elsewhere) runs under a lock striped by key hash, so concurrent writes
 // to one key from several worker threads never lose a version. Thread-safe.
 // Calls block on the engine: run them on worker threads unless the engine is
-// non-blocking.
+// non-blocking, or, for single keys, inside a NoWaitScope (dynamo/no_wait.h),
+// where a read that would wait for the disk makes the call answer WouldBlock
+// before it changed anything.
 #pragma once
 
 #include <array>
@@ -45,8 +47,10 @@ class LocalStore {
     return Write(key, KeyHash(key), context, node, std::move(value), tombstone, supersede_current);
   }
   // The same with the key's KeyHash, for a caller that computed it already.
+  // value is taken only once the stored set was read: a call that answers
+  // WouldBlock (on the loop, NoWaitScope) leaves it for the retry.
   Result<Written> Write(std::string_view key, uint64_t key_hash, const CausalContext& context,
-                        std::string_view node, std::string value, bool tombstone,
+                        std::string_view node, std::string&& value, bool tombstone,
                         bool supersede_current = false);
 
   // Reconciles versions received from another node into the stored set.

@@ -41,7 +41,7 @@ Node::~Node() {
   }
 }
 
-Status Node::OpenStores(bool* engine_inline) {
+Status Node::OpenStores(Loop::EngineCalls* engine_calls) {
   std::error_code ec;
   std::filesystem::create_directories(options_.data_dir, ec);
   if (ec || !std::filesystem::is_directory(options_.data_dir)) {
@@ -58,7 +58,9 @@ Status Node::OpenStores(bool* engine_inline) {
   if (!has_data_dir) engine_options.emplace_back("data_dir", options_.data_dir);
   auto backend = Backend::Open(plugin_, engine_options);
   if (!backend.ok()) return backend.status();
-  *engine_inline = (*backend)->nonblocking();
+  *engine_calls = (*backend)->nonblocking()         ? Loop::EngineCalls::kAll
+                  : (*backend)->single_key_inline() ? Loop::EngineCalls::kSingleKey
+                                                    : Loop::EngineCalls::kWorkers;
   store_ = std::make_unique<LocalStore>(std::move(backend).value(), options_.max_clock_entries);
   HintStore::Options hint_options;
   hint_options.dir = options_.data_dir + "/hints";
@@ -122,15 +124,15 @@ Status Node::Assemble(Loop* loop) {
 }
 
 Status Node::Start() {
-  bool engine_inline = false;
-  if (Status s = OpenStores(&engine_inline); !s.ok()) return s;
+  Loop::EngineCalls engine_calls = Loop::EngineCalls::kWorkers;
+  if (Status s = OpenStores(&engine_calls); !s.ok()) return s;
   zmq_loop_ = std::make_unique<ZmqLoop>();
   ZmqLoop::Options loop_options;
   loop_options.listen = options_.listen;
   // Workers run blocking engine calls and file writes of the node's state;
   // a non-blocking engine still needs one for the latter.
-  loop_options.workers = engine_inline ? 1 : options_.workers;
-  loop_options.engine_inline = engine_inline;
+  loop_options.workers = engine_calls == Loop::EngineCalls::kAll ? 1 : options_.workers;
+  loop_options.engine_calls = engine_calls;
   if (Status s = zmq_loop_->Open(loop_options); !s.ok()) return s;
   // After the bind, so a node that cannot listen says only that.
   if (Status s = Assemble(zmq_loop_.get()); !s.ok()) return s;
@@ -151,8 +153,8 @@ Status Node::Start() {
 }
 
 Status Node::Start(Loop* loop) {
-  bool engine_inline = false;
-  if (Status s = OpenStores(&engine_inline); !s.ok()) return s;
+  Loop::EngineCalls engine_calls;  // the given loop decides
+  if (Status s = OpenStores(&engine_calls); !s.ok()) return s;
   return Assemble(loop);
 }
 

@@ -79,7 +79,9 @@ class Node : private LoopHandler {
   Transfer& transfer() { return *transfer_; }
 
  private:
-  Status OpenStores(bool* engine_inline);
+  // Opens the engine and the hint store; *engine_calls: where the engine
+  // allows its calls to run.
+  Status OpenStores(Loop::EngineCalls* engine_calls);
   void Wire(Loop* loop);
   // Wire, then the cluster state loaded (or created) and saved, trees built.
   Status Assemble(Loop* loop);

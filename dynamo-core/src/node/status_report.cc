@@ -35,7 +35,7 @@ void StatusReport::ServeStatus(std::string identity, const RequestView& req) {
     if (r.ok()) return *r;
     return nlohmann::json{{"error", r.status().ToString()}}.dump();
   };
-  ctx_.loop.OnEngine<std::string>(stats, [this, identity, id = req.id](std::string engine) {
+  ctx_.loop.OnEngineBulk<std::string>(stats, [this, identity, id = req.id](std::string engine) {
     ctx_.Reply(identity, StatusReply(id, engine));
   });
 }

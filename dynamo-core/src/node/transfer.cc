@@ -147,7 +147,7 @@ void Transfer::ScanSlice(std::shared_ptr<Task> task) {
     Items items;
     bool too_big = false;
   };
-  ctx_.loop.OnEngine<Result<Slice>>(
+  ctx_.loop.OnEngineBulk<Result<Slice>>(
       [this, range]() -> Result<Slice> {
         Slice slice;
         size_t bytes = 0;
@@ -239,7 +239,7 @@ void Transfer::DropSlice(std::shared_ptr<Task> task, std::shared_ptr<Items> item
     // every step completes at once, and a partition's slices would nest.
     return ctx_.loop.Post([this, task] { ScanSlice(task); });
   }
-  ctx_.loop.OnEngine<Status>(
+  ctx_.loop.OnEngineBulk<Status>(
       [this, items] {
         // Only what was handed off: a key merged into since (a hint, a
         // write on the old ring) stays, for the next sweep to hand over.
@@ -290,7 +290,7 @@ void Transfer::ServeTransfer(std::string identity, const RequestView& req) {
   // A bad entry refuses the whole batch before anything is stored.
   auto batch = std::make_shared<std::vector<std::pair<std::string, std::string>>>(req.batch.begin(),
                                                                                   req.batch.end());
-  ctx_.loop.OnEngine<Status>(
+  ctx_.loop.OnEngineBulk<Status>(
       [this, batch] {
         std::vector<SiblingSet> sets;
         sets.reserve(batch->size());

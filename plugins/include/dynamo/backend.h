@@ -50,6 +50,8 @@ class BackendPlugin {
   uint32_t minor_ = 0;
   // Optional operations the table has (by its size) and the plugin filled.
   bool has_put_batch_ = false;
+  bool has_handle_capabilities_ = false;
+  bool has_try_get_ = false;
 };
 
 using BackendOptions = std::vector<std::pair<std::string, std::string>>;
@@ -63,7 +65,9 @@ class Backend {
   Backend(const Backend&) = delete;
   Backend& operator=(const Backend&) = delete;
 
-  // NotFound when the engine holds no value for key.
+  // NotFound when the engine holds no value for key. Inside a NoWaitScope
+  // (the loop), an engine with single_key_inline() answers WouldBlock
+  // instead of reading from the disk.
   Result<std::string> Get(std::string_view key);
   Status Put(std::string_view key, uint64_t key_hash, std::string_view value);
   // Stores several pairs: one call to the engine when it has put_batch
@@ -88,14 +92,18 @@ class Backend {
   const BackendPlugin& plugin() const { return *plugin_; }
   // True when the engine declared that its calls never block.
   bool nonblocking() const;
+  // True when put, remove and a Get inside a NoWaitScope never wait for a
+  // device (DYNAMO_BACKEND_CAP_SINGLE_KEY_INLINE, with try_get).
+  bool single_key_inline() const;
   bool durable() const;
 
  private:
-  Backend(std::shared_ptr<BackendPlugin> plugin, dynamo_backend* handle)
-      : plugin_(std::move(plugin)), handle_(handle) {}
+  Backend(std::shared_ptr<BackendPlugin> plugin, dynamo_backend* handle, uint64_t caps)
+      : plugin_(std::move(plugin)), handle_(handle), caps_(caps) {}
   Status Convert(int rc, char* errmsg) const;
   std::shared_ptr<BackendPlugin> plugin_;
   dynamo_backend* handle_;
+  uint64_t caps_;  // this handle's capability bits
 };
 
 }  // namespace dynamo

@@ -27,6 +27,9 @@ class Status {
     kIOError = 6,          // the operating system refused
     kUnsupported = 7,      // unknown message type, missing capability
     kInternal = 8,         // a bug or an engine failure without a better class
+    // In-process only, never sent: an engine call made on the event loop
+    // would have had to wait for a device; the caller retries it on a worker.
+    kWouldBlock = 0x80,
   };
 
   Status() = default;
@@ -39,6 +42,7 @@ class Status {
   static Status IOError(std::string_view m) { return Status(Code::kIOError, m); }
   static Status Unsupported(std::string_view m) { return Status(Code::kUnsupported, m); }
   static Status Internal(std::string_view m) { return Status(Code::kInternal, m); }
+  static Status WouldBlock(std::string_view m) { return Status(Code::kWouldBlock, m); }
   // An IOError "<what>: <strerror(err)>", for a failed system call.
   static Status FromErrno(std::string_view what, int err) {
     std::string m(what);
@@ -56,6 +60,7 @@ class Status {
   bool ok() const { return code_ == Code::kOk; }
   bool IsNotFound() const { return code_ == Code::kNotFound; }
   bool IsInvalidArgument() const { return code_ == Code::kInvalidArgument; }
+  bool IsWouldBlock() const { return code_ == Code::kWouldBlock; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
 
@@ -84,6 +89,8 @@ class Status {
         return "unsupported";
       case Code::kInternal:
         return "internal error";
+      case Code::kWouldBlock:
+        return "would block";
     }
     return "unknown";
   }

@@ -17,10 +17,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "dynamo/no_wait.h"
 #include "dynamo/status.h"
 #include "dynamo/transport/message.h"
 
@@ -36,6 +38,17 @@ class LoopHandler {
   // A message that was not one frame; the loop has answered it with an error.
   virtual void OnMalformedEnvelope() = 0;
 };
+
+// Whether an engine call's result says it would have blocked.
+inline bool WouldBlock(const Status& s) { return s.IsWouldBlock(); }
+template <typename T>
+bool WouldBlock(const Result<T>& r) {
+  return r.status().IsWouldBlock();
+}
+template <typename T>
+bool WouldBlock(const T&) {
+  return false;
+}
 
 class Loop {
  public:
@@ -85,17 +98,52 @@ class Loop {
   virtual void Post(std::function<void()> fn) = 0;
 
   // ---- engine work
-  // True when the engine never blocks, so its calls may run on the loop.
-  virtual bool EngineInline() const = 0;
+  // Where engine calls run (DESIGN.md 5; docs/design.md "Engines on the
+  // loop"):
+  //  - kWorkers: on worker threads (an engine that may block on any call);
+  //  - kSingleKey: calls for one key on the loop under a NoWaitScope, where
+  //    a read that would wait for the disk answers WouldBlock and is run again
+  //    on a worker; calls over many keys (scans, batches) on workers;
+  //  - kAll: every call on the loop (an engine that never blocks).
+  enum class EngineCalls { kWorkers, kSingleKey, kAll };
+  virtual EngineCalls EngineMode() const = 0;
   // Runs job on a worker thread (it posts its result back with Post).
   virtual void RunOnWorker(std::function<void()> job) = 0;
 
-  // Runs work on a worker (or at once when the engine never blocks), then
-  // `then` with its result (a T) on the loop. Work and Then are any
-  // callables: an engine that never blocks costs no allocation at all.
+  // Runs work, a call of the engine for one key, then `then` with its result
+  // (a T) on the loop: at once when the engine allows it, else on a worker.
+  // Work may run twice (once on the loop, answering WouldBlock before it
+  // changed anything, then on a worker). Work and Then are any callables: a
+  // call that completes on the loop costs no allocation at all.
   template <typename T, typename Work, typename Then>
   void OnEngine(Work&& work, Then&& then) {
-    if (EngineInline()) {
+    switch (EngineMode()) {
+      case EngineCalls::kAll:
+        then(T(work()));
+        return;
+      case EngineCalls::kSingleKey: {
+        std::optional<T> r;
+        {
+          NoWaitScope no_wait;
+          r.emplace(work());
+        }
+        if (!WouldBlock(*r)) {
+          then(std::move(*r));
+          return;
+        }
+        break;
+      }
+      case EngineCalls::kWorkers:
+        break;
+    }
+    OnWorker<T>(std::forward<Work>(work), std::forward<Then>(then));
+  }
+
+  // Runs work, an engine call over many keys (a scan, a batch), on a worker,
+  // or at once when every engine call may run on the loop.
+  template <typename T, typename Work, typename Then>
+  void OnEngineBulk(Work&& work, Then&& then) {
+    if (EngineMode() == EngineCalls::kAll) {
       then(T(work()));
       return;
     }

@@ -39,6 +39,7 @@ class SimLoop;
 class SimNetwork {
  public:
   using Clock = Loop::Clock;
+  using EngineCalls = Loop::EngineCalls;
 
   explicit SimNetwork(uint64_t seed);
   ~SimNetwork();
@@ -46,8 +47,9 @@ class SimNetwork {
   SimNetwork& operator=(const SimNetwork&) = delete;
 
   // A loop for the node listening at endpoint (owned by the network).
-  // engine_inline: engine calls run at once, as for the memory engine.
-  SimLoop* AddLoop(const std::string& endpoint, bool engine_inline = true);
+  // engine_calls: where engine calls run; by default at once, as for the
+  // memory engine. Worker jobs run as events of the loop.
+  SimLoop* AddLoop(const std::string& endpoint, EngineCalls engine_calls = EngineCalls::kAll);
   SimLoop* LoopAt(const std::string& endpoint) const;
 
   Clock::time_point Now() const { return now_; }
@@ -104,7 +106,7 @@ class SimNetwork {
 
 class SimLoop final : public Loop {
  public:
-  SimLoop(SimNetwork* net, std::string endpoint, bool engine_inline);
+  SimLoop(SimNetwork* net, std::string endpoint, EngineCalls engine_calls);
 
   // A paused loop takes no events (as a SIGSTOPped process): what arrives
   // meanwhile and its due timers wait until Resume.
@@ -130,7 +132,7 @@ class SimLoop final : public Loop {
   TimerId After(std::chrono::milliseconds delay, std::function<void()> fn) override;
   void Cancel(TimerId id) override { timers_.erase(id); }
   void Post(std::function<void()> fn) override;
-  bool EngineInline() const override { return engine_inline_; }
+  EngineCalls EngineMode() const override { return engine_calls_; }
   void RunOnWorker(std::function<void()> job) override;
 
  private:
@@ -144,7 +146,7 @@ class SimLoop final : public Loop {
 
   SimNetwork* net_;
   std::string endpoint_;
-  bool engine_inline_;
+  EngineCalls engine_calls_;
   bool paused_ = false;
   uint64_t epoch_ = 0;                       // bumped by Crash
   std::vector<std::function<void()>> held_;  // events that came while paused

@@ -40,8 +40,8 @@ class ZmqLoop final : public Loop {
     std::string listen;
     // Worker threads for blocking engine calls and file writes. Default: 4.
     size_t workers = 4;
-    // The engine never blocks: its calls run on the loop (DESIGN.md 5).
-    bool engine_inline = false;
+    // Where engine calls run (Loop::EngineCalls, DESIGN.md 5).
+    EngineCalls engine_calls = EngineCalls::kWorkers;
   };
 
   ZmqLoop();
@@ -79,7 +79,7 @@ class ZmqLoop final : public Loop {
   TimerId After(std::chrono::milliseconds delay, std::function<void()> fn) override;
   void Cancel(TimerId id) override { timers_.erase(id); }
   void Post(std::function<void()> fn) override;
-  bool EngineInline() const override { return engine_inline_; }
+  EngineCalls EngineMode() const override { return engine_calls_; }
   void RunOnWorker(std::function<void()> job) override;
 
  private:
@@ -98,7 +98,7 @@ class ZmqLoop final : public Loop {
   std::unique_ptr<Sockets> sockets_;
   std::unique_ptr<Peers> peers_;
   std::unique_ptr<WorkerPool> workers_;
-  bool engine_inline_ = false;
+  EngineCalls engine_calls_ = EngineCalls::kWorkers;
   LoopHandler* handler_ = nullptr;
   int epoll_fd_ = -1;
   int event_fd_ = -1;

@@ -83,6 +83,10 @@ class LogFile {
 
   // Reads exactly n bytes at offset; a short read is Corruption.
   Status ReadAt(uint64_t offset, size_t n, char* dst) const;
+  // As ReadAt, but only from the page cache: WouldBlock when some of the
+  // bytes would have to come from the device (preadv2 with RWF_NOWAIT), or
+  // when the file system cannot tell.
+  Status TryReadAt(uint64_t offset, size_t n, char* dst) const;
   // Writes all of iov at offset, retrying short writes.
   Status WriteAt(uint64_t offset, const struct iovec* iov, int iovcnt);
   Status WriteAt(uint64_t offset, std::string_view bytes);
