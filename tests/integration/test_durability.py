@@ -9,7 +9,7 @@ import re
 import signal
 import unittest
 
-from harness import DynamoTestCase
+from harness import DynamoTestCase, status_of
 
 SEGMENT_NAME = re.compile(r"^\d{10}\.log$")
 
@@ -58,6 +58,55 @@ class DurabilityTest(DynamoTestCase):
         node.kill9()
         node.restart()
         self.assert_served(node, expected)
+
+    def test_records_out_of_the_page_cache_are_read_from_the_disk_off_the_loop(self):
+        # sync=interval: single-key calls run on the node's loop; a read the
+        # page cache cannot answer runs again on a worker (docs/design.md).
+        node = self.start_node(backend="file",
+                               extra_args=["--backend-opt", "sync_interval_ms=20"])
+        self.assertEqual(status_of(node)["engine_calls"],
+                         {"on": "loop_single_key", "retried_on_workers": 0})
+        expected = self.write_keys(node, 100)
+        contexts = {k: self.get_json(node, k)[1] for k in list(expected)[:20]}
+        self.assert_served(node, expected)
+        self.assertEqual(status_of(node)["engine_calls"]["retried_on_workers"], 0)
+        self.evict_segments(node)
+        self.assert_served(node, expected)
+        # The first miss reads the page back (with read-ahead); later reads
+        # of records on it are hits again.
+        retried = status_of(node)["engine_calls"]["retried_on_workers"]
+        self.assertGreater(retried, 0)
+        # A put reads the stored set first: off the loop too after an eviction,
+        # and it supersedes what its context saw (no sibling).
+        for key, context in contexts.items():
+            self.evict_segments(node)
+            expected[key] = ("new-" + key).encode()
+            self.put(node, key, expected[key].decode(), context=context)
+        self.assertGreaterEqual(status_of(node)["engine_calls"]["retried_on_workers"],
+                                retried + len(contexts))
+        self.assert_served(node, expected)
+        node.kill9()
+        node.restart()
+        self.assert_served(node, expected)
+
+    def evict_segments(self, node):
+        """Makes the node's segments clean and drops them from the page cache,
+        as memory pressure would."""
+        folder = node.file_engine_dir
+        for name in os.listdir(folder):
+            if SEGMENT_NAME.match(name):
+                fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                finally:
+                    os.close(fd)
+
+    def test_a_node_with_sync_always_calls_its_engine_on_workers(self):
+        node = self.start_file_node("always")
+        self.assertEqual(status_of(node)["engine_calls"]["on"], "workers")
+        memory = self.start_node(backend="memory")
+        self.assertEqual(status_of(memory)["engine_calls"]["on"], "loop")
 
     def test_torn_tail_is_dropped(self):
         node = self.start_file_node()

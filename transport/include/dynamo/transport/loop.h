@@ -131,6 +131,7 @@ class Loop {
           then(std::move(*r));
           return;
         }
+        ++engine_retries_;
         break;
       }
       case EngineCalls::kWorkers:
@@ -138,6 +139,10 @@ class Loop {
     }
     OnWorker<T>(std::forward<Work>(work), std::forward<Then>(then));
   }
+
+  // Single-key engine calls that answered WouldBlock on the loop and ran
+  // again on a worker (a read that had to go to the disk).
+  uint64_t engine_retries() const { return engine_retries_; }
 
   // Runs work, an engine call over many keys (a scan, a batch), on a worker,
   // or at once when every engine call may run on the loop.
@@ -159,6 +164,9 @@ class Loop {
       Post([then = std::move(then), result = T(work())]() mutable { then(std::move(result)); });
     });
   }
+
+ private:
+  uint64_t engine_retries_ = 0;
 };
 
 }  // namespace dynamo
