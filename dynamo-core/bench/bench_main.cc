@@ -1,13 +1,17 @@
 // dynamo-bench: a closed-loop load generator for dynamo nodes, and for
 // redis-server as a reference. See README.md in this folder.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "driver.h"
@@ -26,11 +30,12 @@ struct UsageError {
   std::string message;
 };
 
-// Splits "host:port" of a redis:// target.
-void ParseRedisTarget(const std::string& t, BenchOptions* o) {
+// Splits "host:port" of one redis:// target.
+BenchOptions::RedisTarget ParseRedisTarget(const std::string& t) {
+  BenchOptions::RedisTarget out;
   const std::string rest = t.substr(std::string("redis://").size());
   const size_t colon = rest.rfind(':');
-  o->redis_host = colon == std::string::npos ? rest : rest.substr(0, colon);
+  out.host = colon == std::string::npos ? rest : rest.substr(0, colon);
   if (colon != std::string::npos) {
     const std::string port = rest.substr(colon + 1);
     char* end = nullptr;
@@ -38,14 +43,34 @@ void ParseRedisTarget(const std::string& t, BenchOptions* o) {
     if (port.empty() || *end != '\0' || p <= 0 || p > 65535) {
       throw UsageError{"bad port in --target " + t};
     }
-    o->redis_port = static_cast<int>(p);
+    out.port = static_cast<int>(p);
   }
-  if (o->redis_host.empty()) throw UsageError{"no host in --target " + t};
+  if (out.host.empty()) throw UsageError{"no host in --target " + t};
+  return out;
+}
+
+// "1,2,3" -> process ids.
+std::vector<int> ParsePids(const std::string& list) {
+  std::vector<int> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = list.find(',', start);
+    const std::string one = list.substr(start, comma == std::string::npos ? comma : comma - start);
+    char* end = nullptr;
+    const long pid = std::strtol(one.c_str(), &end, 10);
+    if (one.empty() || *end != '\0' || pid <= 0) {
+      throw UsageError{"--server-pids wants PID[,PID...], got '" + list + "'"};
+    }
+    out.push_back(static_cast<int>(pid));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
 }
 
 // Returns false when --help was printed.
 bool ParseOptions(int argc, char** argv, BenchOptions* o) {
-  std::string target = "tcp://127.0.0.1:7101", dist = "uniform", mode = "server";
+  std::string target = "tcp://127.0.0.1:7101", dist = "uniform", mode = "server", pids;
   po::options_description desc(
       "dynamo-bench: closed-loop load against dynamo nodes or a redis-server\n"
       "Usage: dynamo-bench [options]\nOptions");
@@ -54,7 +79,8 @@ bool ParseOptions(int argc, char** argv, BenchOptions* o) {
     ("help,h", "print this help")
     ("target", po::value(&target)->default_value(target),
      "tcp://HOST:PORT[,tcp://HOST:PORT...] (dynamo nodes; in server mode clients spread "
-     "round-robin) or redis://HOST:PORT")
+     "round-robin) or redis://HOST:PORT[,redis://HOST:PORT...] (redis-server or dynamo's "
+     "RESP front ends; clients spread round-robin)")
     ("mode", po::value(&mode)->default_value(mode),
      "dynamo coordination: server (each client sends to its --target node, which "
      "coordinates, forwarding a put it holds no replica of) or client (the ring is pulled "
@@ -84,6 +110,9 @@ bool ParseOptions(int argc, char** argv, BenchOptions* o) {
      "dynamo: contexts kept (per process) so puts supersede the last version seen; "
      "0 = blind puts (siblings grow)")
     ("seed", po::value(&o->seed)->default_value(0), "random seed (0 = random)")
+    ("server-pids", po::value(&pids),
+     "PID[,PID...]: processes whose CPU time (user + system, from /proc) over the run is "
+     "reported per operation, beside the generator's own")
     ("json", po::bool_switch(&o->json), "print the result as one JSON object");
   // clang-format on
   po::variables_map vm;
@@ -97,23 +126,23 @@ bool ParseOptions(int argc, char** argv, BenchOptions* o) {
     std::cout << desc << "\n";
     return false;
   }
-  if (target.rfind("redis://", 0) == 0) {
-    o->redis = true;
-    ParseRedisTarget(target, o);
-  } else {
-    size_t start = 0;
-    for (;;) {
-      const size_t comma = target.find(',', start);
-      std::string t = target.substr(start, comma == std::string::npos ? comma : comma - start);
-      if (t.rfind("tcp://", 0) != 0 || t.size() <= 6) {
-        throw UsageError{"--target wants tcp://HOST:PORT[,...] or redis://HOST:PORT, got '" +
-                         t + "'"};
-      }
+  o->redis = target.rfind("redis://", 0) == 0;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = target.find(',', start);
+    std::string t = target.substr(start, comma == std::string::npos ? comma : comma - start);
+    if (o->redis && t.rfind("redis://", 0) == 0) {
+      o->redis_targets.push_back(ParseRedisTarget(t));
+    } else if (!o->redis && t.rfind("tcp://", 0) == 0 && t.size() > 6) {
       o->targets.push_back(std::move(t));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
+    } else {
+      throw UsageError{"--target wants tcp://HOST:PORT[,...] or redis://HOST:PORT[,...], got '" +
+                       t + "'"};
     }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
   }
+  if (!pids.empty()) o->server_pids = ParsePids(pids);
   if (mode == "client") {
     o->client_mode = true;
   } else if (mode != "server") {
@@ -145,8 +174,46 @@ bool ParseOptions(int argc, char** argv, BenchOptions* o) {
   }
   if (!vm.count("duration") && !vm.count("ops")) o->duration_s = 10;
   if (o->timeout_ms < 1) throw UsageError{"--timeout-ms must be at least 1"};
-  if (o->seed == 0) o->seed = (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
+  if (o->seed == 0)
+    o->seed = (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
   return true;
+}
+
+// CPU seconds (user + system) of this process and of the --server-pids.
+struct CpuTimes {
+  double self_s = 0;
+  double servers_s = 0;
+  bool missing = false;  // some listed process could not be read
+};
+
+CpuTimes MeasureCpu(const std::vector<int>& pids) {
+  CpuTimes t;
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    t.self_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  }
+  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  for (int pid : pids) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Fields after the command name (which may hold spaces) start at ") ":
+    // state is field 3, utime 14, stime 15.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) {
+      t.missing = true;
+      continue;
+    }
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int n = 3; n <= 15 && fields >> field; ++n) {
+      if (n == 14) utime = std::strtod(field.c_str(), nullptr);
+      if (n == 15) stime = std::strtod(field.c_str(), nullptr);
+    }
+    t.servers_s += (utime + stime) / hz;
+  }
+  return t;
 }
 
 double Seconds(dynamo::bench::Clock::duration d) {
@@ -159,6 +226,7 @@ nlohmann::json OpJson(const dynamo::bench::OpStats& s, double seconds) {
           {"errors", s.errors},
           {"timeouts", s.timeouts},
           {"not_found", s.not_found},
+          {"conflicts", s.conflicts},
           {"throughput", seconds > 0 ? static_cast<double>(s.count) / seconds : 0.0},
           {"latency_us",
            {{"p50", h.Percentile(0.50)},
@@ -202,7 +270,8 @@ double RunPhase(std::vector<std::unique_ptr<dynamo::bench::Driver>>& drivers,
         failed += s.failed.load(std::memory_order_relaxed);
       }
       std::fprintf(stderr, "[%s %6.1f s] %9.0f ops/s  %llu ops  %llu errors\n", phase,
-                   Seconds(now - start), static_cast<double>(done - last_done) / Seconds(now - last),
+                   Seconds(now - start),
+                   static_cast<double>(done - last_done) / Seconds(now - last),
                    static_cast<unsigned long long>(done), static_cast<unsigned long long>(failed));
       last_done = done;
       last = now;
@@ -221,12 +290,12 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "dynamo-bench: %s (see --help)\n", e.message.c_str());
     return kExitUsage;
   }
-  const std::string target_text =
-      o.redis ? "redis://" + o.redis_host + ":" + std::to_string(o.redis_port) : [&] {
-        std::string s;
-        for (const auto& t : o.targets) s += (s.empty() ? "" : ",") + t;
-        return s;
-      }();
+  const std::string target_text = [&] {
+    std::string s;
+    for (const auto& t : o.targets) s += (s.empty() ? "" : ",") + t;
+    for (const auto& t : o.redis_targets) s += (s.empty() ? "" : ",") + t.Url();
+    return s;
+  }();
 
   if (std::string err = o.redis ? ProbeRedis(o) : ProbeDynamo(o); !err.empty()) {
     std::fprintf(stderr, "dynamo-bench: %s\n", err.c_str());
@@ -278,8 +347,10 @@ int Main(int argc, char** argv) {
   }
 
   RunControl ctl(o.ops);
+  const CpuTimes cpu_before = MeasureCpu(o.server_pids);
   const double seconds = RunPhase(drivers, stats, &ctl, o.duration_s, true, "run",
                                   [&](Driver& d, ThreadStats* s) { d.Run(&ctl, s); });
+  const CpuTimes cpu_after = MeasureCpu(o.server_pids);
   drivers.clear();  // close connections before reporting
 
   OpStats get, put;
@@ -294,6 +365,12 @@ int Main(int argc, char** argv) {
   const char* mode = o.client_mode ? "client" : "server";
   const uint64_t total = get.count + put.count, errors = get.errors + put.errors;
   const double throughput = seconds > 0 ? static_cast<double>(total) / seconds : 0.0;
+  // CPU per operation (µs), the generator's and the listed servers'.
+  auto per_op = [&](double cpu_s) {
+    return total ? std::round(cpu_s * 1e6 / static_cast<double>(total) * 10) / 10 : 0.0;
+  };
+  const double generator_us = per_op(cpu_after.self_s - cpu_before.self_s);
+  const double servers_us = per_op(cpu_after.servers_s - cpu_before.servers_s);
 
   if (o.json) {
     nlohmann::json j = {
@@ -315,7 +392,12 @@ int Main(int argc, char** argv) {
         {"throughput", throughput},
         {"get", OpJson(get, seconds)},
         {"put", OpJson(put, seconds)},
+        {"generator_cpu_us_per_op", generator_us},
     };
+    if (!o.server_pids.empty()) {
+      j["servers_cpu_us_per_op"] = servers_us;
+      if (cpu_after.missing) j["servers_cpu_note"] = "a listed process ended during the run";
+    }
     if (ring) {
       nlohmann::json per_node = nlohmann::json::object();
       for (size_t n = 0; n < sent_to.size(); ++n) per_node[ring->endpoints()[n]] = sent_to[n];
@@ -341,8 +423,8 @@ int Main(int argc, char** argv) {
     }
     std::printf("\n");
   }
-  std::printf("%-5s %10s %8s %11s %9s %9s %10s %9s\n", "op", "count", "errors", "ops/s",
-              "p50(us)", "p99(us)", "p99.9(us)", "max(us)");
+  std::printf("%-5s %10s %8s %11s %9s %9s %10s %9s\n", "op", "count", "errors", "ops/s", "p50(us)",
+              "p99(us)", "p99.9(us)", "max(us)");
   for (const auto& [name, s] : {std::pair{"get", &get}, std::pair{"put", &put}}) {
     std::printf("%-5s %10llu %8llu %11.0f %9llu %9llu %10llu %9llu\n", name,
                 static_cast<unsigned long long>(s->count),
@@ -355,6 +437,9 @@ int Main(int argc, char** argv) {
   }
   std::printf("total %10llu %8llu %11.0f   in %.2f s\n", static_cast<unsigned long long>(total),
               static_cast<unsigned long long>(errors), throughput, seconds);
+  std::printf("CPU per operation: generator %.1f µs", generator_us);
+  if (!o.server_pids.empty()) std::printf(", servers %.1f µs", servers_us);
+  std::printf("\n");
   if (!first_error.empty()) std::printf("first error: %s\n", first_error.c_str());
   return kExitOk;
 }

@@ -29,8 +29,10 @@ struct RedisClient {
 
 class RedisDriver final : public Driver {
  public:
-  RedisDriver(const BenchOptions& opts, int thread, int clients, const ZipfianChooser* zipf)
+  RedisDriver(const BenchOptions& opts, int thread, int first_client, int clients,
+              const ZipfianChooser* zipf)
       : opts_(opts),
+        first_client_(static_cast<size_t>(first_client)),
         timeout_(std::chrono::milliseconds(opts.timeout_ms)),
         gen_(opts, zipf, opts.seed * 7919 + static_cast<uint64_t>(thread) + 1),
         value_(MakeValue(opts.value_size, opts.seed + static_cast<uint64_t>(thread))),
@@ -53,7 +55,9 @@ class RedisDriver final : public Driver {
   void Connect(size_t i) {
     RedisClient& c = clients_[i];
     if (c.ctx) redisFree(c.ctx);
-    c.ctx = redisConnectNonBlock(opts_.redis_host.c_str(), opts_.redis_port);
+    // Clients spread round-robin over the targets by their global index.
+    const auto& target = opts_.redis_targets[(first_client_ + i) % opts_.redis_targets.size()];
+    c.ctx = redisConnectNonBlock(target.host.c_str(), target.port);
     c.want_write = false;
     if (c.ctx == nullptr || c.ctx->err) {
       last_error_ = std::string("cannot connect to redis: ") + (c.ctx ? c.ctx->errstr : "oom");
@@ -179,7 +183,11 @@ class RedisDriver final : public Driver {
       c.head = (c.head + 1) % c.fifo.size();
       --c.count;
       --busy_;
-      const bool ok = reply->type != REDIS_REPLY_ERROR;
+      // dynamo's GET of a key with siblings (SETs racing through two
+      // nodes) answers -CONFLICT: the store's answer, counted apart.
+      const bool conflict = !p.is_put && reply->type == REDIS_REPLY_ERROR &&
+                            std::string_view(reply->str, reply->len).rfind("CONFLICT ", 0) == 0;
+      const bool ok = reply->type != REDIS_REPLY_ERROR || conflict;
       if (!ok) {
         Lost(p.is_put, std::string("redis error reply: ") + reply->str, false);
       } else if (preload_) {
@@ -188,6 +196,7 @@ class RedisDriver final : public Driver {
         OpStats& s = p.is_put ? stats_->put : stats_->get;
         s.latency.Record(MicrosSince(p.start, Clock::now()));
         if (!p.is_put && reply->type == REDIS_REPLY_NIL) ++s.not_found;
+        if (conflict) ++s.conflicts;
         stats_->Finished(p.is_put, false);
       }
       freeReplyObject(reply);
@@ -238,6 +247,7 @@ class RedisDriver final : public Driver {
   }
 
   const BenchOptions& opts_;
+  const size_t first_client_;  // global index of clients_[0]
   const Clock::duration timeout_;
   OpGenerator gen_;
   const std::string value_;
@@ -255,15 +265,16 @@ class RedisDriver final : public Driver {
 
 }  // namespace
 
-std::unique_ptr<Driver> MakeRedisDriver(const BenchOptions& opts, int thread, int /*first_client*/,
+std::unique_ptr<Driver> MakeRedisDriver(const BenchOptions& opts, int thread, int first_client,
                                         int clients, const ZipfianChooser* zipf) {
-  return std::make_unique<RedisDriver>(opts, thread, clients, zipf);
+  return std::make_unique<RedisDriver>(opts, thread, first_client, clients, zipf);
 }
 
-std::string ProbeRedis(const BenchOptions& opts) {
-  const std::string where = "redis://" + opts.redis_host + ":" + std::to_string(opts.redis_port);
+namespace {
+std::string ProbeOneRedis(const BenchOptions& opts, const BenchOptions::RedisTarget& target) {
+  const std::string where = target.Url();
   timeval tv{opts.timeout_ms / 1000, (opts.timeout_ms % 1000) * 1000};
-  redisContext* c = redisConnectWithTimeout(opts.redis_host.c_str(), opts.redis_port, tv);
+  redisContext* c = redisConnectWithTimeout(target.host.c_str(), target.port, tv);
   if (c == nullptr) return "cannot reach " + where + ": out of memory";
   std::string error;
   if (c->err) {
@@ -280,6 +291,15 @@ std::string ProbeRedis(const BenchOptions& opts) {
   }
   redisFree(c);
   return error;
+}
+
+}  // namespace
+
+std::string ProbeRedis(const BenchOptions& opts) {
+  for (const auto& target : opts.redis_targets) {
+    if (std::string err = ProbeOneRedis(opts, target); !err.empty()) return err;
+  }
+  return "";
 }
 
 }  // namespace dynamo::bench

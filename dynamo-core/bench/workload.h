@@ -19,21 +19,26 @@ using Clock = std::chrono::steady_clock;
 struct BenchOptions {
   std::vector<std::string> targets;  // dynamo endpoints; Default: tcp://127.0.0.1:7101
   bool client_mode = false;          // --mode client: to the key's preference list
-  bool redis = false;                // --target redis://HOST:PORT
-  std::string redis_host;
-  int redis_port = 6379;
-  int clients = 50;         // concurrent clients in all
-  int depth = 1;            // outstanding requests per client
-  int threads = 1;          // worker threads, each one poll loop
-  double put_ratio = 0.5;   // fraction of operations that are puts
-  uint64_t keys = 100000;   // key space
-  bool zipfian = false;     // --dist
+  bool redis = false;                // --target redis://HOST:PORT[,...]
+  struct RedisTarget {
+    std::string host;
+    int port = 6379;
+    std::string Url() const { return "redis://" + host + ":" + std::to_string(port); }
+  };
+  std::vector<RedisTarget> redis_targets;  // client i talks to [i % size]
+  std::vector<int> server_pids;            // --server-pids: CPU measured over the run
+  int clients = 50;                        // concurrent clients in all
+  int depth = 1;                           // outstanding requests per client
+  int threads = 1;                         // worker threads, each one poll loop
+  double put_ratio = 0.5;                  // fraction of operations that are puts
+  uint64_t keys = 100000;                  // key space
+  bool zipfian = false;                    // --dist
   double zipf_theta = 0.99;
   size_t value_size = 100;
-  double duration_s = 0;    // 0: unset (10 s unless --ops)
-  uint64_t ops = 0;         // 0: unset
+  double duration_s = 0;  // 0: unset (10 s unless --ops)
+  uint64_t ops = 0;       // 0: unset
   bool preload = false;
-  uint32_t w = 0, r = 0;    // quorum overrides; 0 = node default
+  uint32_t w = 0, r = 0;  // quorum overrides; 0 = node default
   bool json = false;
   int timeout_ms = 5000;
   size_t context_cache = 100000;  // contexts kept per process; 0 = blind puts
@@ -114,16 +119,19 @@ class RunControl {
 };
 
 struct OpStats {
-  uint64_t count = 0;      // finished operations, errors included
-  uint64_t errors = 0;     // error replies and timeouts
-  uint64_t timeouts = 0;   // of errors: no reply within --timeout-ms
-  uint64_t not_found = 0;  // gets only: the key had no value (not an error)
+  uint64_t count = 0;        // finished operations, errors included
+  uint64_t errors = 0;       // error replies and timeouts
+  uint64_t timeouts = 0;     // of errors: no reply within --timeout-ms
+  uint64_t not_found = 0;    // gets only: the key had no value (not an error)
+  uint64_t conflicts = 0;    // gets only: dynamo's RESP GET found siblings
+                             // (-CONFLICT: an answer, not an error)
   LatencyHistogram latency;  // successful operations only
   void Add(const OpStats& o) {
     count += o.count;
     errors += o.errors;
     timeouts += o.timeouts;
     not_found += o.not_found;
+    conflicts += o.conflicts;
     latency.Add(o.latency);
   }
 };
@@ -134,7 +142,7 @@ struct ThreadStats {
   OpStats get, put;
   uint64_t preload_errors = 0;
   std::vector<uint64_t> sent_to;  // client mode: requests sent to each ring node
-  std::string first_error;  // the first error message seen, for the report
+  std::string first_error;        // the first error message seen, for the report
   std::atomic<uint64_t> done{0}, failed{0};
   void Finished(bool is_put, bool error) {
     OpStats& s = is_put ? put : get;

@@ -91,6 +91,23 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def redis_args(port, *more):
+    return ["--redis-listen", "127.0.0.1:%d" % port] + list(more)
+
+
+def start_with_redis(start, *more, attempts=5):
+    """start(extra_args) with a RESP port picked just before; when another
+    process took that port meanwhile, again with a new one. Returns (node,
+    port)."""
+    for attempt in range(attempts):
+        port = free_port()
+        try:
+            return start(redis_args(port, *more)), port
+        except AssertionError as e:
+            if "(--redis-listen)" not in str(e) or attempt == attempts - 1:
+                raise
+
+
 def endpoint_of(port, host="127.0.0.1"):
     return "tcp://%s:%d" % (host, port)
 

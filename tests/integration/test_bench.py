@@ -11,7 +11,7 @@ import time
 import unittest
 
 from harness import (BIN_DIR, TIME_SCALE, DynamoTestCase, error_lines, forwarded_total,
-                     free_port, run_program)
+                     free_port, run_program, start_with_redis)
 
 BENCH = os.path.join(BIN_DIR, "dynamo-bench")
 BENCH_DEADLINE = 120.0 * TIME_SCALE
@@ -46,7 +46,8 @@ class _BenchChecks:
                                           "errors": 0}, result.describe())
         get, put = doc["get"], doc["put"]
         for op in (get, put):
-            for field in ("count", "errors", "timeouts", "not_found", "throughput", "latency_us"):
+            for field in ("count", "errors", "timeouts", "not_found", "conflicts", "throughput",
+                          "latency_us"):
                 self.assertIn(field, op)
             self.assertEqual(op["errors"], 0, result.describe())
             self.assertEqual(op["timeouts"], 0, result.describe())
@@ -66,7 +67,15 @@ class _BenchChecks:
             self.assertEqual(get["not_found"], 0, result.describe())
         self.assertGreater(doc["throughput"], 0)
         self.assertNotIn("first_error", doc, result.describe())
+        # The generator's own CPU per operation: it did work for every one.
+        self.assertGreater(doc["generator_cpu_us_per_op"], 0, result.describe())
         return doc
+
+    def assertServersCpu(self, doc, result):
+        """--server-pids: the listed processes' CPU per operation."""
+        self.assertIn("servers_cpu_us_per_op", doc, result.describe())
+        self.assertGreaterEqual(doc["servers_cpu_us_per_op"], 0, result.describe())
+        self.assertNotIn("servers_cpu_note", doc, result.describe())
 
 
 class DynamoBenchTest(_BenchChecks, DynamoTestCase):
@@ -108,9 +117,47 @@ class DynamoBenchTest(_BenchChecks, DynamoTestCase):
                     and self.get_json(node, "bench-%010d" % i) is not None]
             self.assertTrue(held, "no client wrote to %s" % node.endpoint)
 
+    def test_resp_front_ends_of_a_cluster_as_targets(self):
+        """The RESP front ends of a 3-node cluster, clients spread over them;
+        what was written through one node is read through the others."""
+        nodes, ports = [], []
+        for _ in range(3):
+            node, port = start_with_redis(lambda args: self.start_cluster_node(
+                seed=nodes[0] if nodes else None, extra_args=args))
+            nodes.append(node)
+            ports.append(port)
+        self.wait_converged(nodes)
+        target = ",".join("redis://127.0.0.1:%d" % p for p in ports)
+        pids = ",".join(str(n.proc.pid) for n in nodes)
+        result = run_bench("--target", target, "--server-pids", pids, *WORKLOAD)
+        doc = self.assertReport(result, "redis")
+        self.assertEqual(doc["target"], target)
+        self.assertServersCpu(doc, result)
+        # SETs racing through two nodes may leave siblings (DESIGN.md 3.6): a
+        # GET of such a key answers CONFLICT, which is counted, not an error.
+        self.assertEqual(doc["put"]["conflicts"], 0)
+        self.assertLessEqual(doc["get"]["conflicts"], doc["get"]["count"])
+        for index in range(0, KEYS, 20):
+            got = self.get_json(nodes[index % 3], "bench-%010d" % index)
+            self.assertIsNotNone(got, "key %d was preloaded but is not found" % index)
+        self.assertIsNone(self.get_json(nodes[0], "bench-%010d" % KEYS))
+
+    def test_server_pids_of_a_process_that_ends_are_noted(self):
+        node = self.start_node(backend="memory")
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        result = run_bench("--target", node.endpoint, "--server-pids",
+                           "%d,%d" % (node.proc.pid, gone.pid), *WORKLOAD)
+        doc = self.assertReport(result, "dynamo")
+        self.assertIn("servers_cpu_note", doc, result.describe())
+
     def test_usage_errors_exit_2_with_one_line(self):
         for args in (["--clients", "0"], ["--no-such-option"], ["--dist", "pareto"],
                      ["--put-ratio", "1.5"], ["--target", "http://127.0.0.1:1"],
+                     ["--target", "redis://127.0.0.1:1,tcp://127.0.0.1:2"],
+                     ["--target", "tcp://127.0.0.1:1,redis://127.0.0.1:2"],
+                     ["--target", "redis://127.0.0.1:x"], ["--server-pids", "1,,2"],
+                     ["--server-pids", "abc"],
                      ["--ops", "10", "--duration", "1"], ["--threads", "3", "--clients", "2"]):
             result = run_bench(*args)
             self.assertEqual(result.returncode, EXIT_USAGE, result.describe())
@@ -216,6 +263,10 @@ class RedisBenchTest(_BenchChecks, unittest.TestCase):
                       "packaging/bootstrap.sh installs it)")
 
     def start_redis(self, attempts=5):
+        return self.start_redis_pid(attempts)[0]
+
+    def start_redis_pid(self, attempts=5):
+        """Starts a private redis-server; returns (port, pid)."""
         for _ in range(attempts):
             port = free_port()
             proc = subprocess.Popen(
@@ -227,7 +278,7 @@ class RedisBenchTest(_BenchChecks, unittest.TestCase):
             while proc.poll() is None and time.monotonic() < deadline:
                 try:
                     if self.redis_command(port, "PING") == b"+PONG":
-                        return port
+                        return port, proc.pid
                 except OSError:
                     pass
                 time.sleep(0.05)
@@ -264,11 +315,30 @@ class RedisBenchTest(_BenchChecks, unittest.TestCase):
         target = "redis://127.0.0.1:%d" % port
         doc = self.assertReport(run_bench("--target", target, *WORKLOAD), "redis")
         self.assertEqual(doc["target"], target)
+        self.assertNotIn("servers_cpu_us_per_op", doc)  # none listed
         # Preload wrote every key once, and only those.
         self.assertEqual(self.redis_command(port, "DBSIZE"), b":%d" % KEYS)
         self.assertEqual(self.redis_command(port, "STRLEN bench-%010d" % (KEYS - 1)),
                          b":%d" % VALUE_SIZE)
 
+
+    def test_two_redis_targets_share_the_clients(self):
+        (first, first_pid), (second, second_pid) = self.start_redis_pid(), self.start_redis_pid()
+        target = "redis://127.0.0.1:%d,redis://127.0.0.1:%d" % (first, second)
+        result = run_bench("--target", target, "--server-pids", "%d,%d" % (first_pid, second_pid),
+                           *WORKLOAD)
+        # Two separate servers: a key preloaded through one is missing on the other.
+        doc = self.assertReport(result, "redis", all_found=False)
+        self.assertEqual(doc["target"], target)
+        self.assertServersCpu(doc, result)
+        # Every key was preloaded through one server or the other (and the
+        # run's puts may have written it to the other one too); nothing else.
+        sizes = [int(self.redis_command(p, "DBSIZE")[1:]) for p in (first, second)]
+        self.assertTrue(all(0 < n <= KEYS for n in sizes), sizes)
+        for index in range(0, KEYS, 10):
+            key = "bench-%010d" % index
+            self.assertIn(b":1", [self.redis_command(p, "EXISTS " + key) for p in (first, second)],
+                          key)
 
 if __name__ == "__main__":
     unittest.main()

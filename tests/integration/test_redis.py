@@ -12,27 +12,10 @@ import unittest
 import redis
 
 from harness import (DynamoTestCase, EXIT_USAGE, KEY_LIMIT, VALUE_LIMIT, free_port,
-                     run_dynamod, system_tool)
+                     redis_args, run_dynamod, start_with_redis, system_tool)
 
 REDIS_CLI = system_tool("redis-cli")
 REDIS_BENCHMARK = system_tool("redis-benchmark")
-
-
-def redis_args(port, *more):
-    return ["--redis-listen", "127.0.0.1:%d" % port] + list(more)
-
-
-def start_with_redis(start, *more, attempts=5):
-    """start(extra_args) with a RESP port picked just before; when another
-    process took that port meanwhile, again with a new one. Returns (node,
-    port)."""
-    for attempt in range(attempts):
-        port = free_port()
-        try:
-            return start(redis_args(port, *more)), port
-        except AssertionError as e:
-            if "(--redis-listen)" not in str(e) or attempt == attempts - 1:
-                raise
 
 
 def client(port, **kwargs):
