@@ -264,7 +264,9 @@ std::string FileEngine::StatsJson() {
          ",\"dead_bytes\":" + num(total - live) + ",\"compactions\":" + num(compactions_) +
          ",\"torn_bytes_dropped\":" + num(torn_bytes_dropped_) + ",\"sync\":\"" +
          SyncPolicyName(options_.sync) + "\",\"segment_bytes\":" + num(options_.segment_bytes) +
-         "}";
+         ",\"cache\":{\"capacity_bytes\":" + num(cache_.capacity()) +
+         ",\"bytes\":" + num(cache_.bytes()) + ",\"hits\":" + num(cache_.hits()) +
+         ",\"misses\":" + num(cache_.misses()) + "}}";
 }
 
 }  // namespace dynamo::file

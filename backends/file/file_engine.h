@@ -40,6 +40,7 @@
 #include "log_format.h"
 #include "log_index.h"
 #include "options.h"
+#include "value_cache.h"
 
 namespace dynamo::file {
 
@@ -74,7 +75,8 @@ class FileEngine {
 
  private:
   using LogFile = durable::LogFile;
-  explicit FileEngine(Options options) : options_(std::move(options)), segments_(options_.dir) {}
+  explicit FileEngine(Options options)
+      : options_(std::move(options)), segments_(options_.dir), cache_(options_.cache_bytes) {}
 
   // file_engine.cc
   Status Recover();
@@ -116,7 +118,11 @@ class FileEngine {
   uint64_t appended_lsn_ = 0;        // bytes appended since open; GUARDED_BY(write_mu_)
 
   mutable std::shared_mutex index_mu_;
-  LogIndex index_;                                      // GUARDED_BY(index_mu_)
+  LogIndex index_;  // GUARDED_BY(index_mu_)
+  // Values of recent keys. Changed for a key only with index_mu_ held
+  // exclusively (with its index entry), or filled after a read with it held
+  // shared and the entry unchanged, so it never holds a stale value.
+  ValueCache cache_;
   std::map<uint64_t, std::shared_ptr<LogFile>> files_;  // GUARDED_BY(index_mu_)
 
   std::mutex sync_mu_;

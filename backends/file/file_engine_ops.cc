@@ -48,6 +48,10 @@ Status FileEngine::ReadRecord(const std::shared_ptr<LogFile>& file, const Locati
 
 Status FileEngine::Get(std::string_view key, std::string* record, std::string_view* value,
                        bool no_wait) {
+  if (cache_.Get(key, record)) {
+    *value = *record;
+    return Status::OK();
+  }
   Location loc;
   std::shared_ptr<LogFile> file;
   {
@@ -59,7 +63,15 @@ Status FileEngine::Get(std::string_view key, std::string* record, std::string_vi
   }
   // Read without the lock; `file` keeps the descriptor open even if
   // compaction unlinks the segment meanwhile.
-  return ReadRecord(file, loc, key, record, value, no_wait);
+  Status s = ReadRecord(file, loc, key, record, value, no_wait);
+  if (s.ok()) {
+    // Kept only if the key still is what was read: a put or remove since
+    // changed the cache itself (compaction moves a record, same value).
+    std::shared_lock<std::shared_mutex> l(index_mu_);
+    const LogIndex::Entry* e = index_.Find(key);
+    if (e != nullptr && e->loc == loc) cache_.Put(key, *value);
+  }
+  return s;
 }
 
 Status FileEngine::Put(std::string_view key, uint64_t key_hash, std::string_view value) {
@@ -84,6 +96,7 @@ Status FileEngine::Put(std::string_view key, uint64_t key_hash, std::string_view
     std::unique_lock<std::shared_mutex> l(index_mu_);
     index_.Appended(loc);
     index_.ApplyPut(key, key_hash, loc);
+    cache_.Put(key, value);
     hint = index_.TakeCompactionHint();
   }
   if (hint) WakeCompactor();
@@ -109,6 +122,7 @@ Status FileEngine::Remove(std::string_view key) {
     std::unique_lock<std::shared_mutex> l(index_mu_);
     index_.Appended(loc);
     index_.ApplyRemove(key, key_hash, loc);
+    cache_.Erase(key);
     hint = index_.TakeCompactionHint();
   }
   if (hint) WakeCompactor();

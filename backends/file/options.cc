@@ -9,7 +9,7 @@ namespace dynamo::file {
 namespace {
 
 constexpr const char* kKnownKeys =
-    "path, data_dir, segment_bytes, compact_ratio, sync, sync_interval_ms";
+    "path, data_dir, segment_bytes, compact_ratio, sync, sync_interval_ms, cache_bytes";
 constexpr uint64_t kMinSegmentBytes = 1024;
 
 bool ParseU64(const std::string& s, uint64_t* out) {
@@ -80,6 +80,10 @@ Status ParseOptions(const dynamo_backend_option* options, size_t count, Options*
       if (!ParseU64(value, &o.sync_interval_ms) || o.sync_interval_ms == 0 ||
           o.sync_interval_ms > 24ull * 3600 * 1000) {
         return BadValue(key, value, "milliseconds, from 1 to 86400000");
+      }
+    } else if (key == "cache_bytes") {
+      if (!ParseU64(value, &o.cache_bytes) || o.cache_bytes > (1ull << 40)) {
+        return BadValue(key, value, "a byte count, at most 2^40 (0: no cache)");
       }
     } else {
       return Status::InvalidArgument("file engine: unknown option '" + key +

@@ -33,6 +33,10 @@ struct Options {
   // Period of the interval syncer. Option "sync_interval_ms", >= 1.
   // Default: 1000.
   uint64_t sync_interval_ms = 1000;
+  // Bytes of recently read and written values kept in memory (keys, values
+  // and a per-entry overhead), so reads of hot keys make no system call.
+  // Option "cache_bytes"; 0 turns the cache off. Default: 64 MiB.
+  uint64_t cache_bytes = 64ull << 20;
 };
 
 // Validates options; unknown keys and malformed values are Invalid, with a

@@ -142,7 +142,7 @@ TEST_F(FileEngineTest, SingleKeyCallsMayRunOnTheLoopUnlessEveryWriteIsSynced) {
     ASSERT_TRUE(always);
     EXPECT_FALSE(always->single_key_inline());
   }
-  auto b = OpenOrDie({{"sync", "interval"}});
+  auto b = OpenOrDie({{"sync", "interval"}, {"cache_bytes", "0"}});  // every read from the file
   ASSERT_TRUE(b);
   EXPECT_TRUE(b->single_key_inline());
   EXPECT_FALSE(b->nonblocking());
@@ -300,7 +300,7 @@ TEST_F(FileEngineTest, FlippedByteInSealedSegmentRefusesOpen) {
 }
 
 TEST_F(FileEngineTest, FlippedByteDetectedOnRead) {
-  auto b = OpenOrDie({{"sync", "never"}});
+  auto b = OpenOrDie({{"sync", "never"}, {"cache_bytes", "0"}});  // every read from the file
   ASSERT_TRUE(b);
   ASSERT_TRUE(b->Put("good", TestHash("good"), "fine").ok());
   ASSERT_TRUE(b->Put("bad", TestHash("bad"), std::string(100, 'v')).ok());
@@ -566,6 +566,128 @@ TEST_F(FileEngineTest, ConcurrentWritersWithGroupCommitAllSurvive) {
       std::string k = "t" + std::to_string(t) + "-" + std::to_string(i);
       ExpectValue(*b, k, Value(k, i));
     }
+  }
+}
+
+// The value cache answers reads of recent keys from memory: after the
+// segments left the page cache a read on the loop still answers, without
+// WouldBlock, and the engine's statistics count the hits.
+TEST_F(FileEngineTest, CachedValuesAreReadWithoutTheDisk) {
+  auto b = OpenOrDie({{"sync", "interval"}});
+  ASSERT_TRUE(b);
+  const std::string value = Value("hot", 1, 8192);
+  ASSERT_TRUE(b->Put("hot", TestHash("hot"), value).ok());
+  ASSERT_TRUE(b->Sync().ok());
+  for (const auto& seg : Segments()) {
+    int fd = ::open(seg.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    ::close(fd);
+  }
+  {
+    NoWaitScope on_loop;
+    auto got = b->Get("hot");
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, value);
+  }
+  auto stats = b->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_NE(stats->find("\"hits\":1,"), std::string::npos) << *stats;
+}
+
+// The cache never serves a value the log no longer holds: overwrites,
+// removes, re-puts, compaction moving records, and a cache too small for
+// everything (evictions) all read back what a cache-less reopen reads.
+TEST_F(FileEngineTest, TheCacheAlwaysAgreesWithTheLog) {
+  std::map<std::string, std::string> want;
+  {
+    auto b = OpenOrDie({{"sync", "never"}, {"segment_bytes", "4096"}, {"cache_bytes", "8192"}});
+    ASSERT_TRUE(b);
+    for (int round = 0; round < 6; ++round) {
+      for (int i = 0; i < 60; ++i) {
+        std::string k = "k" + std::to_string(i);
+        if ((i + round) % 5 == 0) {
+          Status s = b->Remove(k);
+          EXPECT_TRUE(s.ok() || s.IsNotFound()) << s.ToString();
+          want.erase(k);
+        } else {
+          std::string v = Value(k, round, 40 + (i * 13) % 200);
+          ASSERT_TRUE(b->Put(k, TestHash(k), v).ok());
+          want[k] = v;
+        }
+        if (i % 3 == 0) (void)b->Get("k" + std::to_string((i * 7) % 60));  // fills
+      }
+    }
+    // Compaction moves live records (a value in the cache stays right).
+    ASSERT_TRUE(WaitFor([&] { return StatField(*b, "compactions") > 0; })) << b->Stats().value();
+    for (int i = 0; i < 60; ++i) {
+      std::string k = "k" + std::to_string(i);
+      if (want.count(k)) {
+        ExpectValue(*b, k, want[k]);
+      } else {
+        ExpectAbsent(*b, k);
+      }
+    }
+  }
+  auto b = OpenOrDie({{"cache_bytes", "0"}});
+  ASSERT_TRUE(b);
+  for (int i = 0; i < 60; ++i) {
+    std::string k = "k" + std::to_string(i);
+    if (want.count(k)) {
+      ExpectValue(*b, k, want[k]);
+    } else {
+      ExpectAbsent(*b, k);
+    }
+  }
+}
+
+// Readers filling the cache while writers overwrite the same keys: once all
+// stop, every key reads (from the cache) what the log holds.
+TEST_F(FileEngineTest, ReadersFillingTheCacheNeverLeaveAStaleValue) {
+  constexpr int kKeys = 20, kWrites = 400;
+  std::map<std::string, std::string> cached;
+  {
+    auto b = OpenOrDie({{"sync", "never"}});
+    ASSERT_TRUE(b);
+    std::atomic<bool> done{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kWrites; ++i) {
+          std::string k = "c" + std::to_string((i * 7 + t) % kKeys);
+          ASSERT_TRUE(b->Put(k, TestHash(k), Value(k, i * 2 + t)).ok());
+        }
+      });
+    }
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        int i = t;
+        while (!done.load()) (void)b->Get("c" + std::to_string(i++ % kKeys));
+      });
+    }
+    threads[0].join();
+    threads[1].join();
+    done = true;
+    threads[2].join();
+    threads[3].join();
+    for (int i = 0; i < kKeys; ++i) {
+      std::string k = "c" + std::to_string(i);
+      auto got = b->Get(k);
+      ASSERT_TRUE(got.ok()) << k;
+      cached[k] = *got;
+    }
+  }
+  auto b = OpenOrDie({{"cache_bytes", "0"}});
+  ASSERT_TRUE(b);
+  for (const auto& [k, v] : cached) ExpectValue(*b, k, v);
+}
+
+TEST_F(FileEngineTest, CacheBytesMustBeACount) {
+  for (const char* bad : {"-1", "x", "", "1099511627777"}) {
+    auto b = TryOpen({{"cache_bytes", bad}});
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_NE(b.status().message().find("cache_bytes"), std::string::npos)
+        << b.status().ToString();
   }
 }
 

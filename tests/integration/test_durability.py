@@ -62,8 +62,10 @@ class DurabilityTest(DynamoTestCase):
     def test_records_out_of_the_page_cache_are_read_from_the_disk_off_the_loop(self):
         # sync=interval: single-key calls run on the node's loop; a read the
         # page cache cannot answer runs again on a worker (docs/design.md).
+        # (cache_bytes=0: without the engine's value cache, so reads go to the file.)
         node = self.start_node(backend="file",
-                               extra_args=["--backend-opt", "sync_interval_ms=20"])
+                               extra_args=["--backend-opt", "sync_interval_ms=20",
+                                           "--backend-opt", "cache_bytes=0"])
         self.assertEqual(status_of(node)["engine_calls"],
                          {"on": "loop_single_key", "retried_on_workers": 0})
         expected = self.write_keys(node, 100)
