@@ -24,9 +24,9 @@ Peers::Peers(zmq::context_t& ctx, const std::string& listen)
 
 Peers::~Peers() = default;
 
-zmq::socket_t& Peers::SocketFor(const std::string& endpoint) {
+Peers::PeerSocket& Peers::SocketFor(const std::string& endpoint) {
   auto it = sockets_.find(endpoint);
-  if (it != sockets_.end()) return *it->second;
+  if (it != sockets_.end()) return it->second;
   auto sock = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
   sock->set(zmq::sockopt::linger, 0);
   sock->set(zmq::sockopt::sndhwm, 10000);
@@ -37,8 +37,11 @@ zmq::socket_t& Peers::SocketFor(const std::string& endpoint) {
     target = "tcp://" + source_host_ + ":0;" + endpoint.substr(6);
   }
   sock->connect(target);
-  if (socket_observer_) socket_observer_(sock->get(zmq::sockopt::fd));
-  return *sockets_.emplace(endpoint, std::move(sock)).first->second;
+  const int fd = sock->get(zmq::sockopt::fd);
+  PeerSocket& added = sockets_.emplace(endpoint, PeerSocket{std::move(sock)}).first->second;
+  by_fd_[fd] = &added;
+  if (socket_observer_) socket_observer_(fd);
+  return added;
 }
 
 void Peers::Call(const std::string& endpoint, const wire::RequestView& req,
@@ -62,7 +65,9 @@ void Peers::Flush() {
     const std::string frame = queued.batch.Take(next_id_++);
     Status failure;
     try {
-      if (!SocketFor(endpoint).send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+      PeerSocket& peer = SocketFor(endpoint);
+      peer.touched = true;
+      if (!peer.sock->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
         failure = Status::Unavailable("send queue to " + endpoint + " is full");
       }
     } catch (const zmq::error_t& e) {
@@ -93,24 +98,44 @@ void Peers::OnReplyFrame(std::string_view frame, bool nested) {
 
 bool Peers::Drain() {
   bool more = false;
-  for (auto& [endpoint, sock] : sockets_) {
+  for (auto& [endpoint, peer] : sockets_) {
+    if (!peer.ready) continue;
     int n = 0;
     for (; n < 1024; ++n) {
       zmq::message_t msg;
-      if (!sock->recv(msg, zmq::recv_flags::dontwait)) break;
+      if (!peer.sock->recv(msg, zmq::recv_flags::dontwait)) break;
       if (observer_) observer_(endpoint, true, Clock::now());
       OnReplyFrame(msg.to_string_view(), false);
     }
-    more = more || n == 1024;
+    // Drained to EAGAIN: its next message signals its ZMQ_FD again.
+    peer.ready = n == 1024;
+    if (!peer.ready) peer.touched = false;
+    more = more || peer.ready;
   }
   return more;
 }
 
 bool Peers::HasInput() {
-  for (auto& [endpoint, sock] : sockets_) {
-    if (sock->get(zmq::sockopt::events) & ZMQ_POLLIN) return true;
+  bool input = false;
+  for (auto& [endpoint, peer] : sockets_) {
+    if (peer.touched) {
+      peer.touched = false;
+      try {
+        if (peer.sock->get(zmq::sockopt::events) & ZMQ_POLLIN) peer.ready = true;
+      } catch (const zmq::error_t&) {
+        peer.ready = true;  // let the drain find out
+      }
+    }
+    input = input || peer.ready;
   }
-  return false;
+  return input;
+}
+
+bool Peers::OnReadable(int fd) {
+  auto it = by_fd_.find(fd);
+  if (it == by_fd_.end()) return false;
+  it->second->ready = true;
+  return true;
 }
 
 void Peers::Finish(uint64_t id, Result<wire::Reply> result) {

@@ -42,11 +42,20 @@ class Peers {
   // several requests this loop turn (fewer messages, syscalls, wake-ups).
   void Flush();
 
-  // Receives the replies every peer socket has ready (at most 1024 each);
-  // true when some socket may have more.
+  // Receives the replies of every peer socket that may have some (its
+  // ZMQ_FD woke the loop, HasInput saw one, or the last drain stopped at its
+  // bound), at most 1024 each; true when some socket may have more.
   bool Drain();
-  // True when some peer socket has a message ready (ZMQ_EVENTS).
+  // Before the loop sleeps: asks (ZMQ_EVENTS) each socket sent on since it
+  // was last drained or asked, since a send may have consumed the signal
+  // that would have made its ZMQ_FD readable; true when one has a message
+  // ready or a drain stopped at its bound. A socket nothing touched since
+  // its drain reached EAGAIN needs no asking: its next message makes its
+  // ZMQ_FD readable.
   bool HasInput();
+  // The ZMQ_FD fd woke the loop: true (and its socket is drained next) when
+  // it is a peer socket's.
+  bool OnReadable(int fd);
   // Called with the ZMQ_FD of each peer socket when it is created, so the
   // loop can wait on it.
   void SetSocketObserver(std::function<void(int fd)> observer) {
@@ -69,14 +78,20 @@ class Peers {
     Clock::time_point deadline;
     std::string endpoint;
   };
-  zmq::socket_t& SocketFor(const std::string& endpoint);
+  struct PeerSocket {
+    std::unique_ptr<zmq::socket_t> sock;
+    bool ready = true;     // may hold messages: drain it
+    bool touched = false;  // sent on since its last drain or ZMQ_EVENTS check
+  };
+  PeerSocket& SocketFor(const std::string& endpoint);
   void Finish(uint64_t id, Result<wire::Reply> result);
   void OnReplyFrame(std::string_view frame, bool nested);
   Loop::PeerObserver observer_;
 
   zmq::context_t& ctx_;
-  std::string source_host_;  // empty: let the kernel choose
-  std::map<std::string, std::unique_ptr<zmq::socket_t>> sockets_;
+  std::string source_host_;                     // empty: let the kernel choose
+  std::map<std::string, PeerSocket> sockets_;   // nodes never move
+  std::unordered_map<int, PeerSocket*> by_fd_;  // ZMQ_FD -> its socket
   std::function<void(int fd)> socket_observer_;
   std::unordered_map<uint64_t, Pending> pending_;
   // Min-heap of (deadline, id). Entries of calls that already finished stay

@@ -51,7 +51,8 @@ Status ZmqLoop::Open(const Options& options) {
     sockets_->router.set(zmq::sockopt::sndhwm, 100000);
     sockets_->router.set(zmq::sockopt::rcvhwm, 100000);
     sockets_->router.bind(options.listen);
-    if (Status s = AddToEpoll(sockets_->router.get(zmq::sockopt::fd), EPOLLIN); !s.ok()) return s;
+    router_fd_ = sockets_->router.get(zmq::sockopt::fd);
+    if (Status s = AddToEpoll(router_fd_, EPOLLIN); !s.ok()) return s;
   } catch (const zmq::error_t& e) {
     return Status::IOError("cannot listen on " + options.listen + ": " + e.what());
   }
@@ -105,6 +106,10 @@ Status ZmqLoop::Run(int stop_fd) {
       const int fd = events[i].data.fd;
       if (fd == stop_fd) {
         stop = true;
+      } else if (fd == router_fd_) {
+        router_ready_ = true;
+      } else if (peers_->OnReadable(fd)) {
+        // drained below
       } else if (fd == event_fd_) {
         // Reset the eventfd before taking the queue: a Post that finds the
         // queue empty after that writes again, so no wake-up is lost.
@@ -115,7 +120,6 @@ Status ZmqLoop::Run(int stop_fd) {
         auto on_ready = it->second;  // it may unwatch itself
         on_ready(events[i].events);
       }
-      // ZeroMQ sockets: drained below whatever woke us.
     }
     if (stop) break;
     more = DrainRouter();
@@ -128,20 +132,35 @@ Status ZmqLoop::Run(int stop_fd) {
   return Status::OK();
 }
 
+// Only sockets sent on since their last drain are asked (ZMQ_EVENTS, which
+// costs libzmq a poll and a getpid): a send may have consumed the signal of a
+// message that arrived meanwhile. Any other socket was drained to EAGAIN and
+// signals its ZMQ_FD when its next message arrives.
 bool ZmqLoop::HasZmqInput() {
   try {
-    if (sockets_->router.get(zmq::sockopt::events) & ZMQ_POLLIN) return true;
-    return peers_->HasInput();
+    if (router_touched_) {
+      router_touched_ = false;
+      if (sockets_->router.get(zmq::sockopt::events) & ZMQ_POLLIN) router_ready_ = true;
+    }
+    const bool peers = peers_->HasInput();
+    return router_ready_ || peers;
   } catch (const zmq::error_t&) {
-    return true;  // let the drain find out
+    router_ready_ = true;  // let the drain find out
+    return true;
   }
 }
 
 bool ZmqLoop::DrainRouter() {
+  if (!router_ready_) return false;
   // Bounded, so replies and peers are not starved.
   for (int i = 0; i < 1024; ++i) {
     zmq::message_t identity;
-    if (!sockets_->router.recv(identity, zmq::recv_flags::dontwait)) return false;
+    if (!sockets_->router.recv(identity, zmq::recv_flags::dontwait)) {
+      // Drained to EAGAIN: its next message signals its ZMQ_FD again.
+      router_ready_ = false;
+      router_touched_ = false;
+      return false;
+    }
     // A multipart message arrives whole, so its parts are all ready. The
     // first after the identity is the request; any further one only counts.
     zmq::message_t body;
@@ -242,6 +261,7 @@ void ZmqLoop::FlushReplies() {
 }
 
 void ZmqLoop::SendFrame(const std::string& to, const std::string& frame) {
+  router_touched_ = true;
   try {
     if (!sockets_->router.send(zmq::buffer(to),
                                zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {

@@ -96,6 +96,12 @@ class ZmqLoop final : public Loop {
   Status AddToEpoll(int fd, uint32_t events);
 
   std::unique_ptr<Sockets> sockets_;
+  // The ROUTER's ZMQ_FD, and whether it may hold messages (its fd woke the
+  // loop, ZMQ_EVENTS said so, or a drain stopped at its bound) or was sent
+  // on since it was last drained or asked (Peers keeps the same per peer).
+  int router_fd_ = -1;
+  bool router_ready_ = true;
+  bool router_touched_ = false;
   std::unique_ptr<Peers> peers_;
   std::unique_ptr<WorkerPool> workers_;
   EngineCalls engine_calls_ = EngineCalls::kWorkers;
