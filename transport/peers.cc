@@ -38,7 +38,8 @@ Peers::PeerSocket& Peers::SocketFor(const std::string& endpoint) {
   }
   sock->connect(target);
   const int fd = sock->get(zmq::sockopt::fd);
-  PeerSocket& added = sockets_.emplace(endpoint, PeerSocket{std::move(sock)}).first->second;
+  PeerSocket& added =
+      sockets_.emplace(endpoint, PeerSocket{std::move(sock), ZmqReadiness()}).first->second;
   by_fd_[fd] = &added;
   if (socket_observer_) socket_observer_(fd);
   return added;
@@ -66,7 +67,7 @@ void Peers::Flush() {
     Status failure;
     try {
       PeerSocket& peer = SocketFor(endpoint);
-      peer.touched = true;
+      peer.readiness.Sent();
       if (!peer.sock->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
         failure = Status::Unavailable("send queue to " + endpoint + " is full");
       }
@@ -99,7 +100,7 @@ void Peers::OnReplyFrame(std::string_view frame, bool nested) {
 bool Peers::Drain() {
   bool more = false;
   for (auto& [endpoint, peer] : sockets_) {
-    if (!peer.ready) continue;
+    if (!peer.readiness.ready()) continue;
     int n = 0;
     for (; n < 1024; ++n) {
       zmq::message_t msg;
@@ -107,10 +108,8 @@ bool Peers::Drain() {
       if (observer_) observer_(endpoint, true, Clock::now());
       OnReplyFrame(msg.to_string_view(), false);
     }
-    // Drained to EAGAIN: its next message signals its ZMQ_FD again.
-    peer.ready = n == 1024;
-    if (!peer.ready) peer.touched = false;
-    more = more || peer.ready;
+    peer.readiness.Drained(/*to_eagain=*/n < 1024);
+    more = more || peer.readiness.ready();
   }
   return more;
 }
@@ -118,15 +117,8 @@ bool Peers::Drain() {
 bool Peers::HasInput() {
   bool input = false;
   for (auto& [endpoint, peer] : sockets_) {
-    if (peer.touched) {
-      peer.touched = false;
-      try {
-        if (peer.sock->get(zmq::sockopt::events) & ZMQ_POLLIN) peer.ready = true;
-      } catch (const zmq::error_t&) {
-        peer.ready = true;  // let the drain find out
-      }
-    }
-    input = input || peer.ready;
+    auto& sock = *peer.sock;
+    if (peer.readiness.BeforeSleep([&sock] { return HasPollIn(sock); })) input = true;
   }
   return input;
 }
@@ -134,7 +126,7 @@ bool Peers::HasInput() {
 bool Peers::OnReadable(int fd) {
   auto it = by_fd_.find(fd);
   if (it == by_fd_.end()) return false;
-  it->second->ready = true;
+  it->second->readiness.Signalled();
   return true;
 }
 

@@ -21,8 +21,18 @@
 #include "dynamo/status.h"
 #include "dynamo/transport/loop.h"
 #include "dynamo/transport/message.h"
+#include "dynamo/transport/zmq_readiness.h"
 
 namespace dynamo {
+
+// ZMQ_EVENTS shows a message on s (or asking failed: let the drain find out).
+inline bool HasPollIn(zmq::socket_t& s) {
+  try {
+    return (s.get(zmq::sockopt::events) & ZMQ_POLLIN) != 0;
+  } catch (const zmq::error_t&) {
+    return true;
+  }
+}
 
 class Peers {
  public:
@@ -47,11 +57,8 @@ class Peers {
   // bound), at most 1024 each; true when some socket may have more.
   bool Drain();
   // Before the loop sleeps: asks (ZMQ_EVENTS) each socket sent on since it
-  // was last drained or asked, since a send may have consumed the signal
-  // that would have made its ZMQ_FD readable; true when one has a message
-  // ready or a drain stopped at its bound. A socket nothing touched since
-  // its drain reached EAGAIN needs no asking: its next message makes its
-  // ZMQ_FD readable.
+  // was last drained or asked (ZmqReadiness); true when one has a message
+  // ready or a drain stopped at its bound.
   bool HasInput();
   // The ZMQ_FD fd woke the loop: true (and its socket is drained next) when
   // it is a peer socket's.
@@ -80,8 +87,7 @@ class Peers {
   };
   struct PeerSocket {
     std::unique_ptr<zmq::socket_t> sock;
-    bool ready = true;     // may hold messages: drain it
-    bool touched = false;  // sent on since its last drain or ZMQ_EVENTS check
+    ZmqReadiness readiness;
   };
   PeerSocket& SocketFor(const std::string& endpoint);
   void Finish(uint64_t id, Result<wire::Reply> result);

@@ -107,7 +107,7 @@ Status ZmqLoop::Run(int stop_fd) {
       if (fd == stop_fd) {
         stop = true;
       } else if (fd == router_fd_) {
-        router_ready_ = true;
+        router_ready_.Signalled();
       } else if (peers_->OnReadable(fd)) {
         // drained below
       } else if (fd == event_fd_) {
@@ -132,33 +132,20 @@ Status ZmqLoop::Run(int stop_fd) {
   return Status::OK();
 }
 
-// Only sockets sent on since their last drain are asked (ZMQ_EVENTS, which
-// costs libzmq a poll and a getpid): a send may have consumed the signal of a
-// message that arrived meanwhile. Any other socket was drained to EAGAIN and
-// signals its ZMQ_FD when its next message arrives.
+// Only sockets sent on since their last drain are asked (ZmqReadiness).
 bool ZmqLoop::HasZmqInput() {
-  try {
-    if (router_touched_) {
-      router_touched_ = false;
-      if (sockets_->router.get(zmq::sockopt::events) & ZMQ_POLLIN) router_ready_ = true;
-    }
-    const bool peers = peers_->HasInput();
-    return router_ready_ || peers;
-  } catch (const zmq::error_t&) {
-    router_ready_ = true;  // let the drain find out
-    return true;
-  }
+  const bool router = router_ready_.BeforeSleep([this] { return HasPollIn(sockets_->router); });
+  const bool peers = peers_->HasInput();
+  return router || peers;
 }
 
 bool ZmqLoop::DrainRouter() {
-  if (!router_ready_) return false;
+  if (!router_ready_.ready()) return false;
   // Bounded, so replies and peers are not starved.
   for (int i = 0; i < 1024; ++i) {
     zmq::message_t identity;
     if (!sockets_->router.recv(identity, zmq::recv_flags::dontwait)) {
-      // Drained to EAGAIN: its next message signals its ZMQ_FD again.
-      router_ready_ = false;
-      router_touched_ = false;
+      router_ready_.Drained(/*to_eagain=*/true);
       return false;
     }
     // A multipart message arrives whole, so its parts are all ready. The
@@ -261,7 +248,7 @@ void ZmqLoop::FlushReplies() {
 }
 
 void ZmqLoop::SendFrame(const std::string& to, const std::string& frame) {
-  router_touched_ = true;
+  router_ready_.Sent();
   try {
     if (!sockets_->router.send(zmq::buffer(to),
                                zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {

@@ -64,7 +64,7 @@ Status FileEngine::Get(std::string_view key, std::string* record, std::string_vi
   // Read without the lock; `file` keeps the descriptor open even if
   // compaction unlinks the segment meanwhile.
   Status s = ReadRecord(file, loc, key, record, value, no_wait);
-  if (s.ok()) {
+  if (s.ok() && cache_.enabled()) {
     // Kept only if the key still is what was read: a put or remove since
     // changed the cache itself (compaction moves a record, same value).
     std::shared_lock<std::shared_mutex> l(index_mu_);

@@ -13,7 +13,7 @@ ValueCache::Shard& ValueCache::ShardOf(std::string_view key) {
 }
 
 bool ValueCache::Get(std::string_view key, std::string* out) {
-  if (capacity_ == 0) return false;
+  if (!enabled()) return false;
   Shard& s = ShardOf(key);
   std::lock_guard<std::mutex> l(s.mu);
   auto it = s.map.find(key);
@@ -34,9 +34,9 @@ void ValueCache::EraseLocked(Shard& s, std::list<Item>::iterator it) {
 }
 
 void ValueCache::Put(std::string_view key, std::string_view value) {
-  if (capacity_ == 0) return;
+  if (!enabled()) return;
   Shard& s = ShardOf(key);
-  const uint64_t charge = key.size() + value.size() + kEntryOverhead;
+  const uint64_t charge = Charge(key.size(), value.size());
   std::lock_guard<std::mutex> l(s.mu);
   auto it = s.map.find(key);
   if (charge > shard_capacity_) {
@@ -58,7 +58,7 @@ void ValueCache::Put(std::string_view key, std::string_view value) {
 }
 
 void ValueCache::Erase(std::string_view key) {
-  if (capacity_ == 0) return;
+  if (!enabled()) return;
   Shard& s = ShardOf(key);
   std::lock_guard<std::mutex> l(s.mu);
   auto it = s.map.find(key);

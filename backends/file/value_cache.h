@@ -38,15 +38,20 @@ class ValueCache {
   uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
   uint64_t bytes() const;
   uint64_t capacity() const { return capacity_; }
+  bool enabled() const { return capacity_ != 0; }
 
   // What one entry costs beyond its key and value bytes (list and map nodes).
   static constexpr uint64_t kEntryOverhead = 96;
 
  private:
+  // What an entry of these sizes counts against the capacity.
+  static uint64_t Charge(size_t key_bytes, size_t value_bytes) {
+    return key_bytes + value_bytes + kEntryOverhead;
+  }
   struct Item {
     std::string key;
     std::string value;
-    uint64_t Charge() const { return key.size() + value.size() + kEntryOverhead; }
+    uint64_t Charge() const { return ValueCache::Charge(key.size(), value.size()); }
   };
   struct Shard {
     mutable std::mutex mu;

@@ -49,21 +49,28 @@ BenchOptions::RedisTarget ParseRedisTarget(const std::string& t) {
   return out;
 }
 
+// "a,b,,c" -> {"a", "b", "", "c"}.
+std::vector<std::string> SplitCommas(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = list.find(',', start);
+    out.push_back(list.substr(start, comma == std::string::npos ? comma : comma - start));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
+
 // "1,2,3" -> process ids.
 std::vector<int> ParsePids(const std::string& list) {
   std::vector<int> out;
-  size_t start = 0;
-  while (start <= list.size()) {
-    const size_t comma = list.find(',', start);
-    const std::string one = list.substr(start, comma == std::string::npos ? comma : comma - start);
+  for (const std::string& one : SplitCommas(list)) {
     char* end = nullptr;
     const long pid = std::strtol(one.c_str(), &end, 10);
     if (one.empty() || *end != '\0' || pid <= 0) {
       throw UsageError{"--server-pids wants PID[,PID...], got '" + list + "'"};
     }
     out.push_back(static_cast<int>(pid));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   return out;
 }
@@ -127,10 +134,7 @@ bool ParseOptions(int argc, char** argv, BenchOptions* o) {
     return false;
   }
   o->redis = target.rfind("redis://", 0) == 0;
-  size_t start = 0;
-  for (;;) {
-    const size_t comma = target.find(',', start);
-    std::string t = target.substr(start, comma == std::string::npos ? comma : comma - start);
+  for (std::string& t : SplitCommas(target)) {
     if (o->redis && t.rfind("redis://", 0) == 0) {
       o->redis_targets.push_back(ParseRedisTarget(t));
     } else if (!o->redis && t.rfind("tcp://", 0) == 0 && t.size() > 6) {
@@ -139,8 +143,6 @@ bool ParseOptions(int argc, char** argv, BenchOptions* o) {
       throw UsageError{"--target wants tcp://HOST:PORT[,...] or redis://HOST:PORT[,...], got '" +
                        t + "'"};
     }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   if (!pids.empty()) o->server_pids = ParsePids(pids);
   if (mode == "client") {

@@ -60,30 +60,21 @@ Status LogFile::Open(const std::string& path, Mode mode, std::shared_ptr<LogFile
 }
 
 Status LogFile::ReadAt(uint64_t offset, size_t n, char* dst) const {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = ::pread(fd_.get(), dst + done, n - done, static_cast<off_t>(offset + done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("cannot read " + path_, errno);
-    }
-    if (r == 0) {
-      return Status::Corruption(path_ + " ends before the " + std::to_string(n) +
-                                " bytes at offset " + std::to_string(offset));
-    }
-    done += static_cast<size_t>(r);
-  }
-  return Status::OK();
+  return Read(offset, n, dst, 0);
 }
 
 Status LogFile::TryReadAt(uint64_t offset, size_t n, char* dst) const {
+  return Read(offset, n, dst, RWF_NOWAIT);
+}
+
+Status LogFile::Read(uint64_t offset, size_t n, char* dst, int flags) const {
   size_t done = 0;
   while (done < n) {
     struct iovec iov = {dst + done, n - done};
-    ssize_t r = ::preadv2(fd_.get(), &iov, 1, static_cast<off_t>(offset + done), RWF_NOWAIT);
+    ssize_t r = ::preadv2(fd_.get(), &iov, 1, static_cast<off_t>(offset + done), flags);
     if (r < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EOPNOTSUPP) {
+      if ((flags & RWF_NOWAIT) && (errno == EAGAIN || errno == EOPNOTSUPP)) {
         return Status::WouldBlock(path_ + ": not in the page cache");
       }
       return Status::FromErrno("cannot read " + path_, errno);

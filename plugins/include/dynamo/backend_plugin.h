@@ -84,77 +84,77 @@ typedef struct dynamo_backend dynamo_backend;
 /* One option, passed through from --backend-opt KEY=VALUE. The host also
  * passes "data_dir" (the node's --data-dir) to every engine. */
 typedef struct dynamo_backend_option {
-  const char* key;
-  const char* value;
+  const char *key;
+  const char *value;
 } dynamo_backend_option;
 
 /* One key and value of put_batch(); key_hash as for put(). (ABI 1.1) */
 typedef struct dynamo_backend_item {
-  const char* key;
+  const char *key;
   size_t key_len;
   uint64_t key_hash;
-  const char* value;
+  const char *value;
   size_t value_len;
 } dynamo_backend_item;
 
 /* Called by scan() once per key; return non-zero to stop the scan early.
  * The bytes are only valid during the call. */
-typedef int (*dynamo_backend_scan_fn)(void* ctx, const char* key, size_t key_len, uint64_t key_hash,
-                                      const char* value, size_t value_len);
+typedef int (*dynamo_backend_scan_fn)(void *ctx, const char *key, size_t key_len,
+                                      uint64_t key_hash, const char *value, size_t value_len);
 
 struct dynamo_backend_api {
   /* ---- version 1 ---- */
   uint32_t abi_version; /* DYNAMO_BACKEND_ABI_VERSION the plugin was built with */
   uint32_t struct_size; /* sizeof(struct dynamo_backend_api) in the plugin */
-  const char* name;     /* short engine name, e.g. "file" */
-  const char* version;  /* the engine's own version string */
+  const char *name;     /* short engine name, e.g. "file" */
+  const char *version;  /* the engine's own version string */
   uint64_t capabilities;
 
   /* Opens an engine. On success sets *out. */
-  dynamo_backend_status (*open)(const dynamo_backend_option* options, size_t option_count,
-                                dynamo_backend** out, char** errmsg);
+  dynamo_backend_status (*open)(const dynamo_backend_option *options, size_t option_count,
+                                dynamo_backend **out, char **errmsg);
   /* Flushes and releases everything; the handle is invalid afterwards. */
-  void (*close)(dynamo_backend* be);
+  void (*close)(dynamo_backend *be);
 
   /* On OK sets *value (allocated by the plugin, released with free_mem) and
    * *value_len. NOT_FOUND when the key is absent. */
-  dynamo_backend_status (*get)(dynamo_backend* be, const char* key, size_t key_len, char** value,
-                               size_t* value_len, char** errmsg);
+  dynamo_backend_status (*get)(dynamo_backend *be, const char *key, size_t key_len,
+                               char **value, size_t *value_len, char **errmsg);
   /* Stores value under key, replacing any previous value. */
-  dynamo_backend_status (*put)(dynamo_backend* be, const char* key, size_t key_len,
-                               uint64_t key_hash, const char* value, size_t value_len,
-                               char** errmsg);
+  dynamo_backend_status (*put)(dynamo_backend *be, const char *key, size_t key_len,
+                               uint64_t key_hash, const char *value, size_t value_len,
+                               char **errmsg);
   /* Removes key. NOT_FOUND when the key is absent. */
-  dynamo_backend_status (*remove)(dynamo_backend* be, const char* key, size_t key_len,
-                                  char** errmsg);
+  dynamo_backend_status (*remove)(dynamo_backend *be, const char *key, size_t key_len,
+                                  char **errmsg);
   /* Calls fn for every key whose key_hash lies in [hash_lo, hash_hi], in no
    * particular order. Keys written during the scan may or may not be seen. */
-  dynamo_backend_status (*scan)(dynamo_backend* be, uint64_t hash_lo, uint64_t hash_hi,
-                                dynamo_backend_scan_fn fn, void* ctx, char** errmsg);
+  dynamo_backend_status (*scan)(dynamo_backend *be, uint64_t hash_lo, uint64_t hash_hi,
+                                dynamo_backend_scan_fn fn, void *ctx, char **errmsg);
   /* Makes every completed put/remove durable. */
-  dynamo_backend_status (*sync)(dynamo_backend* be, char** errmsg);
+  dynamo_backend_status (*sync)(dynamo_backend *be, char **errmsg);
   /* Sets *json to a JSON object of engine statistics (allocated by the plugin). */
-  dynamo_backend_status (*stats)(dynamo_backend* be, char** json, char** errmsg);
+  dynamo_backend_status (*stats)(dynamo_backend *be, char **json, char **errmsg);
   /* Releases memory the plugin returned (values, JSON, error messages). */
-  void (*free_mem)(void* p);
+  void (*free_mem)(void *p);
 
   /* ---- version 1.1 (optional: may be NULL) ---- */
   /* Stores count (key, value) pairs, as put() would one by one, and returns
    * OK only when all were stored; on failure some may have been. The host
    * falls back to put() when this is absent. */
-  dynamo_backend_status (*put_batch)(dynamo_backend* be, const dynamo_backend_item* items,
-                                     size_t count, char** errmsg);
+  dynamo_backend_status (*put_batch)(dynamo_backend *be, const dynamo_backend_item *items,
+                                     size_t count, char **errmsg);
 
   /* ---- version 1.2 (optional: may be NULL) ---- */
   /* The capabilities of this open engine, which may depend on its options;
    * the table's capabilities are used when this is absent. */
-  uint64_t (*handle_capabilities)(dynamo_backend* be);
+  uint64_t (*handle_capabilities)(dynamo_backend *be);
   /* As get(), but never waits for a device: DYNAMO_BACKEND_WOULD_BLOCK when
    * the value cannot be had from memory (the page cache) at once; the host
    * then calls get() from a worker. Required with
    * DYNAMO_BACKEND_CAP_SINGLE_KEY_INLINE. */
-  dynamo_backend_status (*try_get)(dynamo_backend* be, const char* key, size_t key_len,
-                                   char** value, size_t* value_len, char** errmsg);
+  dynamo_backend_status (*try_get)(dynamo_backend *be, const char *key, size_t key_len,
+                                   char **value, size_t *value_len, char **errmsg);
 };
 
 /* The size of a table with the version 1.0 block only: the least a plugin
@@ -162,7 +162,7 @@ struct dynamo_backend_api {
 #define DYNAMO_BACKEND_API_SIZE_1_0 offsetof(struct dynamo_backend_api, put_batch)
 
 /* The one exported entry point. */
-typedef const struct dynamo_backend_api* (*dynamo_backend_entry_fn)(void);
+typedef const struct dynamo_backend_api *(*dynamo_backend_entry_fn)(void);
 
 #ifdef __cplusplus
 }

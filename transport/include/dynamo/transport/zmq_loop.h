@@ -26,6 +26,7 @@
 
 #include "dynamo/status.h"
 #include "dynamo/transport/loop.h"
+#include "dynamo/transport/zmq_readiness.h"
 
 namespace dynamo {
 
@@ -96,12 +97,8 @@ class ZmqLoop final : public Loop {
   Status AddToEpoll(int fd, uint32_t events);
 
   std::unique_ptr<Sockets> sockets_;
-  // The ROUTER's ZMQ_FD, and whether it may hold messages (its fd woke the
-  // loop, ZMQ_EVENTS said so, or a drain stopped at its bound) or was sent
-  // on since it was last drained or asked (Peers keeps the same per peer).
-  int router_fd_ = -1;
-  bool router_ready_ = true;
-  bool router_touched_ = false;
+  int router_fd_ = -1;  // the ROUTER's ZMQ_FD
+  ZmqReadiness router_ready_;
   std::unique_ptr<Peers> peers_;
   std::unique_ptr<WorkerPool> workers_;
   EngineCalls engine_calls_ = EngineCalls::kWorkers;

@@ -96,6 +96,8 @@ class LogFile {
 
  private:
   LogFile(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  // ReadAt and TryReadAt: preadv2 with flags (0 or RWF_NOWAIT) until n bytes.
+  Status Read(uint64_t offset, size_t n, char* dst, int flags) const;
   UniqueFd fd_;
   const std::string path_;
 };
