@@ -62,6 +62,17 @@ class FileEngineTest : public ::testing::Test {
     return b.ok() ? std::move(b).value() : nullptr;
   }
 
+  // Drops the (synced, so clean) segments from the page cache, as memory
+  // pressure would.
+  void DropSegmentsFromPageCache() const {
+    for (const auto& seg : Segments()) {
+      int fd = ::open(seg.c_str(), O_RDONLY | O_CLOEXEC);
+      ASSERT_GE(fd, 0);
+      ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+      ::close(fd);
+    }
+  }
+
   // Segment files, oldest first.
   std::vector<fs::path> Segments() const {
     std::vector<fs::path> out;
@@ -158,12 +169,7 @@ TEST_F(FileEngineTest, SingleKeyCallsMayRunOnTheLoopUnlessEveryWriteIsSynced) {
   }
   // Written back and dropped from the page cache, as under memory pressure.
   ASSERT_TRUE(b->Sync().ok());
-  for (const auto& seg : Segments()) {
-    int fd = ::open(seg.c_str(), O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-    ::close(fd);
-  }
+  ASSERT_NO_FATAL_FAILURE(DropSegmentsFromPageCache());
   {
     NoWaitScope on_loop;
     auto cold = b->Get("cold");
@@ -578,12 +584,7 @@ TEST_F(FileEngineTest, CachedValuesAreReadWithoutTheDisk) {
   const std::string value = Value("hot", 1, 8192);
   ASSERT_TRUE(b->Put("hot", TestHash("hot"), value).ok());
   ASSERT_TRUE(b->Sync().ok());
-  for (const auto& seg : Segments()) {
-    int fd = ::open(seg.c_str(), O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-    ::close(fd);
-  }
+  ASSERT_NO_FATAL_FAILURE(DropSegmentsFromPageCache());
   {
     NoWaitScope on_loop;
     auto got = b->Get("hot");
@@ -600,6 +601,16 @@ TEST_F(FileEngineTest, CachedValuesAreReadWithoutTheDisk) {
 // everything (evictions) all read back what a cache-less reopen reads.
 TEST_F(FileEngineTest, TheCacheAlwaysAgreesWithTheLog) {
   std::map<std::string, std::string> want;
+  auto expect_want = [&](Backend& b) {
+    for (int i = 0; i < 60; ++i) {
+      std::string k = "k" + std::to_string(i);
+      if (want.count(k)) {
+        ExpectValue(b, k, want[k]);
+      } else {
+        ExpectAbsent(b, k);
+      }
+    }
+  };
   {
     auto b = OpenOrDie({{"sync", "never"}, {"segment_bytes", "4096"}, {"cache_bytes", "8192"}});
     ASSERT_TRUE(b);
@@ -620,25 +631,11 @@ TEST_F(FileEngineTest, TheCacheAlwaysAgreesWithTheLog) {
     }
     // Compaction moves live records (a value in the cache stays right).
     ASSERT_TRUE(WaitFor([&] { return StatField(*b, "compactions") > 0; })) << b->Stats().value();
-    for (int i = 0; i < 60; ++i) {
-      std::string k = "k" + std::to_string(i);
-      if (want.count(k)) {
-        ExpectValue(*b, k, want[k]);
-      } else {
-        ExpectAbsent(*b, k);
-      }
-    }
+    expect_want(*b);
   }
   auto b = OpenOrDie({{"cache_bytes", "0"}});
   ASSERT_TRUE(b);
-  for (int i = 0; i < 60; ++i) {
-    std::string k = "k" + std::to_string(i);
-    if (want.count(k)) {
-      ExpectValue(*b, k, want[k]);
-    } else {
-      ExpectAbsent(*b, k);
-    }
-  }
+  expect_want(*b);
 }
 
 // Readers filling the cache while writers overwrite the same keys: once all
@@ -686,8 +683,7 @@ TEST_F(FileEngineTest, CacheBytesMustBeACount) {
   for (const char* bad : {"-1", "x", "", "1099511627777"}) {
     auto b = TryOpen({{"cache_bytes", bad}});
     ASSERT_FALSE(b.ok()) << bad;
-    EXPECT_NE(b.status().message().find("cache_bytes"), std::string::npos)
-        << b.status().ToString();
+    EXPECT_NE(b.status().message().find("cache_bytes"), std::string::npos) << b.status().ToString();
   }
 }
 

@@ -477,6 +477,19 @@ class DynamoTestCase(unittest.TestCase):
         node.fixed_port = True  # the cluster knows it by this endpoint
         return node
 
+    def start_resp_cluster(self, count=3, **kwargs):
+        """count cluster nodes, each also serving RESP on a port of its own
+        (kwargs go to start_cluster_node); waits for convergence. Returns
+        (nodes, RESP ports)."""
+        nodes, ports = [], []
+        for _ in range(count):
+            node, port = start_with_redis(lambda args: self.start_cluster_node(
+                seed=nodes[0] if nodes else None, extra_args=args, **kwargs))
+            nodes.append(node)
+            ports.append(port)
+        self.wait_converged(nodes)
+        return nodes, ports
+
     def start_cluster(self, count, backend="memory", extra_args=(), hosts=None,
                       converge=True, deadline=CONVERGE_DEADLINE, **kwargs):
         """count nodes: the first plain, the others with --seed <first>. hosts

@@ -11,7 +11,7 @@ import time
 import unittest
 
 from harness import (BIN_DIR, TIME_SCALE, DynamoTestCase, error_lines, forwarded_total,
-                     free_port, run_program, start_with_redis)
+                     free_port, run_program)
 
 BENCH = os.path.join(BIN_DIR, "dynamo-bench")
 BENCH_DEADLINE = 120.0 * TIME_SCALE
@@ -120,13 +120,7 @@ class DynamoBenchTest(_BenchChecks, DynamoTestCase):
     def test_resp_front_ends_of_a_cluster_as_targets(self):
         """The RESP front ends of a 3-node cluster, clients spread over them;
         what was written through one node is read through the others."""
-        nodes, ports = [], []
-        for _ in range(3):
-            node, port = start_with_redis(lambda args: self.start_cluster_node(
-                seed=nodes[0] if nodes else None, extra_args=args))
-            nodes.append(node)
-            ports.append(port)
-        self.wait_converged(nodes)
+        nodes, ports = self.start_resp_cluster()
         target = ",".join("redis://127.0.0.1:%d" % p for p in ports)
         pids = ",".join(str(n.proc.pid) for n in nodes)
         result = run_bench("--target", target, "--server-pids", pids, *WORKLOAD)

@@ -62,16 +62,7 @@ class RedisClusterTest(DynamoTestCase):
 
     def setUp(self):
         super().setUp()
-        self.ports = []
-        self.nodes = []
-        for _ in range(3):
-            node, port = start_with_redis(
-                lambda args: self.start_cluster_node(
-                    seed=self.nodes[0] if self.nodes else None, extra_args=args,
-                    request_timeout_ms=500))
-            self.nodes.append(node)
-            self.ports.append(port)
-        self.wait_converged(self.nodes)
+        self.nodes, self.ports = self.start_resp_cluster(request_timeout_ms=500)
         self.clients = [client(p) for p in self.ports]
         for c in self.clients:
             self.addCleanup(c.close)
@@ -226,16 +217,7 @@ class RedisFileClusterTest(DynamoTestCase):
 
     def setUp(self):
         super().setUp()
-        self.ports = []
-        self.nodes = []
-        for _ in range(3):
-            node, port = start_with_redis(
-                lambda args: self.start_cluster_node(
-                    seed=self.nodes[0] if self.nodes else None, backend="file",
-                    extra_args=args))
-            self.nodes.append(node)
-            self.ports.append(port)
-        self.wait_converged(self.nodes)
+        self.nodes, self.ports = self.start_resp_cluster(backend="file")
 
     def client_of(self, i):
         c = client(self.ports[i])
