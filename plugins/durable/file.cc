@@ -34,6 +34,29 @@ Status SyncDir(const std::string& dir) {
   return Status::OK();
 }
 
+Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".tmp";
+  {
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd.valid()) return Status::FromErrno("cannot write " + tmp, errno);
+    size_t off = 0;
+    while (off < bytes.size()) {
+      const ssize_t n = ::write(fd.get(), bytes.data() + off, bytes.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Status::FromErrno("cannot write " + tmp, errno);
+      }
+      off += static_cast<size_t>(n);
+    }
+    if (::fsync(fd.get()) != 0) return Status::FromErrno("cannot fsync " + tmp, errno);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Status::FromErrno("cannot rename " + tmp + " to " + path, errno);
+  }
+  const size_t slash = path.rfind('/');
+  return SyncDir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+}
+
 Status DirLock::Acquire(const std::string& dir, std::string_view owner, DirLock* out) {
   const std::string path = dir + "/LOCK";
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));

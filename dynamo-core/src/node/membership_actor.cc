@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "dynamo/durable/file.h"
 #include "dynamo/log.h"
 
 namespace dynamo {
@@ -22,35 +23,6 @@ using wire::RequestView;
 namespace {
 
 std::string StatePath(const NodeOptions& o) { return o.data_dir + "/cluster.state"; }
-
-// Writes bytes to path atomically and durably: temp file, fsync, rename,
-// fsync of the folder.
-Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IOError("cannot write " + tmp + ": " + std::strerror(errno));
-  size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return Status::IOError("cannot write " + tmp + ": " + std::strerror(errno));
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) return Status::IOError("cannot sync " + tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::IOError("cannot rename " + tmp + ": " + std::strerror(errno));
-  }
-  std::string dir = path.substr(0, path.rfind('/'));
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::OK();
-}
 
 }  // namespace
 
@@ -98,7 +70,7 @@ void MembershipActor::Save() {
   ctx_.loop.RunOnWorker([this, seq, bytes = ctx_.cluster.Encode()] {
     std::lock_guard<std::mutex> l(save_mu_);
     if (seq <= saved_seq_) return;  // a newer view was written already
-    Status s = WriteFileAtomically(StatePath(ctx_.options), bytes);
+    Status s = durable::WriteFileAtomically(StatePath(ctx_.options), bytes);
     if (!s.ok()) {
       log::Error("cannot save the cluster state: " + s.ToString());
       return;

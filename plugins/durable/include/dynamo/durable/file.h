@@ -56,6 +56,11 @@ Status CreateDirs(const std::string& dir);
 // are durable.
 Status SyncDir(const std::string& dir);
 
+// Replaces path with bytes atomically and durably: a temporary file beside
+// it, fsync, rename, fsync of the folder. A crash leaves the old or the new
+// contents, never a mix.
+Status WriteFileAtomically(const std::string& path, std::string_view bytes);
+
 // An exclusive flock on <dir>/LOCK, held while the object lives. flock
 // belongs to the open file description, so a second Acquire in the same
 // process is refused like one from another process.
