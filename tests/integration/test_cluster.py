@@ -41,7 +41,8 @@ _COUNTS = re.compile(r"\b(\d+)\s+of\s+(\d+)\b")
 def decode_context(ctx):
     """The events of a context token: base64 of msgpack [clock, dots] (and
     optionally the coordinator hint, a third item), clock and dots each a
-    list of [node_id, counter, ts_ms] (docs/protocol.md)."""
+    list of [actor, counter, ts_ms], an actor being "<node_id>~<suffix>"
+    (docs/protocol.md)."""
     import msgpack
     items = msgpack.unpackb(base64.b64decode(ctx), raw=False)
     return items[0] + items[1]
@@ -162,7 +163,8 @@ class PlacementTest(_ClusterAsserts, DynamoTestCase):
             # A fresh key's first version carries one clock entry: its
             # coordinator's, which must be on the key's preference list
             # (a node outside it forwards the put).
-            coordinators = [entry[0] for entry in decode_context(ctx)]
+            coordinators = [entry[0].split("~")[0] for entry in decode_context(ctx)]
+            self.assertTrue(all("~" in entry[0] for entry in decode_context(ctx)), ctx)
             self.assertEqual(len(coordinators), 1, coordinators)
             self.assertIn(coordinators[0], replicas_of(key, ring),
                           "put of %s through %s was coordinated outside its preference list"
@@ -495,6 +497,45 @@ class JoinTest(_ClusterAsserts, DynamoTestCase):
                              partition_of(missing[0], Q), holders[missing[0]],
                              newcomer.log()[-2000:]))
             time.sleep(0.5)
+
+
+class DotsAfterRestartTest(DynamoTestCase):
+    """A node names its events <node_id>~<suffix> and takes a new suffix when
+    it may have lost events it made (docs/design.md, "A node's dots")."""
+
+    def actor(self, ctx):
+        events = decode_context(ctx)
+        self.assertEqual(len(events), 1, events)
+        return events[0][0]
+
+    def test_a_restarted_memory_node_does_not_reuse_its_events(self):
+        nodes = self.start_cluster(3)  # N=3: node 1 coordinates what it is sent
+        first = self.actor(self.put(nodes[0], "cart", "before"))
+        self.assert_values(nodes[1], "cart", [b"before"])
+        nodes[0].kill9()
+        nodes[0].restart()  # its memory engine comes back empty
+        wait_converged(nodes)
+        # A write that saw nothing: concurrent with "before". Had node 1
+        # counted from 1 again, the replicas holding "before" would take it
+        # for that event and drop it.
+        second = self.actor(self.put(nodes[0], "cart", "after"))
+        self.assertNotEqual(first, second)
+        self.assertEqual(first.split("~")[0], nodes[0].node_id)
+        self.assertEqual(second.split("~")[0], nodes[0].node_id)
+        for reader in nodes[1:]:
+            self.assert_values(reader, "cart", [b"after", b"before"], extra=("--r", "3"))
+
+    def test_a_clean_restart_of_a_file_node_keeps_its_name_a_crash_does_not(self):
+        node = self.start_node(backend="file")
+        first = self.actor(self.put(node, "k1", "v"))
+        node.stop()  # SIGTERM: the engine syncs, the run ends clean
+        node.restart()
+        self.assertEqual(self.actor(self.put(node, "k2", "v")), first)
+        node.kill9()
+        node.restart()
+        after_crash = self.actor(self.put(node, "k3", "v"))
+        self.assertNotEqual(after_crash, first)
+        self.assertEqual(after_crash.split("~")[0], node.node_id)
 
 
 if __name__ == "__main__":

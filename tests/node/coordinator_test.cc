@@ -130,5 +130,52 @@ TEST_F(CoordinatorTest, APutThroughANonReplicaIsForwardedToAReplica) {
   EXPECT_TRUE(cluster.Local(4, key).empty());  // the non-replica keeps no copy
 }
 
+TEST_F(CoordinatorTest, AForwardedWriteAnsweredTooLateIsNotCoordinatedAgain) {
+  cluster.AddNode();
+  ASSERT_TRUE(cluster.RunUntil([&] { return cluster.Converged(); }, 30s));
+  std::string key;
+  std::vector<std::string> pref;
+  for (int i = 0; key.empty(); ++i) {
+    const std::string k = "key" + std::to_string(i);
+    pref = cluster.node(4).context().PreferenceListFor(k);
+    if (std::find(pref.begin(), pref.end(), SimCluster::Id(4)) == pref.end()) key = k;
+  }
+  // The first replica takes the forwarded write, but its answer is lost.
+  const int first = std::stoi(pref[0].substr(4));
+  cluster.net.Cut(SimCluster::Endpoint(first), SimCluster::Endpoint(4));
+  wire::Reply r = cluster.Put(4, key, "once");
+  ASSERT_EQ(r.type, MsgType::kError);
+  EXPECT_EQ(r.error_code, static_cast<uint8_t>(Status::Code::kTimeout));
+  EXPECT_NE(r.error_message.find("may have been applied"), std::string::npos) << r.error_message;
+  cluster.net.Heal();
+  cluster.net.RunFor(2s);
+  // One write, one version, wherever it went.
+  for (const std::string& id : pref) {
+    const SiblingSet set = cluster.Local(std::stoi(id.substr(4)), key);
+    EXPECT_LE(set.versions().size(), 1u) << id;
+  }
+  wire::Reply got = cluster.Get(4, key, 3);
+  ASSERT_EQ(got.type, MsgType::kGetReply) << got.error_message;
+  EXPECT_EQ(got.values, std::vector<std::string>{"once"});
+}
+
+TEST_F(CoordinatorTest, AMemoryNodeThatRestartedDoesNotRepeatItsDots) {
+  // Three nodes, N=3: node 1 coordinates every write sent to it.
+  const std::string key = "restarted-key";
+  ASSERT_EQ(cluster.Put(1, key, "before").type, MsgType::kPutReply);
+  cluster.net.RunFor(1s);
+  cluster.Crash(1);
+  cluster.Restart(1);  // its memory engine comes back empty
+  cluster.net.RunFor(2s);
+  // A write concurrent with "before": its dot must be new, or the replicas
+  // that saw "before" would take it for that write and drop it.
+  ASSERT_EQ(cluster.Put(1, key, "after").type, MsgType::kPutReply);
+  cluster.net.RunFor(1s);
+  for (int i : {2, 3}) {
+    EXPECT_EQ(Values(cluster.Local(i, key)), (std::vector<std::string>{"after", "before"}))
+        << "node" << i;
+  }
+}
+
 }  // namespace
 }  // namespace dynamo::test

@@ -68,11 +68,22 @@ class SimCluster {
     o.data_dir = (dir_ / o.node_id).string();
     if (i > 1) o.seeds = {Endpoint(1)};
     loops.push_back(net.AddLoop(o.listen, Loop::EngineCalls::kAll));
+    options_.push_back(o);
     nodes.push_back(std::make_unique<Node>(o));
     Status s = nodes.back()->Start(loops.back());
     EXPECT_TRUE(s.ok()) << s.ToString();
     nodes.back()->StartActors();
     return *nodes.back();
+  }
+
+  // Node i, crashed, starts again on its data folder (a memory engine
+  // comes back empty).
+  Node& Restart(int i) {
+    nodes.at(i - 1) = std::make_unique<Node>(options_.at(i - 1));
+    Status s = nodes.at(i - 1)->Start(loops.at(i - 1));
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    nodes.at(i - 1)->StartActors();
+    return *nodes.at(i - 1);
   }
 
   // Starts n nodes and runs until every node's ring holds all of them.
@@ -161,6 +172,7 @@ class SimCluster {
  private:
   static inline int counter_ = 0;
   std::filesystem::path dir_;
+  std::vector<NodeOptions> options_;
   uint64_t client_counter_ = 0;
 };
 

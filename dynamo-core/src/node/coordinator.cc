@@ -206,8 +206,8 @@ void Coordinator::CoordinatePut(std::string identity, const RequestView& req) {
   auto write = [this, key = std::string(req.key), key_hash, ctx = std::move(context).value(),
                 value = tombstone ? std::string() : std::string(req.value), tombstone,
                 supersede]() mutable {
-    return ctx_.store.Write(key, key_hash, ctx, ctx_.options.node_id, std::move(value), tombstone,
-                            supersede);
+    return ctx_.store.Write(key, key_hash, ctx, ctx_.actor, std::move(value), tombstone, supersede,
+                            ctx_.loop.WallMillis());
   };
   ctx_.loop.OnEngine<Result<LocalStore::Written>>(
       std::move(write),
@@ -345,22 +345,33 @@ void Coordinator::ForwardPut(std::string identity, std::shared_ptr<const Request
   // A replica coordinating may wait a request timeout for its replicas and
   // another for a stand-in: give it that, so one write is not coordinated
   // twice.
-  ctx_.loop.Call(endpoint, fwd, ctx_.RequestTimeout() * 3,
-                 [this, identity = std::move(identity), req = std::move(req),
-                  targets = std::move(targets), next, refused](Result<Reply> rep) mutable {
-                   const bool not_replica = rep.ok() &&
-                                            rep->ToStatus().code() == Status::Code::kUnavailable &&
-                                            rep->ToStatus().message().rfind(kNotAReplica, 0) == 0;
-                   if (!rep.ok() || not_replica) {
-                     // No answer, or no replica in its newer ring: the next one.
-                     return ForwardPut(std::move(identity), std::move(req), std::move(targets),
-                                       next + 1, refused || not_replica);
-                   }
-                   // Its answer, success or not (a quorum it could not reach
-                   // after writing its own copy is not retried elsewhere).
-                   rep->id = req->id;  // the client's id, not ours
-                   ctx_.Reply(identity, *rep);
-                 });
+  ctx_.loop.Call(
+      endpoint, fwd, ctx_.RequestTimeout() * 3,
+      [this, identity = std::move(identity), req = std::move(req), targets = std::move(targets),
+       next, refused](Result<Reply> rep) mutable {
+        const bool not_replica = rep.ok() && rep->ToStatus().code() == Status::Code::kUnavailable &&
+                                 rep->ToStatus().message().rfind(kNotAReplica, 0) == 0;
+        if (!rep.ok() && rep.status().code() == Status::Code::kTimeout) {
+          // The replica may have coordinated it and its answer be
+          // late or lost: a second coordinator would make the
+          // one write two siblings. The client learns the outcome
+          // is unknown (found by the simulator, docs/testing.md).
+          return ctx_.Reply(
+              identity,
+              Reply::Error(req->id, Status::Timeout("replica " + targets[next] +
+                                                    " did not answer this forwarded write in "
+                                                    "time; it may have been applied")));
+        }
+        if (!rep.ok() || not_replica) {
+          // Not sent, or no replica in its newer ring: the next one.
+          return ForwardPut(std::move(identity), std::move(req), std::move(targets), next + 1,
+                            refused || not_replica);
+        }
+        // Its answer, success or not (a quorum it could not reach
+        // after writing its own copy is not retried elsewhere).
+        rep->id = req->id;  // the client's id, not ours
+        ctx_.Reply(identity, *rep);
+      });
 }
 
 // A write no replica of the key took (all down or cut off): this node
@@ -385,7 +396,10 @@ void Coordinator::CoordinateAsStandIn(std::string identity, const RequestView& r
                                                "get)")));
   }
   // This node keeps no copy of the key, so it cannot see its own earlier
-  // dots: it takes counters from a sequence it never reuses.
+  // dots: it takes counters from a sequence it never reuses, under a name
+  // of its own ("<actor>+h"), apart from the dots it makes as a replica,
+  // whose counters follow what the key holds and could reach the same
+  // numbers (found by the simulator, docs/testing.md).
   const uint64_t counter = ++standin_counter_;
   struct Written {
     Status status;
@@ -399,7 +413,7 @@ void Coordinator::CoordinateAsStandIn(std::string identity, const RequestView& r
     Written w;
     SiblingSet set = ctx_.hints.ForKey(op->key);
     const Version& v =
-        set.Apply(ctx, ctx_.options.node_id, ctx_.loop.WallMillis(), std::move(value), tombstone,
+        set.Apply(ctx, ctx_.actor.Get() + "+h", ctx_.loop.WallMillis(), std::move(value), tombstone,
                   ctx_.options.max_clock_entries, counter);
     w.history = v.History();
     // The context may have carried a higher counter of ours: never hand
@@ -451,8 +465,9 @@ void Coordinator::ServeReplicaPut(std::string identity, const RequestView& req) 
   // A coordinator on an older ring may still count this node as a replica
   // of a partition it already handed off; storing the copy would leave it
   // here for good. Refuse: the coordinator's other replicas carry the write.
+  // So is a node that left: nothing would hand the copy on.
   const Ring& ring = ctx_.cluster.ring();
-  if (req.ring_version != 0 && req.ring_version < ring.version()) {
+  if ((req.ring_version != 0 && req.ring_version < ring.version()) || ctx_.OutOfRing()) {
     const auto pref = ctx_.PreferenceListFor(req.key);
     if (std::find(pref.begin(), pref.end(), ctx_.options.node_id) == pref.end()) {
       return ctx_.Reply(identity, Reply::Error(req.id, NotAReplica(ring.version())));

@@ -28,18 +28,28 @@ Status LocalStore::Store(std::string_view key, uint64_t key_hash, const std::str
   return backend_->Put(key, key_hash, encoded);
 }
 
+Result<LocalStore::Written> LocalStore::Write(std::string_view key, const CausalContext& context,
+                                              std::string_view node, std::string value,
+                                              bool tombstone, bool supersede_current) {
+  ActorName name;
+  name.Set(std::string(node));
+  return Write(key, KeyHash(key), context, name, std::move(value), tombstone, supersede_current,
+               NowMs());
+}
+
 Result<LocalStore::Written> LocalStore::Write(std::string_view key, uint64_t h,
-                                              const CausalContext& context, std::string_view node,
+                                              const CausalContext& context, const ActorName& node,
                                               std::string&& value, bool tombstone,
-                                              bool supersede_current) {
+                                              bool supersede_current, uint64_t now_ms) {
   std::lock_guard<std::mutex> l(StripeFor(h));
   Result<SiblingSet> set = Read(key);
   if (!set.ok()) return set.status();
   CausalContext effective = context;
   if (supersede_current) effective.Merge(set->Context());
   Written w;
-  w.history = set->Apply(effective, node, NowMs(), std::move(value), tombstone, max_clock_entries_)
-                  .History();
+  w.history =
+      set->Apply(effective, node.Get(), now_ms, std::move(value), tombstone, max_clock_entries_)
+          .History();
   w.encoded = set->Encode();
   if (Status s = Store(key, h, w.encoded); !s.ok()) return s;
   NoteWrite(key, h, &*set);

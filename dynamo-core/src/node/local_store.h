@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,6 +25,24 @@
 #include "dynamo/versioning.h"
 
 namespace dynamo {
+
+// The name a node's new versions carry in their dots (node/incarnation.h).
+// Thread-safe: writes on workers read it, the loop renames.
+class ActorName {
+ public:
+  std::string Get() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return name_;
+  }
+  void Set(std::string name) {
+    std::lock_guard<std::mutex> l(mu_);
+    name_ = std::move(name);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string name_;
+};
 
 class LocalStore {
  public:
@@ -43,15 +62,16 @@ class LocalStore {
   // context is widened to every version stored now (a delete without a
   // context deletes what is there, as Riak's does).
   Result<Written> Write(std::string_view key, const CausalContext& context, std::string_view node,
-                        std::string value, bool tombstone, bool supersede_current = false) {
-    return Write(key, KeyHash(key), context, node, std::move(value), tombstone, supersede_current);
-  }
-  // The same with the key's KeyHash, for a caller that computed it already.
-  // value is taken only once the stored set was read: a call that answers
-  // WouldBlock (on the loop, NoWaitScope) leaves it for the retry.
+                        std::string value, bool tombstone, bool supersede_current = false);
+  // The same with the key's KeyHash, for a caller that computed it already,
+  // and the coordinator's name read under the key's lock (a node renames
+  // itself before it drops keys: a write after the drop must carry the new
+  // name; node/incarnation.h). now_ms stamps the version. value is taken
+  // only once the stored set was read: a call that answers WouldBlock (on
+  // the loop, NoWaitScope) leaves it for the retry.
   Result<Written> Write(std::string_view key, uint64_t key_hash, const CausalContext& context,
-                        std::string_view node, std::string&& value, bool tombstone,
-                        bool supersede_current = false);
+                        const ActorName& node, std::string&& value, bool tombstone,
+                        bool supersede_current, uint64_t now_ms);
 
   // Reconciles versions received from another node into the stored set.
   // Returns the stored set after the merge; *changed (when given) says

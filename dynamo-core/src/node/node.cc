@@ -9,6 +9,7 @@
 #include "node/anti_entropy.h"
 #include "node/coordinator.h"
 #include "node/handoff.h"
+#include "node/incarnation.h"
 #include "node/local_store.h"
 #include "node/membership_actor.h"
 #include "node/node_context.h"
@@ -117,6 +118,10 @@ void Node::Wire(Loop* loop) {
 
 Status Node::Assemble(Loop* loop) {
   Wire(loop);
+  auto actor = Incarnation::Begin(options_.data_dir, options_.node_id, store_->backend().durable(),
+                                  loop->WallMillis());
+  if (!actor.ok()) return actor.status();
+  ctx_->actor.Set(std::move(actor).value());
   if (Status s = membership_->LoadOrCreate(); !s.ok()) return s;
   membership_->Save();
   anti_entropy_->SyncTreesWithRing();
@@ -171,7 +176,13 @@ Status Node::Run(int stop_fd) {
   if (!s.ok()) return s;
   log::Info("stopping: finishing in-flight requests");
   s = store_->backend().Sync();
-  if (!s.ok()) log::Error("final sync failed: " + s.ToString());
+  if (!s.ok()) {
+    log::Error("final sync failed: " + s.ToString());
+    return s;
+  }
+  // Nothing this run wrote is lost: the next run may keep its dots' name.
+  s = Incarnation::End(options_.data_dir, ctx_->actor.Get());
+  if (!s.ok()) log::Error(s.ToString());
   return s;
 }
 

@@ -19,6 +19,7 @@
 #include "dynamo/membership.h"
 #include "dynamo/transport/loop.h"
 #include "dynamo/transport/message.h"
+#include "node/local_store.h"
 #include "node/options.h"
 
 namespace dynamo {
@@ -46,7 +47,21 @@ class NodeContext {
   ClusterState& cluster;      // the membership view; only membership changes it
   FailureDetector& detector;  // fed by the loop's peer observer
 
+  // The name of this node's dots in new versions (node/incarnation.h): the
+  // node id and a suffix that changes unless the last run stopped cleanly,
+  // and whenever the node drops keys it handed off.
+  ActorName actor;
+
   const Ring& ring() const { return cluster.ring(); }
+
+  // This node is leaving or removed and no longer in its ring: it holds no
+  // partition and takes no more data (what it took now would stay here).
+  bool OutOfRing() const {
+    const Member* self = cluster.Find(options.node_id);
+    return self != nullptr &&
+           (self->state == MemberState::kLeaving || self->state == MemberState::kRemoved) &&
+           !cluster.ring().empty() && !cluster.ring().Contains(options.node_id);
+  }
 
   // Where a member listens ("" for an unknown one).
   std::string EndpointOf(const std::string& node_id) const {

@@ -11,6 +11,7 @@
 #include "dynamo/backend.h"
 #include "dynamo/key_hash.h"
 #include "dynamo/log.h"
+#include "node/incarnation.h"
 #include "node/local_store.h"
 
 namespace dynamo {
@@ -239,6 +240,10 @@ void Transfer::DropSlice(std::shared_ptr<Task> task, std::shared_ptr<Items> item
     // every step completes at once, and a partition's slices would nest.
     return ctx_.loop.Post([this, task] { ScanSlice(task); });
   }
+  // This node may have written these keys; if one comes back to it, its
+  // next dots must not repeat those others hold (node/incarnation.h).
+  ctx_.actor.Set(
+      Incarnation::Rename(ctx_.options.node_id, ctx_.loop.WallMillis(), ctx_.actor.Get()));
   ctx_.loop.OnEngineBulk<Status>(
       [this, items] {
         // Only what was handed off: a key merged into since (a hint, a
@@ -286,6 +291,13 @@ void Transfer::Finish(std::shared_ptr<Task> task) {
 }
 
 void Transfer::ServeTransfer(std::string identity, const RequestView& req) {
+  // A node that left takes no more keys: its last hand-off is done, and
+  // they would stay here for good (found by the simulator, docs/testing.md).
+  // The sender keeps them and tries the keys' current replicas later.
+  if (ctx_.OutOfRing()) {
+    return ctx_.Reply(identity,
+                      Reply::Error(req.id, Status::Unavailable("this node has left the ring")));
+  }
   // Decoding a batch of up to 256 sets is worker work too, not the loop's.
   // A bad entry refuses the whole batch before anything is stored.
   auto batch = std::make_shared<std::vector<std::pair<std::string, std::string>>>(req.batch.begin(),
