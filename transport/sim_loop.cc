@@ -1,5 +1,7 @@
 #include "dynamo/transport/sim_loop.h"
 
+#include "dynamo/log.h"
+
 namespace dynamo {
 
 namespace {
@@ -43,24 +45,69 @@ void SimNetwork::Schedule(std::chrono::nanoseconds delay, std::function<void()> 
   events_.push(Event{now_ + delay, next_seq_++, std::move(fn)});
 }
 
-std::chrono::nanoseconds SimNetwork::DrawLatency() {
-  const auto span = static_cast<uint64_t>((latency_max_ - latency_min_).count());
-  const uint64_t extra = span == 0 ? 0 : rng_() % (span + 1);
-  return latency_min_ + std::chrono::microseconds(extra);
+namespace {
+// A write one node forwarded to a replica to coordinate: the one message
+// the protocol does not take twice (a second copy would be coordinated
+// again, a second version of one write). ZeroMQ delivers each message at
+// most once; duplicates here stand for what a network could do to every
+// other message.
+bool IsForwardedWrite(const std::string& frame, bool is_reply) {
+  if (is_reply) return false;
+  wire::RequestView req;
+  if (!wire::DecodeRequest(frame, &req).ok()) return false;
+  return (req.type == wire::MsgType::kPut || req.type == wire::MsgType::kDel) &&
+         (req.flags & wire::kFlagForwarded) != 0;
+}
+}  // namespace
+
+bool SimNetwork::Chance(double p) {
+  if (p <= 0) return false;
+  return static_cast<double>(rng_() >> 11) * 0x1.0p-53 < p;
+}
+
+std::chrono::nanoseconds SimNetwork::DrawLatency(bool between_nodes) {
+  const auto span = static_cast<uint64_t>((faults_.latency_max - faults_.latency_min).count());
+  std::chrono::nanoseconds d =
+      faults_.latency_min + std::chrono::microseconds(span == 0 ? 0 : rng_() % (span + 1));
+  if (between_nodes && faults_.slow_max.count() > 0 && Chance(faults_.slow)) {
+    const auto max_us = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(faults_.slow_max).count());
+    d += std::chrono::microseconds(rng_() % (max_us + 1));
+  }
+  return d;
 }
 
 void SimNetwork::Send(const std::string& from, const std::string& to, std::string frame,
                       bool is_reply) {
-  if (!Linked(from, to)) return;  // lost
-  Schedule(DrawLatency(), [this, from, to, frame = std::move(frame), is_reply] {
-    if (SimLoop* loop = LoopAt(to)) {
-      loop->Run([loop, from, frame, is_reply] { loop->OnFrame(from, frame, is_reply); });
+  ++counts_.sent;
+  if (!Linked(from, to)) {
+    ++counts_.cut;
+    return;
+  }
+  const bool between_nodes = LoopAt(from) != nullptr && LoopAt(to) != nullptr;
+  int copies = 1;
+  if (between_nodes) {
+    if (Chance(faults_.loss)) {
+      ++counts_.lost;
       return;
     }
-    if (!is_reply) return;  // nobody listens there
-    wire::Reply rep;
-    if (wire::DecodeReply(frame, &rep).ok()) client_replies_[to].push_back(std::move(rep));
-  });
+    if (Chance(faults_.duplicate) && !IsForwardedWrite(frame, is_reply)) {
+      ++counts_.duplicated;
+      copies = 2;
+    }
+  }
+  for (int i = 0; i < copies; ++i) {
+    Schedule(DrawLatency(between_nodes), [this, from, to, frame, is_reply] {
+      ++counts_.delivered;
+      if (SimLoop* loop = LoopAt(to)) {
+        loop->Run([loop, from, frame, is_reply] { loop->OnFrame(from, frame, is_reply); });
+        return;
+      }
+      if (!is_reply) return;  // nobody listens there
+      wire::Reply rep;
+      if (wire::DecodeReply(frame, &rep).ok()) client_replies_[to].push_back(std::move(rep));
+    });
+  }
 }
 
 void SimNetwork::ClientSend(const std::string& client, const std::string& endpoint,
@@ -82,6 +129,7 @@ bool SimNetwork::RunNext(Clock::time_point until) {
   Event ev = events_.top();
   events_.pop();
   if (ev.when > now_) now_ = ev.when;
+  ++events_run_;
   ev.fn();
   return true;
 }
@@ -118,6 +166,7 @@ void SimLoop::Run(std::function<void()> fn) {
     held_.push_back(std::move(fn));
     return;
   }
+  if (net_->tag_logs_) log::SetTag(endpoint_.substr(endpoint_.rfind(':') + 1));
   fn();
 }
 

@@ -154,6 +154,11 @@ void Handoff::DeliverHints(const std::string& target, std::vector<HintStore::Hin
                    Status s = rep.ok() ? rep->ToStatus() : rep.status();
                    if (!s.ok()) {
                      log::Debug("hint delivery to " + target + " failed: " + s.ToString());
+#ifdef DYNAMO_MUTATION_HINT_DROPPED
+                     // A deliberate bug, built only for the simulator's
+                     // tests (tests/sim).
+                     return ForgetHints(target, delivered, "");
+#endif
                      busy_.erase(target);
                      return;
                    }

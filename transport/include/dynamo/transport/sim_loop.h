@@ -8,9 +8,12 @@
 // RunFor / RunUntilIdle, and the same seed replays the same run exactly.
 // Requests and replies are encoded and decoded as on the wire, and travel
 // with a latency drawn from the seed; links can be cut (one way or both), so
-// a call times out as it would on a real network. Worker jobs run as events
-// too (a short, random delay later), so engine hand-offs interleave as on a
-// real node.
+// a call times out as it would on a real network. Messages between nodes
+// can also be lost, duplicated (all but a forwarded write: ZeroMQ delivers
+// a message at most once, and that is the one message the protocol would
+// apply twice) or held back (SetFaults), each drawn from the seed; a client's requests and replies
+// are only delayed (a client library never sends a request twice). Worker jobs run as events too (a
+// short, random delay later), so engine hand-offs interleave as on a real node.
 //
 // Single-threaded: everything, Post included, must be called from the
 // thread that drives the network.
@@ -55,6 +58,31 @@ class SimNetwork {
   Clock::time_point Now() const { return now_; }
   std::mt19937_64& rng() { return rng_; }
 
+  // What happens to messages between two nodes (both endpoints loops of
+  // this network). Latency is uniform in [latency_min, latency_max]; a
+  // message is then lost with probability `loss`, else delivered twice with
+  // probability `duplicate` (the copy with its own latency), and each copy
+  // is held back by up to `slow_max` more with probability `slow`.
+  struct Faults {
+    double loss = 0;
+    double duplicate = 0;
+    double slow = 0;
+    std::chrono::microseconds latency_min{100}, latency_max{500};
+    std::chrono::milliseconds slow_max{0};
+  };
+  void SetFaults(const Faults& faults) { faults_ = faults; }
+  const Faults& faults() const { return faults_; }
+  struct Counts {
+    uint64_t sent = 0, lost = 0, duplicated = 0, cut = 0, delivered = 0;
+  };
+  const Counts& counts() const { return counts_; }
+  // While set, every event of a node's loop runs with the log tag set to
+  // the node's endpoint (log::SetTag), so a run's log tells nodes apart.
+  void TagLogs(bool on) { tag_logs_ = on; }
+
+  // Events run so far.
+  uint64_t events_run() const { return events_run_; }
+
   // Messages from `from` to `to` are lost until Heal (one direction).
   void Cut(const std::string& from, const std::string& to);
   // Both directions.
@@ -87,7 +115,8 @@ class SimNetwork {
     }
   };
   void Schedule(std::chrono::nanoseconds delay, std::function<void()> fn);
-  std::chrono::nanoseconds DrawLatency();
+  std::chrono::nanoseconds DrawLatency(bool between_nodes);
+  bool Chance(double p);
   bool Linked(const std::string& from, const std::string& to) const;
   // Delivers a frame from `from` to the node or client at `to`.
   void Send(const std::string& from, const std::string& to, std::string frame, bool is_reply);
@@ -97,8 +126,10 @@ class SimNetwork {
   std::mt19937_64 rng_;
   uint64_t next_seq_ = 1;
   std::priority_queue<Event, std::vector<Event>, Later> events_;
-  // One-way message latency, drawn uniformly from this range.
-  const std::chrono::microseconds latency_min_{100}, latency_max_{500};
+  Faults faults_;
+  Counts counts_;
+  uint64_t events_run_ = 0;
+  bool tag_logs_ = false;
   std::set<std::pair<std::string, std::string>> cut_;
   std::map<std::string, std::unique_ptr<SimLoop>> loops_;
   std::map<std::string, std::vector<wire::Reply>> client_replies_;
