@@ -16,6 +16,7 @@
 
 #include "driver.h"
 #include "dynamo/client.h"
+#include "dynamo/option_error.h"
 
 namespace po = boost::program_options;
 using dynamo::bench::BenchOptions;
@@ -127,7 +128,7 @@ bool ParseOptions(int argc, char** argv, BenchOptions* o) {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    throw UsageError{e.what()};
+    throw UsageError{dynamo::OptionError(e)};
   }
   if (vm.count("help")) {
     std::cout << desc << "\n";

@@ -86,11 +86,24 @@ class StartupFailureTest(DynamoTestCase):
             "--no-such-flag": ["--no-such-flag"],
             "--partitions not a number": ["--partitions", "many"],
             "--workers missing its value": ["--workers"],
+            # Boost formats its messages by replacing %value% with the
+            # value until none is left: these looped forever (fuzzing).
+            "--replicas %value%": ["--replicas", "%value%"],
+            "an option named %canonical_option%": ["--%canonical_option%"],
         }
         for name, args in cases.items():
             with self.subTest(case=name):
                 r = self.dynamod(*args, backend="memory")
                 self.assertFailsWithOneLine(r, EXIT_BAD_OPTION)
+
+    def test_a_config_value_holding_a_placeholder_is_an_error_not_a_hang(self):
+        config = os.path.join(self.make_temp_dir(), "dynamod.conf")
+        with open(config, "w") as f:
+            f.write("replicas = %value%\n")
+        r = self.dynamod("--config", config, backend="memory")
+        line = self.assertFailsWithOneLine(r, EXIT_BAD_OPTION)
+        self.assertIn("%value%", line)
+        self.assertIn("replicas", line)
 
     def test_missing_config_file(self):
         missing = os.path.join(self.make_temp_dir(), "nope.conf")

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "boost/program_options.hpp"
+#include "dynamo/option_error.h"
 #include "simulation.h"
 
 namespace po = boost::program_options;
@@ -38,8 +39,8 @@ int main(int argc, char** argv) {
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
     po::notify(vm);
-  } catch (const std::exception& e) {
-    std::cerr << "dynamo-sim: " << e.what() << "\n";
+  } catch (const po::error& e) {
+    std::cerr << "dynamo-sim: " << dynamo::OptionError(e) << "\n";
     return 2;
   }
   if (vm.count("help")) {

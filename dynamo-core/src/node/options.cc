@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "dynamo/option_error.h"
+
 namespace dynamo {
 namespace po = boost::program_options;
 
@@ -133,7 +135,7 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
         po::store(parsed, vm);
         collect(parsed);
       } catch (const po::error& e) {
-        *error = "config file " + file + ": " + e.what();
+        *error = "config file " + file + ": " + OptionError(e);
         return ParseOutcome::kUsageError;
       }
     }
@@ -150,7 +152,7 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
     }
     po::notify(vm);
   } catch (const po::error& e) {
-    *error = e.what();
+    *error = OptionError(e);
     return ParseOutcome::kUsageError;
   }
   for (const auto& kv : backend_opts) {
