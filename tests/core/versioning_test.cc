@@ -146,6 +146,32 @@ TEST(SiblingSetTest, DecodeRejectsGarbage) {
   }
 }
 
+// Found by fuzzing: outside bytes may hold two versions of one event (the
+// same dot) or a version another's context covers; such a set compared
+// unequal to itself and listed the event twice. Decode builds the set as
+// Apply and Merge do. A dot of counter 0 (covered by every context) or with
+// no node is refused.
+TEST(SiblingSetTest, DecodeKeepsOneVersionPerEventAndRefusesEmptyDots) {
+  // [2, [[ctx, "A", 3, ts, false, "red"], [ctx, "A", 3, ts, false, "blue"]]]
+  const std::string ctx = "\x92\x90\x90";  // [[], []]
+  auto version = [&](const std::string& node, char counter, const std::string& value) {
+    return "\x96" + ctx + std::string(1, static_cast<char>(0xa0 | node.size())) + node +
+           std::string(1, counter) + "\x01\xc2\xc4" +
+           std::string(1, static_cast<char>(value.size())) + value;
+  };
+  const std::string twice = "\x92\x02\x92" + version("A", 3, "red") + version("A", 3, "blue");
+  auto set = SiblingSet::Decode(twice);
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->versions().size(), 1u);
+  EXPECT_EQ(*set, *set);
+  auto again = SiblingSet::Decode(set->Encode());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *set);
+
+  EXPECT_FALSE(SiblingSet::Decode("\x92\x02\x91" + version("A", 0, "zero")).ok());
+  EXPECT_FALSE(SiblingSet::Decode("\x92\x02\x91" + version("", 1, "nameless")).ok());
+}
+
 // Regression: a writer's next put must not drop a sibling it never read.
 // put A; put B blind (sibling); put C with A's context (drops A, keeps B);
 // put D with C's reply context: B must survive.

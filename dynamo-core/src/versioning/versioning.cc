@@ -54,8 +54,7 @@ bool ReadEntries(const msgpack::object& o, std::vector<ClockEntry>* out) {
 
 // A context: [clock, dots]; with coordinator != nullptr, a client's context,
 // which may add the coordinator hint as a third item (a string).
-bool ReadContext(const msgpack::object& o, CausalContext* out,
-                 std::string* coordinator = nullptr) {
+bool ReadContext(const msgpack::object& o, CausalContext* out, std::string* coordinator = nullptr) {
   if (o.type != msgpack::type::ARRAY) return false;
   const uint32_t n = o.via.array.size;
   if (n != 2 && !(n == 3 && coordinator != nullptr)) return false;
@@ -286,8 +285,14 @@ Result<SiblingSet> SiblingSet::Decode(std::string_view bytes) {
         f[4].type != msgpack::type::BOOLEAN || !ReadStr(f[5], &v.value)) {
       return bad("bad version field");
     }
+    if (v.dot_node.empty() || v.dot_node.size() > kMaxNodeName || v.dot_counter == 0) {
+      return bad("bad dot");
+    }
     v.tombstone = f[4].via.boolean;
-    set.versions_.push_back(std::move(v));
+    // Through Add, as every set is built: a second version of one event, or
+    // one another version's context covers, is dropped (no encoder writes
+    // them, but outside bytes may hold them; found by fuzzing).
+    set.Add(std::move(v));
   }
   return set;
 }
