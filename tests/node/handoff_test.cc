@@ -52,5 +52,48 @@ TEST(HandoffTest, AStandInKeepsTheHintUntilTheOwnerAcknowledgedIt) {
   EXPECT_TRUE(cluster.Local(standin, key).empty());
 }
 
+TEST(HandoffTest, ALeavingStandInPassesItsHintsOnAsHints) {
+  SimCluster cluster;
+  cluster.Start(5);
+  const std::string key = "leaving-standin-key";
+  const auto pref = cluster.node(1).context().PreferenceListFor(key);
+  auto index = [](const std::string& id) { return std::stoi(id.substr(4)); };
+  const int coordinator = index(pref[0]), owner = index(pref[1]);
+  for (int i = 1; i <= 5; ++i) {
+    if (i != owner) cluster.net.Isolate(SimCluster::Endpoint(owner), SimCluster::Endpoint(i));
+  }
+  ASSERT_EQ(cluster.Put(coordinator, key, "v").type, MsgType::kPutReply);
+  int standin = 0;
+  ASSERT_TRUE(cluster.RunUntil(
+      [&] {
+        for (int i = 1; i <= 5; ++i) {
+          if (cluster.node(i).handoff().snapshot().pending == 1) standin = i;
+        }
+        return standin != 0;
+      },
+      2s));
+  // The stand-in leaves while the owner is still cut off: the owner still
+  // replicates the key, so its copy must stay a hint somewhere, not be
+  // handed to the replicas that already hold the write.
+  wire::Request leave;
+  leave.type = MsgType::kAdminLeave;
+  ASSERT_EQ(cluster.Call(standin, leave).type, MsgType::kAck);
+  int holder = 0;
+  ASSERT_TRUE(cluster.RunUntil(
+      [&] {
+        holder = 0;
+        for (int i = 1; i <= 5; ++i) {
+          if (i != standin && cluster.node(i).handoff().snapshot().pending == 1) holder = i;
+        }
+        return holder != 0 && cluster.node(standin).handoff().snapshot().pending == 0;
+      },
+      20s));
+  EXPECT_NE(holder, owner);
+  // Back, the owner gets its copy from the hint (anti-entropy is off here).
+  cluster.net.Heal();
+  ASSERT_TRUE(cluster.RunUntil([&] { return !cluster.Local(owner, key).empty(); }, 20s));
+  EXPECT_EQ(Values(cluster.Local(owner, key)), std::vector<std::string>{"v"});
+}
+
 }  // namespace
 }  // namespace dynamo::test

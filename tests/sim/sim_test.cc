@@ -117,6 +117,9 @@ TEST(Simulator, SeedsThatFoundBugsPass) {
       {393, "memory",
        "a node's stand-in dots and its dots as a replica shared one name, and their counters "
        "met: a write was dropped as one already superseded"},
+      {2210, "memory",
+       "a leaving node handed a hint to the key's other replicas, which already held the write: "
+       "one copy fewer, and a crash of the one left lost it"},
       {790, "file",
        "a node that had left took a partition handed to it on an older ring, and kept it: the "
        "write was nowhere else"},
