@@ -8,11 +8,12 @@
 # stays there for the next run. Run it as root or as a user with sudo: the
 # tests that change the machine use sudo (docs/testing.md).
 #
-#   ./test.sh              everything
-#   ./test.sh -R file      extra arguments go to ctest
+#   ./test.sh              everything: every ctest test, then the fuzz targets
+#                          (tests/fuzz/run.sh, DYNAMO_FUZZ_SECONDS each, default 20)
+#   ./test.sh -R file      extra arguments go to ctest, and only ctest runs
 #
-# Exits with ctest's status. A second run is quick: nothing is reinstalled and
-# the build is incremental.
+# Exits non-zero when a test failed or a fuzz target found a problem. A
+# second run is quick: nothing is reinstalled and the builds are incremental.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -21,6 +22,7 @@ source packaging/bootstrap.sh
 BUILD_DIR=build
 
 echo "==> checking Debian packages"
+DYNAMO_DEBIAN_PACKAGES+=("${DYNAMO_TEST_PACKAGES[@]}")
 dynamo_bootstrap
 
 echo "==> configuring (${BUILD_DIR}/, warnings as errors)"
@@ -57,4 +59,24 @@ fi
 echo "==> running tests"
 status=0
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 "$@" || status=$?
-exit "$status"
+# A selection of tests (arguments for ctest) runs only those.
+if (($# > 0)); then
+  exit "$status"
+fi
+
+# Every decoder of outside bytes under libFuzzer (clang, ASan+UBSan), each
+# for DYNAMO_FUZZ_SECONDS (default 20) from its seed corpus
+# (docs/testing.md, "Fuzzing").
+echo "==> fuzzing"
+fuzz_status=0
+tests/fuzz/run.sh build-fuzz "${DYNAMO_FUZZ_SECONDS:-20}" || fuzz_status=$?
+
+if ((status != 0)); then
+  echo "==> some tests failed (see above)" >&2
+  exit "$status"
+fi
+if ((fuzz_status != 0)); then
+  echo "==> a fuzz target found a problem (see above)" >&2
+  exit "$fuzz_status"
+fi
+echo "==> all tests passed, every fuzz target ran without a finding"

@@ -44,6 +44,14 @@ DYNAMO_DEBIAN_PACKAGES=(
   gnupg
 )
 
+# What only the test command needs besides: clang with libFuzzer and its
+# sanitizer runtimes, for the fuzz targets (tests/fuzz). test.sh appends it
+# to DYNAMO_DEBIAN_PACKAGES before it calls dynamo_bootstrap.
+DYNAMO_TEST_PACKAGES=(
+  clang-14
+  libclang-rt-14-dev
+)
+
 # Prints the packages of DYNAMO_DEBIAN_PACKAGES that are not installed, one a line.
 dynamo_missing_packages() {
   local pkg status

@@ -1,0 +1,31 @@
+// Fuzz target: dynamod's INI config file (--config), with any contents:
+// parsed with the command line's rules, an error is one line.
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "node/options.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::string path = (std::filesystem::temp_directory_path() /
+                                   ("dynamo-fuzz-" + std::to_string(::getpid()) + ".ini"))
+                                      .string();
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  }
+  std::string arg0 = "dynamod", arg1 = "--config", arg2 = path;
+  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+  dynamo::NodeOptions options;
+  std::string error;
+  const auto outcome = dynamo::ParseNodeOptions(3, argv, &options, &error);
+  if (outcome == dynamo::ParseOutcome::kUsageError &&
+      (error.empty() || error.find('\n') != std::string::npos)) {
+    __builtin_trap();
+  }
+  return 0;
+}
