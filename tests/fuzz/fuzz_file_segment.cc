@@ -1,42 +1,19 @@
 // Fuzz target: the file engine's recovery, given a segment file of any
 // bytes: Open replays it (a bad tail is cut off, other damage refused), and
 // whatever was recovered reads back by scan and by key.
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "file_engine.h"
-
-namespace {
-
-std::string Dir() {
-  static const std::string dir = [] {
-    const char* shm = "/dev/shm";
-    const std::filesystem::path base = std::filesystem::is_directory(shm)
-                                           ? std::filesystem::path(shm)
-                                           : std::filesystem::temp_directory_path();
-    return (base / ("dynamo-fuzz-segment-" + std::to_string(::getpid()))).string();
-  }();
-  return dir;
-}
-
-}  // namespace
+#include "scratch_segment.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string dir = Dir();
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  {
-    std::ofstream out(dir + "/0000000001.log", std::ios::binary);
-    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
-  }
+  const std::string dir = dynamo::fuzz::FolderWithSegment("segment", data, size);
   dynamo::file::Options options;
   options.dir = dir;
   options.sync = dynamo::file::SyncPolicy::kNever;

@@ -1,12 +1,9 @@
 // Fuzz target: the hint store's replay, given a segment of any bytes: Open
 // recovers (a torn tail is cut off, other damage refused), and every hint
 // recovered reads back, decodes as a sibling set, and can be removed.
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <utility>
@@ -14,30 +11,10 @@
 
 #include "dynamo/versioning.h"
 #include "handoff/hint_store.h"
-
-namespace {
-
-std::string Dir() {
-  static const std::string dir = [] {
-    const char* shm = "/dev/shm";
-    const std::filesystem::path base = std::filesystem::is_directory(shm)
-                                           ? std::filesystem::path(shm)
-                                           : std::filesystem::temp_directory_path();
-    return (base / ("dynamo-fuzz-hints-" + std::to_string(::getpid()))).string();
-  }();
-  return dir;
-}
-
-}  // namespace
+#include "scratch_segment.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string dir = Dir();
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  {
-    std::ofstream out(dir + "/0000000001.log", std::ios::binary);
-    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
-  }
+  const std::string dir = dynamo::fuzz::FolderWithSegment("hints", data, size);
   dynamo::HintStore::Options options;
   options.dir = dir;
   auto store = dynamo::HintStore::Open(options);

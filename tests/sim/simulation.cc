@@ -80,7 +80,6 @@ class Simulation {
     bool leave_sent = false;  // an administrator asked it to leave
     bool leaving = false;     // and the node acknowledged it
     bool paused = false;
-    bool lost_data = false;  // crashed with its engine's data lost
     Clock::time_point resume_at{}, restart_at{};
   };
   // A write a client sent (acknowledged or not), by its value.
@@ -156,8 +155,7 @@ class Simulation {
   std::vector<std::string> keys_;
   uint64_t next_request_ = 0;
   uint64_t next_value_ = 0;
-  int data_loss_budget_ = 1;  // crashes that lose an engine's data, and removes
-  bool anti_entropy_ = true;
+  int data_loss_budget_ = 1;   // crashes that lose an engine's data, and removes
   std::string last_ack_node_;  // the coordinator of the latest acknowledged put
   Clock::time_point next_fault_{};
   bool settling_ = false;
@@ -228,7 +226,6 @@ void Simulation::CrashNode(int i, bool power_loss) {
   n.node.reset();
   n.state = State::kCrashed;
   n.paused = false;
-  if (config_.engine == "memory") n.lost_data = true;
   if (power_loss) LosePageCache(i);
 }
 
@@ -237,7 +234,6 @@ void Simulation::CrashNode(int i, bool power_loss) {
 // garbage.
 void Simulation::LosePageCache(int i) {
   SimNode& n = nodes_[i - 1];
-  n.lost_data = true;
   const fs::path engine_dir = fs::path(n.dir) / "file";
   std::error_code ec;
   fs::path newest;
@@ -764,7 +760,6 @@ void Simulation::Settle() {
 
   std::map<int, uint64_t> rounds;
   auto rounds_done = [&] {
-    if (!anti_entropy_) return true;
     for (int i : Members()) {
       if (nodes_[i - 1].node->anti_entropy().stats().rounds <= rounds[i]) return false;
     }

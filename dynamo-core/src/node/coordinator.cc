@@ -470,9 +470,8 @@ void Coordinator::ServeReplicaPut(std::string identity, const RequestView& req) 
   // A coordinator on an older ring may still count this node as a replica
   // of a partition it already handed off; storing the copy would leave it
   // here for good. Refuse: the coordinator's other replicas carry the write.
-  // So is a node that left: nothing would hand the copy on.
   const Ring& ring = ctx_.cluster.ring();
-  if ((req.ring_version != 0 && req.ring_version < ring.version()) || ctx_.OutOfRing()) {
+  if (req.ring_version != 0 && req.ring_version < ring.version()) {
     const auto pref = ctx_.PreferenceListFor(req.key);
     if (std::find(pref.begin(), pref.end(), ctx_.options.node_id) == pref.end()) {
       return ctx_.Reply(identity, Reply::Error(req.id, NotAReplica(ring.version())));

@@ -67,11 +67,6 @@ void Handoff::ServeHintedPut(std::string identity, const RequestView& req) {
     return ctx_.Reply(identity,
                       Reply::Error(req.id, Status::InvalidArgument("hint names no valid node")));
   }
-  if (ctx_.OutOfRing()) {
-    // It handed its last hints off when it left: one taken now would stay.
-    return ctx_.Reply(identity,
-                      Reply::Error(req.id, Status::Unavailable("this node has left the ring")));
-  }
   // The hint store syncs every add: worker work, whatever the engine.
   ctx_.loop.OnWorker<Status>(
       [this, owner = std::string(req.node_id), key = std::string(req.key),

@@ -1,7 +1,6 @@
 #include "node/incarnation.h"
 
 #include <fstream>
-#include <sstream>
 
 #include "dynamo/durable/file.h"
 

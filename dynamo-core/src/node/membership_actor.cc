@@ -2,11 +2,6 @@
 // per interval, ring changes by the claimant, and the persisted view.
 #include "node/membership_actor.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 

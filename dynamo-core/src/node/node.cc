@@ -268,6 +268,10 @@ Status Node::Validate(const RequestView& req) const {
   return Status::OK();
 }
 
+void Node::RefuseDataAfterLeaving(const std::string& identity, uint64_t id) {
+  ctx_->Reply(identity, Reply::Error(id, Status::Unavailable("this node has left the ring")));
+}
+
 void Node::Dispatch(std::string identity, const RequestView& req) {
   switch (req.type) {
     case MsgType::kGet:
@@ -287,6 +291,7 @@ void Node::Dispatch(std::string identity, const RequestView& req) {
     case MsgType::kReplicaGet:
       return coordinator_->ServeReplicaGet(std::move(identity), req);
     case MsgType::kReplicaPut:
+      if (ctx_->OutOfRing()) return RefuseDataAfterLeaving(identity, req.id);
       // A stand-in's copy (it names the owner) is kept apart from this
       // node's own data.
       if (!req.node_id.empty() && req.node_id != options_.node_id) {
@@ -298,6 +303,7 @@ void Node::Dispatch(std::string identity, const RequestView& req) {
     case MsgType::kJoin:
       return membership_->ServeJoin(std::move(identity), req);
     case MsgType::kTransfer:
+      if (ctx_->OutOfRing()) return RefuseDataAfterLeaving(identity, req.id);
       return transfer_->ServeTransfer(std::move(identity), req);
     case MsgType::kTree:
       return anti_entropy_->ServeTree(std::move(identity), req);

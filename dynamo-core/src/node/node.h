@@ -90,6 +90,11 @@ class Node : private LoopHandler {
   void OnRequestFrame(const std::string& identity, std::string_view frame, bool in_batch);
   Status Validate(const wire::RequestView& req) const;
   void Dispatch(std::string identity, const wire::RequestView& req);
+  // A node that left takes no more data (REPLICA_PUT, hinted or not, and
+  // TRANSFER): its last hand-off is done, and what it took would stay here
+  // for good (found by the simulator, docs/testing.md). The sender keeps its
+  // copy for the keys' current replicas.
+  void RefuseDataAfterLeaving(const std::string& identity, uint64_t id);
 
   NodeOptions options_;
   std::shared_ptr<BackendPlugin> plugin_;

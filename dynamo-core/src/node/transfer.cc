@@ -235,15 +235,20 @@ void Transfer::DropSlice(std::shared_ptr<Task> task, std::shared_ptr<Items> item
   const auto now = ctx_.cluster.ring().PreferenceList(task->partition);
   const bool drop = task->drop_after && !Has(now, ctx_.options.node_id) && !items->empty();
   if (!drop) {
+    task->renamed = false;  // it may be a replica again, and write under its name
     NextSlice(task);
     // Through the loop's queue, not a nested call: with an inline engine
     // every step completes at once, and a partition's slices would nest.
     return ctx_.loop.Post([this, task] { ScanSlice(task); });
   }
   // This node may have written these keys; if one comes back to it, its
-  // next dots must not repeat those others hold (node/incarnation.h).
-  ctx_.actor.Set(
-      Incarnation::Rename(ctx_.options.node_id, ctx_.loop.WallMillis(), ctx_.actor.Get()));
+  // next dots must not repeat those others hold (node/incarnation.h). Once
+  // per hand-off, not per slice: every new name is a new clock entry.
+  if (!task->renamed) {
+    ctx_.actor.Set(
+        Incarnation::Rename(ctx_.options.node_id, ctx_.loop.WallMillis(), ctx_.actor.Get()));
+    task->renamed = true;
+  }
   ctx_.loop.OnEngineBulk<Status>(
       [this, items] {
         // Only what was handed off: a key merged into since (a hint, a
@@ -291,13 +296,6 @@ void Transfer::Finish(std::shared_ptr<Task> task) {
 }
 
 void Transfer::ServeTransfer(std::string identity, const RequestView& req) {
-  // A node that left takes no more keys: its last hand-off is done, and
-  // they would stay here for good (found by the simulator, docs/testing.md).
-  // The sender keeps them and tries the keys' current replicas later.
-  if (ctx_.OutOfRing()) {
-    return ctx_.Reply(identity,
-                      Reply::Error(req.id, Status::Unavailable("this node has left the ring")));
-  }
   // Decoding a batch of up to 256 sets is worker work too, not the loop's.
   // A bad entry refuses the whole batch before anything is stored.
   auto batch = std::make_shared<std::vector<std::pair<std::string, std::string>>>(req.batch.begin(),

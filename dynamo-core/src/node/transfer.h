@@ -80,6 +80,9 @@ struct Transfer::Task {
   bool started = false;
   std::vector<HashRange> pending;
   uint64_t keys = 0;  // keys sent so far
+  // This node took a new name for its dots before its first drop (and it
+  // coordinates none of the partition's keys while it keeps dropping).
+  bool renamed = false;
 };
 
 }  // namespace dynamo

@@ -11,9 +11,10 @@
 // a call times out as it would on a real network. Messages between nodes
 // can also be lost, duplicated (all but a forwarded write: ZeroMQ delivers
 // a message at most once, and that is the one message the protocol would
-// apply twice) or held back (SetFaults), each drawn from the seed; a client's requests and replies
-// are only delayed (a client library never sends a request twice). Worker jobs run as events too (a
-// short, random delay later), so engine hand-offs interleave as on a real node.
+// apply twice) or held back (SetFaults), each drawn from the seed; a
+// client's requests and replies are only delayed (a client library never
+// sends a request twice). Worker jobs run as events too (a short, random
+// delay later), so engine hand-offs interleave as on a real node.
 //
 // Single-threaded: everything, Post included, must be called from the
 // thread that drives the network.
