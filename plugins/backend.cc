@@ -227,15 +227,20 @@ Status Backend::Scan(uint64_t hash_lo, uint64_t hash_hi, const ScanFn& fn) {
   return Convert(rc, err);
 }
 
+// The call and the read of err are separate statements: as arguments of one
+// call, err could be read before the plugin set it (the order of evaluation
+// of arguments is unspecified), losing the message and leaking it.
 Status Backend::Sync() {
   char* err = nullptr;
-  return Convert(plugin_->api()->sync(handle_, &err), err);
+  int rc = plugin_->api()->sync(handle_, &err);
+  return Convert(rc, err);
 }
 
 Result<std::string> Backend::Stats() {
   char* json = nullptr;
   char* err = nullptr;
-  Status s = Convert(plugin_->api()->stats(handle_, &json, &err), err);
+  int rc = plugin_->api()->stats(handle_, &json, &err);
+  Status s = Convert(rc, err);
   if (!s.ok()) return s;
   std::string out = json ? json : "{}";
   if (json) plugin_->api()->free_mem(json);

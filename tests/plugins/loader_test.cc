@@ -171,6 +171,23 @@ TEST(PluginLoaderTest, OpenFailureCarriesThePluginsMessage) {
   EXPECT_TRUE(Contains(be.status(), "open_fails")) << be.status().ToString();
 }
 
+// The message of a failed sync or stats reaches the caller (and is freed:
+// the ASan build's leak check fails this test otherwise).
+TEST(PluginLoaderTest, SyncAndStatsFailuresCarryThePluginsMessage) {
+  auto plugin = BackendPlugin::Load("calls_fail", kBadDir);
+  ASSERT_TRUE(plugin.ok()) << plugin.status().ToString();
+  auto be = Backend::Open(plugin.value(), {});
+  ASSERT_TRUE(be.ok()) << be.status().ToString();
+  Status sync = be.value()->Sync();
+  EXPECT_EQ(sync.code(), Status::Code::kIOError) << sync.ToString();
+  EXPECT_TRUE(Contains(sync, "deliberate sync failure")) << sync.ToString();
+  auto stats = be.value()->Stats();
+  ASSERT_FALSE(stats.ok());
+  EXPECT_EQ(stats.status().code(), Status::Code::kIOError) << stats.status().ToString();
+  EXPECT_TRUE(Contains(stats.status(), "deliberate stats failure")) << stats.status().ToString();
+  EXPECT_TRUE(Contains(stats.status(), "calls_fail")) << stats.status().ToString();
+}
+
 void ExpectWorkingMemoryEngine(const std::shared_ptr<BackendPlugin>& plugin) {
   EXPECT_EQ(plugin->name(), "memory");
   EXPECT_EQ(plugin->path(), kPluginDir + "/memory.so");
