@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang-14, ASan+UBSan) in BUILD_DIR and runs
-# each for SECONDS, starting from its seed corpus in tests/fuzz/corpus (read
+# each for SECONDS (one per core at a time), starting from its seed corpus in tests/fuzz/corpus (read
 # only: new inputs go to a scratch folder). Exits non-zero, naming the
 # target and the input that crashed, when any target finds a crash, a leak,
 # undefined behaviour or a broken round trip (docs/testing.md, "Fuzzing").
@@ -25,19 +25,34 @@ cmake --build "$build_dir" -j "$(nproc)" --target fuzz_all
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-failed=()
-for t in "${targets[@]}"; do
+
+# One target per core at a time; each gets its SECONDS of its own.
+fuzz_one() {
+  local t=$1 status=0
   mkdir -p "$scratch/$t"
-  log="$scratch/$t.log"
-  echo "==> fuzzing $t for ${seconds} s"
-  if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     "$build_dir/bin/$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$scratch/$t-" \
-    "$scratch/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
-    grep -E "^stat::number_of_executed_units" "$log" | sed "s/^/    /" || true
+    "$scratch/$t" "tests/fuzz/corpus/$t" >"$scratch/$t.log" 2>&1 || status=$?
+  echo "$status" >"$scratch/$t.status"
+}
+parallel=$(nproc)
+for t in "${targets[@]}"; do
+  while (($(jobs -rp | wc -l) >= parallel)); do
+    wait -n || true
+  done
+  echo "==> fuzzing $t for ${seconds} s"
+  fuzz_one "$t" &
+done
+wait
+
+failed=()
+for t in "${targets[@]}"; do
+  if [[ "$(cat "$scratch/$t.status" 2>/dev/null)" == 0 ]]; then
+    echo "    $t: $(grep -E "^stat::number_of_executed_units" "$scratch/$t.log" || echo "?")"
   else
     echo "==> $t FAILED; its output:" >&2
-    tail -n 60 "$log" >&2
+    tail -n 60 "$scratch/$t.log" >&2
     for a in "$scratch/$t"-*; do
       [[ -e $a ]] || continue
       mkdir -p "$build_dir/fuzz-artifacts"
