@@ -66,6 +66,53 @@ CTL_DEADLINE = 30.0 * TIME_SCALE     # seconds for one dynamoctl run
 CONVERGE_DEADLINE = 30.0 * TIME_SCALE  # seconds for a cluster to agree on one ring
 WIRE_WAIT_MS = int(10000 * TIME_SCALE)  # one raw request's reply (WireClient), at most
 
+# Sanitizer builds (-DDYNAMO_SANITIZE, docs/testing.md "Sanitizers"). In an
+# ASan build this Python process may have started with ASan's runtime
+# preloaded and leak checks off, so that it can load the C API library
+# (tests/integration/CMakeLists.txt); the programs it starts get the plain
+# environment back and run with the options built into them.
+ASAN_PRELOAD = os.environ.get("DYNAMO_TEST_ASAN_PRELOAD")
+if ASAN_PRELOAD:
+    os.environ.pop("LD_PRELOAD", None)
+    os.environ.pop("ASAN_OPTIONS", None)
+
+# What a sanitizer prints when it finds something (the program then aborts).
+_SANITIZER_REPORT = re.compile(
+    r"ERROR: (?:Address|Leak)Sanitizer|WARNING: ThreadSanitizer|: runtime error: ")
+
+
+# dynamoctl runs thousands of times per module: in an ASan build it skips
+# the leak check at exit (some 40 ms a run); its client library is
+# leak-checked by the C API's test program and the unit tests.
+_CTL_ENV = dict(os.environ)
+_CTL_ENV["ASAN_OPTIONS"] = ":".join(
+    o for o in (os.environ.get("ASAN_OPTIONS"), "detect_leaks=0") if o)
+
+
+def python_env(env=None):
+    """The environment for a Python child process that loads the C API
+    library (os.environ when env is None)."""
+    env = dict(os.environ if env is None else env)
+    if ASAN_PRELOAD:
+        env["LD_PRELOAD"] = ASAN_PRELOAD
+        env["ASAN_OPTIONS"] = "detect_leaks=0"
+    return env
+
+
+def sanitizer_report(text):
+    """The sanitizer report in a program's output, from its first line on,
+    or None."""
+    m = _SANITIZER_REPORT.search(text)
+    if m is None:
+        return None
+    start = text.rfind("\n", 0, m.start()) + 1
+    return text[start:start + 6000]
+
+
+class SanitizerFinding(AssertionError):
+    """A program of a sanitizer build reported an error: whatever the test
+    expected of it, the test fails."""
+
 # dynamoctl exit codes (DESIGN.md 3.2).
 EXIT_OK = 0
 EXIT_OTHER = 1
@@ -127,6 +174,9 @@ class Result:
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+        report = sanitizer_report(self.stderr)
+        if report is not None:
+            raise SanitizerFinding("%r reported:\n%s" % (" ".join(map(str, argv[:6])), report))
 
     @property
     def out(self):
@@ -231,7 +281,7 @@ def run_ctl(endpoint, *args, json_output=False, timeout_ms=None, input=None,
     try:
         proc = subprocess.run(argv, input=input if input is not None else b"",
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=deadline)
+                              env=_CTL_ENV, timeout=deadline)
     except subprocess.TimeoutExpired as e:
         raise AssertionError("dynamoctl did not finish within %.0f s: %r" % (deadline, argv[:8])) from e
     return Result(argv, proc.returncode, proc.stdout, proc.stderr)
@@ -452,9 +502,17 @@ class DynamoTestCase(unittest.TestCase):
         name = "node%d" % self._node_count
         node = Node(self.work_dir, name, backend=backend, extra_args=extra_args,
                     node_id=name if node_id == "" else node_id, **kwargs)
+        self.addCleanup(self.check_sanitizer_reports, node)  # runs after node.cleanup
         self.addCleanup(node.cleanup)
         node.start(wait=wait)
         return node
+
+    def check_sanitizer_reports(self, node):
+        """Fails the test when the node's log holds a sanitizer report (a
+        sanitizer build finds leaks when the node exits)."""
+        report = sanitizer_report(node.log())
+        if report is not None:
+            raise SanitizerFinding("node %s reported:\n%s" % (node.name, report))
 
     # ---- clusters ----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import sys
 import unittest
 
 from harness import (BIN_DIR, EXIT_OK, LIB_DIR, TIME_SCALE, DynamoTestCase, endpoint_of,
-                     error_lines, free_port, run_ctl, run_program)
+                     error_lines, free_port, python_env, run_ctl, run_program)
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _REPO = os.path.dirname(os.path.dirname(_HERE))
@@ -58,7 +58,8 @@ class ExamplesTest(DynamoTestCase):
     def run_example(self, lang, args, env=None):
         argv = [C_CART] if lang == "c" else [sys.executable, PY_CART]
         argv += list(args)
-        full_env = dict(os.environ, DYNAMO_LIB_DIR=LIB_DIR)
+        full_env = dict(os.environ) if lang == "c" else python_env()
+        full_env["DYNAMO_LIB_DIR"] = LIB_DIR
         full_env.pop("DYNAMO_LIB", None)
         full_env.update(env or {})
         return run_program(argv, EXAMPLE_DEADLINE, env=full_env)
