@@ -1,10 +1,21 @@
 #include "dynamo/transport/channel.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <random>
 #include <zmq.hpp>
 
 namespace dynamo::transport {
+namespace {
+
+// Handshake failures in a row (no detail given) that mean a wrong server
+// key rather than a connection that broke during a handshake.
+constexpr int kSilentRefusals = 2;
+
+std::atomic<uint64_t> monitor_serial{0};
+
+}  // namespace
 
 struct ChannelContext::Impl {
   zmq::context_t ctx{1};
@@ -21,11 +32,93 @@ struct Channel::Impl {
   zmq::socket_t socket;
   uint64_t next_id = 0;
   std::string connect_error;  // the endpoint was refused by ZeroMQ
+  bool curve = false;
+  // The socket's connection events: how a refused handshake is told from a
+  // node that is not there.
+  std::unique_ptr<zmq::socket_t> monitor;
+  Status refused;  // the last handshake's refusal, until one succeeds
+  int silent_refusals = 0;
+  // Reads the connection events that arrived; true if any did.
+  bool ReadEvents(const std::string& endpoint);
 };
 
-Channel::Channel(std::string endpoint, std::shared_ptr<ChannelContext> context)
+bool Channel::Impl::ReadEvents(const std::string& endpoint) {
+  bool any = false;
+  for (;;) {
+    zmq::message_t event, address;
+    if (!monitor->recv(event, zmq::recv_flags::dontwait)) return any;
+    if (event.more()) (void)monitor->recv(address, zmq::recv_flags::dontwait);
+    any = true;
+    if (event.size() < 6) continue;
+    uint16_t id;
+    uint32_t value;
+    std::memcpy(&id, event.data(), sizeof(id));
+    std::memcpy(&value, static_cast<const char*>(event.data()) + 2, sizeof(value));
+    switch (id) {
+      case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+        refused = Status::OK();
+        silent_refusals = 0;
+        break;
+      case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        refused = Status::NotAuthorized(endpoint +
+                                        " refused this client's CURVE key: it is not in the "
+                                        "node's authorized keys (ZAP status " +
+                                        std::to_string(value) + ")");
+        break;
+      case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+          refused = Status::NotAuthorized(
+              curve ? endpoint + " does not use CURVE, but this client was given keys"
+                    : endpoint +
+                          " requires CURVE: give this client a key pair and the node's "
+                          "public key (dynamoctl --curve-secret-key-file, --server-public-key)");
+        } else {
+          refused = Status::NotAuthorized("the handshake with " + endpoint +
+                                          " failed: protocol error " + std::to_string(value));
+        }
+        break;
+      case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        // The node could not open our CURVE hello: it was sealed for
+        // another key than the node's own.
+        if (curve && ++silent_refusals >= kSilentRefusals) {
+          refused = Status::NotAuthorized(
+              endpoint +
+              " closed every connection during the CURVE handshake: its public key is not the "
+              "one this client was given (--server-public-key), or it does not use CURVE");
+        }
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+Channel::Channel(std::string endpoint, std::shared_ptr<ChannelContext> context,
+                 const curve::ClientKeys* keys)
     : endpoint_(std::move(endpoint)), impl_(new Impl(std::move(context))) {
   impl_->socket.set(zmq::sockopt::linger, 0);
+  try {
+    if (keys != nullptr) {
+      impl_->curve = true;
+      impl_->socket.set(zmq::sockopt::curve_serverkey, keys->server_public_key);
+      impl_->socket.set(zmq::sockopt::curve_publickey, keys->pair.public_key);
+      impl_->socket.set(zmq::sockopt::curve_secretkey, keys->pair.secret_key);
+    }
+    const std::string monitor_endpoint =
+        "inproc://dynamo-channel-monitor-" + std::to_string(++monitor_serial);
+    if (zmq_socket_monitor(impl_->socket.handle(), monitor_endpoint.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
+      impl_->monitor =
+          std::make_unique<zmq::socket_t>(impl_->context->impl_->ctx, zmq::socket_type::pair);
+      impl_->monitor->set(zmq::sockopt::linger, 0);
+      impl_->monitor->connect(monitor_endpoint);
+    }
+  } catch (const zmq::error_t& e) {
+    impl_->connect_error = std::string("cannot set up the connection's keys: ") + e.what();
+    return;
+  }
   // Queue nothing while there is no connection: the socket is writable only
   // once the node is connected, so Call can tell "unreachable" (nothing
   // sent) from "no reply" (sent, fate unknown).
@@ -69,13 +162,22 @@ Result<wire::Reply> Channel::Call(wire::Request req, std::chrono::milliseconds t
   try {
     const auto connect_wait = std::min(timeout, connect_timeout);
     for (;;) {
-      zmq::pollitem_t out_item{impl_->socket.handle(), 0, ZMQ_POLLOUT, 0};
+      zmq::pollitem_t items[2] = {
+          {impl_->socket.handle(), 0, ZMQ_POLLOUT, 0},
+          {impl_->monitor ? impl_->monitor->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           start + connect_wait - std::chrono::steady_clock::now());
       if (left.count() < 0) left = std::chrono::milliseconds(0);
-      if (zmq::poll(&out_item, 1, left) == 0) {
-        return Status::Unavailable("cannot reach " + endpoint_ + ": no connection within " +
-                                   std::to_string(connect_wait.count()) + " ms");
+      const int ready = zmq::poll(items, impl_->monitor ? 2 : 1, left);
+      if (impl_->monitor) impl_->ReadEvents(endpoint_);
+      if ((items[0].revents & ZMQ_POLLOUT) == 0) {
+        // Not connected: a refused handshake says why; else wait on.
+        if (!impl_->refused.ok()) return impl_->refused;
+        if (ready == 0) {
+          return Status::Unavailable("cannot reach " + endpoint_ + ": no connection within " +
+                                     std::to_string(connect_wait.count()) + " ms");
+        }
+        continue;
       }
       // Writable, yet the connection may have dropped since: then the send
       // would block, and we wait for the reconnection.

@@ -1,5 +1,7 @@
 #include "peers.h"
 
+#include "dynamo/log.h"
+
 namespace dynamo {
 namespace {
 
@@ -19,15 +21,49 @@ std::string SourceHost(const std::string& listen) {
 
 }  // namespace
 
-Peers::Peers(zmq::context_t& ctx, const std::string& listen)
-    : ctx_(ctx), source_host_(SourceHost(listen)) {}
+Peers::Peers(zmq::context_t& ctx, const std::string& listen, const curve::KeyPair* pair)
+    : ctx_(ctx), source_host_(SourceHost(listen)) {
+  if (pair != nullptr) pair_ = *pair;
+}
+
+void Peers::SetServerKeys(std::shared_ptr<const curve::AuthorizedKeys> keys) {
+  server_keys_ = std::move(keys);
+  warned_no_key_.clear();
+  for (auto it = sockets_.begin(); it != sockets_.end();) {
+    const std::string* key = server_keys_ ? server_keys_->KeyAt(it->first) : nullptr;
+    if (key != nullptr && *key == it->second.server_key) {
+      ++it;
+      continue;
+    }
+    // Calls already sent on it end by their deadline.
+    by_fd_.erase(it->second.sock->get(zmq::sockopt::fd));
+    it = sockets_.erase(it);
+  }
+}
 
 Peers::~Peers() = default;
 
-Peers::PeerSocket& Peers::SocketFor(const std::string& endpoint) {
+Peers::PeerSocket* Peers::SocketFor(const std::string& endpoint, Status* why) {
   auto it = sockets_.find(endpoint);
-  if (it != sockets_.end()) return it->second;
+  if (it != sockets_.end()) return &it->second;
+  std::string server_key;
+  if (pair_) {
+    const std::string* key = server_keys_ ? server_keys_->KeyAt(endpoint) : nullptr;
+    if (key == nullptr) {
+      *why =
+          Status::NotAuthorized("no CURVE public key is known for " + endpoint +
+                                ": list it in the authorized keys as 'KEY peer " + endpoint + "'");
+      if (warned_no_key_.insert(endpoint).second) log::Warn(why->message());
+      return nullptr;
+    }
+    server_key = *key;
+  }
   auto sock = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+  if (pair_) {
+    sock->set(zmq::sockopt::curve_serverkey, server_key);
+    sock->set(zmq::sockopt::curve_publickey, pair_->public_key);
+    sock->set(zmq::sockopt::curve_secretkey, pair_->secret_key);
+  }
   sock->set(zmq::sockopt::linger, 0);
   sock->set(zmq::sockopt::sndhwm, 10000);
   sock->set(zmq::sockopt::rcvhwm, 100000);
@@ -39,10 +75,11 @@ Peers::PeerSocket& Peers::SocketFor(const std::string& endpoint) {
   sock->connect(target);
   const int fd = sock->get(zmq::sockopt::fd);
   PeerSocket& added =
-      sockets_.emplace(endpoint, PeerSocket{std::move(sock), ZmqReadiness()}).first->second;
+      sockets_.emplace(endpoint, PeerSocket{std::move(sock), ZmqReadiness(), server_key})
+          .first->second;
   by_fd_[fd] = &added;
   if (socket_observer_) socket_observer_(fd);
-  return added;
+  return &added;
 }
 
 void Peers::Call(const std::string& endpoint, const wire::RequestView& req,
@@ -66,10 +103,12 @@ void Peers::Flush() {
     const std::string frame = queued.batch.Take(next_id_++);
     Status failure;
     try {
-      PeerSocket& peer = SocketFor(endpoint);
-      peer.readiness.Sent();
-      if (!peer.sock->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
-        failure = Status::Unavailable("send queue to " + endpoint + " is full");
+      PeerSocket* peer = SocketFor(endpoint, &failure);
+      if (peer != nullptr) {
+        peer->readiness.Sent();
+        if (!peer->sock->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+          failure = Status::Unavailable("send queue to " + endpoint + " is full");
+        }
       }
     } catch (const zmq::error_t& e) {
       failure = Status::IOError("cannot send to " + endpoint + ": " + e.what());

@@ -12,13 +12,16 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 #include <zmq.hpp>
 
 #include "dynamo/status.h"
+#include "dynamo/transport/curve.h"
 #include "dynamo/transport/loop.h"
 #include "dynamo/transport/message.h"
 #include "dynamo/transport/zmq_readiness.h"
@@ -40,7 +43,8 @@ class Peers {
   using Callback = std::function<void(Result<wire::Reply>)>;
 
   // listen: our own --listen endpoint (its host becomes the source address).
-  Peers(zmq::context_t& ctx, const std::string& listen);
+  // pair: this node's CURVE key pair (null: plain connections).
+  Peers(zmq::context_t& ctx, const std::string& listen, const curve::KeyPair* pair);
   ~Peers();
 
   // Queues req (its id is replaced) for the peer at endpoint; Flush sends
@@ -75,6 +79,11 @@ class Peers {
   // Milliseconds until RunDue has work (0: now, e.g. a send failed), or -1.
   long NextWait();
 
+  // CURVE: the server key of each peer is the one listed for its endpoint.
+  // A connection whose peer's key changed is made again; calls to a peer
+  // with no listed key fail (NotAuthorized) without being sent.
+  void SetServerKeys(std::shared_ptr<const curve::AuthorizedKeys> keys);
+
   // Told of every request sent and every answer received (late ones
   // included): the node's failure detector listens here.
   void SetObserver(Loop::PeerObserver observer) { observer_ = std::move(observer); }
@@ -88,14 +97,20 @@ class Peers {
   struct PeerSocket {
     std::unique_ptr<zmq::socket_t> sock;
     ZmqReadiness readiness;
+    std::string server_key;  // CURVE: the key it was made with
   };
-  PeerSocket& SocketFor(const std::string& endpoint);
+  // The socket to endpoint, made when there is none; nullptr (and *why)
+  // when CURVE knows no key for it.
+  PeerSocket* SocketFor(const std::string& endpoint, Status* why);
   void Finish(uint64_t id, Result<wire::Reply> result);
   void OnReplyFrame(std::string_view frame, bool nested);
   Loop::PeerObserver observer_;
 
   zmq::context_t& ctx_;
-  std::string source_host_;                     // empty: let the kernel choose
+  std::string source_host_;             // empty: let the kernel choose
+  std::optional<curve::KeyPair> pair_;  // CURVE: ours
+  std::shared_ptr<const curve::AuthorizedKeys> server_keys_;
+  std::unordered_set<std::string> warned_no_key_;
   std::map<std::string, PeerSocket> sockets_;   // nodes never move
   std::unordered_map<int, PeerSocket*> by_fd_;  // ZMQ_FD -> its socket
   std::function<void(int fd)> socket_observer_;

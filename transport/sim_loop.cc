@@ -217,7 +217,7 @@ void SimLoop::Call(const std::string& endpoint, const wire::RequestView& req,
 
 void SimLoop::OnFrame(const std::string& from, std::string_view frame, bool is_reply) {
   if (!is_reply) {
-    if (handler_) handler_->OnRequest(from, frame);
+    if (handler_) handler_->OnRequest(from, frame, curve::Role::kPeer);
     return;
   }
   wire::Reply rep;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <zmq.hpp>
 
+#include "dynamo/log.h"
 #include "dynamo/transport/worker_pool.h"
 #include "peers.h"
 
@@ -16,7 +17,23 @@ namespace dynamo {
 struct ZmqLoop::Sockets {
   zmq::context_t ctx{1};
   zmq::socket_t router{ctx, zmq::socket_type::router};
+  std::unique_ptr<zmq::socket_t> zap;  // CURVE only: the ZAP handler (RFC 27)
 };
+
+namespace {
+
+// The role of the key a request came with: the ZAP handler made the key the
+// connection's User-Id, and the current authorized keys say what it may do
+// (so a revoked key loses its rights on connections it already has).
+curve::Role RoleOf(const curve::ServerKeys* keys, zmq::message_t& body) {
+  if (keys == nullptr) return curve::Role::kPeer;
+  const char* key = zmq_msg_gets(body.handle(), "User-Id");
+  if (key == nullptr) return curve::Role::kNone;
+  const curve::Role* role = keys->authorized->RoleOf(key);
+  return role == nullptr ? curve::Role::kNone : *role;
+}
+
+}  // namespace
 
 ZmqLoop::ZmqLoop() : rng_(std::random_device{}()) {}
 
@@ -45,7 +62,23 @@ Status ZmqLoop::Open(const Options& options) {
   if (event_fd_ < 0) return Status::IOError("eventfd failed");
   if (Status s = AddToEpoll(event_fd_, EPOLLIN); !s.ok()) return s;
   sockets_ = std::make_unique<Sockets>();
+  curve_ = options.curve;
   try {
+    if (curve_) {
+      if (!curve::Available()) {
+        return Status::Unsupported("this libzmq has no CURVE support (built without libsodium)");
+      }
+      // The handler is bound before the ROUTER, so no handshake ever finds
+      // none (libzmq would then admit any key).
+      sockets_->zap = std::make_unique<zmq::socket_t>(sockets_->ctx, zmq::socket_type::rep);
+      sockets_->zap->set(zmq::sockopt::linger, 0);
+      sockets_->zap->bind("inproc://zeromq.zap.01");
+      zap_fd_ = sockets_->zap->get(zmq::sockopt::fd);
+      if (Status s = AddToEpoll(zap_fd_, EPOLLIN); !s.ok()) return s;
+      sockets_->router.set(zmq::sockopt::curve_server, 1);
+      sockets_->router.set(zmq::sockopt::curve_secretkey, curve_->pair.secret_key);
+      sockets_->router.set(zmq::sockopt::zap_domain, "dynamo");
+    }
     sockets_->router.set(zmq::sockopt::linger, 0);
     sockets_->router.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(wire::kMaxFrameBytes));
     sockets_->router.set(zmq::sockopt::sndhwm, 100000);
@@ -56,7 +89,8 @@ Status ZmqLoop::Open(const Options& options) {
   } catch (const zmq::error_t& e) {
     return Status::IOError("cannot listen on " + options.listen + ": " + e.what());
   }
-  peers_ = std::make_unique<Peers>(sockets_->ctx, options.listen);
+  peers_ = std::make_unique<Peers>(sockets_->ctx, options.listen, curve_ ? &curve_->pair : nullptr);
+  if (curve_) peers_->SetServerKeys(curve_->authorized);
   // ZMQ_FD only says "look again": Run asks each socket (ZMQ_EVENTS)
   // before it waits, so a level-triggered registration never spins.
   peers_->SetSocketObserver([this](int fd) { (void)AddToEpoll(fd, EPOLLIN); });
@@ -108,6 +142,8 @@ Status ZmqLoop::Run(int stop_fd) {
         stop = true;
       } else if (fd == router_fd_) {
         router_ready_.Signalled();
+      } else if (fd == zap_fd_) {
+        zap_ready_.Signalled();
       } else if (peers_->OnReadable(fd)) {
         // drained below
       } else if (fd == event_fd_) {
@@ -122,6 +158,7 @@ Status ZmqLoop::Run(int stop_fd) {
       }
     }
     if (stop) break;
+    DrainZap();
     more = DrainRouter();
     more = peers_->Drain() || more;
   }
@@ -136,7 +173,73 @@ Status ZmqLoop::Run(int stop_fd) {
 bool ZmqLoop::HasZmqInput() {
   const bool router = router_ready_.BeforeSleep([this] { return HasPollIn(sockets_->router); });
   const bool peers = peers_->HasInput();
-  return router || peers;
+  const bool zap =
+      sockets_->zap && zap_ready_.BeforeSleep([this] { return HasPollIn(*sockets_->zap); });
+  return router || peers || zap;
+}
+
+void ZmqLoop::DrainZap() {
+  if (!sockets_->zap || !zap_ready_.ready()) return;
+  zmq::socket_t& zap = *sockets_->zap;
+  for (int i = 0; i < 256; ++i) {
+    std::vector<zmq::message_t> parts(1);
+    if (!zap.recv(parts[0], zmq::recv_flags::dontwait)) {
+      zap_ready_.Drained(/*to_eagain=*/true);
+      return;
+    }
+    while (parts.back().more() && parts.size() < 16) {
+      zmq::message_t part;
+      (void)zap.recv(part, zmq::recv_flags::dontwait);
+      parts.push_back(std::move(part));
+    }
+    // RFC 27: version, request id, domain, address, identity, mechanism,
+    // then the mechanism's credentials (CURVE: the client's public key).
+    std::string code = "400", text = "malformed ZAP request", user;
+    if (parts.size() >= 7 && parts[0].to_string_view() == "1.0" &&
+        parts[5].to_string_view() == "CURVE" && parts[6].size() == 32) {
+      char key[curve::kKeyChars + 1];
+      zmq_z85_encode(key, parts[6].data<uint8_t>(), 32);
+      if (curve_->authorized->RoleOf(key) != nullptr) {
+        code = "200";
+        text = "OK";
+        user = key;
+      } else {
+        text = "key not authorized";
+        const auto now = Clock::now();
+        if (now - refusals_logged_ >= std::chrono::seconds(1)) {
+          // A public key is not a secret: naming it lets the operator act.
+          log::Warn("refused a connection from " + parts[3].to_string() + ": its key " + key +
+                    " is not in the authorized keys" +
+                    (refusals_unlogged_ > 0
+                         ? " (" + std::to_string(refusals_unlogged_) + " more refused since)"
+                         : std::string()));
+          refusals_logged_ = now;
+          refusals_unlogged_ = 0;
+        } else {
+          ++refusals_unlogged_;
+        }
+      }
+    }
+    const std::string version = "1.0";
+    const std::string request_id = parts.size() > 1 ? parts[1].to_string() : std::string();
+    try {
+      for (const std::string* f :
+           std::initializer_list<const std::string*>{&version, &request_id, &code, &text, &user}) {
+        (void)zap.send(zmq::buffer(*f), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      }
+      (void)zap.send(zmq::str_buffer(""), zmq::send_flags::dontwait);  // no metadata
+    } catch (const zmq::error_t& e) {
+      log::Error(std::string("cannot answer a CURVE handshake: ") + e.what());
+    }
+    zap_ready_.Sent();
+  }
+  zap_ready_.Drained(/*to_eagain=*/false);
+}
+
+void ZmqLoop::SetAuthorizedKeys(std::shared_ptr<const curve::AuthorizedKeys> keys) {
+  if (!curve_) return;
+  curve_ = std::make_shared<curve::ServerKeys>(curve::ServerKeys{curve_->pair, keys});
+  peers_->SetServerKeys(std::move(keys));
 }
 
 bool ZmqLoop::DrainRouter() {
@@ -167,7 +270,7 @@ bool ZmqLoop::DrainRouter() {
       if (handler_) handler_->OnMalformedEnvelope();
       continue;
     }
-    if (handler_) handler_->OnRequest(from, body.to_string_view());
+    if (handler_) handler_->OnRequest(from, body.to_string_view(), RoleOf(curve_.get(), body));
   }
   return true;
 }

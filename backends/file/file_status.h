@@ -31,6 +31,7 @@ inline dynamo_backend_status AbiCode(const Status& s) {
       return DYNAMO_BACKEND_WOULD_BLOCK;
     case Status::Code::kIOError:
     case Status::Code::kInternal:
+    case Status::Code::kNotAuthorized:
       return DYNAMO_BACKEND_IO_ERROR;
   }
   return DYNAMO_BACKEND_IO_ERROR;

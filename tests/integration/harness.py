@@ -120,6 +120,7 @@ EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_QUORUM = 4
 EXIT_REJECTED = 5
+EXIT_NOT_AUTHORIZED = 6
 
 KEY_LIMIT = 64 * 1024
 VALUE_LIMIT = 1024 * 1024
@@ -263,16 +264,24 @@ def run_program(argv, deadline, env=None, cwd=None):
     return Result(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
+# dynamoctl's CURVE options for a node that requires them (endpoint ->
+# ["--curve-secret-key-file", F, "--server-public-key", K]); every helper
+# that runs dynamoctl against that endpoint passes them (test_security.py).
+CURVE_ARGS = {}
+
+
 def run_ctl(endpoint, *args, json_output=False, timeout_ms=None, input=None,
-            deadline=CTL_DEADLINE):
+            deadline=CTL_DEADLINE, curve=None):
     """Runs `dynamoctl [--node EP] [--json] [--timeout-ms MS] ARGS...`.
 
     endpoint None leaves --node out. input (bytes) goes to stdin; without it
-    stdin is empty (never the test runner's terminal).
+    stdin is empty (never the test runner's terminal). curve: CURVE options
+    to pass (None: those of CURVE_ARGS for the endpoint; () for none).
     """
     argv = [DYNAMOCTL]
     if endpoint is not None:
         argv += ["--node", endpoint]
+    argv += list(CURVE_ARGS.get(endpoint, ()) if curve is None else curve)
     if json_output:
         argv.append("--json")
     if timeout_ms is not None:
@@ -861,7 +870,9 @@ class WireClient:
     GET, PUT = 1, 2
     GET_REPLY, PUT_REPLY, ERROR = 65, 66, 127
 
-    def __init__(self, endpoint):
+    def __init__(self, endpoint, curve=None):
+        """curve: (public key, secret key, the node's public key), Z85 text,
+        for a node that requires CURVE."""
         import msgpack  # Debian's python3-msgpack and python3-zmq (see CMakeLists.txt)
         import zmq
         self._msgpack = msgpack
@@ -870,6 +881,11 @@ class WireClient:
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            public, secret, server = (k.encode() if isinstance(k, str) else k for k in curve)
+            self._sock.curve_publickey = public
+            self._sock.curve_secretkey = secret
+            self._sock.curve_serverkey = server
         self._sock.connect(endpoint)
         self._next_id = int.from_bytes(os.urandom(4), "big") << 16
 

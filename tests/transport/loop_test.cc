@@ -34,13 +34,13 @@ std::string FreeEndpoint() {
 class Echo : public LoopHandler {
  public:
   explicit Echo(Loop* loop) : loop_(loop) {}
-  void OnRequest(const std::string& from, std::string_view frame) override {
+  void OnRequest(const std::string& from, std::string_view frame, curve::Role role) override {
     wire::RequestView req;
     if (!wire::DecodeRequest(frame, &req).ok()) return;
     if (req.type == wire::MsgType::kBatch) {
       ++batches;
       loop_->BatchRepliesTo(from);
-      for (const auto& inner : req.frames) OnRequest(from, inner);
+      for (const auto& inner : req.frames) OnRequest(from, inner, role);
       return;
     }
     ++requests;

@@ -60,6 +60,12 @@ struct ClientOptions {
   // for (W) when the call does not say; 0 = the coordinating node's default.
   uint32_t r = 0;
   uint32_t w = 0;
+  // CURVE (DESIGN.md 3.7): this client's key pair and the public key of
+  // the node(s) in `endpoints`, each 40 characters of Z85. All empty: plain
+  // connections. In client mode each member's own key comes with the ring.
+  std::string curve_public_key;
+  std::string curve_secret_key;
+  std::string server_public_key;
 };
 
 struct GetOptions {
@@ -99,6 +105,9 @@ class RingView {
   bool ReportedDown(const std::string& endpoint) const;
   // The endpoint of a member, or nullptr.
   const std::string* EndpointOf(std::string_view node_id) const;
+  // The CURVE public key the member at endpoint serves with (the ring of a
+  // node with CURVE on), or nullptr.
+  const std::string* PublicKeyAt(const std::string& endpoint) const;
 
  private:
   uint64_t version_ = 0;
@@ -106,6 +115,7 @@ class RingView {
   std::vector<std::vector<std::string>> lists_;               // per partition
   std::vector<std::string> endpoints_;
   std::vector<std::string> down_;  // endpoints, sorted
+  std::vector<std::pair<std::string, std::string>> keys_;  // (endpoint, public key), sorted
 };
 
 class Client {

@@ -77,7 +77,10 @@ typedef enum dynamo_code {
                                   time; a write may or may not have been applied */
   DYNAMO_INVALID_ARGUMENT = 4, /* rejected input: key or value too large, bad
                                   context, bad option or quorum */
-  DYNAMO_ERROR = 5             /* anything else (a corrupt reply, an engine failure) */
+  DYNAMO_ERROR = 5,            /* anything else (a corrupt reply, an engine failure) */
+  DYNAMO_NOT_AUTHORIZED = 6    /* the node refused this client's CURVE key, the CURVE
+                                  settings do not match the node's, or the key's role
+                                  may not do this (DESIGN.md 3.7) */
 } dynamo_code;
 
 typedef enum dynamo_mode {
@@ -96,7 +99,8 @@ DYNAMO_EXPORT const char *dynamo_version(void);
 /* major * 10000 + minor * 100 + patch; compare with DYNAMO_VERSION_NUMBER. */
 DYNAMO_EXPORT int dynamo_version_number(void);
 /* A short name for a code ("ok", "not found", "unavailable", "timeout",
-   "invalid argument", "error"; "unknown" for anything else). Static storage. */
+   "invalid argument", "error", "not authorized"; "unknown" for anything
+   else). Static storage. */
 DYNAMO_EXPORT const char *dynamo_code_name(int code);
 
 /* Frees memory the library returned (a message, a context, JSON). */
@@ -133,6 +137,12 @@ DYNAMO_EXPORT int dynamo_options_set_ring_refresh_ms(dynamo_options_t *options, 
    is refused by the node, with DYNAMO_INVALID_ARGUMENT. */
 DYNAMO_EXPORT void dynamo_options_set_read_quorum(dynamo_options_t *options, uint32_t r);
 DYNAMO_EXPORT void dynamo_options_set_write_quorum(dynamo_options_t *options, uint32_t w);
+/* CURVE (DESIGN.md 3.7): the client's key pair, from a key-pair file as
+   `dynamoctl keygen` writes it (readable by its owner only), and the node's
+   public key: 40 characters of Z85, or a file holding it. In client mode
+   each member's own key comes with the ring. */
+DYNAMO_EXPORT int dynamo_options_set_curve(dynamo_options_t *options, const char *key_pair_file,
+                                           const char *server_public_key, char **errptr);
 
 /* ---- client */
 

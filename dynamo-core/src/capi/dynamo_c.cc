@@ -11,6 +11,7 @@
 #include <string>
 
 #include "dynamo/client.h"
+#include "dynamo/transport/curve.h"
 
 #ifndef DYNAMO_VERSION
 #error "DYNAMO_VERSION must be defined by the build"
@@ -58,6 +59,7 @@ int CodeOf(const dynamo::Status& s) {
     case C::kUnavailable: return DYNAMO_UNAVAILABLE;
     case C::kTimeout: return DYNAMO_TIMEOUT;
     case C::kInvalidArgument: return DYNAMO_INVALID_ARGUMENT;
+    case C::kNotAuthorized: return DYNAMO_NOT_AUTHORIZED;
     default: return DYNAMO_ERROR;
   }
 }
@@ -142,6 +144,7 @@ const char* dynamo_code_name(int code) {
     case DYNAMO_TIMEOUT: return "timeout";
     case DYNAMO_INVALID_ARGUMENT: return "invalid argument";
     case DYNAMO_ERROR: return "error";
+    case DYNAMO_NOT_AUTHORIZED: return "not authorized";
     default: return "unknown";
   }
 }
@@ -180,6 +183,24 @@ int dynamo_options_set_connect_timeout_ms(dynamo_options_t* options, uint32_t ms
   if (options == nullptr) return Fail(errptr, DYNAMO_INVALID_ARGUMENT, "options is NULL");
   return Guard(errptr, [&] {
     return SetMs(ms, &options->options.connect_timeout, "connect timeout", errptr);
+  });
+}
+
+int dynamo_options_set_curve(dynamo_options_t* options, const char* key_pair_file,
+                             const char* server_public_key, char** errptr) {
+  if (options == nullptr) return Fail(errptr, DYNAMO_INVALID_ARGUMENT, "options is NULL");
+  if (key_pair_file == nullptr || server_public_key == nullptr) {
+    return Fail(errptr, DYNAMO_INVALID_ARGUMENT, "key_pair_file or server_public_key is NULL");
+  }
+  return Guard(errptr, [&] {
+    auto pair = dynamo::curve::ReadKeyPairFile(key_pair_file);
+    if (!pair.ok()) return Fail(errptr, DYNAMO_INVALID_ARGUMENT, pair.status().message());
+    auto server = dynamo::curve::ReadPublicKey(server_public_key);
+    if (!server.ok()) return Fail(errptr, DYNAMO_INVALID_ARGUMENT, server.status().message());
+    options->options.curve_public_key = pair->public_key;
+    options->options.curve_secret_key = pair->secret_key;
+    options->options.server_public_key = *server;
+    return static_cast<int>(DYNAMO_OK);
   });
 }
 

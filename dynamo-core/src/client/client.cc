@@ -6,8 +6,8 @@
 #include <unordered_map>
 
 #include "dynamo/key_hash.h"
-#include "dynamo/versioning.h"
 #include "dynamo/transport/channel.h"
+#include "dynamo/versioning.h"
 
 namespace dynamo {
 
@@ -83,6 +83,14 @@ Result<RingView> RingView::FromJson(std::string_view text) {
       v.lists_[p].push_back(it->second);
     }
   }
+  if (auto keys = j.find("public_keys"); keys != j.end() && keys->is_object()) {
+    for (const auto& [node, key] : keys->items()) {
+      auto it = where.find(node);
+      if (it == where.end() || !key.is_string()) continue;
+      v.keys_.emplace_back(it->second, key.get<std::string>());
+    }
+    std::sort(v.keys_.begin(), v.keys_.end());
+  }
   if (auto down = j.find("down"); down != j.end() && down->is_array()) {
     for (const auto& node : *down) {
       if (!node.is_string()) continue;
@@ -109,6 +117,12 @@ const std::string* RingView::EndpointOf(std::string_view node_id) const {
   return it != members_.end() && it->first == node_id ? &it->second : nullptr;
 }
 
+const std::string* RingView::PublicKeyAt(const std::string& endpoint) const {
+  auto it = std::lower_bound(keys_.begin(), keys_.end(), endpoint,
+                             [](const auto& k, const std::string& e) { return k.first < e; });
+  return it != keys_.end() && it->first == endpoint ? &it->second : nullptr;
+}
+
 // ---- Client
 
 struct Client::Target {
@@ -131,7 +145,17 @@ Client::Target& Client::TargetFor(const std::string& endpoint) {
     if (t->channel->endpoint() == endpoint) return *t;
   }
   auto t = std::make_unique<Target>();
-  t->channel = std::make_unique<transport::Channel>(endpoint, context_);
+  if (options_.curve_secret_key.empty()) {
+    t->channel = std::make_unique<transport::Channel>(endpoint, context_);
+  } else {
+    curve::ClientKeys keys{{options_.curve_public_key, options_.curve_secret_key},
+                           options_.server_public_key};
+    // A member the ring named serves with its own key.
+    if (const std::string* key = ring_ ? ring_->PublicKeyAt(endpoint) : nullptr) {
+      keys.server_public_key = *key;
+    }
+    t->channel = std::make_unique<transport::Channel>(endpoint, context_, &keys);
+  }
   targets_.push_back(std::move(t));
   return *targets_.back();
 }
@@ -241,8 +265,7 @@ void Client::MaybePullRing(Clock::time_point deadline) {
   if (!rep.ok() || !rep->ToStatus().ok() || rep->type != MsgType::kRingReply) return;
   auto j = nlohmann::json::from_msgpack(rep->status_msgpack, true, false);
   if (j.is_discarded()) return;
-  auto view = RingView::FromJson(
-      j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  auto view = RingView::FromJson(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (!view.ok()) return;
   ring_ = std::make_unique<RingView>(std::move(*view));
   ring_pulled_ = Clock::now();
@@ -267,8 +290,8 @@ std::vector<std::string> Client::Route(std::string_view key, std::string_view co
   const std::string* hinted = nullptr;
   if (!context.empty() && DecodeContext(context, &hint).ok() && !hint.empty()) {
     hinted = ring_->EndpointOf(hint);
-    if (hinted != nullptr &&
-        (ring_->ReportedDown(*hinted) || std::find(pref.begin(), pref.end(), *hinted) == pref.end())) {
+    if (hinted != nullptr && (ring_->ReportedDown(*hinted) ||
+                              std::find(pref.begin(), pref.end(), *hinted) == pref.end())) {
       hinted = nullptr;
     }
   }
@@ -288,9 +311,7 @@ std::vector<std::string> Client::Route(std::string_view key, std::string_view co
 
 Client::Clock::time_point Client::Deadline() const { return Clock::now() + options_.timeout; }
 
-Result<wire::Reply> Client::Call(wire::Request req) {
-  return Send(req, ServerRoute(), Deadline());
-}
+Result<wire::Reply> Client::Call(wire::Request req) { return Send(req, ServerRoute(), Deadline()); }
 
 Result<GetResult> Client::Get(std::string_view key, const GetOptions& options) {
   wire::Request req;

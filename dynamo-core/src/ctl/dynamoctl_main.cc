@@ -1,8 +1,8 @@
 // dynamoctl: the command-line client and admin tool (DESIGN.md 3.2).
 //
 // Exit codes: 0 success; 2 usage error; 3 key not found; 4 quorum not
-// reached or timeout; 5 rejected input; 1 any other error. Every error is
-// one line on stderr.
+// reached or timeout; 5 rejected input; 6 not authorized; 1 any other
+// error. Every error is one line on stderr.
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "dynamo/client.h"
+#include "dynamo/transport/curve.h"
 #include "util/base64.h"
 
 namespace {
@@ -25,6 +26,7 @@ constexpr int kExitUsage = 2;
 constexpr int kExitNotFound = 3;
 constexpr int kExitUnavailable = 4;
 constexpr int kExitRejected = 5;
+constexpr int kExitNotAuthorized = 6;
 
 constexpr long kMaxTimeoutMs = 24L * 3600 * 1000;  // a day
 constexpr long kMaxQuorum = 1000;                  // the node checks against N
@@ -41,14 +43,18 @@ const char* kUsage =
     "  join SEED_ENDPOINT                      make --node join the cluster SEED belongs to\n"
     "  leave                                   make --node hand its partitions off and leave\n"
     "  remove NODE_ID                          remove a dead node from the cluster\n"
+    "  keygen [--out PREFIX]                   make a CURVE key pair: PREFIX.key (mode\n"
+    "                                          0600) and PREFIX.pub; without --out, print it\n"
     "\n"
     "Options:\n"
     "  --node ENDPOINT   node to talk to (default tcp://127.0.0.1:7101)\n"
     "  --json            machine-readable output\n"
     "  --timeout-ms MS   how long to wait for the reply (default 5000)\n"
+    "  --curve-secret-key-file FILE   this client's CURVE key pair (dynamoctl keygen)\n"
+    "  --server-public-key KEY|FILE   the node's public key (with the option above)\n"
     "\n"
     "Exit codes: 0 ok, 2 usage, 3 not found, 4 quorum not reached or timeout,\n"
-    "5 rejected input (too large, bad context), 1 other error.\n";
+    "5 rejected input (too large, bad context), 6 not authorized, 1 other error.\n";
 
 struct Args {
   std::string node = "tcp://127.0.0.1:7101";
@@ -57,6 +63,7 @@ struct Args {
   std::optional<std::string> context;
   std::optional<uint32_t> r, w;
   bool local = false;
+  std::string curve_secret_key_file, server_public_key, out;
   std::vector<std::string> positional;
 };
 
@@ -119,6 +126,13 @@ Args Parse(int argc, char** argv) {
       a.r = ParseCount(name, need_value(), kMaxQuorum);
     } else if (name == "--w") {
       a.w = ParseCount(name, need_value(), kMaxQuorum);
+    } else if (name == "--curve-secret-key-file") {
+      a.curve_secret_key_file = need_value();
+    } else if (name == "--server-public-key") {
+      a.server_public_key = need_value();
+    } else if (name == "--out") {
+      a.out = need_value();
+      if (a.out.empty()) throw UsageError{"--out needs a file name prefix"};
     } else {
       throw UsageError{"unknown option " + name};
     }
@@ -138,6 +152,8 @@ int ExitFor(const dynamo::Status& s) {
       return kExitUnavailable;
     case C::kInvalidArgument:
       return kExitRejected;
+    case C::kNotAuthorized:
+      return kExitNotAuthorized;
     default:
       return kExitOther;
   }
@@ -153,6 +169,7 @@ int AdminDone(const Args& a, const dynamo::Status& s) {
   if (!s.ok()) {
     std::fprintf(stderr, "dynamoctl: %s\n", s.ToString().c_str());
     using C = dynamo::Status::Code;
+    if (s.code() == C::kNotAuthorized) return kExitNotAuthorized;
     return s.code() == C::kTimeout || s.code() == C::kUnavailable ? kExitUnavailable : kExitOther;
   }
   std::cout << (a.json ? "{\"ok\": true}" : "ok") << "\n";
@@ -185,13 +202,65 @@ int PrintContext(const Args& a, const std::string& ctx) {
   return kExitOk;
 }
 
+// keygen: a new pair, written to PREFIX.key and PREFIX.pub, or printed.
+int Keygen(const Args& a) {
+  Expect(a, "keygen", 0, "[--out PREFIX]");
+  auto pair = dynamo::curve::Generate();
+  if (!pair.ok()) return Fail(pair.status());
+  if (a.out.empty()) {
+    if (a.json) {
+      std::cout << nlohmann::json{{"public_key", pair->public_key},
+                                  {"secret_key", pair->secret_key}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << dynamo::curve::KeyPairFileText(*pair);
+    }
+    return kExitOk;
+  }
+  if (dynamo::Status s = dynamo::curve::WriteKeyFiles(*pair, a.out); !s.ok()) {
+    std::fprintf(stderr, "dynamoctl: keygen: %s\n", s.message().c_str());
+    return kExitOther;
+  }
+  if (a.json) {
+    std::cout << nlohmann::json{{"public_key", pair->public_key},
+                                {"secret_file", a.out + ".key"},
+                                {"public_file", a.out + ".pub"}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << "wrote " << a.out << ".key (the key pair, mode 0600) and " << a.out
+              << ".pub\npublic key: " << pair->public_key << "\n";
+  }
+  return kExitOk;
+}
+
 int Run(const Args& a) {
   if (a.positional.empty()) throw UsageError{"no command given"};
   const std::string& cmd = a.positional[0];
+  if (!a.out.empty() && cmd != "keygen") throw UsageError{"option not accepted by '" + cmd + "'"};
+  if (cmd == "keygen") {
+    Allow(a, cmd, false, false, false, false);
+    return Keygen(a);
+  }
   dynamo::ClientOptions co;
   co.endpoints = {a.node};
   co.timeout = std::chrono::milliseconds(a.timeout_ms);
   co.connect_timeout = co.timeout;  // one node: wait for it as long as asked
+  if (a.curve_secret_key_file.empty() != a.server_public_key.empty()) {
+    throw UsageError{"--curve-secret-key-file and --server-public-key go together"};
+  }
+  if (!a.curve_secret_key_file.empty()) {
+    auto pair = dynamo::curve::ReadKeyPairFile(a.curve_secret_key_file);
+    if (!pair.ok()) {
+      throw UsageError{"--curve-secret-key-file: " + pair.status().message()};
+    }
+    auto server = dynamo::curve::ReadPublicKey(a.server_public_key);
+    if (!server.ok()) throw UsageError{"--server-public-key: " + server.status().message()};
+    co.curve_public_key = pair->public_key;
+    co.curve_secret_key = pair->secret_key;
+    co.server_public_key = *server;
+  }
 
   if (cmd == "put") {
     Expect(a, cmd, 2, "KEY VALUE [--context CTX] [--w W]");

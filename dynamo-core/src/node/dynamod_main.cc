@@ -83,6 +83,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dynamod: signalfd: %s\n", std::strerror(errno));
     return 1;
   }
+  // SIGHUP reloads the authorized keys (DESIGN.md 3.7), on the loop too.
+  sigset_t reload;
+  sigemptyset(&reload);
+  sigaddset(&reload, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &reload, nullptr);
+  int reload_fd = signalfd(-1, &reload, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (reload_fd < 0) {
+    std::fprintf(stderr, "dynamod: signalfd: %s\n", std::strerror(errno));
+    return 1;
+  }
 
   int rc = 0;
   {
@@ -92,13 +102,14 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "dynamod: %s\n", s.message().c_str());
       return 1;
     }
-    s = node.Run(stop_fd);
+    s = node.Run(stop_fd, reload_fd);
     if (!s.ok()) {
       std::fprintf(stderr, "dynamod: %s\n", s.message().c_str());
       rc = 1;
     }
   }
   ::close(stop_fd);
+  ::close(reload_fd);
   if (rc == 0) dynamo::log::Info("stopped cleanly");
   return rc;
 }

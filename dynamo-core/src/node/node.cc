@@ -1,5 +1,9 @@
 #include "node/node.h"
 
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "dynamo/backend.h"
@@ -138,6 +142,7 @@ Status Node::Start() {
   // a non-blocking engine still needs one for the latter.
   loop_options.workers = engine_calls == Loop::EngineCalls::kAll ? 1 : options_.workers;
   loop_options.engine_calls = engine_calls;
+  loop_options.curve = options_.curve;
   if (Status s = zmq_loop_->Open(loop_options); !s.ok()) return s;
   // After the bind, so a node that cannot listen says only that.
   if (Status s = Assemble(zmq_loop_.get()); !s.ok()) return s;
@@ -154,7 +159,38 @@ Status Node::Start() {
   }
   log::Info("serving on " + options_.listen + " with the " + plugin_->name() +
             " engine (data folder " + options_.data_dir + ")");
+  if (options_.curve) {
+    log::Info("CURVE on: public key " + options_.curve->pair.public_key + "; " +
+              DescribeKeys(*options_.curve->authorized));
+  } else {
+    log::Warn("CURVE is off: anyone who can reach " + options_.listen +
+              " can read, write and administer this node (see --curve-secret-key-file and "
+              "--authorized-keys)");
+  }
   return Status::OK();
+}
+
+std::string Node::DescribeKeys(const curve::AuthorizedKeys& keys) {
+  return std::to_string(keys.size()) + " authorized keys, " +
+         std::to_string(keys.endpoints().size()) + " of them peers with an endpoint";
+}
+
+void Node::ReloadKeys() {
+  if (!options_.curve) {
+    log::Info("SIGHUP: nothing to reload (CURVE is off)");
+    return;
+  }
+  auto keys = curve::AuthorizedKeys::Load(options_.authorized_keys_file);
+  if (!keys.ok()) {
+    log::Error("SIGHUP: keeping the authorized keys in use: " + keys.status().message());
+    return;
+  }
+  auto shared = std::make_shared<const curve::AuthorizedKeys>(std::move(keys).value());
+  options_.curve =
+      std::make_shared<curve::ServerKeys>(curve::ServerKeys{options_.curve->pair, shared});
+  zmq_loop_->SetAuthorizedKeys(shared);
+  log::Info("SIGHUP: authorized keys reloaded from " + options_.authorized_keys_file + ": " +
+            DescribeKeys(*shared));
 }
 
 Status Node::Start(Loop* loop) {
@@ -170,8 +206,17 @@ void Node::StartActors() {
   anti_entropy_->Start();
 }
 
-Status Node::Run(int stop_fd) {
+Status Node::Run(int stop_fd, int reload_fd) {
   StartActors();
+  if (reload_fd >= 0) {
+    Status w = zmq_loop_->WatchFd(reload_fd, EPOLLIN, [this, reload_fd](uint32_t) {
+      signalfd_siginfo info;
+      while (::read(reload_fd, &info, sizeof(info)) == sizeof(info)) {
+      }
+      ReloadKeys();
+    });
+    if (!w.ok()) return w;
+  }
   Status s = zmq_loop_->Run(stop_fd);
   if (!s.ok()) return s;
   log::Info("stopping: finishing in-flight requests");
@@ -193,12 +238,33 @@ void Node::OnMalformedEnvelope() {
   ++ctx_->errors;  // the loop answered it with an error
 }
 
-void Node::OnRequest(const std::string& from, std::string_view frame) {
+void Node::OnRequest(const std::string& from, std::string_view frame, curve::Role role) {
   if (NodeContext::IsLocal(from)) {  // a network peer posing as a local requester
     ++ctx_->malformed;
     return;
   }
-  OnRequestFrame(from, frame, false);
+  OnRequestFrame(from, frame, false, role);
+}
+
+// What a request needs (DESIGN.md 3.7): clients read, write and look;
+// administrators also change the membership; only peers send what goes
+// between nodes (and anything this node does not know).
+static curve::Role RequiredRole(MsgType type) {
+  switch (type) {
+    case MsgType::kGet:
+    case MsgType::kPut:
+    case MsgType::kDel:
+    case MsgType::kStatus:
+    case MsgType::kRing:
+    case MsgType::kPing:
+      return curve::Role::kClient;
+    case MsgType::kAdminJoin:
+    case MsgType::kAdminLeave:
+    case MsgType::kAdminRemove:
+      return curve::Role::kAdmin;
+    default:
+      return curve::Role::kPeer;
+  }
 }
 
 void Node::SubmitLocal(const std::string& identity, const RequestView& req) {
@@ -207,12 +273,30 @@ void Node::SubmitLocal(const std::string& identity, const RequestView& req) {
   Dispatch(identity, req);
 }
 
-void Node::OnRequestFrame(const std::string& identity, std::string_view frame, bool in_batch) {
+void Node::OnRequestFrame(const std::string& identity, std::string_view frame, bool in_batch,
+                          curve::Role role) {
   RequestView req;  // views into frame, which outlives every handler below
   Status s = wire::DecodeRequest(frame, &req);
   if (!s.ok()) {
     ++ctx_->malformed;
     ctx_->Reply(identity, Reply::Error(req.id, s));
+    return;
+  }
+  if (const curve::Role needed = RequiredRole(req.type); role < needed) {
+    ++ctx_->refused;
+    const std::string who = role == curve::Role::kNone
+                                ? "this connection's key is no longer authorized"
+                                : std::string("a ") + curve::RoleName(role) + " key may not";
+    ctx_->Reply(
+        identity,
+        Reply::Error(req.id,
+                     Status::NotAuthorized(
+                         role == curve::Role::kNone
+                             ? who
+                             : who + " send this request (type " +
+                                   std::to_string(static_cast<int>(req.type)) + "): it needs " +
+                                   (needed == curve::Role::kAdmin ? "an admin or peer key"
+                                                                  : "a peer key"))));
     return;
   }
   if (req.type == MsgType::kBatch) {
@@ -225,7 +309,7 @@ void Node::OnRequestFrame(const std::string& identity, std::string_view frame, b
     // A peer's requests of one loop turn; each is answered as if it came
     // alone, and the answers go back batched as well.
     loop_->BatchRepliesTo(identity);
-    for (std::string_view inner : req.frames) OnRequestFrame(identity, inner, true);
+    for (std::string_view inner : req.frames) OnRequestFrame(identity, inner, true, role);
     return;
   }
   ++ctx_->requests;

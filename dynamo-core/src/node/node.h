@@ -61,8 +61,10 @@ class Node : private LoopHandler {
   Status Start(Loop* loop);
 
   // Serves until stop_fd (a signalfd) becomes readable; then finishes
-  // in-flight engine work, syncs the engine and returns. Start() only.
-  Status Run(int stop_fd);
+  // in-flight engine work, syncs the engine and returns. Each time
+  // reload_fd (a signalfd of SIGHUP; -1: none) becomes readable, the
+  // authorized keys are read again. Start() only.
+  Status Run(int stop_fd, int reload_fd = -1);
   // Arms the actors' timers (Run does it); for a caller's loop.
   void StartActors();
 
@@ -85,9 +87,13 @@ class Node : private LoopHandler {
   void Wire(Loop* loop);
   // Wire, then the cluster state loaded (or created) and saved, trees built.
   Status Assemble(Loop* loop);
-  void OnRequest(const std::string& from, std::string_view frame) override;
+  void OnRequest(const std::string& from, std::string_view frame, curve::Role role) override;
   void OnMalformedEnvelope() override;
-  void OnRequestFrame(const std::string& identity, std::string_view frame, bool in_batch);
+  void OnRequestFrame(const std::string& identity, std::string_view frame, bool in_batch,
+                      curve::Role role);
+  // SIGHUP: the authorized keys again; a file with an error keeps the old.
+  void ReloadKeys();
+  static std::string DescribeKeys(const curve::AuthorizedKeys& keys);
   Status Validate(const wire::RequestView& req) const;
   void Dispatch(std::string identity, const wire::RequestView& req);
   // A node that left takes no more data (REPLICA_PUT, hinted or not, and

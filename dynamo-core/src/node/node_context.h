@@ -114,6 +114,7 @@ class NodeContext {
   std::atomic<uint64_t> requests{0};   // requests taken (batches count their parts)
   std::atomic<uint64_t> errors{0};     // error replies sent
   std::atomic<uint64_t> malformed{0};  // messages that could not be decoded
+  std::atomic<uint64_t> refused{0};    // requests refused for their key's role
 };
 
 }  // namespace dynamo

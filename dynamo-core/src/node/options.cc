@@ -98,6 +98,12 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
     ("redis-password-file", po::value(&o->redis_password_file),
      "file holding the password Redis clients must give with AUTH; without it only "
      "loopback clients are served (protected mode)")
+    ("curve-secret-key-file", po::value(&o->curve_secret_key_file),
+     "this node's CURVE key pair (dynamoctl keygen; mode 0600): with --authorized-keys, "
+     "traffic is encrypted and only listed keys are served")
+    ("authorized-keys", po::value(&o->authorized_keys_file),
+     "the public keys this node admits, one a line: KEY ROLE [ENDPOINT], ROLE peer, admin "
+     "or client; a peer's ENDPOINT is where it listens (reloaded on SIGHUP)")
     ("log-level", po::value(&o->log_level)->default_value(o->log_level),
      "debug, info, warn or error");
   // clang-format on
@@ -253,6 +259,28 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
       return ParseOutcome::kUsageError;
     }
     o->redis_password = line;
+  }
+  if (o->curve_secret_key_file.empty() != o->authorized_keys_file.empty()) {
+    *error = "--curve-secret-key-file and --authorized-keys go together (CURVE needs both)";
+    return ParseOutcome::kUsageError;
+  }
+  if (!o->curve_secret_key_file.empty()) {
+    if (!curve::Available()) {
+      *error = "CURVE is not available: this libzmq was built without it";
+      return ParseOutcome::kUsageError;
+    }
+    auto pair = curve::ReadKeyPairFile(o->curve_secret_key_file);
+    if (!pair.ok()) {
+      *error = "--curve-secret-key-file: " + pair.status().message();
+      return ParseOutcome::kUsageError;
+    }
+    auto authorized = curve::AuthorizedKeys::Load(o->authorized_keys_file);
+    if (!authorized.ok()) {
+      *error = "--authorized-keys: " + authorized.status().message();
+      return ParseOutcome::kUsageError;
+    }
+    o->curve = std::make_shared<curve::ServerKeys>(curve::ServerKeys{
+        std::move(*pair), std::make_shared<curve::AuthorizedKeys>(std::move(authorized).value())});
   }
   if (o->log_level != "debug" && o->log_level != "info" && o->log_level != "warn" &&
       o->log_level != "error") {

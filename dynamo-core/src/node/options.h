@@ -2,9 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "dynamo/transport/curve.h"
 
 namespace dynamo {
 
@@ -65,6 +68,12 @@ struct NodeOptions {
   uint32_t redis_max_clients = 10000;
   std::string redis_password_file;
   std::string redis_password;  // read from the file at start; never logged
+  // CURVE (DESIGN.md 3.7): the node's key pair and the keys it admits, with
+  // their roles; both or neither. Read at start (the authorized keys again
+  // on SIGHUP). Default: none, and the node warns that it is open.
+  std::string curve_secret_key_file;
+  std::string authorized_keys_file;
+  std::shared_ptr<const curve::ServerKeys> curve;  // from the files; null without
   // debug, info, warn, error. Default: info.
   std::string log_level = "info";
   // --check-config: validate, load the plugin, exit. Default: false.

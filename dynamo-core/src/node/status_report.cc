@@ -96,6 +96,15 @@ Reply StatusReport::StatusReply(uint64_t id, const std::string& engine_stats) co
   j["requests"] = ctx_.requests.load();
   j["errors"] = ctx_.errors.load();
   j["malformed"] = ctx_.malformed.load();
+  // Public keys only: secrets never leave the node (DESIGN.md 3.7).
+  if (const auto& keys = ctx_.options.curve) {
+    j["security"] = json{{"curve", true},
+                         {"public_key", keys->pair.public_key},
+                         {"authorized_keys", keys->authorized->size()},
+                         {"requests_refused", ctx_.refused.load()}};
+  } else {
+    j["security"] = json{{"curve", false}, {"requests_refused", ctx_.refused.load()}};
+  }
   j["forwarded"] = coordinated.forwarded;
   j["read_repairs"] = coordinated.read_repairs;
   j["keys_transferred"] = parts_.transfer->keys_transferred();
@@ -125,6 +134,19 @@ Reply StatusReport::RingReply(uint64_t id) const {
   json endpoints = json::object();
   for (const std::string& n : ring.nodes()) endpoints[n] = ctx_.EndpointOf(n);
   j["endpoints"] = endpoints;
+  // With CURVE, the key each member serves with (this node's own, and the
+  // peers' from the authorized keys), so such clients can reach them.
+  if (const auto& keys = ctx_.options.curve) {
+    json public_keys = json::object();
+    for (const std::string& n : ring.nodes()) {
+      if (n == ctx_.options.node_id) {
+        public_keys[n] = keys->pair.public_key;
+      } else if (const std::string* key = keys->authorized->KeyAt(ctx_.EndpointOf(n))) {
+        public_keys[n] = *key;
+      }
+    }
+    j["public_keys"] = public_keys;
+  }
   // Members this node takes for down: such clients try them last.
   json down = json::array();
   for (const std::string& n : ring.nodes()) {

@@ -27,6 +27,7 @@ class Status {
     kIOError = 6,          // the operating system refused
     kUnsupported = 7,      // unknown message type, missing capability
     kInternal = 8,         // a bug or an engine failure without a better class
+    kNotAuthorized = 9,    // the caller's key is refused, or lacks the role (DESIGN.md 3.7)
     // In-process only, never sent: an engine call made on the event loop
     // would have had to wait for a device; the caller retries it on a worker.
     kWouldBlock = 0x80,
@@ -42,6 +43,7 @@ class Status {
   static Status IOError(std::string_view m) { return Status(Code::kIOError, m); }
   static Status Unsupported(std::string_view m) { return Status(Code::kUnsupported, m); }
   static Status Internal(std::string_view m) { return Status(Code::kInternal, m); }
+  static Status NotAuthorized(std::string_view m) { return Status(Code::kNotAuthorized, m); }
   static Status WouldBlock(std::string_view m) { return Status(Code::kWouldBlock, m); }
   // An IOError "<what>: <strerror(err)>", for a failed system call.
   static Status FromErrno(std::string_view what, int err) {
@@ -53,7 +55,7 @@ class Status {
   // Builds a status from a wire code; unknown codes become kInternal.
   static Status FromCode(uint8_t code, std::string_view m) {
     if (code == 0) return OK();
-    if (code > static_cast<uint8_t>(Code::kInternal)) return Internal(m);
+    if (code > static_cast<uint8_t>(Code::kNotAuthorized)) return Internal(m);
     return Status(static_cast<Code>(code), m);
   }
 
@@ -89,6 +91,8 @@ class Status {
         return "unsupported";
       case Code::kInternal:
         return "internal error";
+      case Code::kNotAuthorized:
+        return "not authorized";
       case Code::kWouldBlock:
         return "would block";
     }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "dynamo/status.h"
+#include "dynamo/transport/curve.h"
 #include "dynamo/transport/message.h"
 
 namespace dynamo::transport {
@@ -34,8 +35,10 @@ class ChannelContext {
 class Channel {
  public:
   // Does not block: ZeroMQ connects in the background (and reconnects after
-  // a failure). Without a context, the channel makes one of its own.
-  explicit Channel(std::string endpoint, std::shared_ptr<ChannelContext> context = nullptr);
+  // a failure). Without a context, the channel makes one of its own. With
+  // keys, the connection is CURVE (DESIGN.md 3.7).
+  explicit Channel(std::string endpoint, std::shared_ptr<ChannelContext> context = nullptr,
+                   const curve::ClientKeys* keys = nullptr);
   ~Channel();
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
@@ -47,6 +50,9 @@ class Channel {
   //                    request may safely go elsewhere;
   //   Timeout          sent, but no reply within timeout (the node may
   //                    have acted on it);
+  //   NotAuthorized    the node refused the connection's key, or this
+  //                    channel's CURVE settings do not match the node's
+  //                    (no key, a wrong server key); nothing was sent;
   //   InvalidArgument  the request exceeds the frame limit;
   //   Corruption       the reply did not decode.
   Result<wire::Reply> Call(wire::Request req, std::chrono::milliseconds timeout,

@@ -24,6 +24,7 @@
 
 #include "dynamo/no_wait.h"
 #include "dynamo/status.h"
+#include "dynamo/transport/curve.h"
 #include "dynamo/transport/message.h"
 
 namespace dynamo {
@@ -33,8 +34,9 @@ class LoopHandler {
  public:
   virtual ~LoopHandler() = default;
   // One request frame from `from` (an opaque identity: pass it to
-  // Loop::Reply). The frame is valid only during the call.
-  virtual void OnRequest(const std::string& from, std::string_view frame) = 0;
+  // Loop::Reply), sent with a key of `role` (kPeer when the loop does not
+  // authenticate: DESIGN.md 3.7). The frame is valid only during the call.
+  virtual void OnRequest(const std::string& from, std::string_view frame, curve::Role role) = 0;
   // A message that was not one frame; the loop has answered it with an error.
   virtual void OnMalformedEnvelope() = 0;
 };

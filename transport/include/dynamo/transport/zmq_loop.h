@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "dynamo/status.h"
+#include "dynamo/transport/curve.h"
 #include "dynamo/transport/loop.h"
 #include "dynamo/transport/zmq_readiness.h"
 
@@ -43,6 +44,11 @@ class ZmqLoop final : public Loop {
     size_t workers = 4;
     // Where engine calls run (Loop::EngineCalls, DESIGN.md 5).
     EngineCalls engine_calls = EngineCalls::kWorkers;
+    // CURVE (DESIGN.md 3.7; null: plain, every caller a peer). The ROUTER is
+    // then a CURVE server whose ZAP handler, run by this loop, admits only
+    // listed keys; each request carries its key's role; peer connections
+    // use the pair and the server key listed for the peer's endpoint.
+    std::shared_ptr<const curve::ServerKeys> curve;
   };
 
   ZmqLoop();
@@ -66,6 +72,11 @@ class ZmqLoop final : public Loop {
   // Runs fn at the end of every loop turn, before the loop waits (a front
   // end writes what the turn produced for its connections).
   void AtTurnEnd(std::function<void()> fn) { turn_end_.push_back(std::move(fn)); }
+
+  // CURVE only: replaces the authorized keys (a reload). Roles apply from
+  // the next request, to connections made before too; a peer connection
+  // whose server key changed is made again.
+  void SetAuthorizedKeys(std::shared_ptr<const curve::AuthorizedKeys> keys);
 
   // Loop.
   Clock::time_point Now() const override { return Clock::now(); }
@@ -94,11 +105,18 @@ class ZmqLoop final : public Loop {
   // Receives what the ROUTER has ready (bounded); true if more may remain.
   bool DrainRouter();
   bool HasZmqInput();
+  // Answers the ZAP requests (CURVE handshakes) that are waiting.
+  void DrainZap();
   Status AddToEpoll(int fd, uint32_t events);
 
   std::unique_ptr<Sockets> sockets_;
   int router_fd_ = -1;  // the ROUTER's ZMQ_FD
   ZmqReadiness router_ready_;
+  std::shared_ptr<const curve::ServerKeys> curve_;  // null: plain
+  int zap_fd_ = -1;                                 // the ZAP handler's ZMQ_FD
+  ZmqReadiness zap_ready_;
+  Clock::time_point refusals_logged_{};  // refused handshakes are logged at most once a second
+  uint64_t refusals_unlogged_ = 0;
   std::unique_ptr<Peers> peers_;
   std::unique_ptr<WorkerPool> workers_;
   EngineCalls engine_calls_ = EngineCalls::kWorkers;
