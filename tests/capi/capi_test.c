@@ -223,11 +223,12 @@ static void TestCodeNames(void) {
   CHECK(strcmp(dynamo_code_name(DYNAMO_INVALID_ARGUMENT), "invalid argument") == 0);
   CHECK(strcmp(dynamo_code_name(DYNAMO_ERROR), "error") == 0);
   CHECK(strcmp(dynamo_code_name(-1), "unknown") == 0);
-  CHECK(strcmp(dynamo_code_name(6), "unknown") == 0);
+  CHECK(strcmp(dynamo_code_name(DYNAMO_NOT_AUTHORIZED), "not authorized") == 0);
+  CHECK(strcmp(dynamo_code_name(7), "unknown") == 0);
   CHECK(strcmp(dynamo_code_name(1000), "unknown") == 0);
   /* The codes' numbers are part of the ABI. */
   CHECK(DYNAMO_OK == 0 && DYNAMO_NOT_FOUND == 1 && DYNAMO_UNAVAILABLE == 2 && DYNAMO_TIMEOUT == 3 &&
-        DYNAMO_INVALID_ARGUMENT == 4 && DYNAMO_ERROR == 5);
+        DYNAMO_INVALID_ARGUMENT == 4 && DYNAMO_ERROR == 5 && DYNAMO_NOT_AUTHORIZED == 6);
   CHECK(DYNAMO_MODE_SERVER == 0 && DYNAMO_MODE_CLIENT == 1);
 }
 
