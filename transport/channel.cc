@@ -161,7 +161,12 @@ Result<wire::Reply> Channel::Call(wire::Request req, std::chrono::milliseconds t
   };
   try {
     const auto connect_wait = std::min(timeout, connect_timeout);
-    for (;;) {
+    // Connected (the usual case): send without looking at the handshake
+    // events. They wait in the monitor's queue, in order, and are read when
+    // the socket is next found unconnected, the last of them deciding.
+    bool sent = (impl_->socket.get(zmq::sockopt::events) & ZMQ_POLLOUT) != 0 &&
+                impl_->socket.send(zmq::buffer(frame), zmq::send_flags::dontwait).has_value();
+    while (!sent) {
       zmq::pollitem_t items[2] = {
           {impl_->socket.handle(), 0, ZMQ_POLLOUT, 0},
           {impl_->monitor ? impl_->monitor->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
@@ -181,7 +186,7 @@ Result<wire::Reply> Channel::Call(wire::Request req, std::chrono::milliseconds t
       }
       // Writable, yet the connection may have dropped since: then the send
       // would block, and we wait for the reconnection.
-      if (impl_->socket.send(zmq::buffer(frame), zmq::send_flags::dontwait)) break;
+      sent = impl_->socket.send(zmq::buffer(frame), zmq::send_flags::dontwait).has_value();
     }
     for (;;) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

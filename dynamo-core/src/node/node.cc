@@ -176,21 +176,25 @@ std::string Node::DescribeKeys(const curve::AuthorizedKeys& keys) {
 }
 
 void Node::ReloadKeys() {
-  if (!options_.curve) {
+  if (!zmq_loop_->Keys()) {
     log::Info("SIGHUP: nothing to reload (CURVE is off)");
     return;
   }
-  auto keys = curve::AuthorizedKeys::Load(options_.authorized_keys_file);
-  if (!keys.ok()) {
-    log::Error("SIGHUP: keeping the authorized keys in use: " + keys.status().message());
-    return;
-  }
-  auto shared = std::make_shared<const curve::AuthorizedKeys>(std::move(keys).value());
-  options_.curve =
-      std::make_shared<curve::ServerKeys>(curve::ServerKeys{options_.curve->pair, shared});
-  zmq_loop_->SetAuthorizedKeys(shared);
-  log::Info("SIGHUP: authorized keys reloaded from " + options_.authorized_keys_file + ": " +
-            DescribeKeys(*shared));
+  // The file is read on a worker (a slow disk must not stall requests); the
+  // keys are swapped on the loop, which owns them.
+  const std::string file = options_.authorized_keys_file;
+  zmq_loop_->RunOnWorker([this, file] {
+    auto keys = std::make_shared<Result<curve::AuthorizedKeys>>(curve::AuthorizedKeys::Load(file));
+    zmq_loop_->Post([this, file, keys] {
+      if (!keys->ok()) {
+        log::Error("SIGHUP: keeping the authorized keys in use: " + keys->status().message());
+        return;
+      }
+      auto shared = std::make_shared<const curve::AuthorizedKeys>(std::move(*keys).value());
+      zmq_loop_->SetAuthorizedKeys(shared);
+      log::Info("SIGHUP: authorized keys reloaded from " + file + ": " + DescribeKeys(*shared));
+    });
+  });
 }
 
 Status Node::Start(Loop* loop) {
@@ -284,19 +288,15 @@ void Node::OnRequestFrame(const std::string& identity, std::string_view frame, b
   }
   if (const curve::Role needed = RequiredRole(req.type); role < needed) {
     ++ctx_->refused;
-    const std::string who = role == curve::Role::kNone
-                                ? "this connection's key is no longer authorized"
-                                : std::string("a ") + curve::RoleName(role) + " key may not";
-    ctx_->Reply(
-        identity,
-        Reply::Error(req.id,
-                     Status::NotAuthorized(
-                         role == curve::Role::kNone
-                             ? who
-                             : who + " send this request (type " +
-                                   std::to_string(static_cast<int>(req.type)) + "): it needs " +
-                                   (needed == curve::Role::kAdmin ? "an admin or peer key"
-                                                                  : "a peer key"))));
+    std::string why;
+    if (role == curve::Role::kNone) {
+      why = "this connection's key is no longer authorized";
+    } else {
+      why = std::string("a ") + curve::RoleName(role) + " key may not send this request (type " +
+            std::to_string(static_cast<int>(req.type)) + "): it needs ";
+      why += needed == curve::Role::kAdmin ? "an admin or peer key" : "a peer key";
+    }
+    ctx_->Reply(identity, Reply::Error(req.id, Status::NotAuthorized(why)));
     return;
   }
   if (req.type == MsgType::kBatch) {

@@ -73,7 +73,9 @@ struct NodeOptions {
   // on SIGHUP). Default: none, and the node warns that it is open.
   std::string curve_secret_key_file;
   std::string authorized_keys_file;
-  std::shared_ptr<const curve::ServerKeys> curve;  // from the files; null without
+  // As read at start (null without); the node's loop owns them from then on
+  // and holds the reloaded ones (Loop::Keys).
+  std::shared_ptr<const curve::ServerKeys> curve;
   // debug, info, warn, error. Default: info.
   std::string log_level = "info";
   // --check-config: validate, load the plugin, exit. Default: false.

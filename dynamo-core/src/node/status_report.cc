@@ -97,7 +97,7 @@ Reply StatusReport::StatusReply(uint64_t id, const std::string& engine_stats) co
   j["errors"] = ctx_.errors.load();
   j["malformed"] = ctx_.malformed.load();
   // Public keys only: secrets never leave the node (DESIGN.md 3.7).
-  if (const auto& keys = ctx_.options.curve) {
+  if (const auto keys = ctx_.loop.Keys()) {
     j["security"] = json{{"curve", true},
                          {"public_key", keys->pair.public_key},
                          {"authorized_keys", keys->authorized->size()},
@@ -136,7 +136,7 @@ Reply StatusReport::RingReply(uint64_t id) const {
   j["endpoints"] = endpoints;
   // With CURVE, the key each member serves with (this node's own, and the
   // peers' from the authorized keys), so such clients can reach them.
-  if (const auto& keys = ctx_.options.curve) {
+  if (const auto keys = ctx_.loop.Keys()) {
     json public_keys = json::object();
     for (const std::string& n : ring.nodes()) {
       if (n == ctx_.options.node_id) {

@@ -88,6 +88,9 @@ class Loop {
   virtual void Call(const std::string& endpoint, const wire::RequestView& req,
                     std::chrono::milliseconds timeout, ReplyCallback done) = 0;
   virtual void SetPeerObserver(PeerObserver observer) = 0;
+  // The CURVE keys the loop serves and calls peers with, as last reloaded;
+  // null: plain traffic. The loop is their one owner.
+  virtual std::shared_ptr<const curve::ServerKeys> Keys() const { return nullptr; }
 
   // ---- timers
   // Runs fn once, on the loop, `delay` from now (0: in this or the next turn).

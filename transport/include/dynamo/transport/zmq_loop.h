@@ -88,6 +88,7 @@ class ZmqLoop final : public Loop {
   void Call(const std::string& endpoint, const wire::RequestView& req,
             std::chrono::milliseconds timeout, ReplyCallback done) override;
   void SetPeerObserver(PeerObserver observer) override;
+  std::shared_ptr<const curve::ServerKeys> Keys() const override { return curve_; }
   TimerId After(std::chrono::milliseconds delay, std::function<void()> fn) override;
   void Cancel(TimerId id) override { timers_.erase(id); }
   void Post(std::function<void()> fn) override;
