@@ -17,6 +17,7 @@
 #include "driver.h"
 #include "dynamo/client.h"
 #include "dynamo/option_error.h"
+#include "dynamo/transport/curve.h"
 
 namespace po = boost::program_options;
 using dynamo::bench::BenchOptions;
@@ -79,6 +80,7 @@ std::vector<int> ParsePids(const std::string& list) {
 // Returns false when --help was printed.
 bool ParseOptions(int argc, char** argv, BenchOptions* o) {
   std::string target = "tcp://127.0.0.1:7101", dist = "uniform", mode = "server", pids;
+  std::string key_pair_file, server_key;
   po::options_description desc(
       "dynamo-bench: closed-loop load against dynamo nodes or a redis-server\n"
       "Usage: dynamo-bench [options]\nOptions");
@@ -121,6 +123,10 @@ bool ParseOptions(int argc, char** argv, BenchOptions* o) {
     ("server-pids", po::value(&pids),
      "PID[,PID...]: processes whose CPU time (user + system, from /proc) over the run is "
      "reported per operation, beside the generator's own")
+    ("curve-secret-key-file", po::value(&key_pair_file),
+     "this client's CURVE key pair (dynamoctl keygen), for nodes with CURVE on")
+    ("server-public-key", po::value(&server_key),
+     "the first target's public key, or its .pub file (the others' come from its ring)")
     ("json", po::bool_switch(&o->json), "print the result as one JSON object");
   // clang-format on
   po::variables_map vm;
@@ -152,6 +158,19 @@ bool ParseOptions(int argc, char** argv, BenchOptions* o) {
     throw UsageError{"--mode must be server or client, got '" + mode + "'"};
   }
   if (o->client_mode && o->redis) throw UsageError{"--mode client needs dynamo targets"};
+  if (key_pair_file.empty() != server_key.empty()) {
+    throw UsageError{"--curve-secret-key-file and --server-public-key go together"};
+  }
+  if (!key_pair_file.empty()) {
+    if (o->redis) throw UsageError{"CURVE is for dynamo targets, not redis://"};
+    auto pair = dynamo::curve::ReadKeyPairFile(key_pair_file);
+    if (!pair.ok()) throw UsageError{pair.status().message()};
+    auto server = dynamo::curve::ReadPublicKey(server_key);
+    if (!server.ok()) throw UsageError{server.status().message()};
+    o->curve_public_key = pair->public_key;
+    o->curve_secret_key = pair->secret_key;
+    o->server_public_key = *server;
+  }
   if (dist == "zipfian") {
     o->zipfian = true;
   } else if (dist != "uniform") {
@@ -300,17 +319,30 @@ int Main(int argc, char** argv) {
     return s;
   }();
 
-  if (std::string err = o.redis ? ProbeRedis(o) : ProbeDynamo(o); !err.empty()) {
-    std::fprintf(stderr, "dynamo-bench: %s\n", err.c_str());
-    return kExitUnreachable;
-  }
-
   std::unique_ptr<dynamo::RingView> ring;  // client mode: pulled once, read by every driver
-  if (o.client_mode) {
+  // With CURVE, the ring first: it carries the public key of every target.
+  if (o.client_mode || o.curve()) {
     if (std::string err = PullRing(o, &ring); !err.empty()) {
       std::fprintf(stderr, "dynamo-bench: %s\n", err.c_str());
       return kExitUnreachable;
     }
+  }
+  if (o.curve()) {
+    std::vector<std::string> endpoints = o.targets;
+    for (const std::string& e : ring->endpoints()) endpoints.push_back(e);
+    for (const std::string& e : endpoints) {
+      const std::string* key = e == o.targets.front() ? &o.server_public_key : ring->PublicKeyAt(e);
+      if (key == nullptr) {
+        std::fprintf(stderr, "dynamo-bench: the ring names no public key for %s\n", e.c_str());
+        return kExitUnreachable;
+      }
+      o.server_keys[e] = *key;
+    }
+    if (!o.client_mode) ring.reset();
+  }
+  if (std::string err = o.redis ? ProbeRedis(o) : ProbeDynamo(o); !err.empty()) {
+    std::fprintf(stderr, "dynamo-bench: %s\n", err.c_str());
+    return kExitUnreachable;
   }
 
   std::unique_ptr<ZipfianChooser> zipf;

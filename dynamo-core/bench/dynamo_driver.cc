@@ -8,12 +8,14 @@
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "driver.h"
 #include "dynamo/client.h"
 #include "dynamo/transport/channel.h"
+#include "dynamo/transport/curve.h"
 #include "dynamo/transport/message.h"
 
 namespace dynamo::bench {
@@ -91,6 +93,14 @@ class DynamoDriver final : public Driver {
         const std::string& target =
             ring ? ring->endpoints()[n]
                  : opts.targets[static_cast<size_t>(first_client + i) % opts.targets.size()];
+        if (opts.curve()) {
+          const std::string& server = opts.server_keys.at(target);
+          zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server.data(), server.size());
+          zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, opts.curve_public_key.data(),
+                         opts.curve_public_key.size());
+          zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, opts.curve_secret_key.data(),
+                         opts.curve_secret_key.size());
+        }
         if (zmq_connect(s, target.c_str()) != 0 && first_error_.empty()) {
           first_error_ = "cannot connect to " + target + ": " + zmq_strerror(zmq_errno());
         }
@@ -404,18 +414,32 @@ std::string PullRing(const BenchOptions& opts, std::unique_ptr<RingView>* ring) 
   ClientOptions co;
   co.endpoints = opts.targets;
   co.timeout = std::chrono::milliseconds(opts.timeout_ms);
+  if (opts.curve()) {  // through the first target, the one whose key was given
+    co.endpoints = {opts.targets.front()};
+    co.curve_public_key = opts.curve_public_key;
+    co.curve_secret_key = opts.curve_secret_key;
+    co.server_public_key = opts.server_public_key;
+  }
   Client client(co);
   auto json = client.RingJson();
-  if (!json.ok()) return "cannot pull the ring for --mode client: " + json.status().ToString();
+  if (!json.ok()) {
+    return "cannot pull the ring (for --mode client, or the targets' keys): " +
+           json.status().ToString();
+  }
   auto view = RingView::FromJson(*json);
-  if (!view.ok()) return "cannot use the ring for --mode client: " + view.status().ToString();
+  if (!view.ok()) return "cannot use the ring: " + view.status().ToString();
   *ring = std::make_unique<RingView>(std::move(*view));
   return "";
 }
 
 std::string ProbeDynamo(const BenchOptions& opts) {
   for (const std::string& target : opts.targets) {
-    transport::Channel channel(target);
+    std::optional<curve::ClientKeys> keys;
+    if (opts.curve()) {
+      keys = curve::ClientKeys{{opts.curve_public_key, opts.curve_secret_key},
+                               opts.server_keys.at(target)};
+    }
+    transport::Channel channel(target, nullptr, keys ? &*keys : nullptr);
     wire::Request req;
     req.type = MsgType::kStatus;
     auto reply = channel.Call(req, std::chrono::milliseconds(opts.timeout_ms));

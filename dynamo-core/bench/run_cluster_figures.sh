@@ -6,6 +6,8 @@
 #   dynamo-core/bench/run_cluster_figures.sh [BIN_DIR]   (default: build-release/bin)
 #   DURATION=10 BASE_PORT=17111 ...
 #   NODE_ARGS="--anti-entropy-interval-ms 0" ...   (extra dynamod options)
+#   CURVE=1 ...   (every node with a key pair and the authorized keys: the
+#                  three as peers, the bench's key as a client)
 #
 # Run it while nothing else runs:
 #   flock /tmp/dynamo-build.lock dynamo-core/bench/run_cluster_figures.sh
@@ -23,10 +25,29 @@ cleanup() {
 }
 trap cleanup EXIT
 
+CURVE=${CURVE:-0}
+BENCH_KEYS=()
+if [[ $CURVE == 1 ]]; then
+  for name in n0 n1 n2 bench; do "$BIN/dynamoctl" keygen --out "$WORK/$name" >/dev/null; done
+  for i in 0 1 2; do
+    echo "$(cat "$WORK/n$i.pub") peer tcp://127.0.0.1:$((BASE_PORT + i))"
+  done >"$WORK/authorized_keys"
+  echo "$(cat "$WORK/bench.pub") client" >>"$WORK/authorized_keys"
+  BENCH_KEYS=(--curve-secret-key-file "$WORK/bench.key" --server-public-key "$WORK/n0.pub")
+fi
+# dynamoctl's keys for node i (none without CURVE).
+ctl_keys() {
+  [[ $CURVE == 1 ]] || return 0
+  echo --curve-secret-key-file "$WORK/bench.key" --server-public-key "$WORK/n$1.pub"
+}
+
 ENDPOINTS=()
 for i in 0 1 2; do
   ep=tcp://127.0.0.1:$((BASE_PORT + i))
   args=(--listen "$ep" --backend memory --data-dir "$WORK/n$i" --node-id "n$i")
+  if [[ $CURVE == 1 ]]; then
+    args+=(--curve-secret-key-file "$WORK/n$i.key" --authorized-keys "$WORK/authorized_keys")
+  fi
   # shellcheck disable=SC2206
   args+=(${NODE_ARGS:-})
   ((i > 0)) && args+=(--seed "${ENDPOINTS[0]}")
@@ -36,8 +57,10 @@ for i in 0 1 2; do
 done
 # Until the three agree on a ring holding all three.
 for _ in $(seq 150); do
-  rings=$(for ep in "${ENDPOINTS[@]}"; do
-            "$BIN/dynamoctl" --node "$ep" --timeout-ms 300 --json ring 2>/dev/null || echo down
+  # shellcheck disable=SC2046
+  rings=$(for i in 0 1 2; do
+            "$BIN/dynamoctl" --node "${ENDPOINTS[$i]}" $(ctl_keys "$i") --timeout-ms 300 \
+              --json ring 2>/dev/null || echo down
           done | sort -u)
   if [[ $(wc -l <<<"$rings") == 1 && $rings == *'"n0"'* && $rings == *'"n1"'* &&
         $rings == *'"n2"'* ]]; then
@@ -56,14 +79,15 @@ run() {
   local name=$1
   shift
   if [[ " $* " == *" --preload "* ]]; then
-    "$BIN/dynamo-bench" --target "$TARGET" --preload --ops 1 --json >/dev/null 2>&1
+    "$BIN/dynamo-bench" --target "$TARGET" "${BENCH_KEYS[@]}" --preload --ops 1 --json >/dev/null 2>&1
   fi
   local args=()
   for a in "$@"; do [[ $a == --preload ]] || args+=("$a"); done
   local before t0 t1 after out
   before=$(nodes_ms)
   t0=$(date +%s.%N)
-  out=$("$BIN/dynamo-bench" --target "$TARGET" --duration "$DURATION" --json "${args[@]}" 2>/dev/null)
+  out=$("$BIN/dynamo-bench" --target "$TARGET" "${BENCH_KEYS[@]}" --duration "$DURATION" --json \
+    "${args[@]}" 2>/dev/null)
   t1=$(date +%s.%N)
   after=$(nodes_ms)
   python3 - "$name" "$out" "$before" "$after" "$t0" "$t1" <<'PY'

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,11 @@ struct BenchOptions {
   int timeout_ms = 5000;
   size_t context_cache = 100000;  // contexts kept per process; 0 = blind puts
   uint64_t seed = 0;              // 0: random
+  // CURVE (--curve-secret-key-file, --server-public-key): this client's key
+  // pair, the first target's public key, and every target's, from the ring.
+  std::string curve_public_key, curve_secret_key, server_public_key;
+  std::map<std::string, std::string> server_keys;  // endpoint -> public key
+  bool curve() const { return !curve_secret_key.empty(); }
 };
 
 // Keys are "bench-" + 10 digits: 16 bytes, so keys up to 10^10.

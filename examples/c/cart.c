@@ -10,7 +10,12 @@
  * lost), and writes the union back with the context of its read, which
  * supersedes both. A last read shows one version.
  *
- *   cart [--mode server|client] [--key KEY] [--timeout-ms MS] ENDPOINT...
+ *   cart [--mode server|client] [--key KEY] [--timeout-ms MS]
+ *        [--key-pair FILE --server-public-key KEY|FILE] ENDPOINT...
+ *
+ * With CURVE on the nodes (docs/security.md), --key-pair is this client's
+ * key pair (dynamoctl keygen) and --server-public-key the node's public key,
+ * or its .pub file.
  *
  * ENDPOINT is a node, tcp://HOST:PORT or ipc://PATH; give one or more.
  * Without --key the cart is cart-<pid>-<time>, a fresh key each run.
@@ -124,7 +129,10 @@ static int out_of_memory(void) {
 static int usage(const char* problem) {
   FILE* out = problem != NULL ? stderr : stdout;
   if (problem != NULL) fprintf(stderr, "cart: %s\n", problem);
-  fputs("usage: cart [--mode server|client] [--key KEY] [--timeout-ms MS] ENDPOINT...\n", out);
+  fputs(
+      "usage: cart [--mode server|client] [--key KEY] [--timeout-ms MS]\n"
+      "            [--key-pair FILE --server-public-key KEY|FILE] ENDPOINT...\n",
+      out);
   return 2;
 }
 
@@ -270,6 +278,8 @@ int main(int argc, char** argv) {
   int mode = DYNAMO_MODE_SERVER;
   const char* key = NULL;
   unsigned long timeout_ms = 0;
+  const char* key_pair_file = NULL;
+  const char* server_public_key = NULL;
   int first_endpoint = argc;
 
   for (int i = 1; i < argc; ++i) {
@@ -279,7 +289,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (strcmp(arg, "--mode") == 0 || strcmp(arg, "--key") == 0 ||
-        strcmp(arg, "--timeout-ms") == 0) {
+        strcmp(arg, "--timeout-ms") == 0 || strcmp(arg, "--key-pair") == 0 ||
+        strcmp(arg, "--server-public-key") == 0) {
       if (i + 1 >= argc) {
         char problem[64];
         snprintf(problem, sizeof problem, "%s needs a value", arg);
@@ -289,6 +300,10 @@ int main(int argc, char** argv) {
       if (strcmp(arg, "--key") == 0) {
         if (value[0] == '\0') return usage("--key needs a non-empty key");
         key = value;
+      } else if (strcmp(arg, "--key-pair") == 0) {
+        key_pair_file = value;
+      } else if (strcmp(arg, "--server-public-key") == 0) {
+        server_public_key = value;
       } else if (strcmp(arg, "--mode") == 0) {
         if (strcmp(value, "server") == 0) {
           mode = DYNAMO_MODE_SERVER;
@@ -317,6 +332,9 @@ int main(int argc, char** argv) {
     break;
   }
   if (first_endpoint >= argc) return usage("give at least one node endpoint");
+  if ((key_pair_file == NULL) != (server_public_key == NULL)) {
+    return usage("--key-pair and --server-public-key go together");
+  }
 
   char default_key[64];
   if (key == NULL) {
@@ -338,6 +356,12 @@ int main(int argc, char** argv) {
     }
   }
   if ((rc = dynamo_options_set_mode(options, mode, &err)) != DYNAMO_OK) {
+    status = failed("options", rc, err);
+    goto done;
+  }
+  if (key_pair_file != NULL &&
+      (rc = dynamo_options_set_curve(options, key_pair_file, server_public_key, &err)) !=
+          DYNAMO_OK) {
     status = failed("options", rc, err);
     goto done;
   }

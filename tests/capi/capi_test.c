@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -268,6 +269,51 @@ static void TestNullSafety(void) {
 
 /* ---- options */
 
+/* Writes a CURVE key-pair file (as dynamoctl keygen does) with the given
+ * mode; the public key goes to public_key (41 bytes). Returns 0 on success. */
+static int WriteKeyPairFile(const char* path, mode_t mode, char* public_key) {
+  char secret_key[41];
+  if (zmq_curve_keypair(public_key, secret_key) != 0) return -1;
+  unlink(path);
+  FILE* f = fopen(path, "w");
+  if (f == NULL) return -1;
+  fprintf(f, "public-key = %s\nsecret-key = %s\n", public_key, secret_key);
+  if (fclose(f) != 0) return -1;
+  return chmod(path, mode);
+}
+
+/* dynamo_options_set_curve: what it refuses, each with a message, and a
+ * pair it takes. */
+static void TestCurveOptions(dynamo_options_t* o) {
+  char* err = NULL;
+  CHECK_CODE(dynamo_options_set_curve(NULL, "x", "y", &err), DYNAMO_INVALID_ARGUMENT, err);
+  CHECK_CONTAINS(err, "options is NULL");
+  CHECK_CODE(dynamo_options_set_curve(o, NULL, "y", &err), DYNAMO_INVALID_ARGUMENT, err);
+  CHECK_CONTAINS(err, "NULL");
+  CHECK_CODE(dynamo_options_set_curve(o, "/nonexistent/dynamo.key", "y", &err),
+             DYNAMO_INVALID_ARGUMENT, err);
+  CHECK_CONTAINS(err, "/nonexistent/dynamo.key");
+  char path[64], public_key[41], other[41];
+  snprintf(path, sizeof path, "/tmp/dynamo-capi-test-%ld.key", (long)getpid());
+  if (WriteKeyPairFile(path, 0644, public_key) != 0) {
+    CHECK(!"cannot write a key-pair file in /tmp");
+    return;
+  }
+  /* A secret others may read is refused. */
+  CHECK_CODE(dynamo_options_set_curve(o, path, public_key, &err), DYNAMO_INVALID_ARGUMENT, err);
+  CHECK_CONTAINS(err, "600");
+  CHECK(chmod(path, 0600) == 0);
+  /* A server key that is not one. */
+  CHECK_CODE(dynamo_options_set_curve(o, path, "not-a-key", &err), DYNAMO_INVALID_ARGUMENT, err);
+  CHECK(err != NULL);
+  ClearError(&err);
+  /* A good pair and a server key, given as a key. */
+  CHECK(WriteKeyPairFile(path, 0600, other) == 0);
+  CHECK_CODE(dynamo_options_set_curve(o, path, public_key, &err), DYNAMO_OK, err);
+  CHECK(err == NULL);
+  unlink(path);
+}
+
 static void TestOptions(void) {
   char* err = NULL;
   dynamo_options_t* o = dynamo_options_create();
@@ -330,6 +376,8 @@ static void TestOptions(void) {
   dynamo_options_set_write_quorum(o, 0);
   dynamo_options_set_read_quorum(o, 1000);
   dynamo_options_set_write_quorum(o, 1000);
+
+  TestCurveOptions(o);
 
   /* Client creation does no I/O, so any endpoints will do. */
   dynamo_client_t* c = dynamo_client_create(o, &err);

@@ -5,6 +5,7 @@ real ZeroMQ CURVE handshakes (dynamoctl, and python3-zmq for long-lived
 connections), a TCP proxy that records the bytes on the wire."""
 
 import os
+import re
 import signal
 import socket
 import stat
@@ -12,9 +13,10 @@ import threading
 import time
 import unittest
 
-from harness import (CURVE_ARGS, DynamoTestCase, EXIT_NOT_AUTHORIZED, EXIT_OK, EXIT_OTHER,
-                     EXIT_USAGE, Node, WireClient, free_port, local_holders, replicas_of,
-                     ring_of, run_ctl, run_dynamod, status_of, wait_converged, wait_until,
+from harness import (BIN_DIR, CURVE_ARGS, DynamoTestCase, EXIT_NOT_AUTHORIZED, EXIT_OK,
+                     EXIT_OTHER, EXIT_USAGE, Node, WireClient, free_port, local_holders, replicas_of,
+                     ring_of, run_ctl, run_dynamod, run_program, start_with_redis, status_of,
+                     wait_converged, wait_until,
                      TEST_GOSSIP_INTERVAL_MS, TIME_SCALE)
 
 ERROR_REPLY = 127
@@ -391,6 +393,82 @@ class CurveRefusalTest(CurveTestCase):
         self.assertNotIn(value.encode(), wire)
         self.assertNotIn(key.encode(), wire)
 
+    def test_refused_handshakes_are_logged_at_most_once_a_second_with_a_count(self):
+        import zmq
+        stranger = self.keygen("stranger")
+        ctx = zmq.Context()
+        self.addCleanup(ctx.destroy, 0)
+        attempts = 30
+
+        def refused_connection():
+            sock = ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.RECONNECT_IVL, 600000)  # one handshake each
+            sock.setsockopt_string(zmq.CURVE_SERVERKEY, self.server)
+            sock.setsockopt_string(zmq.CURVE_PUBLICKEY, stranger.public)
+            sock.setsockopt_string(zmq.CURVE_SECRETKEY, stranger.secret)
+            sock.connect(self.node.endpoint)
+            return sock
+
+        def refusal_lines():
+            return [line for line in self.node.log().splitlines()
+                    if "refused a connection from" in line]
+
+        def reported(lines):
+            total = 0
+            for line in lines:
+                more = re.search(r"\((\d+) more refused since\)", line)
+                total += 1 + (int(more.group(1)) if more else 0)
+            return total
+
+        started = time.monotonic()
+        sockets = [refused_connection() for _ in range(attempts)]
+        wait_until(lambda: None if reported(refusal_lines()) >= 1 else self.node.log()[-300:],
+                   10 * TIME_SCALE, "the first refusal logged")
+        # The last one, after a second, reports those not logged before it.
+        time.sleep(1.1)
+        sockets.append(refused_connection())
+        wait_until(lambda: None if reported(lines := refusal_lines()) == attempts + 1
+                   else lines, 20 * TIME_SCALE, "every refusal counted in the log")
+        lines = refusal_lines()
+        self.assertLessEqual(len(lines), int(time.monotonic() - started) + 2, lines)
+        self.assertTrue(any("more refused since" in line for line in lines), lines)
+        for line in lines:
+            self.assertIn(stranger.public, line)
+            self.assertNotIn(stranger.secret, line)
+        for sock in sockets:
+            sock.close()
+        self.assertEqual(self.as_client(self.node, "status").returncode, EXIT_OK)
+
+    def test_no_secret_in_resp_info_or_errors(self):
+        password = "pw-" + os.urandom(8).hex()
+        path = os.path.join(self.work_dir, "redis-password")
+        with open(path, "w") as f:
+            f.write(password + "\n")
+
+        def start(extra):
+            node = self.new_node(extra_args=extra)
+            self.write_authorized(node, self.authorized_lines([node]))
+            node.start()
+            return node
+
+        node, port = start_with_redis(start, "--redis-password-file", path)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"AUTH wrong-password\r\nAUTH " + password.encode() +
+                         b"\r\nINFO\r\n")
+            reply = b""
+            while not re.search(rb"errors:\d+\r\n", reply):  # INFO's last line
+                chunk = conn.recv(65536)
+                self.assertTrue(chunk, "the node closed the connection: %r" % reply)
+                reply += chunk
+        text = reply.decode("utf-8", "replace")
+        self.assertIn("WRONGPASS", text)
+        self.assertIn("+OK", text)
+        self.assertNotIn(password, text)
+        self.assertNoSecretIn(text, "INFO")
+        self.assertNotIn(password, node.log())
+        self.assertNoSecretIn(node.log(), "the node's log")
+
 
 class CurveClusterTest(CurveTestCase):
     """A cluster with CURVE on forms, replicates, hands off and repairs; a
@@ -451,6 +529,125 @@ class CurveClusterTest(CurveTestCase):
             self.assertTrue(got.out.startswith("v-%s\n" % k), got.describe())
         for node in everyone:
             self.assertNoSecretIn(node.log(), node.name + "'s log")
+
+    def test_a_node_key_is_rotated_while_the_cluster_serves(self):
+        """docs/operations.md "Rotating a node's key": admit the new key,
+        restart the node with it, then point its endpoint at the new key and
+        revoke the old one. Writes never fail; the other nodes' connections to
+        the node are made again with its new key (hints reach it)."""
+        nodes = self.start_curve_cluster(3)
+        node3 = nodes[2]
+        old, new = self.pairs[node3.name], self.keygen("curve3-rotated")
+        written = []
+
+        def put(tag):
+            key = "%s-%02d" % (tag, len(written))
+            r = self.as_client(nodes[0], "put", key, "v-" + key)
+            self.assertEqual(r.returncode, EXIT_OK, r.describe())
+            written.append(key)
+
+        for _ in range(5):
+            put("before")
+        # 1. The others admit the new key as a peer's (no endpoint yet).
+        for node in nodes[:2]:
+            self.write_authorized(node, self.authorized_lines(nodes) + ["%s peer" % new.public])
+            node.proc.send_signal(signal.SIGHUP)
+        for node in nodes[:2]:
+            wait_until(lambda node=node: None if "authorized keys reloaded" in node.log()
+                       else node.log()[-500:], 10 * TIME_SCALE, "%s to reload" % node.name)
+        # 2. The node restarts with its new key pair; the others, still
+        # calling it with the old key, cannot reach it: writes are hinted.
+        node3.stop()
+        node3.extra_args[node3.extra_args.index(old.key_file)] = new.key_file
+        self.pairs[node3.name] = new
+        CURVE_ARGS[node3.endpoint] = self.admin.ctl_args(new.public)
+        node3.start()
+        for _ in range(5):
+            put("during")
+        # 3. Its endpoint now names the new key, and the old key is gone.
+        for node in nodes[:2]:
+            before = node.log().count("authorized keys reloaded")
+            self.write_authorized(node, self.authorized_lines(nodes))
+            node.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda node=node: None
+                       if node.log().count("authorized keys reloaded") > before
+                       else node.log()[-500:], 10 * TIME_SCALE, "%s to reload" % node.name)
+        for _ in range(5):
+            put("after")
+        # Each of the others reaches the node with its new key: a write
+        # through either needs node3's own acknowledgement at W=3.
+        for node in nodes[:2]:
+            wait_until(lambda node=node: None if (r := self.as_client(
+                node, "put", "w3-" + node.name, "all", "--w", "3")).returncode == EXIT_OK
+                else r.describe(), 30 * TIME_SCALE,
+                "a W=3 write through %s, acknowledged by node3" % node.name)
+        for k in written:
+            wait_until(lambda k=k: None if len(h := local_holders(nodes, k)) == 3 else h,
+                       60 * TIME_SCALE, "%s on every replica, node3 with its new key" % k)
+        self.assertEqual(status_of(node3)["security"]["public_key"], new.public)
+        self.assertEqual(ring_of(nodes[0])["public_keys"][node3.node_id], new.public)
+        # The old key is refused by every node now, the new one served.
+        wait = int(20000 * TIME_SCALE)
+        for node in nodes[:2]:
+            self.assertRefused(self.as_client(node, "status", pair=old, timeout_ms=wait),
+                               "refused this client's CURVE key")
+        for k in written:
+            got = self.as_client(node3, "get", k, "--r", "3")
+            self.assertEqual(got.returncode, EXIT_OK, got.describe())
+            self.assertTrue(got.out.startswith("v-%s\n" % k), got.describe())
+
+    def test_the_c_api_and_the_bench_talk_curve_in_both_modes_and_are_refused_clearly(self):
+        """examples/c/cart.c over dynamo_options_set_curve: server-driven
+        through one node, client-driven with every member's key from the
+        ring; an unknown key gets DYNAMO_NOT_AUTHORIZED's name and one line.
+        dynamo-bench likewise."""
+        cart = os.path.join(BIN_DIR, "dynamo-example-cart")
+        nodes = self.start_curve_cluster(3)
+        server = self.pairs[nodes[0].name].pub_file
+
+        def run_cart(pair, mode, key):
+            return run_program([cart, "--mode", mode, "--key", key,
+                                "--key-pair", pair.key_file, "--server-public-key", server,
+                                "--timeout-ms", str(int(10000 * TIME_SCALE)),
+                                nodes[0].endpoint], 60 * TIME_SCALE)
+
+        for mode in ("server", "client"):
+            r = run_cart(self.client, mode, "capi-cart-" + mode)
+            self.assertEqual(r.returncode, 0, r.describe())
+            self.assertIn("final cart: apple,book,pen", r.out, r.describe())
+            got = self.as_client(nodes[2], "get", "capi-cart-" + mode)
+            self.assertEqual(got.returncode, EXIT_OK, got.describe())
+            self.assertTrue(got.out.startswith("apple,book,pen\n"), got.describe())
+        stranger = self.keygen("stranger")
+        refused = run_cart(stranger, "server", "capi-cart-refused")
+        self.assertEqual(refused.returncode, 1, refused.describe())
+        self.assertOneErrorLine(refused, "not authorized",
+                                "refused this client's CURVE key")
+
+        # dynamo-bench: the first target's key given, the others' from the
+        # ring; every operation answered, in both modes.
+        bench = os.path.join(BIN_DIR, "dynamo-bench")
+        targets = ",".join(n.endpoint for n in nodes)
+        for mode in ("server", "client"):
+            r = run_program([bench, "--target", targets, "--mode", mode, "--ops", "600",
+                             "--clients", "3", "--keys", "50", "--preload", "--json",
+                             "--curve-secret-key-file", self.client.key_file,
+                             "--server-public-key", server], 120 * TIME_SCALE)
+            self.assertEqual(r.returncode, EXIT_OK, r.describe())
+            doc = r.json()
+            self.assertEqual((doc["ops"], doc["errors"]), (600, 0), r.describe())
+            self.assertEqual(doc["preload"]["errors"], 0, r.describe())
+        for args, text in ((["--curve-secret-key-file", self.client.key_file], "go together"),
+                           (["--curve-secret-key-file", self.client.pub_file,
+                             "--server-public-key", server], self.client.pub_file)):
+            r = run_program([bench, "--target", targets, "--ops", "10"] + args, 60 * TIME_SCALE)
+            self.assertEqual(r.returncode, EXIT_USAGE, r.describe())
+            self.assertOneErrorLine(r, text)
+        r = run_program([bench, "--target", targets, "--ops", "10", "--timeout-ms",
+                         str(int(10000 * TIME_SCALE)), "--curve-secret-key-file",
+                         stranger.key_file, "--server-public-key", server], 60 * TIME_SCALE)
+        self.assertEqual(r.returncode, 1, r.describe())
+        self.assertOneErrorLine(r, "refused this client's CURVE key")
 
 
 if __name__ == "__main__":
