@@ -10,6 +10,7 @@ is already installed or /var/lib/dynamo exists, and leaves it as it found it:
 packages purged, the system user it created deleted."""
 
 import glob
+import json
 import os
 import pwd
 import re
@@ -28,6 +29,9 @@ from harness import TIME_SCALE, free_port, endpoint_of
 BUILD_DIR = os.environ.get("DYNAMO_BUILD_DIR") or os.path.dirname(harness.BIN_DIR)
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGE_DIR = os.path.join(BUILD_DIR, "packages")
+# dynamoctl's options for the admin key pair the package makes on install.
+ADMIN_CURVE = ("--curve-secret-key-file", "/etc/dynamo/admin.key",
+               "--server-public-key", "/etc/dynamo/node.pub")
 VERSION = None  # read from the built .deb
 CPACK_DEADLINE = 600 * TIME_SCALE
 
@@ -115,11 +119,14 @@ class PackageContentsTest(unittest.TestCase):
                      "/usr/share/man/man8/dynamod.8.gz", "/usr/share/man/man1/dynamoctl.1.gz",
                      "/usr/share/man/man1/dynamo-bench.1.gz",
                      "/usr/share/doc/dynamo/copyright", "/usr/share/doc/dynamo/changelog.Debian.gz",
-                     "/usr/share/doc/dynamo/operations.md"):
+                     "/usr/share/doc/dynamo/operations.md", "/usr/share/doc/dynamo/security.md",
+                     "/usr/lib/dynamo/dynamo-setup-keys"):
             self.assertIn(path, server, "dynamo lacks %s" % path)
         for path, (mode, owner) in server.items():
             self.assertEqual(owner, "root/root", path)
         self.assertEqual(server["/usr/bin/dynamod"][0], "-rwxr-xr-x")
+        self.assertEqual(server["/usr/lib/dynamo/dynamo-setup-keys"][0], "-rwxr-xr-x")
+        self.assertFalse([p for p in server if p.endswith(".key")], "a key pair is shipped")
         self.assertEqual(server["/etc/dynamo/dynamod.conf"][0], "-rw-r--r--")
         self.assertFalse([p for p in server if "mysql.so" in p], "the mysql engine is in dynamo")
         mysql = self.deb_files("dynamo-mysql")
@@ -154,11 +161,14 @@ class PackageContentsTest(unittest.TestCase):
         postinst = run(["dpkg-deb", "-I", path, "postinst"]).out
         self.assertIn("adduser --system", postinst)
         self.assertIn("install -d -o dynamo -g dynamo -m 0750 /var/lib/dynamo", postinst)
+        self.assertIn("/usr/lib/dynamo/dynamo-setup-keys /etc/dynamo dynamo", postinst)
         postrm = run(["dpkg-deb", "-I", path, "postrm"]).out
         # Data goes on purge only.
         purge = re.search(r"purge\)(.*?);;", postrm, re.S)
         self.assertIsNotNone(purge, postrm)
         self.assertIn("rm -rf /var/lib/dynamo", purge.group(1))
+        self.assertIn("/etc/dynamo/node.key", purge.group(1))
+        self.assertIn("/etc/dynamo/authorized_keys", purge.group(1))
         self.assertEqual(postrm.count("/var/lib/dynamo"), 1, postrm)
         with tempfile.TemporaryDirectory() as tmp:
             run(["dpkg-deb", "-e", path, tmp])
@@ -178,9 +188,12 @@ class PackageContentsTest(unittest.TestCase):
                 self.assertIn("\nExecStartPre=/usr/bin/dynamod --config %s --check-config\n" % conf,
                               text)
                 self.assertIn("\nWantedBy=multi-user.target\n", text)
+                self.assertIn("\nExecReload=/bin/kill -HUP $MAINPID\n", text)
             with open(os.path.join(tmp, "etc/dynamo/dynamod.conf")) as f:
                 conf = f.read()
             self.assertIn("\ndata-dir = /var/lib/dynamo\n", conf)
+            self.assertIn("\ncurve-secret-key-file = /etc/dynamo/node.key\n", conf)
+            self.assertIn("\nauthorized-keys = /etc/dynamo/authorized_keys\n", conf)
 
     def test_rpm_contents_and_metadata(self):
         version = run(["rpm", "-qp", "--queryformat", "%{VERSION}-%{RELEASE} %{LICENSE}",
@@ -189,7 +202,7 @@ class PackageContentsTest(unittest.TestCase):
         files = run(["rpm", "-qpl", self.rpm("dynamo")]).out.split()
         for path in ("/usr/bin/dynamod", "/usr/bin/dynamoctl", "/usr/lib/dynamo/plugins/file.so",
                      "/etc/dynamo/dynamod.conf", "/lib/systemd/system/dynamod.service",
-                     "/lib/systemd/system/dynamod@.service"):
+                     "/lib/systemd/system/dynamod@.service", "/usr/lib/dynamo/dynamo-setup-keys"):
             self.assertIn(path, files)
         self.assertNotIn("/usr/lib/dynamo/plugins/mysql.so", files)
         self.assertIn("/usr/lib/dynamo/plugins/mysql.so",
@@ -198,6 +211,7 @@ class PackageContentsTest(unittest.TestCase):
                          ["/etc/dynamo/dynamod.conf"])
         scripts = run(["rpm", "-qp", "--scripts", self.rpm("dynamo")]).out
         self.assertIn("useradd -r", scripts)
+        self.assertIn("/usr/lib/dynamo/dynamo-setup-keys /etc/dynamo dynamo", scripts)
         self.assertNotIn("rm -rf", scripts, "an erase must not delete data")
         requires = run(["rpm", "-qp", "--requires", self.rpm("dynamo")]).out
         self.assertIn("libzmq.so.5", requires)
@@ -343,8 +357,41 @@ class InstallTest(unittest.TestCase):
             return None if r.returncode == 0 else r.stderr
         harness.wait_until(answering, harness.READY_DEADLINE, "the installed dynamod to answer")
 
-    def ctl(self, endpoint, *args):
-        return run(["/usr/bin/dynamoctl", "--node", endpoint] + list(args), check=False)
+    def ctl(self, endpoint, *args, curve=ADMIN_CURVE):
+        """dynamoctl against the installed node; by default as this host's
+        operator: root, with the admin key pair the package made."""
+        prefix = self.root if curve == ADMIN_CURVE else []
+        return run(prefix + ["/usr/bin/dynamoctl", "--node", endpoint] + list(curve) + list(args),
+                   check=False)
+
+    def read_root_file(self, path):
+        return self.sudo("cat", path).out
+
+    def check_keys(self, added=()):
+        """What dynamo-setup-keys made: the node's pair (its key file the
+        dynamo user's, 0600), root's admin pair, and authorized keys that
+        admit the admin key (and the lines `added` later), readable by the
+        dynamo group. Returns the
+        node's and the admin's public keys."""
+        listing = self.sudo("stat", "-c", "%n %U %G %a", "/etc/dynamo/node.key",
+                            "/etc/dynamo/node.pub", "/etc/dynamo/admin.key", "/etc/dynamo/admin.pub",
+                            "/etc/dynamo/authorized_keys").out.split("\n")
+        self.assertEqual([line for line in listing if line], [
+            "/etc/dynamo/node.key dynamo dynamo 600", "/etc/dynamo/node.pub root root 644",
+            "/etc/dynamo/admin.key root root 600", "/etc/dynamo/admin.pub root root 644",
+            "/etc/dynamo/authorized_keys root dynamo 640"])
+        with open("/etc/dynamo/node.pub") as f:
+            node_key = f.read().strip()
+        with open("/etc/dynamo/admin.pub") as f:
+            admin_key = f.read().strip()
+        self.assertEqual(len(node_key), 40)
+        self.assertNotEqual(node_key, admin_key)
+        authorized = [line.split("#")[0].split() for line in
+                      self.read_root_file("/etc/dynamo/authorized_keys").splitlines()
+                      if line.strip() and not line.startswith("#")]
+        self.assertEqual(authorized, [[admin_key, "admin"]] + [list(a) for a in added])
+        self.assertNotIn("secret", self.read_root_file("/etc/dynamo/node.pub"))
+        return node_key, admin_key
 
     def test_install_run_remove_purge(self):
         debs = [self.pkgs[("deb", n)] for n in DEB_PACKAGES]
@@ -356,6 +403,7 @@ class InstallTest(unittest.TestCase):
         st = os.stat("/var/lib/dynamo")
         self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (user.pw_uid, 0o750))
         self.assertTrue(os.access("/usr/bin/dynamod", os.X_OK))
+        node_key, admin_key = self.check_keys()
 
         # The unit's ExecStartPre and ExecStart, as the unit's user. The
         # listen address comes from the command line (it overrides the
@@ -379,13 +427,39 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(got.out.splitlines()[0], "packaged-value")
         status = self.ctl(endpoint, "--json", "status")
         self.assertIn('"backend":"file"', status.out.replace(" ", ""))
+        # CURVE is on, with the key the package made; a client without keys
+        # is refused with one line.
+        security = json.loads(status.out)["security"]
+        self.assertEqual((security["curve"], security["public_key"]), (True, node_key))
+        plain = self.ctl(endpoint, "status", curve=())
+        self.assertEqual(plain.returncode, harness.EXIT_NOT_AUTHORIZED, plain.describe())
+        self.assertIn("requires CURVE", plain.stderr)
+
+        # An application's key, added to the authorized keys as the
+        # operator would, is admitted on SIGHUP (systemctl reload).
+        app_dir = tempfile.mkdtemp(prefix="dynamo-app-")
+        self.addCleanup(shutil.rmtree, app_dir, ignore_errors=True)
+        run(["/usr/bin/dynamoctl", "keygen", "--out", os.path.join(app_dir, "app")])
+        with open(os.path.join(app_dir, "app.pub")) as f:
+            app_key = f.read().strip()
+        app_curve = ("--curve-secret-key-file", os.path.join(app_dir, "app.key"),
+                     "--server-public-key", "/etc/dynamo/node.pub")
+        self.sudo("sh", "-c", "echo '%s client' >> /etc/dynamo/authorized_keys" % app_key)
+        node.send_signal(signal.SIGHUP)
+        harness.wait_until(
+            lambda: None if (r := self.ctl(endpoint, "status", curve=app_curve)).returncode == 0
+            else r.describe(), 10 * TIME_SCALE, "the application's key to be admitted")
+        refused = self.ctl(endpoint, "remove", "nobody", curve=app_curve)
+        self.assertEqual(refused.returncode, harness.EXIT_NOT_AUTHORIZED, refused.describe())
 
         # A program built against the -dev package talks to it.
         with tempfile.TemporaryDirectory() as tmp:
             exe = os.path.join(tmp, "cart")
             run(["cc", "-std=c11", "-o", exe, os.path.join(SOURCE_DIR, "examples/c/cart.c"),
                  "-ldynamo-client"])
-            cart = run([exe, "--key", "packaged-cart", endpoint], check=False)
+            cart = run([exe, "--key", "packaged-cart", "--key-pair",
+                        os.path.join(app_dir, "app.key"), "--server-public-key",
+                        "/etc/dynamo/node.pub", endpoint], check=False)
             self.assertEqual(cart.returncode, 0, cart.describe())
             self.assertIn("after write-back: 1 version", cart.out)
 
@@ -407,8 +481,10 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(self.data_files(), data)
         self.assertTrue(os.path.isfile("/etc/dynamo/dynamod.conf"))
 
-        # Reinstalled, the node finds its data again.
+        # Reinstalled, the node finds its data again, and its keys: the
+        # post-install script never replaces them.
         self.sudo("dpkg", "-i", self.pkgs[("deb", "dynamo")])
+        self.assertEqual(self.check_keys(added=[(app_key, "client")]), (node_key, admin_key))
         node = self.start_installed(argv + ["--listen", endpoint])
         got = self.ctl(endpoint, "get", "packaged-key")
         self.assertEqual(got.returncode, 0, got.describe())
@@ -420,16 +496,80 @@ class InstallTest(unittest.TestCase):
         self.sudo("dpkg", "--purge", "dynamo")
         self.assertFalse(os.path.exists("/var/lib/dynamo"))
         self.assertFalse(os.path.exists("/etc/dynamo/dynamod.conf"))
+        for name in ("node.key", "node.pub", "admin.key", "admin.pub", "authorized_keys"):
+            self.assertFalse(os.path.exists("/etc/dynamo/" + name), name)
 
 
 class CheckConfigTest(harness.DynamoTestCase):
     """dynamod --check-config on the packaged configuration (build tree)."""
 
+    def keys(self):
+        """The CURVE files of a packaged node, made here by the package's
+        dynamo-setup-keys; the options that point the packaged config at them."""
+        keys_dir = os.path.join(self.work_dir, "etc")
+        if not os.path.isdir(keys_dir):
+            os.makedirs(keys_dir)
+            r = run([os.path.join(SOURCE_DIR, "packaging/dynamo-setup-keys"), keys_dir,
+                     pwd.getpwuid(os.getuid()).pw_name],
+                    env=dict(os.environ, DYNAMOCTL=os.path.join(harness.BIN_DIR, "dynamoctl")))
+            self.assertEqual(r.out + r.stderr, "", r.describe())
+        return ["--curve-secret-key-file", os.path.join(keys_dir, "node.key"),
+                "--authorized-keys", os.path.join(keys_dir, "authorized_keys")]
+
     def check(self, *args, data_dir=None):
         data_dir = data_dir or os.path.join(self.work_dir, "data")
         return harness.run_dynamod(["--config", os.path.join(SOURCE_DIR, "packaging/dynamod.conf"),
                                     "--data-dir", data_dir, "--plugin-dir", harness.PLUGIN_DIR,
-                                    "--check-config"] + list(args))
+                                    "--check-config"] + self.keys() + list(args))
+
+    def test_setup_keys_makes_private_keys_once(self):
+        self.keys()
+        keys_dir = os.path.join(self.work_dir, "etc")
+        modes = {name: stat.S_IMODE(os.stat(os.path.join(keys_dir, name)).st_mode)
+                 for name in os.listdir(keys_dir)}
+        self.assertEqual(modes, {"node.key": 0o600, "node.pub": 0o644, "admin.key": 0o600,
+                                 "admin.pub": 0o644, "authorized_keys": 0o640})
+        def contents():
+            files = {}
+            for name in modes:
+                with open(os.path.join(keys_dir, name)) as f:
+                    files[name] = f.read()
+            return files
+
+        before = contents()
+        with open(os.path.join(keys_dir, "admin.pub")) as f:
+            admin = f.read().strip()
+        self.assertIn("\n%s admin " % admin, before["authorized_keys"])
+        # A second run (an upgrade, a reinstall) changes nothing.
+        r = run([os.path.join(SOURCE_DIR, "packaging/dynamo-setup-keys"), keys_dir,
+                 pwd.getpwuid(os.getuid()).pw_name],
+                env=dict(os.environ, DYNAMOCTL=os.path.join(harness.BIN_DIR, "dynamoctl")))
+        self.assertEqual(r.out + r.stderr, "", r.describe())
+        self.assertEqual(contents(), before)
+        # The node serves with those keys: the admin key gets in, none other.
+        node = harness.Node(self.work_dir, "packaged-keys", port=free_port(),
+                            extra_args=self.keys())
+        self.addCleanup(node.cleanup)
+        harness.CURVE_ARGS[node.endpoint] = ["--curve-secret-key-file",
+                                             os.path.join(keys_dir, "admin.key"),
+                                             "--server-public-key",
+                                             os.path.join(keys_dir, "node.pub")]
+        self.addCleanup(harness.CURVE_ARGS.pop, node.endpoint, None)
+        node.start()
+        self.assertTrue(harness.status_of(node)["security"]["curve"])
+        plain = harness.run_ctl(node.endpoint, "status", curve=())
+        self.assertEqual(plain.returncode, harness.EXIT_NOT_AUTHORIZED, plain.describe())
+
+    def test_names_a_missing_key_file(self):
+        r = harness.run_dynamod(["--config", os.path.join(SOURCE_DIR, "packaging/dynamod.conf"),
+                                 "--data-dir", os.path.join(self.work_dir, "data"),
+                                 "--plugin-dir", harness.PLUGIN_DIR, "--check-config",
+                                 "--curve-secret-key-file", os.path.join(self.work_dir, "no.key"),
+                                 "--authorized-keys", os.path.join(self.work_dir, "none")])
+        self.assertEqual(r.returncode, harness.EXIT_USAGE, r.describe())
+        lines = harness.error_lines(r.stderr)
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn(os.path.join(self.work_dir, "no.key"), lines[0])
 
     def test_accepts_the_packaged_config(self):
         r = self.check()
@@ -456,7 +596,7 @@ class CheckConfigTest(harness.DynamoTestCase):
             f.write(text)
         r = harness.run_dynamod(["--config", conf, "--plugin-dir", harness.PLUGIN_DIR,
                                  "--data-dir", os.path.join(self.work_dir, "data"),
-                                 "--check-config"])
+                                 "--check-config"] + self.keys())
         self.assertEqual(r.returncode, 1, r.describe())
         lines = harness.error_lines(r.stderr)
         self.assertEqual(len(lines), 1, r.stderr)
