@@ -15,6 +15,12 @@ namespace dynamo {
 namespace {
 
 constexpr size_t kMaxReadPerTurn = 4u << 20;  // then other connections get a turn
+// Commands run for one connection in one loop turn, and bytes of replies
+// they may produce then (an engine on the loop answers at once); the rest
+// wait for the next turn, so one client's pipeline of large GETs does not
+// hold every other client for the seconds it takes to run.
+constexpr size_t kMaxCommandsPerTurn = 1024;
+constexpr size_t kMaxReplyBytesPerTurn = 4u << 20;
 constexpr size_t kMaxPendingCommands = 100000;
 
 }  // namespace
@@ -32,7 +38,8 @@ struct RespListener::Conn {
   size_t out_off = 0;
   std::optional<uint64_t> close_after;  // QUIT, a protocol error
   bool reading = true;
-  uint32_t events = 0;  // what the loop watches now
+  bool backlogged = false;  // whole commands wait in `in` for the next turn
+  uint32_t events = 0;      // what the loop watches now
 };
 
 RespListener::RespListener(ZmqLoop& loop, Handler& handler) : loop_(loop), handler_(handler) {
@@ -40,6 +47,7 @@ RespListener::RespListener(ZmqLoop& loop, Handler& handler) : loop_(loop), handl
 }
 
 RespListener::~RespListener() {
+  if (backlog_scheduled_) loop_.Cancel(backlog_timer_);
   for (auto& [id, c] : conns_) {
     loop_.UnwatchFd(c->fd);
     ::close(c->fd);
@@ -162,15 +170,40 @@ void RespListener::ReplyError(Conn& c, std::string_view message, bool close) {
 }
 
 bool RespListener::WantsInput(const Conn& c) const {
-  return !c.close_after && c.out.size() - c.out_off < options_.max_unwritten &&
+  return !c.close_after && !c.backlogged && c.out.size() - c.out_off < options_.max_unwritten &&
          c.slots.size() <= kMaxPendingCommands;
+}
+
+void RespListener::RunBacklog() {
+  backlog_scheduled_ = false;
+  std::vector<uint64_t> ids(backlog_.begin(), backlog_.end());
+  backlog_.clear();
+  for (uint64_t id : ids) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) continue;
+    it->second->backlogged = false;
+    Process(*it->second);
+  }
 }
 
 void RespListener::Process(Conn& c) {
   std::vector<std::string_view> args;
   size_t pos = 0;
   bool incomplete = false;  // the buffer ends inside a command
+  const size_t out_at_start = c.out.size();
+  size_t commands = 0;
   while (pos < c.in.size() && WantsInput(c)) {
+    if (commands >= kMaxCommandsPerTurn || c.out.size() - out_at_start >= kMaxReplyBytesPerTurn) {
+      // This turn's share is spent: the rest runs in the next turn, and
+      // nothing more is read meanwhile.
+      c.backlogged = true;
+      backlog_.insert(c.client.id);
+      if (!backlog_scheduled_) {
+        backlog_scheduled_ = true;
+        backlog_timer_ = loop_.After(std::chrono::milliseconds(0), [this] { RunBacklog(); });
+      }
+      break;
+    }
     const std::string_view buf = std::string_view(c.in).substr(pos);
     size_t used = 0;
     std::string why;
@@ -209,6 +242,7 @@ void RespListener::Process(Conn& c) {
     }
     if (args.empty()) continue;  // an empty inline line or "*0"
     handler_.OnCommand(c.client, NewSlot(c), args);
+    ++commands;
   }
   // Commands left unparsed (the client's replies piled up) wait in c.in
   // until Flush resumes reading.
@@ -311,6 +345,7 @@ void RespListener::Drop(uint64_t id) {
   ::close(it->second->fd);
   conns_.erase(it);
   dirty_.erase(id);
+  backlog_.erase(id);
 }
 
 }  // namespace dynamo

@@ -85,6 +85,8 @@ class RespListener {
   // Whether c may be read: not closing, and its replies not piled up.
   bool WantsInput(const Conn& c) const;
   void Flush();
+  // Runs the commands that waited for this turn (Process's per-turn share).
+  void RunBacklog();
   bool Write(Conn& c);  // false: the connection failed
   void Watch(Conn& c);
   void Drop(uint64_t id);
@@ -97,6 +99,9 @@ class RespListener {
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;
   std::unordered_set<uint64_t> dirty_;  // connections with something to write or close
+  std::unordered_set<uint64_t> backlog_;  // connections with commands left for the next turn
+  bool backlog_scheduled_ = false;
+  Loop::TimerId backlog_timer_ = 0;
   std::vector<char> read_buf_ =
       std::vector<char>(64u << 10);  // each read lands here, then in a buffer
 };
