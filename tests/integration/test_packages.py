@@ -386,9 +386,16 @@ class InstallTest(unittest.TestCase):
             admin_key = f.read().strip()
         self.assertEqual(len(node_key), 40)
         self.assertNotEqual(node_key, admin_key)
-        authorized = [line.split("#")[0].split() for line in
-                      self.read_root_file("/etc/dynamo/authorized_keys").splitlines()
-                      if line.strip() and not line.startswith("#")]
+        authorized = []
+        for line in self.read_root_file("/etc/dynamo/authorized_keys").splitlines():
+            fields = line.split()
+            # A Z85 key may hold '#': a comment is a first field that is not
+            # a key, or the fields after one that starts with '#'.
+            if not fields or (fields[0].startswith("#") and len(fields[0]) != 40):
+                continue
+            end = next((i for i, f in enumerate(fields) if i > 0 and f.startswith("#")),
+                       len(fields))
+            authorized.append(fields[:end])
         self.assertEqual(authorized, [[admin_key, "admin"]] + [list(a) for a in added])
         self.assertNotIn("secret", self.read_root_file("/etc/dynamo/node.pub"))
         return node_key, admin_key

@@ -98,7 +98,7 @@ class RespListener {
   uint16_t port_ = 0;
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;
-  std::unordered_set<uint64_t> dirty_;  // connections with something to write or close
+  std::unordered_set<uint64_t> dirty_;    // connections with something to write or close
   std::unordered_set<uint64_t> backlog_;  // connections with commands left for the next turn
   bool backlog_scheduled_ = false;
   Loop::TimerId backlog_timer_ = 0;
