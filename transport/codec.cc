@@ -123,6 +123,24 @@ Status Uint32(const Fields& f, size_t i, const char* name, uint32_t* out) {
   return Status::OK();
 }
 
+// PUT and DEL after w: nothing, flags, or flags and a forwarded write's dot
+// (node, counter, timestamp_ms), which only a forwarded write may carry.
+Status DecodeWriteTail(const Fields& f, size_t at, RequestView* out) {
+  if (f.size() == at) return Status::OK();
+  if (Status s = Uint32(f, at, "flags", &out->flags); !s.ok()) return s;
+  if (f.size() == at + 1) return Status::OK();
+  if (Status s = f.Bytes(at + 1, "dot_node", &out->dot_node); !s.ok()) return s;
+  if (Status s = f.Uint(at + 2, "dot_counter", &out->dot_counter); !s.ok()) return s;
+  if (Status s = f.Uint(at + 3, "dot_timestamp_ms", &out->dot_timestamp_ms); !s.ok()) return s;
+  if (out->dot_node.empty() || out->dot_counter == 0) {
+    return Status::InvalidArgument("malformed message: a dot needs a node and a counter above 0");
+  }
+  if (!(out->flags & kFlagForwarded)) {
+    return Status::InvalidArgument("malformed message: only a forwarded write carries a dot");
+  }
+  return Status::OK();
+}
+
 size_t SizeHint(const RequestView& req) {
   size_t hint = 64 + req.key.size() + req.value.size() + req.context.size() + req.payload.size();
   for (const auto& [k, v] : req.batch) hint += k.size() + v.size() + 12;
@@ -147,20 +165,24 @@ void Pack(mp::StringSink& buf, const RequestView& req) {
       pk.pack_uint32(req.quorum);
       break;
     case MsgType::kPut:
-      PackHeader(pk, req.flags ? 8 : 7, req.type, req.id);
+    case MsgType::kDel: {
+      // Optional tails: flags, then (forwarded writes) the fixed dot.
+      const bool dot = !req.dot_node.empty();
+      const uint32_t tail = dot ? 4 : req.flags ? 1 : 0;
+      const bool put = req.type == MsgType::kPut;
+      PackHeader(pk, (put ? 7 : 6) + tail, req.type, req.id);
       PackBytes(pk, req.key);
-      PackBytes(pk, req.value);
+      if (put) PackBytes(pk, req.value);
       PackBytes(pk, req.context);
       pk.pack_uint32(req.quorum);
-      if (req.flags) pk.pack_uint32(req.flags);
+      if (tail) pk.pack_uint32(req.flags);
+      if (dot) {
+        PackStr(pk, req.dot_node);
+        pk.pack_uint64(req.dot_counter);
+        pk.pack_uint64(req.dot_timestamp_ms);
+      }
       break;
-    case MsgType::kDel:
-      PackHeader(pk, req.flags ? 7 : 6, req.type, req.id);
-      PackBytes(pk, req.key);
-      PackBytes(pk, req.context);
-      pk.pack_uint32(req.quorum);
-      if (req.flags) pk.pack_uint32(req.flags);
-      break;
+    }
     case MsgType::kReplicaGet:
       PackHeader(pk, 4, req.type, req.id);
       PackBytes(pk, req.key);
@@ -354,18 +376,18 @@ Status DecodeRequest(std::string_view frame, RequestView* out) {
       if (s = Uint32(f, 4, "flags", &out->flags); !s.ok()) return s;
       return Uint32(f, 5, "r", &out->quorum);
     case MsgType::kPut:
-      if (f.size() != 8 && (s = WantItems(f, 7, "PUT"), !s.ok())) return s;
+      if (f.size() != 8 && f.size() != 11 && (s = WantItems(f, 7, "PUT"), !s.ok())) return s;
       if (s = f.Bytes(3, "key", &out->key); !s.ok()) return s;
       if (s = f.Bytes(4, "value", &out->value); !s.ok()) return s;
       if (s = f.Bytes(5, "context", &out->context); !s.ok()) return s;
       if (s = Uint32(f, 6, "w", &out->quorum); !s.ok()) return s;
-      return f.size() == 8 ? Uint32(f, 7, "flags", &out->flags) : Status::OK();
+      return DecodeWriteTail(f, 7, out);
     case MsgType::kDel:
-      if (f.size() != 7 && (s = WantItems(f, 6, "DEL"), !s.ok())) return s;
+      if (f.size() != 7 && f.size() != 10 && (s = WantItems(f, 6, "DEL"), !s.ok())) return s;
       if (s = f.Bytes(3, "key", &out->key); !s.ok()) return s;
       if (s = f.Bytes(4, "context", &out->context); !s.ok()) return s;
       if (s = Uint32(f, 5, "w", &out->quorum); !s.ok()) return s;
-      return f.size() == 7 ? Uint32(f, 6, "flags", &out->flags) : Status::OK();
+      return DecodeWriteTail(f, 6, out);
     case MsgType::kStatus:
       return WantItems(f, 3, "STATUS");
     case MsgType::kRing:

@@ -51,6 +51,45 @@ TEST(SiblingSetTest, PutsOnDifferentCoordinatorsAreConcurrent) {
   EXPECT_EQ(Sorted(s), (std::vector<std::string>{"a", "b"}));
 }
 
+// A forwarded write carries its dot: each replica that coordinates it makes
+// the same version, so a write coordinated twice (the first replica was slow)
+// is one version, wherever and in whatever order the copies meet.
+TEST(SiblingSetTest, AWriteAppliedAtAFixedDotTwiceIsOneVersion) {
+  SiblingSet base;
+  base.Apply(CausalContext(), "A", 1, "v1", false, kMax);
+  const CausalContext read = base.Context();
+  const Dot dot{"C+h", 1700000000000000, 42};
+  SiblingSet at_a = base, at_b = base;
+  const CausalContext ha = at_a.ApplyAt(read, dot, "v2", false, kMax);
+  const CausalContext hb = at_b.ApplyAt(read, dot, "v2", false, kMax);
+  EXPECT_EQ(ha, hb);
+  EXPECT_EQ(at_a, at_b);
+  EXPECT_EQ(Sorted(at_a), std::vector<std::string>{"v2"});
+  EXPECT_TRUE(ha.Covers("C+h", dot.counter));
+  EXPECT_FALSE(at_a.Merge(at_b));
+  // Applied again where it is already: nothing changes.
+  EXPECT_EQ(at_a.ApplyAt(read, dot, "v2", false, kMax), ha);
+  EXPECT_EQ(at_a, at_b);
+  // A later write saw it; the late second coordination changes nothing.
+  SiblingSet later = base;
+  later.ApplyAt(read, dot, "v2", false, kMax);
+  later.Apply(later.Context(), "B", 3, "v3", false, kMax);
+  SiblingSet expected = later;
+  later.ApplyAt(read, dot, "v2", false, kMax);
+  EXPECT_EQ(later, expected);
+  EXPECT_EQ(Sorted(later), std::vector<std::string>{"v3"});
+  // A write concurrent with it stays a sibling.
+  SiblingSet concurrent = base;
+  concurrent.Apply(read, "A", 4, "x", false, kMax);
+  concurrent.ApplyAt(read, dot, "v2", false, kMax);
+  EXPECT_EQ(Sorted(concurrent), (std::vector<std::string>{"v2", "x"}));
+  // A dot below a counter the node already used elsewhere is kept as is.
+  SiblingSet sparse = base;
+  sparse.ApplyAt(CausalContext(), Dot{"C+h", 90, 5}, "p", false, kMax);
+  sparse.ApplyAt(CausalContext(), Dot{"C+h", 80, 6}, "q", false, kMax);
+  EXPECT_EQ(Sorted(sparse), (std::vector<std::string>{"p", "q", "v1"}));
+}
+
 TEST(SiblingSetTest, TombstoneHidesValueButKeepsContext) {
   SiblingSet s;
   s.Apply(CausalContext(), "A", 1, "v", false, kMax);

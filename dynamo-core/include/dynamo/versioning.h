@@ -95,6 +95,15 @@ class SiblingSet {
                        std::string value, bool tombstone, size_t max_clock_entries,
                        uint64_t min_counter = 0);
 
+  // Applies a write whose dot was chosen elsewhere: a node that forwards a
+  // write to a replica fixes its dot, so that every replica asked to
+  // coordinate that one write (the first did not answer in time, say) makes
+  // the same version, not siblings. As Apply otherwise; applying it again,
+  // or after a later write covered it, changes nothing. Returns the new
+  // version's history (the writer's next context).
+  CausalContext ApplyAt(const CausalContext& context, const Dot& dot, std::string value,
+                        bool tombstone, size_t max_clock_entries);
+
   // Reconciles versions from elsewhere (a replica, a hint) into this set:
   // the union with duplicates and obsolete versions removed. Returns true
   // when the set changed.

@@ -40,16 +40,21 @@ Result<LocalStore::Written> LocalStore::Write(std::string_view key, const Causal
 Result<LocalStore::Written> LocalStore::Write(std::string_view key, uint64_t h,
                                               const CausalContext& context, const ActorName& node,
                                               std::string&& value, bool tombstone,
-                                              bool supersede_current, uint64_t now_ms) {
+                                              bool supersede_current, uint64_t now_ms,
+                                              const Dot* dot) {
   std::lock_guard<std::mutex> l(StripeFor(h));
   Result<SiblingSet> set = Read(key);
   if (!set.ok()) return set.status();
   CausalContext effective = context;
   if (supersede_current) effective.Merge(set->Context());
   Written w;
-  w.history =
-      set->Apply(effective, node.Get(), now_ms, std::move(value), tombstone, max_clock_entries_)
-          .History();
+  if (dot != nullptr) {
+    w.history = set->ApplyAt(effective, *dot, std::move(value), tombstone, max_clock_entries_);
+  } else {
+    w.history =
+        set->Apply(effective, node.Get(), now_ms, std::move(value), tombstone, max_clock_entries_)
+            .History();
+  }
   w.encoded = set->Encode();
   if (Status s = Store(key, h, w.encoded); !s.ok()) return s;
   NoteWrite(key, h, &*set);

@@ -68,10 +68,12 @@ class LocalStore {
   // itself before it drops keys: a write after the drop must carry the new
   // name; node/incarnation.h). now_ms stamps the version. value is taken
   // only once the stored set was read: a call that answers WouldBlock (on
-  // the loop, NoWaitScope) leaves it for the retry.
+  // the loop, NoWaitScope) leaves it for the retry. With `dot` (a forwarded
+  // write's, fixed by the node that forwarded it) the version takes that
+  // dot and timestamp instead of node's next one (SiblingSet::ApplyAt).
   Result<Written> Write(std::string_view key, uint64_t key_hash, const CausalContext& context,
                         const ActorName& node, std::string&& value, bool tombstone,
-                        bool supersede_current, uint64_t now_ms);
+                        bool supersede_current, uint64_t now_ms, const Dot* dot = nullptr);
 
   // Reconciles versions received from another node into the stored set.
   // Returns the stored set after the merge; *changed (when given) says

@@ -252,12 +252,14 @@ void Node::OnRequest(const std::string& from, std::string_view frame, curve::Rol
 
 // What a request needs (DESIGN.md 3.7): clients read, write and look;
 // administrators also change the membership; only peers send what goes
-// between nodes (and anything this node does not know).
-static curve::Role RequiredRole(MsgType type) {
-  switch (type) {
-    case MsgType::kGet:
+// between nodes (and anything this node does not know), forwarded writes
+// that carry their dot included.
+static curve::Role RequiredRole(const RequestView& req) {
+  switch (req.type) {
     case MsgType::kPut:
     case MsgType::kDel:
+      return req.dot_node.empty() ? curve::Role::kClient : curve::Role::kPeer;
+    case MsgType::kGet:
     case MsgType::kStatus:
     case MsgType::kRing:
     case MsgType::kPing:
@@ -286,7 +288,7 @@ void Node::OnRequestFrame(const std::string& identity, std::string_view frame, b
     ctx_->Reply(identity, Reply::Error(req.id, s));
     return;
   }
-  if (const curve::Role needed = RequiredRole(req.type); role < needed) {
+  if (const curve::Role needed = RequiredRole(req); role < needed) {
     ++ctx_->refused;
     std::string why;
     if (role == curve::Role::kNone) {

@@ -167,6 +167,25 @@ const Version& SiblingSet::Apply(const CausalContext& context, std::string_view 
   return versions_.back();
 }
 
+CausalContext SiblingSet::ApplyAt(const CausalContext& context, const Dot& dot, std::string value,
+                                  bool tombstone, size_t max_clock_entries) {
+  Version nv;
+  nv.context = context;
+  nv.context.Truncate(max_clock_entries > 0 ? max_clock_entries - 1 : 0);
+  nv.dot_node = dot.node;
+  nv.dot_counter = dot.counter;
+  nv.timestamp_ms = dot.timestamp_ms;
+  nv.tombstone = tombstone;
+  nv.value = std::move(value);
+  CausalContext history = nv.History();
+  // What the full context covers is obsolete whether or not this version is
+  // new here (a later write that covers it covers those too).
+  std::erase_if(versions_,
+                [&](const Version& v) { return v.CoveredBy(context) && !v.SameEvent(nv); });
+  Add(std::move(nv));
+  return history;
+}
+
 bool SiblingSet::Add(Version v) {
   for (const auto& have : versions_) {
     if (have.SameEvent(v) || v.CoveredBy(have.context)) return false;

@@ -25,6 +25,8 @@ inline constexpr size_t kMaxFrameBytes = 64u << 20;
 enum class MsgType : uint8_t {
   // client requests
   kGet = 1,     // [v, 1, id, key:bin, flags:uint, r:uint]
+  // PUT and DEL forwarded by a node may end with the new version's dot:
+  // (, dot_node:str, dot_counter:uint, dot_timestamp_ms:uint) after flags.
   kPut = 2,     // [v, 2, id, key:bin, value:bin, context:bin, w:uint (, flags:uint)]
   kDel = 3,     // [v, 3, id, key:bin, context:bin, w:uint (, flags:uint)]
   kStatus = 4,  // [v, 4, id]
@@ -82,6 +84,11 @@ struct BasicRequest {
   Bytes node_id;              // JOIN, ADMIN_REMOVE; REPLICA_PUT: the hint (intended owner)
   Bytes endpoint;             // JOIN, ADMIN_JOIN (the seed)
   uint64_t ring_version = 0;  // REPLICA_PUT: the coordinator's ring; 0 = unknown
+  // A forwarded PUT/DEL: the new version's dot, fixed by the node that
+  // forwarded it (empty node: the coordinating replica picks its own).
+  Bytes dot_node;
+  uint64_t dot_counter = 0;
+  uint64_t dot_timestamp_ms = 0;
   std::vector<std::pair<Bytes, Bytes>> batch;  // TRANSFER: (key, siblings)
   std::vector<Bytes> frames;                   // BATCH: encoded requests
 
@@ -102,6 +109,9 @@ struct BasicRequest {
         node_id(o.node_id),
         endpoint(o.endpoint),
         ring_version(o.ring_version),
+        dot_node(o.dot_node),
+        dot_counter(o.dot_counter),
+        dot_timestamp_ms(o.dot_timestamp_ms),
         batch(o.batch.begin(), o.batch.end()),
         frames(o.frames.begin(), o.frames.end()) {}
 };
