@@ -130,26 +130,85 @@ TEST_F(CoordinatorTest, APutThroughANonReplicaIsForwardedToAReplica) {
   EXPECT_TRUE(cluster.Local(4, key).empty());  // the non-replica keeps no copy
 }
 
-TEST_F(CoordinatorTest, AForwardedWriteAnsweredTooLateIsNotCoordinatedAgain) {
+// A key of node 4's that node 4 does not replicate (four nodes, N=3), and
+// its preference list.
+static std::string KeyNotOn4(SimCluster& cluster, std::vector<std::string>* pref) {
+  for (int i = 0;; ++i) {
+    const std::string k = "key" + std::to_string(i);
+    *pref = cluster.node(4).context().PreferenceListFor(k);
+    if (std::find(pref->begin(), pref->end(), SimCluster::Id(4)) == pref->end()) return k;
+  }
+}
+
+TEST_F(CoordinatorTest, AForwardedWriteWhoseAnswerIsLostFallsBackAsOneVersion) {
   cluster.AddNode();
   ASSERT_TRUE(cluster.RunUntil([&] { return cluster.Converged(); }, 30s));
-  std::string key;
   std::vector<std::string> pref;
-  for (int i = 0; key.empty(); ++i) {
-    const std::string k = "key" + std::to_string(i);
-    pref = cluster.node(4).context().PreferenceListFor(k);
-    if (std::find(pref.begin(), pref.end(), SimCluster::Id(4)) == pref.end()) key = k;
-  }
-  // The first replica takes the forwarded write, but its answer is lost.
+  const std::string key = KeyNotOn4(cluster, &pref);
+  // The first replica takes the forwarded write, but its answer is lost:
+  // node 4 hands the same write (same dot) to the next replica.
   const int first = std::stoi(pref[0].substr(4));
   cluster.net.Cut(SimCluster::Endpoint(first), SimCluster::Endpoint(4));
+  const uint64_t before = cluster.node(4).coordinator().stats().forward_fallbacks;
   wire::Reply r = cluster.Put(4, key, "once");
+  ASSERT_EQ(r.type, MsgType::kPutReply) << r.error_message;
+  EXPECT_GE(cluster.node(4).coordinator().stats().forward_fallbacks - before, 1u);
+  cluster.net.Heal();
+  cluster.net.RunFor(2s);
+  // One write, one version, wherever it went (the first replica applied it
+  // too, and so did the replica that coordinated the fallback).
+  for (const std::string& id : pref) {
+    const SiblingSet set = cluster.Local(std::stoi(id.substr(4)), key);
+    EXPECT_LE(set.versions().size(), 1u) << id;
+  }
+  wire::Reply got = cluster.Get(4, key, 3);
+  ASSERT_EQ(got.type, MsgType::kGetReply) << got.error_message;
+  EXPECT_EQ(got.values, std::vector<std::string>{"once"});
+}
+
+TEST_F(CoordinatorTest, ManyForwardedWritesKeepAnOldCopyObsolete) {
+  // Each forwarded write carries a dot the forwarder picked; a key's dots
+  // must fold into one clock entry, or the context drops the oldest and an
+  // old copy (a replica that was away, a hint) comes back as a sibling.
+  cluster.AddNode();
+  ASSERT_TRUE(cluster.RunUntil([&] { return cluster.Converged(); }, 30s));
+  std::vector<std::string> pref;
+  const std::string key = KeyNotOn4(cluster, &pref);
+  wire::Reply r = cluster.Put(4, key, "v0");
+  ASSERT_EQ(r.type, MsgType::kPutReply) << r.error_message;
+  const int first = std::stoi(pref[0].substr(4));
+  const SiblingSet old = cluster.Local(first, key);
+  ASSERT_EQ(old.versions().size(), 1u);
+  for (int i = 1; i <= 30; ++i) {
+    r = cluster.Put(4, key, "v" + std::to_string(i), r.context);
+    ASSERT_EQ(r.type, MsgType::kPutReply) << i << ": " << r.error_message;
+  }
+  SiblingSet now = cluster.Local(first, key);
+  now.Merge(old);
+  ASSERT_EQ(now.versions().size(), 1u);
+  EXPECT_EQ(now.versions()[0].value, "v30");
+}
+
+TEST_F(CoordinatorTest, AForwardedOverwriteAnsweredTooLateIsNotCoordinatedAgain) {
+  // An overwrite takes the coordinator's own new dot; a second coordinator
+  // would make a second version, so it is not retried.
+  cluster.AddNode();
+  ASSERT_TRUE(cluster.RunUntil([&] { return cluster.Converged(); }, 30s));
+  std::vector<std::string> pref;
+  const std::string key = KeyNotOn4(cluster, &pref);
+  const int first = std::stoi(pref[0].substr(4));
+  cluster.net.Cut(SimCluster::Endpoint(first), SimCluster::Endpoint(4));
+  wire::Request req;
+  req.type = wire::MsgType::kPut;
+  req.key = key;
+  req.value = "once";
+  req.flags = wire::kFlagOverwrite;
+  wire::Reply r = cluster.Call(4, std::move(req));
   ASSERT_EQ(r.type, MsgType::kError);
   EXPECT_EQ(r.error_code, static_cast<uint8_t>(Status::Code::kTimeout));
   EXPECT_NE(r.error_message.find("may have been applied"), std::string::npos) << r.error_message;
   cluster.net.Heal();
   cluster.net.RunFor(2s);
-  // One write, one version, wherever it went.
   for (const std::string& id : pref) {
     const SiblingSet set = cluster.Local(std::stoi(id.substr(4)), key);
     EXPECT_LE(set.versions().size(), 1u) << id;

@@ -3,6 +3,7 @@
 #include "node/coordinator.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "dynamo/backend.h"
 #include "dynamo/key_hash.h"
@@ -23,6 +24,14 @@ Status NoRing() { return Status::Unavailable("this node has not joined a cluster
 
 constexpr const char* kNotAReplica = "this node is not a replica of the key";
 
+// The least a request waits for a replica before it treats it as down for
+// that request, whatever its recent round trips (timer and scheduling noise).
+constexpr std::chrono::milliseconds kDeadlineFloor{10};
+
+// Keys whose forwarded writes' dots are remembered (ForwardDots): about
+// 100 bytes each.
+constexpr size_t kForwardDotKeys = 65536;
+
 Status NotAReplica(uint64_t ring_version) {
   return Status::Unavailable(std::string(kNotAReplica) + " in ring version " +
                              std::to_string(ring_version));
@@ -41,7 +50,10 @@ Status QuorumFailed(const char* what, size_t answered, size_t needed, size_t tar
 }  // namespace
 
 Coordinator::Coordinator(NodeContext& ctx, Hooks hooks)
-    : ctx_(ctx), hooks_(std::move(hooks)), standin_counter_(ctx.loop.WallMillis() * 1000) {}
+    : ctx_(ctx),
+      hooks_(std::move(hooks)),
+      forward_dots_(ctx.loop.WallMillis() * 1000, kForwardDotKeys),
+      standin_counter_(ctx.loop.WallMillis() * 1000) {}
 
 // ---- get
 
@@ -68,8 +80,9 @@ void Coordinator::CoordinateGet(std::string identity, const RequestView& req) {
     rg.type = MsgType::kReplicaGet;
     rg.key = op->key;
     ctx_.loop.Call(ctx_.EndpointOf(op->targets[i]), rg, ctx_.RequestTimeout(),
-                   [this, op, i](Result<Reply> rep) {
+                   [this, op, i, sent = ctx_.loop.Now()](Result<Reply> rep) {
                      if (!rep.ok()) return OnGetAnswer(op, i, rep.status());
+                     latency_.Note(op->targets[i], PeerLatency::kHop, ctx_.loop.Now() - sent);
                      if (Status s = rep->ToStatus(); !s.ok()) return OnGetAnswer(op, i, s);
                      if (rep->type != MsgType::kReplicaGetReply) {
                        return OnGetAnswer(op, i, Status::Corruption("unexpected reply"));
@@ -192,8 +205,7 @@ void Coordinator::CoordinatePut(std::string identity, const RequestView& req) {
         std::rotate(targets.begin(), it, it + 1);
       }
     }
-    return ForwardPut(std::move(identity), std::make_shared<const Request>(req), std::move(targets),
-                      0);
+    return Forward(std::move(identity), req, std::move(targets));
   }
   Result<CausalContext> context = DecodeContext(req.context);
   if (!context.ok()) return ctx_.Reply(identity, Reply::Error(req.id, context.status()));
@@ -203,11 +215,17 @@ void Coordinator::CoordinatePut(std::string identity, const RequestView& req) {
   // A delete without a context removes what the key holds now; a put
   // without one is a write concurrent with everything (docs/design.md).
   const bool supersede = (tombstone && req.context.empty()) || (req.flags & wire::kFlagOverwrite);
+  // A forwarded write may carry its dot (Forward): then every replica that
+  // coordinates it makes the same version.
+  std::optional<Dot> dot;
+  if (!req.dot_node.empty()) {
+    dot = Dot{std::string(req.dot_node), req.dot_counter, req.dot_timestamp_ms};
+  }
   auto write = [this, key = std::string(req.key), key_hash, ctx = std::move(context).value(),
-                value = tombstone ? std::string() : std::string(req.value), tombstone,
-                supersede]() mutable {
+                value = tombstone ? std::string() : std::string(req.value), tombstone, supersede,
+                dot = std::move(dot)]() mutable {
     return ctx_.store.Write(key, key_hash, ctx, ctx_.actor, std::move(value), tombstone, supersede,
-                            ctx_.loop.WallMillis());
+                            ctx_.loop.WallMillis(), dot ? &*dot : nullptr);
   };
   ctx_.loop.OnEngine<Result<LocalStore::Written>>(
       std::move(write),
@@ -224,18 +242,51 @@ void Coordinator::CoordinatePut(std::string identity, const RequestView& req) {
         for (const std::string& t : targets) {
           if (t != ctx_.options.node_id) op->written.push_back(t);
         }
+        std::chrono::milliseconds deadline{0};
         for (const std::string& t : targets) {
           if (t == ctx_.options.node_id) continue;
           // A replica this node takes for down gets no request: its copy
           // goes to a stand-in with a hint at once (paper 4.6).
           if (ctx_.IsDownNode(t)) {
-            SendHinted(op, t);
+            HandOff(op, t);
           } else {
+            op->waiting.push_back(t);
+            deadline = std::max(deadline, DeadlineFor(t, PeerLatency::kHop));
             SendReplicaPut(op, t, std::string());
           }
         }
         OnPutAck(op, Status::OK());
+        // Replicas that stay silent past their deadline are treated as down
+        // for this write (a late answer still counts).
+        if (!op->replied && !op->waiting.empty()) {
+          op->deadline = ctx_.loop.After(deadline, [this, op] { OnPutDeadline(op); });
+        }
       });
+}
+
+std::chrono::milliseconds Coordinator::DeadlineFor(const std::string& node,
+                                                   PeerLatency::Kind kind) const {
+  // At most a quarter of the request timeout: a replica that misses it
+  // leaves the request time for a stand-in, or for the next replica.
+  const auto cap = std::max(kDeadlineFloor, ctx_.RequestTimeout() / 4);
+  return latency_.Deadline(node, kind, kDeadlineFloor, cap);
+}
+
+void Coordinator::OnPutDeadline(const std::shared_ptr<PutOp>& op) {
+  op->deadline = 0;
+  if (op->replied) return;
+  const std::vector<std::string> silent = op->waiting;  // HandOff may not touch it, but copy
+  for (const std::string& t : silent) {
+    const size_t before = stats_.hints_sent;
+    HandOff(op, t);
+    if (stats_.hints_sent != before) ++stats_.hints_sent_early;
+  }
+}
+
+void Coordinator::HandOff(const std::shared_ptr<PutOp>& op, const std::string& owner) {
+  if (std::find(op->handed.begin(), op->handed.end(), owner) != op->handed.end()) return;
+  op->handed.push_back(owner);
+  SendHinted(op, owner);
 }
 
 std::shared_ptr<Coordinator::PutOp> Coordinator::NewPutOp(std::string identity,
@@ -265,7 +316,9 @@ void Coordinator::SendReplicaPut(const std::shared_ptr<PutOp>& op, const std::st
   ++op->in_flight;
   if (!hint.empty()) ++stats_.hints_sent;
   ctx_.loop.Call(ctx_.EndpointOf(target), rp, ctx_.RequestTimeout(),
-                 [this, op, target, hint](Result<Reply> rep) {
+                 [this, op, target, hint, sent = ctx_.loop.Now()](Result<Reply> rep) {
+                   if (rep.ok()) latency_.Note(target, PeerLatency::kHop, ctx_.loop.Now() - sent);
+                   if (hint.empty()) std::erase(op->waiting, target);
                    Status s = rep.ok() ? rep->ToStatus() : rep.status();
                    if (!s.ok()) {
                      log::Debug("replica write to " + target + " failed: " + s.ToString());
@@ -276,7 +329,16 @@ void Coordinator::SendReplicaPut(const std::shared_ptr<PutOp>& op, const std::st
                      // bad) gets no stand-in.
                      const bool refused = rep.ok() && (s.code() == Status::Code::kUnavailable ||
                                                        s.code() == Status::Code::kInvalidArgument);
-                     if (!refused) SendHinted(op, hint.empty() ? target : hint);
+                     if (!refused) {
+                       // A replica's copy goes to a stand-in once (its
+                       // deadline may have sent it already); a stand-in's
+                       // failure passes the copy to the next.
+                       if (hint.empty()) {
+                         HandOff(op, target);
+                       } else {
+                         SendHinted(op, hint);
+                       }
+                     }
                    }
                    OnPutAck(op, s);
                  });
@@ -314,6 +376,7 @@ void Coordinator::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
   if (op->acks >= op->needed) {
 #endif
     op->replied = true;
+    if (op->deadline != 0) ctx_.loop.Cancel(std::exchange(op->deadline, 0));
     NoteLatency(op->start);
     Reply r;
     r.type = MsgType::kPutReply;
@@ -328,55 +391,132 @@ void Coordinator::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
   }
 }
 
-void Coordinator::ForwardPut(std::string identity, std::shared_ptr<const Request> req,
-                             std::vector<std::string> targets, size_t next, bool refused) {
-  // Replicas taken for down are not waited for (they were sorted last).
-  while (next < targets.size() && ctx_.IsDownNode(targets[next])) ++next;
-  if (next >= targets.size()) {
-    if (refused) {
-      // Some replica is none in its newer ring: this node's ring is out of
-      // date, and a stand-in write would name the wrong owners.
-      return ctx_.Reply(identity, Reply::Error(req->id, Status::Unavailable(
-                                                            "the key's replicas changed; this "
-                                                            "node's ring is out of date (retry)")));
-    }
-    // No replica answered: stand in for them (sloppy quorum).
-    return CoordinateAsStandIn(std::move(identity), *req, std::move(targets));
+void Coordinator::Forward(std::string identity, const RequestView& req,
+                          std::vector<std::string> targets) {
+  auto op = std::make_shared<ForwardOp>();
+  op->identity = std::move(identity);
+  op->req = Request(req);
+  op->req.flags |= wire::kFlagForwarded;
+  // The new version's dot is fixed here, so that the replicas this write
+  // may go to in turn all make the same version (never two siblings from
+  // one write). A write that supersedes what its coordinator holds (a
+  // delete without a context, an overwrite) makes a version that depends on
+  // that coordinator: it takes the replica's own dot and is never sent to a
+  // second replica once the first may have applied it.
+  const bool supersede =
+      (req.type == MsgType::kDel && req.context.empty()) || (req.flags & wire::kFlagOverwrite);
+  if (!supersede) {
+    Result<CausalContext> context = DecodeContext(req.context);
+    if (!context.ok()) return ctx_.Reply(op->identity, Reply::Error(req.id, context.status()));
+    Dot dot = forward_dots_.Next(ctx_.actor.Get(), op->req.key, *context, ctx_.loop.WallMillis());
+    op->req.dot_node = std::move(dot.node);
+    op->req.dot_counter = dot.counter;
+    op->req.dot_timestamp_ms = dot.timestamp_ms;
   }
+  op->targets = std::move(targets);
+  op->answered.assign(op->targets.size(), false);
+  op->timers.assign(op->targets.size(), 0);
+  ForwardNext(op);
+}
+
+void Coordinator::ForwardNext(const std::shared_ptr<ForwardOp>& op) {
+  if (op->replied) return;
+  // Replicas taken for down are not waited for (they were sorted last).
+  while (op->next < op->targets.size() && ctx_.IsDownNode(op->targets[op->next])) ++op->next;
+  if (op->next >= op->targets.size()) {
+    if (op->outstanding == 0) FinishForward(op);
+    return;  // else the last answer finishes it
+  }
+  const size_t attempt = op->next++;
+  const std::string& target = op->targets[attempt];
+  ++op->outstanding;
   ++stats_.forwarded;
-  RequestView fwd = *req;
-  fwd.flags |= wire::kFlagForwarded;
-  const std::string endpoint = ctx_.EndpointOf(targets[next]);
+  if (attempt > 0) ++stats_.forward_fallbacks;
   // A replica coordinating may wait a request timeout for its replicas and
-  // another for a stand-in: give it that, so one write is not coordinated
-  // twice.
-  ctx_.loop.Call(
-      endpoint, fwd, ctx_.RequestTimeout() * 3,
-      [this, identity = std::move(identity), req = std::move(req), targets = std::move(targets),
-       next, refused](Result<Reply> rep) mutable {
-        const bool not_replica = rep.ok() && rep->ToStatus().code() == Status::Code::kUnavailable &&
-                                 rep->ToStatus().message().rfind(kNotAReplica, 0) == 0;
-        if (!rep.ok() && rep.status().code() == Status::Code::kTimeout) {
-          // The replica may have coordinated it and its answer be
-          // late or lost: a second coordinator would make the
-          // one write two siblings. The client learns the outcome
-          // is unknown (found by the simulator, docs/testing.md).
-          return ctx_.Reply(
-              identity,
-              Reply::Error(req->id, Status::Timeout("replica " + targets[next] +
-                                                    " did not answer this forwarded write in "
-                                                    "time; it may have been applied")));
-        }
-        if (!rep.ok() || not_replica) {
-          // Not sent, or no replica in its newer ring: the next one.
-          return ForwardPut(std::move(identity), std::move(req), std::move(targets), next + 1,
-                            refused || not_replica);
-        }
-        // Its answer, success or not (a quorum it could not reach
-        // after writing its own copy is not retried elsewhere).
-        rep->id = req->id;  // the client's id, not ours
-        ctx_.Reply(identity, *rep);
+  // another for a stand-in: the answer may take that long.
+  ctx_.loop.Call(ctx_.EndpointOf(target), op->req, ctx_.RequestTimeout() * 3,
+                 [this, op, attempt, sent = ctx_.loop.Now()](Result<Reply> rep) {
+                   if (rep.ok()) {
+                     latency_.Note(op->targets[attempt], PeerLatency::kForward,
+                                   ctx_.loop.Now() - sent);
+                   }
+                   OnForwardAnswer(op, attempt, std::move(rep));
+                 });
+  if (op->req.dot_node.empty()) return;
+  // Silent past its deadline: the next replica coordinates the same
+  // version, and this one's answer still counts if it comes first.
+  op->timers[attempt] =
+      ctx_.loop.After(DeadlineFor(target, PeerLatency::kForward), [this, op, attempt] {
+        op->timers[attempt] = 0;
+        if (!op->answered[attempt]) ForwardNext(op);
       });
+}
+
+void Coordinator::OnForwardAnswer(const std::shared_ptr<ForwardOp>& op, size_t attempt,
+                                  Result<Reply> rep) {
+  --op->outstanding;
+  op->answered[attempt] = true;
+  if (op->timers[attempt] != 0) ctx_.loop.Cancel(std::exchange(op->timers[attempt], 0));
+  if (op->replied) return;
+  const bool fixed_dot = !op->req.dot_node.empty();
+  if (!rep.ok()) {
+    if (rep.status().code() == Status::Code::kTimeout) {
+      if (!fixed_dot) {
+        // The replica may have coordinated it and its answer be late or
+        // lost: a second coordinator would make the one write two siblings
+        // (found by the simulator, docs/testing.md). The client learns the
+        // outcome is unknown.
+        op->replied = true;
+        return ctx_.Reply(
+            op->identity,
+            Reply::Error(op->req.id, Status::Timeout("replica " + op->targets[attempt] +
+                                                     " did not answer this forwarded write in "
+                                                     "time; it may have been applied")));
+      }
+      op->unknown = true;
+    }
+    return ForwardNext(op);  // not sent, or silent: the next replica
+  }
+  const Status s = rep->ToStatus();
+  if (s.ok()) {
+    op->replied = true;
+    for (Loop::TimerId& t : op->timers) {
+      if (t != 0) ctx_.loop.Cancel(std::exchange(t, 0));
+    }
+    rep->id = op->req.id;  // the client's id, not ours
+    return ctx_.Reply(op->identity, *rep);
+  }
+  if (s.code() == Status::Code::kUnavailable && s.message().rfind(kNotAReplica, 0) == 0) {
+    op->refused = true;  // no replica in its newer ring: the next one
+    return ForwardNext(op);
+  }
+  // Another failure: a quorum that replica could not reach after writing
+  // its own copy, say. With the dot fixed the next replica may do better
+  // (the same version); otherwise it is the answer.
+  rep->id = op->req.id;
+  if (!fixed_dot || s.code() == Status::Code::kInvalidArgument ||
+      s.code() == Status::Code::kNotAuthorized) {
+    op->replied = true;
+    return ctx_.Reply(op->identity, *rep);
+  }
+  op->answer = std::move(rep).value();
+  ForwardNext(op);
+}
+
+void Coordinator::FinishForward(const std::shared_ptr<ForwardOp>& op) {
+  op->replied = true;
+  if (op->answer) return ctx_.Reply(op->identity, *op->answer);
+  if (op->refused) {
+    // Some replica is none in its newer ring: this node's ring is out of
+    // date, and a stand-in write would name the wrong owners.
+    return ctx_.Reply(
+        op->identity,
+        Reply::Error(op->req.id, Status::Unavailable("the key's replicas changed; this node's ring "
+                                                     "is out of date (retry)")));
+  }
+  // No replica answered (all down, unreachable, or silent with the dot
+  // fixed): stand in for them (sloppy quorum), with the same version.
+  CoordinateAsStandIn(std::move(op->identity), op->req, std::move(op->targets));
 }
 
 // A write no replica of the key took (all down or cut off): this node
@@ -405,7 +545,12 @@ void Coordinator::CoordinateAsStandIn(std::string identity, const RequestView& r
   // of its own ("<actor>+h"), apart from the dots it makes as a replica,
   // whose counters follow what the key holds and could reach the same
   // numbers (found by the simulator, docs/testing.md).
-  const uint64_t counter = ++standin_counter_;
+  // A forwarded write's dot was fixed already (Forward): the same version
+  // whichever of the replicas and this node made it.
+  std::optional<Dot> dot;
+  if (!req.dot_node.empty())
+    dot = Dot{std::string(req.dot_node), req.dot_counter, req.dot_timestamp_ms};
+  const uint64_t counter = dot ? 0 : ++standin_counter_;
   struct Written {
     Status status;
     std::string encoded;
@@ -413,10 +558,17 @@ void Coordinator::CoordinateAsStandIn(std::string identity, const RequestView& r
   };
   // The hint store syncs every add: worker work, whatever the engine.
   auto write = [this, op, owner = targets.front(), ctx = std::move(context).value(),
-                value = tombstone ? std::string() : std::string(req.value), tombstone,
-                counter]() mutable {
+                value = tombstone ? std::string() : std::string(req.value), tombstone, counter,
+                dot = std::move(dot)]() mutable {
     Written w;
     SiblingSet set = ctx_.hints.ForKey(op->key);
+    if (dot) {
+      w.history =
+          set.ApplyAt(ctx, *dot, std::move(value), tombstone, ctx_.options.max_clock_entries);
+      w.status = ctx_.hints.Add(owner, op->key, set);
+      w.encoded = set.Encode();
+      return w;
+    }
     const Version& v =
         set.Apply(ctx, ctx_.actor.Get() + "+h", ctx_.loop.WallMillis(), std::move(value), tombstone,
                   ctx_.options.max_clock_entries, counter);

@@ -4,12 +4,16 @@
 // after R of them, with every causally unrelated sibling and one context;
 // when all answered (or timed out), replicas that were stale get the
 // reconciled set (read repair). A put is coordinated by a replica of the key
-// (others forward it, to the one the context names first: read-your-writes):
-// it adds its own version, stores it, sends the stored set to the other
-// replicas (a down one's copy to a stand-in, with a hint) and answers after
-// W acknowledgements. When no replica can be reached at all, this node
-// stands in for them (sloppy quorum). Replica-side requests (a replica's get
-// and put) are served here too.
+// (others forward it, to the one the context names first: read-your-writes,
+// with the new version's dot fixed (ForwardDots), so that when that replica does not
+// answer within its adaptive deadline the next one coordinates the same
+// version): it adds its version, stores it, sends the stored set to the
+// other replicas and answers after W acknowledgements. A replica taken for
+// down, or one that has not answered within its adaptive deadline (PeerLatency),
+// has its copy sent to a stand-in with a hint (sloppy quorum); a late answer
+// still counts. When no replica can be reached at all, this node stands in
+// for them. Replica-side requests (a replica's get and put) are served here
+// too.
 //
 // Loop thread only. Owns the state of the requests in flight.
 #pragma once
@@ -23,8 +27,10 @@
 
 #include "dynamo/transport/message.h"
 #include "dynamo/versioning.h"
+#include "node/forward_dots.h"
 #include "node/local_store.h"
 #include "node/node_context.h"
+#include "node/peer_latency.h"
 
 namespace dynamo {
 
@@ -39,9 +45,12 @@ class Coordinator {
     std::function<void()> on_hint_stored;
   };
   struct Stats {
-    uint64_t forwarded = 0;     // puts sent on to a replica of the key
-    uint64_t read_repairs = 0;  // stale replicas sent the reconciled set
-    uint64_t hints_sent = 0;    // copies sent to stand-ins with a hint
+    uint64_t forwarded = 0;          // puts sent on to a replica of the key
+    uint64_t read_repairs = 0;       // stale replicas sent the reconciled set
+    uint64_t hints_sent = 0;         // copies sent to stand-ins with a hint
+    uint64_t hints_sent_early = 0;   // ... of which for a replica not answering in time
+    uint64_t forward_fallbacks = 0;  // forwarded puts sent on to another replica after
+                                     // the first did not answer within its deadline
   };
 
   Coordinator(NodeContext& ctx, Hooks hooks);
@@ -61,13 +70,20 @@ class Coordinator {
   using Clock = Loop::Clock;
   struct GetOp;
   struct PutOp;
+  struct ForwardOp;
 
   void OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t target, Result<SiblingSet> set);
   const std::string& NextWriteCoordinator(const GetOp& op) const;
   void ReadRepair(const std::shared_ptr<GetOp>& op);
-  // The request is kept while replicas are tried in turn: owned.
-  void ForwardPut(std::string identity, std::shared_ptr<const wire::Request> req,
-                  std::vector<std::string> targets, size_t next, bool refused = false);
+  // A write from a client to a key this node is no replica of.
+  void Forward(std::string identity, const wire::RequestView& req,
+               std::vector<std::string> targets);
+  // Sends the write to the next replica not tried yet (none taken for down);
+  // with nothing left and nothing outstanding, finishes it.
+  void ForwardNext(const std::shared_ptr<ForwardOp>& op);
+  void OnForwardAnswer(const std::shared_ptr<ForwardOp>& op, size_t attempt,
+                       Result<wire::Reply> rep);
+  void FinishForward(const std::shared_ptr<ForwardOp>& op);
   void CoordinateAsStandIn(std::string identity, const wire::RequestView& req,
                            std::vector<std::string> targets);
   // A put's state: the client, W capped at the replicas, the key's lists.
@@ -81,12 +97,22 @@ class Coordinator {
   // Picks the next healthy node of the extended list not written yet and
   // sends it the set with a hint for owner; false when there is none.
   bool SendHinted(const std::shared_ptr<PutOp>& op, const std::string& owner);
+  // Hands owner's copy to a stand-in unless it was already (once per owner).
+  void HandOff(const std::shared_ptr<PutOp>& op, const std::string& owner);
+  // Runs at the put's adaptive deadline: replicas that have not answered
+  // yet have their copies handed to stand-ins.
+  void OnPutDeadline(const std::shared_ptr<PutOp>& op);
   void OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s);
+  // How long a request waits for node before treating it as down for that
+  // request: its recent round trips, well under the request timeout.
+  std::chrono::milliseconds DeadlineFor(const std::string& node, PeerLatency::Kind kind) const;
   void NoteLatency(Clock::time_point start);
 
   NodeContext& ctx_;
   Hooks hooks_;
   Stats stats_;
+  PeerLatency latency_;
+  ForwardDots forward_dots_;
   // Dot counters of stand-in writes: above any an earlier run used.
   std::atomic<uint64_t> standin_counter_;
 };
@@ -122,6 +148,26 @@ struct Coordinator::PutOp {
   uint64_t ring_version = 0;
   std::vector<std::string> extended;  // the key's extended preference list
   std::vector<std::string> written;   // nodes sent the set so far (and the coordinator)
+  std::vector<std::string> waiting;   // replicas written directly, not answered yet
+  std::vector<std::string> handed;    // replicas whose copy went to a stand-in
+  Loop::TimerId deadline = 0;         // OnPutDeadline's timer, 0 when none
+};
+
+// A write forwarded to the key's replicas, tried in turn; each gets the
+// same request, its dot fixed, so two that both coordinate it make one
+// version.
+struct Coordinator::ForwardOp {
+  std::string identity;
+  wire::Request req;                  // owned: kept while replicas are tried
+  std::vector<std::string> targets;   // the replicas, in the order to try
+  size_t next = 0;                    // the next target to try
+  std::vector<bool> answered;         // per attempt made (attempt i went to targets[i'])
+  std::vector<Loop::TimerId> timers;  // per attempt: its deadline
+  size_t outstanding = 0;             // attempts sent and not answered
+  bool replied = false;
+  bool refused = false;               // a replica is none in its newer ring
+  bool unknown = false;               // an attempt timed out: it may have been applied
+  std::optional<wire::Reply> answer;  // a replica's error answer, given if nothing better comes
 };
 
 }  // namespace dynamo

@@ -85,6 +85,7 @@ Reply StatusReport::StatusReply(uint64_t id, const std::string& engine_stats) co
                     {"delivered", parts_.handoff->delivered()},
                     {"dropped", hints.dropped},
                     {"sent", coordinated.hints_sent},
+                    {"sent_early", coordinated.hints_sent_early},
                     {"bytes", hints.bytes}};
   const AntiEntropy::Stats& ae = parts_.anti_entropy->stats();
   j["anti_entropy"] = json{{"exchanges", ae.exchanges},
@@ -106,6 +107,7 @@ Reply StatusReport::StatusReply(uint64_t id, const std::string& engine_stats) co
     j["security"] = json{{"curve", false}, {"requests_refused", ctx_.refused.load()}};
   }
   j["forwarded"] = coordinated.forwarded;
+  j["forward_fallbacks"] = coordinated.forward_fallbacks;
   j["read_repairs"] = coordinated.read_repairs;
   j["keys_transferred"] = parts_.transfer->keys_transferred();
   // Sweeps for stray keys count only once they found some.
