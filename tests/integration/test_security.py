@@ -530,6 +530,28 @@ class CurveClusterTest(CurveTestCase):
         for node in everyone:
             self.assertNoSecretIn(node.log(), node.name + "'s log")
 
+    def test_dynamoctl_fails_over_between_nodes_with_keys_of_their_own(self):
+        nodes = self.start_curve_cluster(3)
+        servers = [self.pairs[n.name].public for n in nodes[:2]]
+        nodes[0].stop()
+        argv = ["--curve-secret-key-file", self.client.key_file]
+        for key in servers:
+            argv += ["--server-public-key", key]
+        # The first node is down: the request, never sent there, goes to the
+        # second with the second's key.
+        r = run_ctl(None, "--node", nodes[0].endpoint, "--node", nodes[1].endpoint, "put", "k",
+                    "v", curve=argv)
+        self.assertEqual(r.returncode, EXIT_OK, r.describe())
+        r = run_ctl(None, "--node", nodes[1].endpoint, "get", "k", "--local",
+                    curve=self.client.ctl_args(servers[1]))
+        self.assertEqual(r.returncode, EXIT_OK, r.describe())
+        self.assertEqual(r.stdout.splitlines()[0], b"v", r.describe())
+        # One key per --node, or one for all: anything else is a usage error.
+        r = run_ctl(None, "--node", nodes[0].endpoint, "--node", nodes[1].endpoint, "get", "k",
+                    curve=argv + ["--server-public-key", servers[0]])
+        self.assertEqual(r.returncode, EXIT_USAGE, r.describe())
+        self.assertOneErrorLine(r, "--server-public-key")
+
     def test_a_node_key_is_rotated_while_the_cluster_serves(self):
         """docs/operations.md "Rotating a node's key": admit the new key,
         restart the node with it, then point its endpoint at the new key and

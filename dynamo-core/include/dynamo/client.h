@@ -66,6 +66,9 @@ struct ClientOptions {
   std::string curve_public_key;
   std::string curve_secret_key;
   std::string server_public_key;
+  // Optional: one public key per entry of `endpoints`, in the same order,
+  // for nodes that each have their own; used instead of server_public_key.
+  std::vector<std::string> server_public_keys;
 };
 
 struct GetOptions {

@@ -150,6 +150,11 @@ Client::Target& Client::TargetFor(const std::string& endpoint) {
   } else {
     curve::ClientKeys keys{{options_.curve_public_key, options_.curve_secret_key},
                            options_.server_public_key};
+    const auto& eps = options_.endpoints;
+    if (auto it = std::find(eps.begin(), eps.end(), endpoint);
+        it != eps.end() && options_.server_public_keys.size() == eps.size()) {
+      keys.server_public_key = options_.server_public_keys[static_cast<size_t>(it - eps.begin())];
+    }
     // A member the ring named serves with its own key.
     if (const std::string* key = ring_ ? ring_->PublicKeyAt(endpoint) : nullptr) {
       keys.server_public_key = *key;

@@ -5,6 +5,7 @@
 // error. Every error is one line on stderr.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -32,7 +33,7 @@ constexpr long kMaxTimeoutMs = 24L * 3600 * 1000;  // a day
 constexpr long kMaxQuorum = 1000;                  // the node checks against N
 
 const char* kUsage =
-    "Usage: dynamoctl [--node ENDPOINT] [--json] [--timeout-ms MS] COMMAND ...\n"
+    "Usage: dynamoctl [--node ENDPOINT]... [--json] [--timeout-ms MS] COMMAND ...\n"
     "\n"
     "Commands:\n"
     "  put KEY VALUE [--context CTX] [--w W]   write a new version (VALUE - reads stdin)\n"
@@ -47,23 +48,28 @@ const char* kUsage =
     "                                          0600) and PREFIX.pub; without --out, print it\n"
     "\n"
     "Options:\n"
-    "  --node ENDPOINT   node to talk to (default tcp://127.0.0.1:7101)\n"
+    "  --node ENDPOINT   node to talk to (default tcp://127.0.0.1:7101); repeat it\n"
+    "                    to fail over: a request goes to the next node only when\n"
+    "                    the one before could not be reached (it was never sent),\n"
+    "                    never twice (join, leave and get --local take one node)\n"
     "  --json            machine-readable output\n"
     "  --timeout-ms MS   how long to wait for the reply (default 5000)\n"
     "  --curve-secret-key-file FILE   this client's CURVE key pair (dynamoctl keygen)\n"
-    "  --server-public-key KEY|FILE   the node's public key (with the option above)\n"
+    "  --server-public-key KEY|FILE   the node's public key (with the option above);\n"
+    "                    one for every node, or one per --node in the same order\n"
     "\n"
     "Exit codes: 0 ok, 2 usage, 3 not found, 4 quorum not reached or timeout,\n"
     "5 rejected input (too large, bad context), 6 not authorized, 1 other error.\n";
 
 struct Args {
-  std::string node = "tcp://127.0.0.1:7101";
+  std::vector<std::string> nodes;  // --node, in order; empty: the default
   bool json = false;
   long timeout_ms = 5000;
   std::optional<std::string> context;
   std::optional<uint32_t> r, w;
   bool local = false;
-  std::string curve_secret_key_file, server_public_key, out;
+  std::string curve_secret_key_file, out;
+  std::vector<std::string> server_public_keys;  // --server-public-key, in order
   std::vector<std::string> positional;
 };
 
@@ -83,7 +89,6 @@ uint32_t ParseCount(const std::string& flag, const std::string& v, long max) {
 
 Args Parse(int argc, char** argv) {
   Args a;
-  std::map<std::string, std::string> seen;
   bool options_done = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -114,10 +119,14 @@ Args Parse(int argc, char** argv) {
       if (has_value) throw UsageError{name + " takes no value"};
       (name == "--json" ? a.json : a.local) = true;
     } else if (name == "--node") {
-      a.node = need_value();
-      if (!dynamo::IsValidEndpoint(a.node)) {
-        throw UsageError{"--node needs tcp://HOST:PORT or ipc://PATH, got '" + a.node + "'"};
+      std::string node = need_value();
+      if (!dynamo::IsValidEndpoint(node)) {
+        throw UsageError{"--node needs tcp://HOST:PORT or ipc://PATH, got '" + node + "'"};
       }
+      if (std::find(a.nodes.begin(), a.nodes.end(), node) != a.nodes.end()) {
+        throw UsageError{"--node " + node + " is given twice"};
+      }
+      a.nodes.push_back(std::move(node));
     } else if (name == "--timeout-ms") {
       a.timeout_ms = ParseCount(name, need_value(), kMaxTimeoutMs);
     } else if (name == "--context") {
@@ -129,7 +138,7 @@ Args Parse(int argc, char** argv) {
     } else if (name == "--curve-secret-key-file") {
       a.curve_secret_key_file = need_value();
     } else if (name == "--server-public-key") {
-      a.server_public_key = need_value();
+      a.server_public_keys.push_back(need_value());
     } else if (name == "--out") {
       a.out = need_value();
       if (a.out.empty()) throw UsageError{"--out needs a file name prefix"};
@@ -244,22 +253,41 @@ int Run(const Args& a) {
     return Keygen(a);
   }
   dynamo::ClientOptions co;
-  co.endpoints = {a.node};
+  if (!a.nodes.empty()) co.endpoints = a.nodes;
+  // What acts on one node in particular does not fail over.
+  if (co.endpoints.size() > 1 && (cmd == "join" || cmd == "leave" || a.local)) {
+    throw UsageError{"'" + cmd + (a.local ? " --local" : "") +
+                     "' acts on one node: give one --node"};
+  }
   co.timeout = std::chrono::milliseconds(a.timeout_ms);
-  co.connect_timeout = co.timeout;  // one node: wait for it as long as asked
-  if (a.curve_secret_key_file.empty() != a.server_public_key.empty()) {
+  // One node: wait for its connection as long as asked. Several: a node
+  // not connected within a second (down, paused, cut off) gives the
+  // request, unsent, to the next.
+  if (co.endpoints.size() == 1) co.connect_timeout = co.timeout;
+  if (a.curve_secret_key_file.empty() != a.server_public_keys.empty()) {
     throw UsageError{"--curve-secret-key-file and --server-public-key go together"};
+  }
+  if (a.server_public_keys.size() > 1 && a.server_public_keys.size() != co.endpoints.size()) {
+    throw UsageError{"--server-public-key: give one for every node or one per --node (" +
+                     std::to_string(co.endpoints.size()) + "), got " +
+                     std::to_string(a.server_public_keys.size())};
   }
   if (!a.curve_secret_key_file.empty()) {
     auto pair = dynamo::curve::ReadKeyPairFile(a.curve_secret_key_file);
     if (!pair.ok()) {
       throw UsageError{"--curve-secret-key-file: " + pair.status().message()};
     }
-    auto server = dynamo::curve::ReadPublicKey(a.server_public_key);
-    if (!server.ok()) throw UsageError{"--server-public-key: " + server.status().message()};
     co.curve_public_key = pair->public_key;
     co.curve_secret_key = pair->secret_key;
-    co.server_public_key = *server;
+    for (const std::string& key : a.server_public_keys) {
+      auto server = dynamo::curve::ReadPublicKey(key);
+      if (!server.ok()) throw UsageError{"--server-public-key: " + server.status().message()};
+      if (a.server_public_keys.size() == 1) {
+        co.server_public_key = *server;
+      } else {
+        co.server_public_keys.push_back(*server);
+      }
+    }
   }
 
   if (cmd == "put") {
