@@ -160,18 +160,26 @@ class PlacementTest(_ClusterAsserts, DynamoTestCase):
             writer, reader = rng.sample(nodes, 2)
             ctx = self.put(writer, key, value)
             self.assert_values(reader, key, [value.encode()])
-            # A fresh key's first version carries one clock entry: its
-            # coordinator's, which must be on the key's preference list
-            # (a node outside it forwards the put).
-            coordinators = [entry[0].split("~")[0] for entry in decode_context(ctx)]
-            self.assertTrue(all("~" in entry[0] for entry in decode_context(ctx)), ctx)
-            self.assertEqual(len(coordinators), 1, coordinators)
-            self.assertIn(coordinators[0], replicas_of(key, ring),
+            # The context names the coordinator for the next write: a node
+            # of the key's preference list (a node outside it forwards the
+            # put), the writer itself when it is one.
+            coordinator = context_hint(ctx)
+            is_replica = writer.node_id in replicas_of(key, ring)
+            self.assertIn(coordinator, replicas_of(key, ring),
                           "put of %s through %s was coordinated outside its preference list"
                           % (key, writer.name))
-            # The context names that coordinator for the next write.
-            self.assertEqual(context_hint(ctx), coordinators[0])
-            forwarded += writer.node_id not in replicas_of(key, ring)
+            if is_replica:
+                self.assertEqual(coordinator, writer.node_id)
+            # A fresh key's first version carries one clock entry, made by
+            # the node the put came through: as coordinator, or as the
+            # forwarder that fixed the dot ("<actor>+f<epoch>", docs/design.md
+            # "Forwarded writes").
+            actors = [entry[0] for entry in decode_context(ctx)]
+            self.assertEqual(len(actors), 1, actors)
+            self.assertEqual(actors[0].split("~")[0], writer.node_id, actors)
+            self.assertEqual(re.search(r"\+f[0-9]+$", actors[0]) is not None, not is_replica,
+                             actors)
+            forwarded += not is_replica
         self.assertGreater(forwarded, 0, "no put went through a node outside the list")
 
         # Coordinators answer after W acks; the last replica may lag a moment.
