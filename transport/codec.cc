@@ -184,8 +184,9 @@ void Pack(mp::StringSink& buf, const RequestView& req) {
       break;
     }
     case MsgType::kReplicaGet:
-      PackHeader(pk, 4, req.type, req.id);
+      PackHeader(pk, req.node_id.empty() ? 4 : 5, req.type, req.id);
       PackBytes(pk, req.key);
+      if (!req.node_id.empty()) PackStr(pk, req.node_id);
       break;
     case MsgType::kReplicaPut: {
       const uint32_t n = !req.node_id.empty() ? 7 : req.ring_version ? 6 : 5;
@@ -395,8 +396,9 @@ Status DecodeRequest(std::string_view frame, RequestView* out) {
     case MsgType::kPing:
       return WantItems(f, 3, "PING");
     case MsgType::kReplicaGet:
-      if (s = WantItems(f, 4, "REPLICA_GET"); !s.ok()) return s;
-      return f.Bytes(3, "key", &out->key);
+      if (f.size() != 5 && (s = WantItems(f, 4, "REPLICA_GET"), !s.ok())) return s;
+      if (s = f.Bytes(3, "key", &out->key); !s.ok()) return s;
+      return f.size() == 5 ? f.Bytes(4, "hint", &out->node_id) : Status::OK();
     case MsgType::kReplicaPut:
       if (f.size() != 6 && f.size() != 7 && (s = WantItems(f, 5, "REPLICA_PUT"), !s.ok())) {
         return s;

@@ -75,6 +75,12 @@ int main(int argc, char** argv) {
   rput.ring_version = 3;
   rput.node_id = "node3";
   Write("fuzz_request", "replica_put", wire::EncodeRequest(rput));
+  wire::Request rget;
+  rget.type = wire::MsgType::kReplicaGet;
+  rget.id = 12;
+  rget.key = "k";
+  rget.node_id = "node3";  // asked as a stand-in for node3
+  Write("fuzz_request", "replica_get_standin", wire::EncodeRequest(rget));
   wire::Request transfer;
   transfer.type = wire::MsgType::kTransfer;
   transfer.id = 10;

@@ -1,5 +1,6 @@
 // The coordinator (paper 4.5, 4.6): quorums, timeouts, read repair and
 // siblings, on real nodes over a SimLoop network.
+#include "dynamo/key_hash.h"
 #include "sim_cluster.h"
 
 namespace dynamo::test {
@@ -234,6 +235,199 @@ TEST_F(CoordinatorTest, AMemoryNodeThatRestartedDoesNotRepeatItsDots) {
     EXPECT_EQ(Values(cluster.Local(i, key)), (std::vector<std::string>{"after", "before"}))
         << "node" << i;
   }
+}
+
+// Five nodes (N=3): a key node `coordinator` replicates (or, with
+// replica=false, one it does not), its extended preference list as node
+// numbers; the stand-ins are ext[3] and ext[4].
+static std::string KeyFor(SimCluster& cluster, int coordinator, bool replica, std::vector<int>* ext,
+                          int skip = 0) {
+  for (int i = 0;; ++i) {
+    const std::string k = "cart" + std::to_string(i);
+    const Ring& ring = cluster.node(coordinator).context().ring();
+    const auto ids = ring.ExtendedPreferenceList(PartitionOf(KeyHash(k), ring.partitions()));
+    ext->clear();
+    for (const auto& id : ids) ext->push_back(std::stoi(id.substr(4)));
+    const bool is = std::find(ext->begin(), ext->begin() + 3, coordinator) != ext->begin() + 3;
+    if (replica ? ext->at(0) == coordinator : (!is && ext->at(3) == coordinator)) {
+      if (skip-- == 0) return k;
+    }
+  }
+}
+
+TEST_F(CoordinatorTest, ReadsThroughAPartitionOfTwoReplicasAskStandIns) {
+  cluster.AddNode();
+  cluster.AddNode();
+  ASSERT_TRUE(cluster.RunUntil([&] { return cluster.Converged(); }, 30s));
+  std::vector<int> ext2;
+  const std::string during = KeyFor(cluster, 1, true, &ext2);
+  // A key node 1 coordinates; its two other replicas go silent.
+  ASSERT_EQ(cluster.Put(1, during, "v1").type, MsgType::kPutReply);
+  std::vector<int> ext3;
+  std::string untouched;
+  for (int skip = 1; untouched.empty(); ++skip) {
+    const std::string k = KeyFor(cluster, 1, true, &ext3, skip);
+    if (std::equal(ext3.begin(), ext3.begin() + 3, ext2.begin())) untouched = k;
+  }
+  ASSERT_EQ(cluster.Put(1, untouched, "old", "", 3).type, MsgType::kPutReply);
+  cluster.loop(ext2[1]).Pause();
+  cluster.loop(ext2[2]).Pause();
+  wire::Reply w = cluster.Put(1, during, "v2", cluster.Get(1, during, 1).context, 2);
+  ASSERT_EQ(w.type, MsgType::kPutReply) << w.error_message;
+
+  const auto stats0 = cluster.node(1).coordinator().stats();
+  auto start0 = cluster.net.Now();
+  wire::Reply r = cluster.Get(1, during, 2);
+  ASSERT_EQ(r.type, MsgType::kGetReply) << r.error_message;
+  EXPECT_EQ(r.values, std::vector<std::string>{"v2"});  // the stand-in's hint supersedes v1
+  // A stand-in holding the key's hints counts at once: no wait for the
+  // silent replicas' timeouts.
+  EXPECT_LT(cluster.net.Now() - start0,
+            std::chrono::milliseconds(cluster.defaults.request_timeout_ms));
+  const auto stats1 = cluster.node(1).coordinator().stats();
+  EXPECT_GE(stats1.standin_reads - stats0.standin_reads, 1u);
+  EXPECT_GE(stats1.standin_answers - stats0.standin_answers, 1u);
+  // The context names a replica as the next write's coordinator, never a
+  // stand-in.
+  std::string hint;
+  ASSERT_TRUE(DecodeContext(r.context, &hint).ok());
+  EXPECT_TRUE(std::find(ext2.begin(), ext2.begin() + 3, std::stoi(hint.substr(4))) !=
+              ext2.begin() + 3)
+      << hint;
+  // Read repair goes to replicas only: no stand-in's engine got the key.
+  cluster.net.RunFor(300ms);
+  EXPECT_TRUE(cluster.Local(ext2[3], during).empty());
+  EXPECT_TRUE(cluster.Local(ext2[4], during).empty());
+
+  // A key of the same replicas not written since the cut: the stand-ins
+  // hold nothing for it, which counts only once the silent replicas' reads
+  // failed (the request timeout); then the one replica's copy is the answer.
+  auto start = cluster.net.Now();
+  r = cluster.Get(1, untouched, 2);
+  ASSERT_EQ(r.type, MsgType::kGetReply) << r.error_message;
+  EXPECT_EQ(r.values, std::vector<std::string>{"old"});
+  EXPECT_GE(cluster.net.Now() - start,
+            std::chrono::milliseconds(cluster.defaults.request_timeout_ms));
+  // R=3 cannot be met by one replica and empty stand-ins... until the
+  // silent replicas failed too: then it is, as Dynamo's first N healthy
+  // nodes of the extended list.
+  r = cluster.Get(1, untouched, 3);
+  ASSERT_EQ(r.type, MsgType::kGetReply) << r.error_message;
+  EXPECT_EQ(r.values, std::vector<std::string>{"old"});
+
+  // Healed: the hints go home, and a read of all three replicas alone
+  // returns the write.
+  cluster.loop(ext2[1]).Resume();
+  cluster.loop(ext2[2]).Resume();
+  ASSERT_TRUE(cluster.RunUntil(
+      [&] {
+        for (int i = 1; i <= 5; ++i) {
+          if (cluster.node(i).context().hints.pending() != 0) return false;
+        }
+        return true;
+      },
+      10s));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Values(cluster.Local(ext2[i], during)), std::vector<std::string>{"v2"}) << ext2[i];
+  }
+  r = cluster.Get(1, during, 3);
+  ASSERT_EQ(r.type, MsgType::kGetReply) << r.error_message;
+  EXPECT_EQ(r.values, std::vector<std::string>{"v2"});
+}
+
+TEST_F(CoordinatorTest, AnEmptyStandInDoesNotHideWhatSlowReplicasHold) {
+  cluster.AddNode();
+  cluster.AddNode();
+  ASSERT_TRUE(cluster.RunUntil([&] { return cluster.Converged(); }, 30s));
+  std::vector<int> ext;
+  const std::string key = KeyFor(cluster, 1, true, &ext);
+  wire::Reply w = cluster.Put(1, key, "v1", "", 3);
+  ASSERT_EQ(w.type, MsgType::kPutReply) << w.error_message;
+  // The two other replicas hold a newer version that node 1 missed.
+  SiblingSet newer = cluster.Local(ext[1], key);
+  Result<CausalContext> context = DecodeContext(w.context);
+  ASSERT_TRUE(context.ok());
+  newer.Apply(*context, "writer-elsewhere", 2, "v2", false, 10);
+  for (int i : {ext[1], ext[2]}) {
+    ASSERT_TRUE(cluster.node(i).context().store.Merge(key, newer).ok());
+  }
+  // They are slow (paused past their read deadline, not the request
+  // timeout): the stand-ins asked meanwhile hold nothing for the key, and
+  // node 1 does not answer with its older copy and theirs.
+  cluster.loop(ext[1]).Pause();
+  cluster.loop(ext[2]).Pause();
+  wire::Request req;
+  req.type = MsgType::kGet;
+  req.id = 77;
+  req.key = key;
+  req.quorum = 2;
+  cluster.net.ClientSend("slow-reader", SimCluster::Endpoint(1), req);
+  const auto stats0 = cluster.node(1).coordinator().stats();
+  cluster.net.RunFor(std::chrono::milliseconds(cluster.defaults.request_timeout_ms / 2));
+  EXPECT_TRUE(cluster.net.TakeReplies("slow-reader").empty());
+  EXPECT_GE(cluster.node(1).coordinator().stats().standin_reads - stats0.standin_reads, 2u);
+  cluster.loop(ext[1]).Resume();
+  cluster.loop(ext[2]).Resume();
+  std::vector<wire::Reply> got;
+  ASSERT_TRUE(cluster.RunUntil(
+      [&] {
+        for (auto& r : cluster.net.TakeReplies("slow-reader")) got.push_back(std::move(r));
+        return !got.empty();
+      },
+      2s));
+  ASSERT_EQ(got[0].type, MsgType::kGetReply) << got[0].error_message;
+  EXPECT_EQ(got[0].values, std::vector<std::string>{"v2"});
+  EXPECT_EQ(cluster.node(1).coordinator().stats().standin_answers, stats0.standin_answers);
+}
+
+TEST_F(CoordinatorTest, ACoordinatorThatIsTheStandInReadsItsOwnHints) {
+  cluster.AddNode();
+  cluster.AddNode();
+  ASSERT_TRUE(cluster.RunUntil([&] { return cluster.Converged(); }, 30s));
+  // A key of which node 5 is no replica but the first stand-in.
+  std::vector<int> ext;
+  const std::string key = KeyFor(cluster, 5, false, &ext);
+  cluster.loop(ext[1]).Pause();
+  cluster.loop(ext[2]).Pause();
+  // Forwarded to the first replica, which keeps a copy and hands the two
+  // silent replicas' copies to the stand-ins, node 5 first.
+  wire::Reply w = cluster.Put(5, key, "v", "", 2);
+  ASSERT_EQ(w.type, MsgType::kPutReply) << w.error_message;
+  ASSERT_TRUE(
+      cluster.RunUntil([&] { return !cluster.node(5).context().hints.ForKey(key).empty(); }, 2s));
+  const auto stats0 = cluster.node(5).coordinator().stats();
+  wire::Reply r = cluster.Get(5, key, 2);
+  ASSERT_EQ(r.type, MsgType::kGetReply) << r.error_message;
+  EXPECT_EQ(r.values, std::vector<std::string>{"v"});
+  EXPECT_GE(cluster.node(5).coordinator().stats().standin_answers - stats0.standin_answers, 1u);
+  cluster.loop(ext[1]).Resume();
+  cluster.loop(ext[2]).Resume();
+}
+
+TEST_F(CoordinatorTest, AStandInAnswersAReadFromItsHintsOnly) {
+  // The peer side: REPLICA_GET with a hint answers what the hint store
+  // holds for the key, whatever the owner; without one, the engine's copy.
+  ASSERT_EQ(cluster.Put(1, "k", "v").type, MsgType::kPutReply);
+  wire::Request req;
+  req.type = MsgType::kReplicaGet;
+  req.key = "k";
+  req.node_id = SimCluster::Id(2);
+  wire::Reply r = cluster.Call(3, req);
+  ASSERT_EQ(r.type, MsgType::kReplicaGetReply) << r.error_message;
+  EXPECT_TRUE(r.payload.empty());  // node 3 holds the key, but no hint of it
+  SiblingSet hinted;
+  hinted.Apply(CausalContext(), "elsewhere", 1, "h", false, 10);
+  ASSERT_TRUE(cluster.node(3).context().hints.Add(SimCluster::Id(9), "k", hinted).ok());
+  r = cluster.Call(3, req);
+  ASSERT_EQ(r.type, MsgType::kReplicaGetReply) << r.error_message;
+  auto set = SiblingSet::Decode(r.payload);
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(Values(*set), std::vector<std::string>{"h"});
+  req.node_id.clear();
+  r = cluster.Call(3, req);
+  set = SiblingSet::Decode(r.payload);
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(Values(*set), std::vector<std::string>{"v"});
 }
 
 }  // namespace

@@ -71,6 +71,20 @@ TEST(CodecTest, NodeAndAdminRequestsRoundTrip) {
   EXPECT_EQ(out.ring_version, 12u);
   EXPECT_TRUE(out.node_id.empty());
 
+  // A read asks a stand-in with the owner's name; without one, four items.
+  Request read;
+  read.type = MsgType::kReplicaGet;
+  read.key = "k";
+  EXPECT_EQ(static_cast<uint8_t>(EncodeRequest(read)[0]), 0x94);  // a fixarray of 4
+  read.node_id = "owner-node";
+  EXPECT_EQ(static_cast<uint8_t>(EncodeRequest(read)[0]), 0x95);
+  out = RoundTrip(read);
+  EXPECT_EQ(out.key, "k");
+  EXPECT_EQ(out.node_id, "owner-node");
+  read.node_id.clear();
+  out = RoundTrip(read);
+  EXPECT_TRUE(out.node_id.empty());
+
   Request tree;
   tree.type = MsgType::kTree;
   tree.payload = std::string("\x01\x00tree", 6);

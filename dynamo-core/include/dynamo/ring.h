@@ -41,6 +41,7 @@ class Ring {
 
   // Distinct nodes owning at least one partition, sorted.
   std::vector<std::string> nodes() const { return names_; }
+  size_t node_count() const { return names_.size(); }
   bool Contains(const std::string& node) const;
   // Owner of partition; an empty string when partition >= partitions().
   const std::string& Owner(uint32_t partition) const;

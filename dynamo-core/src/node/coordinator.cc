@@ -63,67 +63,173 @@ void Coordinator::CoordinateGet(std::string identity, const RequestView& req) {
   auto op = std::make_shared<GetOp>();
   op->start = ctx_.loop.Now();
   op->identity = std::move(identity);
+  op->replicas = targets.size();
   op->targets = std::move(targets);
-  op->answers.resize(op->targets.size());
+  op->owners.resize(op->replicas);
+  op->answers.resize(op->replicas);
+  op->done.resize(op->replicas);
+  op->held_back.resize(op->replicas);
   const size_t r = req.quorum ? req.quorum : ctx_.options.read_quorum;
-  op->needed = std::min(r, op->targets.size());
+  op->needed = std::min(r, op->replicas);
   op->client_id = req.id;
   op->key = req.key;
-  for (size_t i = 0; i < op->targets.size(); ++i) {
-    if (op->targets[i] == ctx_.options.node_id) {
+  op->outstanding = op->replicas;
+  std::chrono::milliseconds deadline{0};
+  for (size_t i = 0; i < op->replicas; ++i) {
+    const std::string& t = op->targets[i];
+    if (t != ctx_.options.node_id) deadline = std::max(deadline, DeadlineFor(t, PeerLatency::kHop));
+    SendReplicaGet(op, i);
+  }
+  // A replica taken for down is still asked (its answer counts if it
+  // comes), and a stand-in at once.
+  for (size_t i = 0; i < op->replicas && !op->replied; ++i) {
+    if (!op->done[i] && ctx_.IsDownNode(op->targets[i])) AskStandIn(op, op->targets[i]);
+  }
+  // With no node past the preference list there is no stand-in to ask.
+  const bool standins = ctx_.cluster.ring().node_count() > op->replicas;
+  if (standins && !op->replied && op->outstanding > 0 && deadline.count() > 0) {
+    op->deadline = ctx_.loop.After(deadline, [this, op] { OnGetDeadline(op); });
+  }
+}
+
+void Coordinator::SendReplicaGet(const std::shared_ptr<GetOp>& op, size_t i) {
+  const std::string& target = op->targets[i];
+  const std::string& owner = op->owners[i];
+  if (target == ctx_.options.node_id) {
+    if (owner.empty()) {
       ctx_.loop.OnEngine<Result<SiblingSet>>(
           [this, key = op->key] { return ctx_.store.Read(key); },
           [this, op, i](Result<SiblingSet> set) { OnGetAnswer(op, i, std::move(set)); });
-      continue;
+    } else {
+      // This node stands in itself: its hint store (which syncs under its
+      // lock) is read on a worker.
+      ctx_.loop.OnWorker<SiblingSet>(
+          [this, key = op->key] { return ctx_.hints.ForKey(key); },
+          [this, op, i](SiblingSet set) { OnGetAnswer(op, i, std::move(set)); });
     }
-    RequestView rg;  // views of op's key: Call encodes at once
-    rg.type = MsgType::kReplicaGet;
-    rg.key = op->key;
-    ctx_.loop.Call(ctx_.EndpointOf(op->targets[i]), rg, ctx_.RequestTimeout(),
-                   [this, op, i, sent = ctx_.loop.Now()](Result<Reply> rep) {
-                     if (!rep.ok()) return OnGetAnswer(op, i, rep.status());
-                     latency_.Note(op->targets[i], PeerLatency::kHop, ctx_.loop.Now() - sent);
-                     if (Status s = rep->ToStatus(); !s.ok()) return OnGetAnswer(op, i, s);
-                     if (rep->type != MsgType::kReplicaGetReply) {
-                       return OnGetAnswer(op, i, Status::Corruption("unexpected reply"));
-                     }
-                     if (rep->payload.empty()) return OnGetAnswer(op, i, SiblingSet());
-                     OnGetAnswer(op, i, SiblingSet::Decode(rep->payload));
-                   });
+    return;
+  }
+  RequestView rg;  // views of op's bytes: Call encodes at once
+  rg.type = MsgType::kReplicaGet;
+  rg.key = op->key;
+  rg.node_id = owner;
+  ctx_.loop.Call(ctx_.EndpointOf(target), rg, ctx_.RequestTimeout(),
+                 [this, op, i, sent = ctx_.loop.Now()](Result<Reply> rep) {
+                   if (!rep.ok()) return OnGetAnswer(op, i, rep.status());
+                   latency_.Note(op->targets[i], PeerLatency::kHop, ctx_.loop.Now() - sent);
+                   if (Status s = rep->ToStatus(); !s.ok()) return OnGetAnswer(op, i, s);
+                   if (rep->type != MsgType::kReplicaGetReply) {
+                     return OnGetAnswer(op, i, Status::Corruption("unexpected reply"));
+                   }
+                   if (rep->payload.empty()) return OnGetAnswer(op, i, SiblingSet());
+                   OnGetAnswer(op, i, SiblingSet::Decode(rep->payload));
+                 });
+}
+
+bool Coordinator::AskStandIn(const std::shared_ptr<GetOp>& op, std::string owner, bool again) {
+  if (!again) {
+    if (std::find(op->stood.begin(), op->stood.end(), owner) != op->stood.end()) return false;
+    op->stood.push_back(owner);
+  }
+  if (op->extended.empty()) {
+    const Ring& ring = ctx_.cluster.ring();
+    op->extended = ring.ExtendedPreferenceList(PartitionOf(KeyHash(op->key), ring.partitions()));
+  }
+  for (const std::string& n : op->extended) {
+    if (std::find(op->targets.begin(), op->targets.end(), n) != op->targets.end()) continue;
+    if (n != ctx_.options.node_id && ctx_.IsDownNode(n)) continue;
+    op->targets.push_back(n);
+    op->owners.push_back(owner);
+    op->answers.emplace_back();
+    op->done.push_back(false);
+    op->held_back.push_back(false);
+    ++op->outstanding;
+    ++stats_.standin_reads;
+    SendReplicaGet(op, op->targets.size() - 1);
+    return true;
+  }
+  return false;
+}
+
+void Coordinator::OnGetDeadline(const std::shared_ptr<GetOp>& op) {
+  op->deadline = 0;
+  for (size_t i = 0; i < op->replicas && !op->replied; ++i) {
+    if (!op->done[i]) AskStandIn(op, op->targets[i]);
   }
 }
 
 void Coordinator::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result<SiblingSet> set) {
+  op->done[i] = true;
+  const bool standin = i >= op->replicas;
   if (set.ok()) {
-    if (op->ok == 0) op->fastest = i;
-    ++op->ok;
-    op->merged.Merge(*set);
-    op->answers[i] = std::move(set).value();
+    // A stand-in's answer counts toward R when it holds hinted versions of
+    // the key. One that holds nothing says only that no write came its way:
+    // it counts once the replica it stands in for failed this read or is
+    // taken for down (counted at once, it would let a read that reached one
+    // slow replica of two miss what they acknowledged).
+    if (!standin || !set->empty() || OwnerFailed(*op, op->owners[i])) {
+      CountGetAnswer(op, i, std::move(set).value());
+    } else {
+      op->held_back[i] = true;
+    }
   } else {
-    ++op->failed;
     op->last_error = set.status().ToString();
     log::Debug("replica get from " + op->targets[i] + " failed: " + op->last_error);
-  }
-  if (!op->replied) {
-    if (op->ok >= op->needed) {
-      op->replied = true;
-      NoteLatency(op->start);
-      Reply r;
-      r.type = MsgType::kGetReply;
-      r.id = op->client_id;
-      r.found = !op->merged.IsDeleted();
-      for (std::string_view v : op->merged.LiveValues()) r.values.emplace_back(v);
-      if (!op->merged.empty())
-        r.context = EncodeContext(op->merged.Context(), NextWriteCoordinator(*op));
-      ctx_.Reply(op->identity, r);
-    } else if (op->targets.size() - op->failed < op->needed) {
-      op->replied = true;
-      ctx_.Reply(op->identity,
-                 Reply::Error(op->client_id, QuorumFailed("answered", op->ok, op->needed,
-                                                          op->targets.size(), op->last_error)));
+    // Before this failure is counted: another node may answer in its place.
+    if (!op->replied) AskStandIn(op, standin ? op->owners[i] : op->targets[i], standin);
+    if (!standin) {
+      // Stand-ins for this replica that answered with nothing count now.
+      for (size_t j = op->replicas; j < op->targets.size(); ++j) {
+        if (op->held_back[j] && op->owners[j] == op->targets[i]) {
+          op->held_back[j] = false;
+          CountGetAnswer(op, j, SiblingSet());
+        }
+      }
     }
   }
-  if (op->ok + op->failed == op->targets.size()) ReadRepair(op);
+  --op->outstanding;
+  MaybeAnswerGet(op);
+  if (op->outstanding == 0) {
+    if (op->deadline != 0) ctx_.loop.Cancel(std::exchange(op->deadline, 0));
+    ReadRepair(op);
+  }
+}
+
+bool Coordinator::OwnerFailed(const GetOp& op, const std::string& owner) const {
+  for (size_t i = 0; i < op.replicas; ++i) {
+    if (op.targets[i] == owner) return (op.done[i] && !op.answers[i]) || ctx_.IsDownNode(owner);
+  }
+  return false;
+}
+
+void Coordinator::CountGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, SiblingSet set) {
+  const bool standin = i >= op->replicas;
+  if (!standin && op->fastest == SIZE_MAX) op->fastest = i;
+  if (standin) ++stats_.standin_answers;
+  ++op->ok;
+  op->merged.Merge(set);
+  op->answers[i] = std::move(set);
+}
+
+void Coordinator::MaybeAnswerGet(const std::shared_ptr<GetOp>& op) {
+  if (op->replied) return;
+  if (op->ok >= op->needed) {
+    op->replied = true;
+    NoteLatency(op->start);
+    Reply r;
+    r.type = MsgType::kGetReply;
+    r.id = op->client_id;
+    r.found = !op->merged.IsDeleted();
+    for (std::string_view v : op->merged.LiveValues()) r.values.emplace_back(v);
+    if (!op->merged.empty())
+      r.context = EncodeContext(op->merged.Context(), NextWriteCoordinator(*op));
+    ctx_.Reply(op->identity, r);
+  } else if (op->ok + op->outstanding < op->needed) {
+    op->replied = true;
+    ctx_.Reply(op->identity,
+               Reply::Error(op->client_id, QuorumFailed("answered", op->ok, op->needed,
+                                                        op->targets.size(), op->last_error)));
+  }
 }
 
 // The replica that should coordinate a write following this read (paper
@@ -131,22 +237,26 @@ void Coordinator::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result
 // returned, else a replica (in preference-list order) whose copy did, else
 // the first to answer.
 const std::string& Coordinator::NextWriteCoordinator(const GetOp& op) const {
+  // Only a replica coordinates a write: with none answering (every counted
+  // answer a stand-in's), the first of the preference list.
+  if (op.fastest == SIZE_MAX) return op.targets[0];
   if (op.ok <= 1) return op.targets[op.fastest];
   const uint64_t want = op.merged.Digest();
   if (op.answers[op.fastest]->Digest() != want) {
-    for (size_t i = 0; i < op.targets.size(); ++i) {
+    for (size_t i = 0; i < op.replicas; ++i) {
       if (op.answers[i] && op.answers[i]->Digest() == want) return op.targets[i];
     }
   }
   return op.targets[op.fastest];
 }
 
-// After every replica answered or timed out: replicas whose versions were
-// stale or missing get the reconciled set (paper 4.5), without waiting.
+// After every node asked answered or timed out: replicas whose versions
+// were stale or missing get the reconciled set (paper 4.5), without waiting.
+// Stand-ins get nothing: they keep hints only until the owners are back.
 void Coordinator::ReadRepair(const std::shared_ptr<GetOp>& op) {
   if (op->merged.empty()) return;
   std::string encoded;
-  for (size_t i = 0; i < op->targets.size(); ++i) {
+  for (size_t i = 0; i < op->replicas; ++i) {
     if (!op->answers[i]) continue;  // failed: hinted handoff and anti-entropy's job
     SiblingSet probe = *op->answers[i];
     if (!probe.Merge(op->merged)) continue;  // already has everything
@@ -603,6 +713,22 @@ void Coordinator::CoordinateAsStandIn(std::string identity, const RequestView& r
 // ---- requests from peers and local reads
 
 void Coordinator::ServeReplicaGet(std::string identity, const RequestView& req) {
+  if (!req.node_id.empty()) {
+    // Asked as a stand-in for that owner (a sloppy read): the versions of
+    // the key this node holds as hints, for any owner.
+    return ctx_.loop.OnWorker<std::string>(
+        [this, key = std::string(req.key)] {
+          SiblingSet set = ctx_.hints.ForKey(key);
+          return set.empty() ? std::string() : set.Encode();
+        },
+        [this, identity = std::move(identity), id = req.id](std::string bytes) {
+          Reply r;
+          r.type = MsgType::kReplicaGetReply;
+          r.id = id;
+          r.payload = std::move(bytes);
+          ctx_.Reply(identity, r);
+        });
+  }
   // The stored bytes are the encoded set: send them as they are.
   ctx_.loop.OnEngine<Result<std::string>>(
       [this, key = std::string(req.key)] { return ctx_.store.backend().Get(key); },

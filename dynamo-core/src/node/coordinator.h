@@ -3,8 +3,12 @@
 // A get goes to every replica of the key's preference list and is answered
 // after R of them, with every causally unrelated sibling and one context;
 // when all answered (or timed out), replicas that were stale get the
-// reconciled set (read repair). A put is coordinated by a replica of the key
-// (others forward it, to the one the context names first: read-your-writes,
+// reconciled set (read repair). A replica taken for down, failing, or silent
+// past its adaptive deadline has a stand-in asked in its place (sloppy
+// read): the next healthy node of the extended list answers from its hint
+// store, and its answer counts toward R when it holds hinted versions of the
+// key, or once that replica failed the read (docs/design.md, "Sloppy reads"). A put is coordinated
+// by a replica of the key (others forward it, to the one the context names first: read-your-writes,
 // with the new version's dot fixed (ForwardDots), so that when that replica does not
 // answer within its adaptive deadline the next one coordinates the same
 // version): it adds its version, stores it, sends the stored set to the
@@ -51,6 +55,8 @@ class Coordinator {
     uint64_t hints_sent_early = 0;   // ... of which for a replica not answering in time
     uint64_t forward_fallbacks = 0;  // forwarded puts sent on to another replica after
                                      // the first did not answer within its deadline
+    uint64_t standin_reads = 0;      // reads sent to stand-ins for replicas not answering
+    uint64_t standin_answers = 0;    // ... whose answers counted toward R
   };
 
   Coordinator(NodeContext& ctx, Hooks hooks);
@@ -58,8 +64,9 @@ class Coordinator {
   // A client's GET (R of the replicas) and PUT or DEL (W of them).
   void CoordinateGet(std::string identity, const wire::RequestView& req);
   void CoordinatePut(std::string identity, const wire::RequestView& req);
-  // A coordinator's REPLICA_GET and REPLICA_PUT (no hint); a GET with the
-  // local flag (what this node's own engine holds).
+  // A coordinator's REPLICA_GET (with a hint: what this node holds for the
+  // key as a stand-in, from its hint store) and REPLICA_PUT (no hint); a GET
+  // with the local flag (what this node's own engine holds).
   void ServeReplicaGet(std::string identity, const wire::RequestView& req);
   void ServeReplicaPut(std::string identity, const wire::RequestView& req);
   void ServeLocalGet(std::string identity, const wire::RequestView& req);
@@ -72,7 +79,23 @@ class Coordinator {
   struct PutOp;
   struct ForwardOp;
 
+  // Sends op's read to target i (a replica, or a stand-in for owners[i]).
+  void SendReplicaGet(const std::shared_ptr<GetOp>& op, size_t i);
   void OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t target, Result<SiblingSet> set);
+  // Asks the next healthy node of the extended list, not asked yet, to
+  // answer for owner from its hints (once per owner unless again is set:
+  // the stand-in asked before failed); false when there is none.
+  // (owner by value: it may be an entry of op->targets, which this grows.)
+  bool AskStandIn(const std::shared_ptr<GetOp>& op, std::string owner, bool again = false);
+  // At the get's adaptive deadline: replicas not answered yet get stand-ins.
+  void OnGetDeadline(const std::shared_ptr<GetOp>& op);
+  // True when owner, a replica of op, failed this read or is taken for down.
+  bool OwnerFailed(const GetOp& op, const std::string& owner) const;
+  // Counts node i's answer toward R and merges it.
+  void CountGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, SiblingSet set);
+  // Answers the client once R counted answers came, or with an error once
+  // they cannot come.
+  void MaybeAnswerGet(const std::shared_ptr<GetOp>& op);
   const std::string& NextWriteCoordinator(const GetOp& op) const;
   void ReadRepair(const std::shared_ptr<GetOp>& op);
   // A write from a client to a key this node is no replica of.
@@ -117,19 +140,27 @@ class Coordinator {
   std::atomic<uint64_t> standin_counter_;
 };
 
-// A get being coordinated: one entry per replica of the preference list.
+// A get being coordinated: one entry per node asked, the replicas of the
+// preference list first, then stand-ins.
 struct Coordinator::GetOp {
   Clock::time_point start;
   std::string identity;  // the client
   uint64_t client_id = 0;
   std::string key;
+  size_t replicas = 0;                             // targets[0, replicas) are the replicas
   std::vector<std::string> targets;                // node ids
+  std::vector<std::string> owners;                 // per target: "" or the owner stood in for
   std::vector<std::optional<SiblingSet>> answers;  // per target, when it answered
-  size_t needed = 0, ok = 0, failed = 0;
-  std::string last_error;  // of the last replica that failed
+  std::vector<bool> done;                          // per target: answered or failed
+  std::vector<bool> held_back;  // per target: a stand-in's empty answer, not counted yet
+  size_t needed = 0, ok = 0, outstanding = 0;
+  std::string last_error;  // of the last node that failed
   bool replied = false;
   SiblingSet merged;
-  size_t fastest = SIZE_MAX;  // index of the first replica that answered
+  size_t fastest = SIZE_MAX;          // index of the first replica that answered
+  std::vector<std::string> extended;  // the key's extended preference list
+  std::vector<std::string> stood;     // owners a stand-in was asked for
+  Loop::TimerId deadline = 0;         // OnGetDeadline's timer, 0 when none
 };
 
 // A put (or delete) being coordinated.

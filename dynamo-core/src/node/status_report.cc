@@ -108,6 +108,8 @@ Reply StatusReport::StatusReply(uint64_t id, const std::string& engine_stats) co
   }
   j["forwarded"] = coordinated.forwarded;
   j["forward_fallbacks"] = coordinated.forward_fallbacks;
+  j["sloppy_reads"] =
+      json{{"asked", coordinated.standin_reads}, {"counted", coordinated.standin_answers}};
   j["read_repairs"] = coordinated.read_repairs;
   j["keys_transferred"] = parts_.transfer->keys_transferred();
   // Sweeps for stray keys count only once they found some.

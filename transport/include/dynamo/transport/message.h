@@ -24,7 +24,7 @@ inline constexpr size_t kMaxFrameBytes = 64u << 20;
 
 enum class MsgType : uint8_t {
   // client requests
-  kGet = 1,     // [v, 1, id, key:bin, flags:uint, r:uint]
+  kGet = 1,  // [v, 1, id, key:bin, flags:uint, r:uint]
   // PUT and DEL forwarded by a node may end with the new version's dot:
   // (, dot_node:str, dot_counter:uint, dot_timestamp_ms:uint) after flags.
   kPut = 2,     // [v, 2, id, key:bin, value:bin, context:bin, w:uint (, flags:uint)]
@@ -33,7 +33,7 @@ enum class MsgType : uint8_t {
   kRing = 5,    // [v, 5, id]
   kPing = 6,    // [v, 6, id]  -> ACK (liveness probes between nodes)
   // between nodes
-  kReplicaGet = 16,  // [v, 16, id, key:bin]
+  kReplicaGet = 16,  // [v, 16, id, key:bin (, hint:str)]  (hint: asked as a stand-in)
   kReplicaPut = 17,  // [v, 17, id, key:bin, siblings:bin (, ring_version:uint (, hint:str))]
   kGossip = 20,      // [v, 20, id, cluster_state:bin]
   kJoin = 21,        // [v, 21, id, node_id:str, endpoint:str]
@@ -81,7 +81,7 @@ struct BasicRequest {
   uint32_t flags = 0;         // GET, PUT, DEL
   uint32_t quorum = 0;        // R for GET, W for PUT/DEL; 0 = the node's default
   Bytes payload;              // REPLICA_PUT: encoded siblings; GOSSIP: encoded state; TREE
-  Bytes node_id;              // JOIN, ADMIN_REMOVE; REPLICA_PUT: the hint (intended owner)
+  Bytes node_id;              // JOIN, ADMIN_REMOVE; REPLICA_PUT, REPLICA_GET: the hint (owner)
   Bytes endpoint;             // JOIN, ADMIN_JOIN (the seed)
   uint64_t ring_version = 0;  // REPLICA_PUT: the coordinator's ring; 0 = unknown
   // A forwarded PUT/DEL: the new version's dot, fixed by the node that
