@@ -387,21 +387,26 @@ TEST_F(CoordinatorTest, ACoordinatorThatIsTheStandInReadsItsOwnHints) {
   // A key of which node 5 is no replica but the first stand-in.
   std::vector<int> ext;
   const std::string key = KeyFor(cluster, 5, false, &ext);
-  cluster.loop(ext[1]).Pause();
-  cluster.loop(ext[2]).Pause();
-  // Forwarded to the first replica, which keeps a copy and hands the two
-  // silent replicas' copies to the stand-ins, node 5 first.
+  // Two replicas silent, and the other stand-in too: only node 5 holds a
+  // hinted copy.
+  for (int i : {ext[1], ext[2], ext[4]}) cluster.loop(i).Pause();
+  // Forwarded to the first replica, which keeps a copy and hands a silent
+  // replica's copy to node 5.
   wire::Reply w = cluster.Put(5, key, "v", "", 2);
   ASSERT_EQ(w.type, MsgType::kPutReply) << w.error_message;
   ASSERT_TRUE(
       cluster.RunUntil([&] { return !cluster.node(5).context().hints.ForKey(key).empty(); }, 2s));
   const auto stats0 = cluster.node(5).coordinator().stats();
+  const auto start = cluster.net.Now();
   wire::Reply r = cluster.Get(5, key, 2);
   ASSERT_EQ(r.type, MsgType::kGetReply) << r.error_message;
   EXPECT_EQ(r.values, std::vector<std::string>{"v"});
+  // The first replica's answer and node 5's own hints made R=2, before any
+  // silent node's request timed out.
+  EXPECT_LT(cluster.net.Now() - start,
+            std::chrono::milliseconds(cluster.defaults.request_timeout_ms));
   EXPECT_GE(cluster.node(5).coordinator().stats().standin_answers - stats0.standin_answers, 1u);
-  cluster.loop(ext[1]).Resume();
-  cluster.loop(ext[2]).Resume();
+  for (int i : {ext[1], ext[2], ext[4]}) cluster.loop(i).Resume();
 }
 
 TEST_F(CoordinatorTest, AStandInAnswersAReadFromItsHintsOnly) {

@@ -154,7 +154,9 @@ bool Coordinator::AskStandIn(const std::shared_ptr<GetOp>& op, std::string owner
 void Coordinator::OnGetDeadline(const std::shared_ptr<GetOp>& op) {
   op->deadline = 0;
   for (size_t i = 0; i < op->replicas && !op->replied; ++i) {
-    if (!op->done[i]) AskStandIn(op, op->targets[i]);
+    // This node's own copy is no peer's to stand in for (a read of it that
+    // went to a worker is only slow).
+    if (!op->done[i] && op->targets[i] != ctx_.options.node_id) AskStandIn(op, op->targets[i]);
   }
 }
 
@@ -173,10 +175,20 @@ void Coordinator::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result
       op->held_back[i] = true;
     }
   } else {
-    op->last_error = set.status().ToString();
-    log::Debug("replica get from " + op->targets[i] + " failed: " + op->last_error);
+    const Status& failure = set.status();
+    // A replica's failure is what the client hears of; a stand-in's only
+    // when there is none.
+    if (!standin || op->last_error.empty()) op->last_error = failure.ToString();
+    log::Debug("replica get from " + op->targets[i] + " failed: " + failure.ToString());
     // Before this failure is counted: another node may answer in its place.
-    if (!op->replied) AskStandIn(op, standin ? op->owners[i] : op->targets[i], standin);
+    // Not for a stand-in that could not read the request (a node of an
+    // older version: the next would likely refuse too), nor once the
+    // replica it stood in for answered.
+    if (!op->replied && !standin) AskStandIn(op, op->targets[i]);
+    if (!op->replied && standin && failure.code() != Status::Code::kInvalidArgument &&
+        !OwnerAnswered(*op, op->owners[i])) {
+      AskStandIn(op, op->owners[i], /*again=*/true);
+    }
     if (!standin) {
       // Stand-ins for this replica that answered with nothing count now.
       for (size_t j = op->replicas; j < op->targets.size(); ++j) {
@@ -195,6 +207,13 @@ void Coordinator::OnGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, Result
   }
 }
 
+bool Coordinator::OwnerAnswered(const GetOp& op, const std::string& owner) const {
+  for (size_t i = 0; i < op.replicas; ++i) {
+    if (op.targets[i] == owner) return op.answers[i].has_value();
+  }
+  return false;
+}
+
 bool Coordinator::OwnerFailed(const GetOp& op, const std::string& owner) const {
   for (size_t i = 0; i < op.replicas; ++i) {
     if (op.targets[i] == owner) return (op.done[i] && !op.answers[i]) || ctx_.IsDownNode(owner);
@@ -205,7 +224,7 @@ bool Coordinator::OwnerFailed(const GetOp& op, const std::string& owner) const {
 void Coordinator::CountGetAnswer(const std::shared_ptr<GetOp>& op, size_t i, SiblingSet set) {
   const bool standin = i >= op->replicas;
   if (!standin && op->fastest == SIZE_MAX) op->fastest = i;
-  if (standin) ++stats_.standin_answers;
+  if (standin && !op->replied) ++stats_.standin_answers;
   ++op->ok;
   op->merged.Merge(set);
   op->answers[i] = std::move(set);

@@ -56,7 +56,7 @@ class Coordinator {
     uint64_t forward_fallbacks = 0;  // forwarded puts sent on to another replica after
                                      // the first did not answer within its deadline
     uint64_t standin_reads = 0;      // reads sent to stand-ins for replicas not answering
-    uint64_t standin_answers = 0;    // ... whose answers counted toward R
+    uint64_t standin_answers = 0;    // ... whose answers counted toward R before the reply
   };
 
   Coordinator(NodeContext& ctx, Hooks hooks);
@@ -89,6 +89,8 @@ class Coordinator {
   bool AskStandIn(const std::shared_ptr<GetOp>& op, std::string owner, bool again = false);
   // At the get's adaptive deadline: replicas not answered yet get stand-ins.
   void OnGetDeadline(const std::shared_ptr<GetOp>& op);
+  // True when owner, a replica of op, answered this read.
+  bool OwnerAnswered(const GetOp& op, const std::string& owner) const;
   // True when owner, a replica of op, failed this read or is taken for down.
   bool OwnerFailed(const GetOp& op, const std::string& owner) const;
   // Counts node i's answer toward R and merges it.
