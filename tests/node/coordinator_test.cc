@@ -141,6 +141,19 @@ static std::string KeyNotOn4(SimCluster& cluster, std::vector<std::string>* pref
   }
 }
 
+// After a forwarded write of "once": no replica holds it as two versions,
+// and a read of all three returns it.
+static void ExpectOneVersion(SimCluster& cluster, const std::vector<std::string>& pref,
+                             const std::string& key) {
+  for (const std::string& id : pref) {
+    const SiblingSet set = cluster.Local(std::stoi(id.substr(4)), key);
+    EXPECT_LE(set.versions().size(), 1u) << id;
+  }
+  wire::Reply got = cluster.Get(4, key, 3);
+  ASSERT_EQ(got.type, MsgType::kGetReply) << got.error_message;
+  EXPECT_EQ(got.values, std::vector<std::string>{"once"});
+}
+
 TEST_F(CoordinatorTest, AForwardedWriteWhoseAnswerIsLostFallsBackAsOneVersion) {
   cluster.AddNode();
   ASSERT_TRUE(cluster.RunUntil([&] { return cluster.Converged(); }, 30s));
@@ -158,13 +171,7 @@ TEST_F(CoordinatorTest, AForwardedWriteWhoseAnswerIsLostFallsBackAsOneVersion) {
   cluster.net.RunFor(2s);
   // One write, one version, wherever it went (the first replica applied it
   // too, and so did the replica that coordinated the fallback).
-  for (const std::string& id : pref) {
-    const SiblingSet set = cluster.Local(std::stoi(id.substr(4)), key);
-    EXPECT_LE(set.versions().size(), 1u) << id;
-  }
-  wire::Reply got = cluster.Get(4, key, 3);
-  ASSERT_EQ(got.type, MsgType::kGetReply) << got.error_message;
-  EXPECT_EQ(got.values, std::vector<std::string>{"once"});
+  ExpectOneVersion(cluster, pref, key);
 }
 
 TEST_F(CoordinatorTest, ManyForwardedWritesKeepAnOldCopyObsolete) {
@@ -210,13 +217,7 @@ TEST_F(CoordinatorTest, AForwardedOverwriteAnsweredTooLateIsNotCoordinatedAgain)
   EXPECT_NE(r.error_message.find("may have been applied"), std::string::npos) << r.error_message;
   cluster.net.Heal();
   cluster.net.RunFor(2s);
-  for (const std::string& id : pref) {
-    const SiblingSet set = cluster.Local(std::stoi(id.substr(4)), key);
-    EXPECT_LE(set.versions().size(), 1u) << id;
-  }
-  wire::Reply got = cluster.Get(4, key, 3);
-  ASSERT_EQ(got.type, MsgType::kGetReply) << got.error_message;
-  EXPECT_EQ(got.values, std::vector<std::string>{"once"});
+  ExpectOneVersion(cluster, pref, key);
 }
 
 TEST_F(CoordinatorTest, AMemoryNodeThatRestartedDoesNotRepeatItsDots) {

@@ -74,20 +74,20 @@ void Coordinator::CoordinateGet(std::string identity, const RequestView& req) {
   op->client_id = req.id;
   op->key = req.key;
   op->outstanding = op->replicas;
-  std::chrono::milliseconds deadline{0};
-  for (size_t i = 0; i < op->replicas; ++i) {
-    const std::string& t = op->targets[i];
-    if (t != ctx_.options.node_id) deadline = std::max(deadline, DeadlineFor(t, PeerLatency::kHop));
-    SendReplicaGet(op, i);
-  }
+  for (size_t i = 0; i < op->replicas; ++i) SendReplicaGet(op, i);
+  // With no node past the preference list there is no stand-in to ask:
+  // nothing more to arm (the common case of a cluster of N nodes).
+  if (ctx_.cluster.ring().node_count() <= op->replicas) return;
   // A replica taken for down is still asked (its answer counts if it
   // comes), and a stand-in at once.
+  std::chrono::milliseconds deadline{0};
   for (size_t i = 0; i < op->replicas && !op->replied; ++i) {
-    if (!op->done[i] && ctx_.IsDownNode(op->targets[i])) AskStandIn(op, op->targets[i]);
+    const std::string t = op->targets[i];  // a copy: AskStandIn grows targets
+    if (t == ctx_.options.node_id) continue;
+    deadline = std::max(deadline, DeadlineFor(t, PeerLatency::kHop));
+    if (!op->done[i] && ctx_.IsDownNode(t)) AskStandIn(op, t);
   }
-  // With no node past the preference list there is no stand-in to ask.
-  const bool standins = ctx_.cluster.ring().node_count() > op->replicas;
-  if (standins && !op->replied && op->outstanding > 0 && deadline.count() > 0) {
+  if (!op->replied && op->outstanding > 0 && deadline.count() > 0) {
     op->deadline = ctx_.loop.After(deadline, [this, op] { OnGetDeadline(op); });
   }
 }
