@@ -1,19 +1,15 @@
 // Fuzz target: dynamod's INI config file (--config), with any contents:
 // parsed with the command line's rules, an error is one line.
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "node/options.h"
+#include "scratch_segment.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = (std::filesystem::temp_directory_path() /
-                                   ("dynamo-fuzz-" + std::to_string(::getpid()) + ".ini"))
-                                      .string();
+  static const std::string path = dynamo::fuzz::ScratchPath("config.ini");
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));

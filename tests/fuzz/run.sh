@@ -33,7 +33,11 @@ fuzz_one() {
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     "$build_dir/bin/$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$scratch/$t-" \
-    "$scratch/$t" "tests/fuzz/corpus/$t" >"$scratch/$t.log" 2>&1 || status=$?
+    "$scratch/$t" "tests/fuzz/corpus/$t" >"$scratch/$t.log" 2>&1 &
+  local pid=$!
+  wait "$pid" || status=$?
+  # The target's scratch files (tests/fuzz/scratch_segment.h) are named by its pid.
+  rm -rf /dev/shm/dynamo-fuzz-*-"$pid" "${TMPDIR:-/tmp}"/dynamo-fuzz-*-"$pid"
   echo "$status" >"$scratch/$t.status"
 }
 parallel=$(nproc)
