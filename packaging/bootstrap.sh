@@ -26,6 +26,7 @@ DYNAMO_DEBIAN_PACKAGES=(
   libssl-dev
   zlib1g-dev
   nlohmann-json3-dev
+  libcpp-httplib-dev
   python3
   python3-zmq
   python3-msgpack

@@ -113,7 +113,11 @@ void Peers::Flush() {
     } catch (const zmq::error_t& e) {
       failure = Status::IOError("cannot send to " + endpoint + ": " + e.what());
     }
+    traffic_.requests += queued.ids.size();
+    ++traffic_.frames;
+    traffic_.batch_sizes.Add(queued.ids.size());
     if (!failure.ok()) {
+      traffic_.send_failures += queued.ids.size();
       for (uint64_t id : queued.ids) failed_now_.emplace_back(id, failure);
     }
     queued.ids.clear();
@@ -129,6 +133,7 @@ void Peers::OnReplyFrame(std::string_view frame, bool nested) {
     return;
   }
   if (pending_.find(rep.id) == pending_.end()) return;  // late: already timed out
+  ++traffic_.replies;
   if (!s.ok()) {
     Finish(rep.id, Status::Corruption("bad reply from a peer: " + s.message()));
   } else {
@@ -190,6 +195,7 @@ void Peers::RunDue() {
     if (deadlines_.empty() || deadlines_.top().first > now) break;
     const uint64_t id = deadlines_.top().second;
     deadlines_.pop();
+    ++traffic_.timeouts;
     Finish(id, Status::Timeout("no reply from " + pending_[id].endpoint + " in time"));
   }
 }

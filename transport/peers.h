@@ -88,6 +88,8 @@ class Peers {
   // included): the node's failure detector listens here.
   void SetObserver(Loop::PeerObserver observer) { observer_ = std::move(observer); }
 
+  const Loop::PeerTraffic& traffic() const { return traffic_; }
+
  private:
   struct Pending {
     Callback done;
@@ -127,6 +129,7 @@ class Peers {
   };
   std::map<std::string, Outgoing> outbox_;
   uint64_t next_id_ = 1;
+  Loop::PeerTraffic traffic_;
 };
 
 }  // namespace dynamo

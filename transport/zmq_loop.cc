@@ -275,6 +275,10 @@ bool ZmqLoop::DrainRouter() {
   return true;
 }
 
+Loop::PeerTraffic ZmqLoop::peer_traffic() const {
+  return peers_ ? peers_->traffic() : PeerTraffic{};
+}
+
 void ZmqLoop::Post(std::function<void()> fn) {
   bool wake;
   {

@@ -183,11 +183,16 @@ dynamo_backend_status Engine::Scan(uint64_t lo, uint64_t hi, dynamo_backend_scan
 }
 
 dynamo_backend_status Engine::Stats(char** json, char** errmsg) {
-  uint64_t keys = 0;
+  uint64_t keys = 0, bytes = 0;
   dynamo_backend_status rc = pool_.Run("stats", errmsg, [&](Conn& conn) -> dynamo_backend_status {
     std::unique_ptr<sql::Statement> st(conn.c->createStatement());
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT COUNT(*) FROM " + quoted_table_));
-    keys = rs->next() ? rs->getUInt64(1) : 0;
+    // One scan for both: the keys, and the bytes of keys and values.
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
+        "SELECT COUNT(*), COALESCE(SUM(LENGTH(k) + LENGTH(v)), 0) FROM " + quoted_table_));
+    if (rs->next()) {
+      keys = rs->getUInt64(1);
+      bytes = rs->getUInt64(2);
+    }
     return DYNAMO_BACKEND_OK;
   });
   if (rc != DYNAMO_BACKEND_OK) return rc;
@@ -196,8 +201,8 @@ dynamo_backend_status Engine::Stats(char** json, char** errmsg) {
   char text[320];
   std::snprintf(text, sizeof text,
                 "{\"engine\":\"mysql\",\"database\":\"%s\",\"table\":\"%s\",\"pool\":%d,"
-                "\"connections\":%d,\"keys\":%" PRIu64 "}",
-                opts_.database.c_str(), opts_.table.c_str(), opts_.pool, open, keys);
+                "\"connections\":%d,\"keys\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
+                opts_.database.c_str(), opts_.table.c_str(), opts_.pool, open, keys, bytes);
   GiveText(text, json);
   return DYNAMO_BACKEND_OK;
 }

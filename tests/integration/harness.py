@@ -156,6 +156,104 @@ def start_with_redis(start, *more, attempts=5):
                 raise
 
 
+def metrics_args(port):
+    return ["--metrics-listen", "127.0.0.1:%d" % port]
+
+
+def start_with_metrics(start, *more, attempts=5):
+    """start(extra_args) with a metrics port picked just before; when another
+    process took that port meanwhile, again with a new one. Returns (node,
+    port)."""
+    for attempt in range(attempts):
+        port = free_port()
+        try:
+            return start(metrics_args(port) + list(more)), port
+        except AssertionError as e:
+            if "(--metrics-listen)" not in str(e) or attempt == attempts - 1:
+                raise
+
+
+def http_get(port, path="/metrics", timeout=10.0):
+    """GET http://127.0.0.1:PORT/PATH: (HTTP status, Content-Type, body as text)."""
+    import urllib.error
+    import urllib.request
+    url = "http://127.0.0.1:%d%s" % (port, path)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.headers.get("Content-Type", ""), r.read().decode("utf-8")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), e.read().decode("utf-8", "replace")
+
+
+class Metrics:
+    """A scrape in the Prometheus text format (version 0.0.4), parsed
+    strictly: a line that is neither a comment nor a well-formed sample
+    fails the test.
+
+    families: {name: type}; helps: {name: text}; samples: [(name, {label:
+    value}, float)]."""
+
+    _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+    _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
+
+    def __init__(self, text):
+        self.text = text
+        self.families, self.helps, self.samples = {}, {}, []
+        for line in text.splitlines():
+            if line.startswith("# HELP "):
+                name, _, help_text = line[7:].partition(" ")
+                self.helps[name] = help_text
+            elif line.startswith("# TYPE "):
+                name, _, kind = line[7:].partition(" ")
+                if name in self.families:
+                    raise AssertionError("family %s declared twice" % name)
+                self.families[name] = kind
+            elif line.startswith("#") or not line:
+                continue
+            else:
+                m = self._SAMPLE.match(line)
+                if m is None:
+                    raise AssertionError("malformed metrics line: %r" % line)
+                labels = {}
+                rest = m.group(2) or ""
+                pos = 0
+                while pos < len(rest):
+                    lm = self._LABEL.match(rest, pos)
+                    if lm is None:
+                        raise AssertionError("malformed labels in %r" % line)
+                    labels[lm.group(1)] = re.sub(r"\\(.)", lambda x: {"n": "\n"}.get(
+                        x.group(1), x.group(1)), lm.group(2))
+                    pos = lm.end()
+                self.samples.append((m.group(1), labels, float(m.group(3))))
+
+    def family_of(self, sample_name):
+        """The family a sample belongs to (histograms' _bucket, _sum, _count)."""
+        if sample_name in self.families:
+            return sample_name
+        for suffix in ("_bucket", "_sum", "_count"):
+            base = sample_name[:-len(suffix)]
+            if sample_name.endswith(suffix) and self.families.get(base) == "histogram":
+                return base
+        return None
+
+    def value(self, name, **labels):
+        """The sum of the samples named name whose labels include labels;
+        fails when there is none."""
+        found = [v for n, ls, v in self.samples
+                 if n == name and all(ls.get(k) == str(x) for k, x in labels.items())]
+        if not found:
+            raise AssertionError("no sample %s%r in the scrape" % (name, labels))
+        return sum(found)
+
+
+def scrape(port):
+    """Metrics of the node serving them on port (fails on anything but 200)."""
+    status, content_type, body = http_get(port)
+    if status != 200:
+        raise AssertionError("GET /metrics answered %d: %s" % (status, body[:500]))
+    return Metrics(body)
+
+
 def endpoint_of(port, host="127.0.0.1"):
     return "tcp://%s:%d" % (host, port)
 

@@ -120,7 +120,7 @@ class PackageContentsTest(unittest.TestCase):
                      "/usr/share/man/man1/dynamo-bench.1.gz",
                      "/usr/share/doc/dynamo/copyright", "/usr/share/doc/dynamo/changelog.Debian.gz",
                      "/usr/share/doc/dynamo/operations.md", "/usr/share/doc/dynamo/security.md",
-                     "/usr/lib/dynamo/dynamo-setup-keys"):
+                     "/usr/lib/dynamo/dynamo-setup-keys", "/usr/share/dynamo/grafana/dynamo.json"):
             self.assertIn(path, server, "dynamo lacks %s" % path)
         for path, (mode, owner) in server.items():
             self.assertEqual(owner, "root/root", path)
@@ -202,7 +202,8 @@ class PackageContentsTest(unittest.TestCase):
         files = run(["rpm", "-qpl", self.rpm("dynamo")]).out.split()
         for path in ("/usr/bin/dynamod", "/usr/bin/dynamoctl", "/usr/lib/dynamo/plugins/file.so",
                      "/etc/dynamo/dynamod.conf", "/lib/systemd/system/dynamod.service",
-                     "/lib/systemd/system/dynamod@.service", "/usr/lib/dynamo/dynamo-setup-keys"):
+                     "/lib/systemd/system/dynamod@.service", "/usr/lib/dynamo/dynamo-setup-keys",
+                     "/usr/share/dynamo/grafana/dynamo.json"):
             self.assertIn(path, files)
         self.assertNotIn("/usr/lib/dynamo/plugins/mysql.so", files)
         self.assertIn("/usr/lib/dynamo/plugins/mysql.so",

@@ -90,6 +90,7 @@ void AntiEntropy::Tick() {
     }
     if (peers.empty()) continue;
     auto ex = std::make_shared<Exchange>();
+    ex->started = ctx_.loop.Now();
     ex->partition = p;
     ex->peer = peers[(stats_.rounds + p) % peers.size()];
     ex->endpoint = ctx_.EndpointOf(ex->peer);
@@ -295,11 +296,12 @@ void AntiEntropy::Done(const std::shared_ptr<Exchange>& ex, const std::string& p
     log::Info("anti-entropy: partition " + std::to_string(ex->partition) + " with " + ex->peer +
               ": " + std::to_string(ex->repaired) + " keys repaired");
   }
-  // Pace repairs to the configured rate.
+  // Pace repairs to the configured rate, and take no more than the
+  // background share of the time (admission control).
   const auto pause =
       std::chrono::milliseconds(ctx_.options.anti_entropy_interval_ms) +
       std::chrono::milliseconds(ex->repaired * 1000 / ctx_.options.anti_entropy_rate);
-  Schedule(pause);
+  Schedule(std::max(pause, ctx_.background.PauseAfter(ctx_.loop.Now() - ex->started)));
   running_ = false;
 }
 

@@ -74,6 +74,7 @@ class AntiEntropy {
 
 // One exchange of a partition's tree with one peer replica.
 struct AntiEntropy::Exchange {
+  Loop::Clock::time_point started;
   uint32_t partition = 0;
   std::string peer;
   std::string endpoint;

@@ -58,10 +58,11 @@ Coordinator::Coordinator(NodeContext& ctx, Hooks hooks)
 // ---- get
 
 void Coordinator::CoordinateGet(std::string identity, const RequestView& req) {
+  const RequestStart started = ctx_.Started(MetricOp::kGet, MetricRole::kCoordinator);
   auto targets = ctx_.PreferenceListFor(req.key);
-  if (targets.empty()) return ctx_.Reply(identity, Reply::Error(req.id, NoRing()));
+  if (targets.empty()) return ctx_.Answer(started, identity, Reply::Error(req.id, NoRing()));
   auto op = std::make_shared<GetOp>();
-  op->start = ctx_.loop.Now();
+  op->started = started;
   op->identity = std::move(identity);
   op->replicas = targets.size();
   op->targets = std::move(targets);
@@ -234,7 +235,7 @@ void Coordinator::MaybeAnswerGet(const std::shared_ptr<GetOp>& op) {
   if (op->replied) return;
   if (op->ok >= op->needed) {
     op->replied = true;
-    NoteLatency(op->start);
+    NoteLatency(op->started.at);
     Reply r;
     r.type = MsgType::kGetReply;
     r.id = op->client_id;
@@ -242,12 +243,12 @@ void Coordinator::MaybeAnswerGet(const std::shared_ptr<GetOp>& op) {
     for (std::string_view v : op->merged.LiveValues()) r.values.emplace_back(v);
     if (!op->merged.empty())
       r.context = EncodeContext(op->merged.Context(), NextWriteCoordinator(*op));
-    ctx_.Reply(op->identity, r);
+    ctx_.Answer(op->started, op->identity, r);
   } else if (op->ok + op->outstanding < op->needed) {
     op->replied = true;
-    ctx_.Reply(op->identity,
-               Reply::Error(op->client_id, QuorumFailed("answered", op->ok, op->needed,
-                                                        op->targets.size(), op->last_error)));
+    ctx_.Answer(op->started, op->identity,
+                Reply::Error(op->client_id, QuorumFailed("answered", op->ok, op->needed,
+                                                         op->targets.size(), op->last_error)));
   }
 }
 
@@ -310,16 +311,18 @@ void Coordinator::ReadRepair(const std::shared_ptr<GetOp>& op) {
 void Coordinator::CoordinatePut(std::string identity, const RequestView& req) {
   // MD5 of the key, once per put: the preference lists and the engine's
   // index both come from it.
+  const RequestStart started = ctx_.Started(NodeContext::OpOf(req.type), MetricRole::kCoordinator);
   const uint64_t key_hash = KeyHash(req.key);
   auto targets = ctx_.PreferenceListForHash(key_hash);
-  if (targets.empty()) return ctx_.Reply(identity, Reply::Error(req.id, NoRing()));
+  if (targets.empty()) return ctx_.Answer(started, identity, Reply::Error(req.id, NoRing()));
   const bool replica =
       std::find(targets.begin(), targets.end(), ctx_.options.node_id) != targets.end();
   if (!replica) {
     if (req.flags & wire::kFlagForwarded) {
       // Forwarded by a node whose ring is older than ours: let it try the
       // next replica rather than leave a copy where it no longer belongs.
-      return ctx_.Reply(identity, Reply::Error(req.id, NotAReplica(ctx_.cluster.ring().version())));
+      return ctx_.Answer(started, identity,
+                         Reply::Error(req.id, NotAReplica(ctx_.cluster.ring().version())));
     }
     // Only a replica coordinates a write (it must add its own dot). Those
     // this node takes for down are tried last.
@@ -334,12 +337,12 @@ void Coordinator::CoordinatePut(std::string identity, const RequestView& req) {
         std::rotate(targets.begin(), it, it + 1);
       }
     }
-    return Forward(std::move(identity), req, std::move(targets));
+    return Forward(started, std::move(identity), req, std::move(targets));
   }
   Result<CausalContext> context = DecodeContext(req.context);
-  if (!context.ok()) return ctx_.Reply(identity, Reply::Error(req.id, context.status()));
+  if (!context.ok()) return ctx_.Answer(started, identity, Reply::Error(req.id, context.status()));
 
-  auto op = NewPutOp(std::move(identity), req, key_hash, targets.size());
+  auto op = NewPutOp(started, std::move(identity), req, key_hash, targets.size());
   const bool tombstone = req.type == MsgType::kDel;
   // A delete without a context removes what the key holds now; a put
   // without one is a write concurrent with everything (docs/design.md).
@@ -361,7 +364,8 @@ void Coordinator::CoordinatePut(std::string identity, const RequestView& req) {
       [this, op, targets = std::move(targets)](Result<LocalStore::Written> written) {
         if (!written.ok()) {
           op->replied = true;
-          return ctx_.Reply(op->identity, Reply::Error(op->client_id, written.status()));
+          return ctx_.Answer(op->started, op->identity,
+                             Reply::Error(op->client_id, written.status()));
         }
         op->context = EncodeContext(written->history, ctx_.options.node_id);
         // The set as stored here goes to every replica: encoded once.
@@ -418,11 +422,12 @@ void Coordinator::HandOff(const std::shared_ptr<PutOp>& op, const std::string& o
   SendHinted(op, owner);
 }
 
-std::shared_ptr<Coordinator::PutOp> Coordinator::NewPutOp(std::string identity,
+std::shared_ptr<Coordinator::PutOp> Coordinator::NewPutOp(const RequestStart& started,
+                                                          std::string identity,
                                                           const RequestView& req, uint64_t key_hash,
                                                           size_t replicas) {
   auto op = std::make_shared<PutOp>();
-  op->start = ctx_.loop.Now();
+  op->started = started;
   op->identity = std::move(identity);
   op->client_id = req.id;
   const size_t w = req.quorum ? req.quorum : ctx_.options.write_quorum;
@@ -506,23 +511,24 @@ void Coordinator::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
 #endif
     op->replied = true;
     if (op->deadline != 0) ctx_.loop.Cancel(std::exchange(op->deadline, 0));
-    NoteLatency(op->start);
+    NoteLatency(op->started.at);
     Reply r;
     r.type = MsgType::kPutReply;
     r.id = op->client_id;
     r.context = op->context;
-    ctx_.Reply(op->identity, r);
+    ctx_.Answer(op->started, op->identity, r);
   } else if (op->acks + op->in_flight < op->needed) {
     op->replied = true;
-    ctx_.Reply(op->identity,
-               Reply::Error(op->client_id, QuorumFailed("acknowledged", op->acks, op->needed,
-                                                        op->written.size(), op->last_error)));
+    ctx_.Answer(op->started, op->identity,
+                Reply::Error(op->client_id, QuorumFailed("acknowledged", op->acks, op->needed,
+                                                         op->written.size(), op->last_error)));
   }
 }
 
-void Coordinator::Forward(std::string identity, const RequestView& req,
+void Coordinator::Forward(const RequestStart& started, std::string identity, const RequestView& req,
                           std::vector<std::string> targets) {
   auto op = std::make_shared<ForwardOp>();
+  op->started = started;
   op->identity = std::move(identity);
   op->req = Request(req);
   op->req.flags |= wire::kFlagForwarded;
@@ -536,7 +542,9 @@ void Coordinator::Forward(std::string identity, const RequestView& req,
       (req.type == MsgType::kDel && req.context.empty()) || (req.flags & wire::kFlagOverwrite);
   if (!supersede) {
     Result<CausalContext> context = DecodeContext(req.context);
-    if (!context.ok()) return ctx_.Reply(op->identity, Reply::Error(req.id, context.status()));
+    if (!context.ok()) {
+      return ctx_.Answer(op->started, op->identity, Reply::Error(req.id, context.status()));
+    }
     Dot dot = forward_dots_.Next(ctx_.actor.Get(), op->req.key, *context, ctx_.loop.WallMillis());
     op->req.dot_node = std::move(dot.node);
     op->req.dot_counter = dot.counter;
@@ -596,8 +604,8 @@ void Coordinator::OnForwardAnswer(const std::shared_ptr<ForwardOp>& op, size_t a
         // (found by the simulator, docs/testing.md). The client learns the
         // outcome is unknown.
         op->replied = true;
-        return ctx_.Reply(
-            op->identity,
+        return ctx_.Answer(
+            op->started, op->identity,
             Reply::Error(op->req.id, Status::Timeout("replica " + op->targets[attempt] +
                                                      " did not answer this forwarded write in "
                                                      "time; it may have been applied")));
@@ -613,7 +621,7 @@ void Coordinator::OnForwardAnswer(const std::shared_ptr<ForwardOp>& op, size_t a
       if (t != 0) ctx_.loop.Cancel(std::exchange(t, 0));
     }
     rep->id = op->req.id;  // the client's id, not ours
-    return ctx_.Reply(op->identity, *rep);
+    return ctx_.Answer(op->started, op->identity, *rep);
   }
   if (s.code() == Status::Code::kUnavailable && s.message().rfind(kNotAReplica, 0) == 0) {
     op->refused = true;  // no replica in its newer ring: the next one
@@ -626,7 +634,7 @@ void Coordinator::OnForwardAnswer(const std::shared_ptr<ForwardOp>& op, size_t a
   if (!fixed_dot || s.code() == Status::Code::kInvalidArgument ||
       s.code() == Status::Code::kNotAuthorized) {
     op->replied = true;
-    return ctx_.Reply(op->identity, *rep);
+    return ctx_.Answer(op->started, op->identity, *rep);
   }
   op->answer = std::move(rep).value();
   ForwardNext(op);
@@ -634,40 +642,41 @@ void Coordinator::OnForwardAnswer(const std::shared_ptr<ForwardOp>& op, size_t a
 
 void Coordinator::FinishForward(const std::shared_ptr<ForwardOp>& op) {
   op->replied = true;
-  if (op->answer) return ctx_.Reply(op->identity, *op->answer);
+  if (op->answer) return ctx_.Answer(op->started, op->identity, *op->answer);
   if (op->refused) {
     // Some replica is none in its newer ring: this node's ring is out of
     // date, and a stand-in write would name the wrong owners.
-    return ctx_.Reply(
-        op->identity,
+    return ctx_.Answer(
+        op->started, op->identity,
         Reply::Error(op->req.id, Status::Unavailable("the key's replicas changed; this node's ring "
                                                      "is out of date (retry)")));
   }
   // No replica answered (all down, unreachable, or silent with the dot
   // fixed): stand in for them (sloppy quorum), with the same version.
-  CoordinateAsStandIn(std::move(op->identity), op->req, std::move(op->targets));
+  CoordinateAsStandIn(op->started, std::move(op->identity), op->req, std::move(op->targets));
 }
 
 // A write no replica of the key took (all down or cut off): this node
 // coordinates it anyway, keeping the new version as a hint for the first
 // replica and sending hinted copies for the others to healthy nodes of the
 // extended list; W counts them all (paper 4.6, "always writeable").
-void Coordinator::CoordinateAsStandIn(std::string identity, const RequestView& req,
-                                      std::vector<std::string> targets) {
+void Coordinator::CoordinateAsStandIn(const RequestStart& started, std::string identity,
+                                      const RequestView& req, std::vector<std::string> targets) {
   Result<CausalContext> context = DecodeContext(req.context);
-  if (!context.ok()) return ctx_.Reply(identity, Reply::Error(req.id, context.status()));
-  auto op = NewPutOp(std::move(identity), req, KeyHash(req.key), targets.size());
+  if (!context.ok()) return ctx_.Answer(started, identity, Reply::Error(req.id, context.status()));
+  auto op = NewPutOp(started, std::move(identity), req, KeyHash(req.key), targets.size());
   op->written.push_back(ctx_.options.node_id);
   op->written.insert(op->written.end(), targets.begin(), targets.end());
   const bool tombstone = req.type == MsgType::kDel;
   if (tombstone && req.context.empty()) {
     // Such a delete removes what the replicas hold now, which a stand-in
     // cannot see: it would delete nothing.
-    return ctx_.Reply(op->identity,
-                      Reply::Error(req.id, Status::Unavailable(
-                                               "no replica of the key is reachable, and a delete "
-                                               "without a context needs one (pass the context of a "
-                                               "get)")));
+    return ctx_.Answer(
+        op->started, op->identity,
+        Reply::Error(req.id,
+                     Status::Unavailable("no replica of the key is reachable, and a delete "
+                                         "without a context needs one (pass the context of a "
+                                         "get)")));
   }
   // This node keeps no copy of the key, so it cannot see its own earlier
   // dots: it takes counters from a sequence it never reuses, under a name
@@ -714,7 +723,7 @@ void Coordinator::CoordinateAsStandIn(std::string identity, const RequestView& r
   ctx_.loop.OnWorker<Written>(std::move(write), [this, op](Written w) {
     if (!w.status.ok()) {
       op->replied = true;
-      return ctx_.Reply(op->identity, Reply::Error(op->client_id, w.status));
+      return ctx_.Answer(op->started, op->identity, Reply::Error(op->client_id, w.status));
     }
     if (hooks_.on_hint_stored) hooks_.on_hint_stored();  // status shows the hint at once
     log::Debug("no replica of a key took its write: standing in for them");
@@ -732,6 +741,7 @@ void Coordinator::CoordinateAsStandIn(std::string identity, const RequestView& r
 // ---- requests from peers and local reads
 
 void Coordinator::ServeReplicaGet(std::string identity, const RequestView& req) {
+  const RequestStart started = ctx_.Started(MetricOp::kGet, MetricRole::kReplica);
   if (!req.node_id.empty()) {
     // Asked as a stand-in for that owner (a sloppy read): the versions of
     // the key this node holds as hints, for any owner.
@@ -740,30 +750,31 @@ void Coordinator::ServeReplicaGet(std::string identity, const RequestView& req) 
           SiblingSet set = ctx_.hints.ForKey(key);
           return set.empty() ? std::string() : set.Encode();
         },
-        [this, identity = std::move(identity), id = req.id](std::string bytes) {
+        [this, started, identity = std::move(identity), id = req.id](std::string bytes) {
           Reply r;
           r.type = MsgType::kReplicaGetReply;
           r.id = id;
           r.payload = std::move(bytes);
-          ctx_.Reply(identity, r);
+          ctx_.Answer(started, identity, r);
         });
   }
   // The stored bytes are the encoded set: send them as they are.
   ctx_.loop.OnEngine<Result<std::string>>(
       [this, key = std::string(req.key)] { return ctx_.store.backend().Get(key); },
-      [this, identity = std::move(identity), id = req.id](Result<std::string> bytes) {
+      [this, started, identity = std::move(identity), id = req.id](Result<std::string> bytes) {
         if (!bytes.ok() && !bytes.status().IsNotFound()) {
-          return ctx_.Reply(identity, Reply::Error(id, bytes.status()));
+          return ctx_.Answer(started, identity, Reply::Error(id, bytes.status()));
         }
         Reply r;
         r.type = MsgType::kReplicaGetReply;
         r.id = id;
         if (bytes.ok()) r.payload = std::move(bytes).value();
-        ctx_.Reply(identity, r);
+        ctx_.Answer(started, identity, r);
       });
 }
 
 void Coordinator::ServeReplicaPut(std::string identity, const RequestView& req) {
+  const RequestStart started = ctx_.Started(MetricOp::kPut, MetricRole::kReplica);
   // A coordinator on an older ring may still count this node as a replica
   // of a partition it already handed off; storing the copy would leave it
   // here for good. Refuse: the coordinator's other replicas carry the write.
@@ -771,35 +782,36 @@ void Coordinator::ServeReplicaPut(std::string identity, const RequestView& req) 
   if (req.ring_version != 0 && req.ring_version < ring.version()) {
     const auto pref = ctx_.PreferenceListFor(req.key);
     if (std::find(pref.begin(), pref.end(), ctx_.options.node_id) == pref.end()) {
-      return ctx_.Reply(identity, Reply::Error(req.id, NotAReplica(ring.version())));
+      return ctx_.Answer(started, identity, Reply::Error(req.id, NotAReplica(ring.version())));
     }
   }
   auto incoming = SiblingSet::Decode(req.payload);
   if (!incoming.ok()) {
-    return ctx_.Reply(identity,
-                      Reply::Error(req.id, Status::InvalidArgument(incoming.status().message())));
+    return ctx_.Answer(started, identity,
+                       Reply::Error(req.id, Status::InvalidArgument(incoming.status().message())));
   }
   ctx_.loop.OnEngine<Status>(
       [this, key = std::string(req.key), set = std::move(incoming).value()] {
         return ctx_.store.Merge(key, set).status();
       },
-      [this, identity = std::move(identity), id = req.id](Status s) {
-        ctx_.Reply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
+      [this, started, identity = std::move(identity), id = req.id](Status s) {
+        ctx_.Answer(started, identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
       });
 }
 
 void Coordinator::ServeLocalGet(std::string identity, const RequestView& req) {
+  const RequestStart started = ctx_.Started(MetricOp::kGet, MetricRole::kReplica);
   ctx_.loop.OnEngine<Result<SiblingSet>>(
       [this, key = std::string(req.key)] { return ctx_.store.Read(key); },
-      [this, identity = std::move(identity), id = req.id](Result<SiblingSet> set) {
-        if (!set.ok()) return ctx_.Reply(identity, Reply::Error(id, set.status()));
+      [this, started, identity = std::move(identity), id = req.id](Result<SiblingSet> set) {
+        if (!set.ok()) return ctx_.Answer(started, identity, Reply::Error(id, set.status()));
         Reply r;
         r.type = MsgType::kGetReply;
         r.id = id;
         r.found = !set->IsDeleted();
         for (std::string_view v : set->LiveValues()) r.values.emplace_back(v);
         if (!set->empty()) r.context = EncodeContext(set->Context());
-        ctx_.Reply(identity, r);
+        ctx_.Answer(started, identity, r);
       });
 }
 

@@ -101,7 +101,7 @@ class Coordinator {
   const std::string& NextWriteCoordinator(const GetOp& op) const;
   void ReadRepair(const std::shared_ptr<GetOp>& op);
   // A write from a client to a key this node is no replica of.
-  void Forward(std::string identity, const wire::RequestView& req,
+  void Forward(const RequestStart& started, std::string identity, const wire::RequestView& req,
                std::vector<std::string> targets);
   // Sends the write to the next replica not tried yet (none taken for down);
   // with nothing left and nothing outstanding, finishes it.
@@ -109,11 +109,11 @@ class Coordinator {
   void OnForwardAnswer(const std::shared_ptr<ForwardOp>& op, size_t attempt,
                        Result<wire::Reply> rep);
   void FinishForward(const std::shared_ptr<ForwardOp>& op);
-  void CoordinateAsStandIn(std::string identity, const wire::RequestView& req,
-                           std::vector<std::string> targets);
+  void CoordinateAsStandIn(const RequestStart& started, std::string identity,
+                           const wire::RequestView& req, std::vector<std::string> targets);
   // A put's state: the client, W capped at the replicas, the key's lists.
-  std::shared_ptr<PutOp> NewPutOp(std::string identity, const wire::RequestView& req,
-                                  uint64_t key_hash, size_t replicas);
+  std::shared_ptr<PutOp> NewPutOp(const RequestStart& started, std::string identity,
+                                  const wire::RequestView& req, uint64_t key_hash, size_t replicas);
   // Sends the put's set to replica `target` (hint: the owner it stands in
   // for, "" when target is a replica itself); a failure hands the owner's
   // copy to the next healthy node of the extended list (sloppy quorum).
@@ -145,7 +145,7 @@ class Coordinator {
 // A get being coordinated: one entry per node asked, the replicas of the
 // preference list first, then stand-ins.
 struct Coordinator::GetOp {
-  Clock::time_point start;
+  RequestStart started;
   std::string identity;  // the client
   uint64_t client_id = 0;
   std::string key;
@@ -167,7 +167,7 @@ struct Coordinator::GetOp {
 
 // A put (or delete) being coordinated.
 struct Coordinator::PutOp {
-  Clock::time_point start;
+  RequestStart started;
   std::string identity;
   uint64_t client_id = 0;
   std::string context;  // the new version's context, for the reply
@@ -190,6 +190,7 @@ struct Coordinator::PutOp {
 // same request, its dot fixed, so two that both coordinate it make one
 // version.
 struct Coordinator::ForwardOp {
+  RequestStart started;
   std::string identity;
   wire::Request req;                  // owned: kept while replicas are tried
   std::vector<std::string> targets;   // the replicas, in the order to try

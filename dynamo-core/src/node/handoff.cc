@@ -58,26 +58,27 @@ void Handoff::OnHintStored() {
 }
 
 void Handoff::ServeHintedPut(std::string identity, const RequestView& req) {
+  const RequestStart started = ctx_.Started(MetricOp::kPut, MetricRole::kReplica);
   auto incoming = SiblingSet::Decode(req.payload);
   if (!incoming.ok()) {
-    return ctx_.Reply(identity,
-                      Reply::Error(req.id, Status::InvalidArgument(incoming.status().message())));
+    return ctx_.Answer(started, identity,
+                       Reply::Error(req.id, Status::InvalidArgument(incoming.status().message())));
   }
   if (req.node_id.size() > Ring::kMaxNodeName) {
-    return ctx_.Reply(identity,
-                      Reply::Error(req.id, Status::InvalidArgument("hint names no valid node")));
+    return ctx_.Answer(started, identity,
+                       Reply::Error(req.id, Status::InvalidArgument("hint names no valid node")));
   }
   // The hint store syncs every add: worker work, whatever the engine.
   ctx_.loop.OnWorker<Status>(
       [this, owner = std::string(req.node_id), key = std::string(req.key),
        set = std::move(incoming).value()] { return ctx_.hints.Add(owner, key, set); },
-      [this, identity = std::move(identity), id = req.id](Status s) {
+      [this, started, identity = std::move(identity), id = req.id](Status s) {
         if (s.ok()) {
           OnHintStored();  // status shows it at once
         } else {
           log::Warn("hinted write refused: " + s.ToString());
         }
-        ctx_.Reply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
+        ctx_.Answer(started, identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
       });
 }
 
@@ -126,6 +127,7 @@ void Handoff::Plan() {
 // rest (or all of them, with reroute_all).
 void Handoff::ReadHints(const std::string& target, bool reroute_all) {
   busy_.insert(target);
+  step_started_[target] = ctx_.loop.Now();
   ctx_.loop.OnWorker<std::vector<HintStore::Hint>>(
       [this, target] { return ctx_.hints.Peek(target, kHintBatchKeys, kHintBatchBytes); },
       [this, target, reroute_all](std::vector<HintStore::Hint> hints) {
@@ -190,11 +192,20 @@ void Handoff::ForgetHints(const std::string& target, std::shared_ptr<Delivered> 
         if (it->second == 0) {
           snapshot_.by_target.erase(it);
         } else if (*removed > 0) {
-          ReadHints(target, false);  // more waiting (the split is made again)
+          Continue(target);  // more waiting (the split is made again)
         }
         // Else nothing of this batch could go: the next handoff tick tries
         // again, rather than reading the same batch back at once, forever.
       });
+}
+
+// The next batch for target, after the pause admission control asks for
+// (target stays busy meanwhile: no tick starts it again).
+void Handoff::Continue(const std::string& target) {
+  const auto pause = ctx_.background.PauseAfter(ctx_.loop.Now() - step_started_[target]);
+  if (pause.count() == 0) return ReadHints(target, false);
+  busy_.insert(target);
+  ctx_.loop.After(pause, [this, target] { ReadHints(target, false); });
 }
 
 // Hints whose owner no longer replicates the key (or is gone, or this node

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -60,12 +61,14 @@ class Handoff {
   void Timer();
   void Plan();
   void ReadHints(const std::string& target, bool reroute_all);
+  void Continue(const std::string& target);
   void DeliverHints(const std::string& target, std::vector<HintStore::Hint> hints);
   void RerouteHints(const std::string& target, std::vector<HintStore::Hint> hints);
   void ForgetHints(const std::string& target, std::shared_ptr<Delivered> done,
                    const std::string& how);
 
   NodeContext& ctx_;
+  std::unordered_map<std::string, Loop::Clock::time_point> step_started_;  // per target
   std::unordered_set<std::string> busy_;  // targets with a delivery in flight
   bool scan_running_ = false;
   bool scan_again_ = false;

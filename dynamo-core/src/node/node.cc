@@ -16,6 +16,7 @@
 #include "node/incarnation.h"
 #include "node/local_store.h"
 #include "node/membership_actor.h"
+#include "node/metrics_server.h"
 #include "node/node_context.h"
 #include "node/redis_front_end.h"
 #include "node/status_report.h"
@@ -33,7 +34,8 @@ Node::Node(NodeOptions options)
       detector_(std::chrono::milliseconds(options_.failure_timeout_ms)) {}
 
 Node::~Node() {
-  redis_.reset();  // its connections are watched by the loop
+  metrics_.reset();  // its HTTP threads post to the loop
+  redis_.reset();    // its connections are watched by the loop
   if (zmq_loop_ != nullptr) {
     // The loop's workers may still run jobs that use the parts: stop them
     // first (a ZmqLoop joins them).
@@ -157,6 +159,15 @@ Status Node::Start() {
     };
     if (Status s = redis_->Open(); !s.ok()) return s;
   }
+  if (!options_.metrics_listen.empty()) {
+    // Made on the loop (the HTTP thread waits for it).
+    metrics_ = std::make_unique<MetricsServer>(
+        options_.metrics_host, options_.metrics_port,
+        [this](std::function<void(std::string)> done) {
+          zmq_loop_->Post([this, done = std::move(done)] { status_->RenderMetrics(done); });
+        });
+    if (Status s = metrics_->Open(); !s.ok()) return s;
+  }
   log::Info("serving on " + options_.listen + " with the " + plugin_->name() +
             " engine (data folder " + options_.data_dir + ")");
   if (options_.curve) {
@@ -208,6 +219,7 @@ void Node::StartActors() {
   membership_->Start();
   handoff_->Start();
   anti_entropy_->Start();
+  ctx_->background.Start();
 }
 
 Status Node::Run(int stop_fd, int reload_fd) {
@@ -222,6 +234,7 @@ Status Node::Run(int stop_fd, int reload_fd) {
     if (!w.ok()) return w;
   }
   Status s = zmq_loop_->Run(stop_fd);
+  if (metrics_) metrics_->Stop();
   if (!s.ok()) return s;
   log::Info("stopping: finishing in-flight requests");
   s = store_->backend().Sync();
@@ -275,7 +288,7 @@ static curve::Role RequiredRole(const RequestView& req) {
 
 void Node::SubmitLocal(const std::string& identity, const RequestView& req) {
   ++ctx_->requests;
-  if (Status s = Validate(req); !s.ok()) return ctx_->Reply(identity, Reply::Error(req.id, s));
+  if (Status s = Validate(req); !s.ok()) return Reject(identity, req, s);
   Dispatch(identity, req);
 }
 
@@ -315,11 +328,19 @@ void Node::OnRequestFrame(const std::string& identity, std::string_view frame, b
     return;
   }
   ++ctx_->requests;
-  if (s = Validate(req); !s.ok()) {
-    ctx_->Reply(identity, Reply::Error(req.id, s));
-    return;
-  }
+  if (s = Validate(req); !s.ok()) return Reject(identity, req, s);
   Dispatch(identity, req);
+}
+
+void Node::Reject(const std::string& identity, const RequestView& req, const Status& why) {
+  // Validate checks only gets, puts and deletes, which metrics count.
+  const bool replica = req.type == MsgType::kReplicaGet || req.type == MsgType::kReplicaPut ||
+                       (req.type == MsgType::kGet && (req.flags & wire::kFlagLocal));
+  const MetricOp op = req.type == MsgType::kReplicaGet   ? MetricOp::kGet
+                      : req.type == MsgType::kReplicaPut ? MetricOp::kPut
+                                                         : NodeContext::OpOf(req.type);
+  ctx_->Answer(ctx_->Started(op, replica ? MetricRole::kReplica : MetricRole::kCoordinator),
+               identity, Reply::Error(req.id, why));
 }
 
 Status Node::Validate(const RequestView& req) const {

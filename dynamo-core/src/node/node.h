@@ -37,6 +37,7 @@ class Handoff;
 class HintStore;
 class LocalStore;
 class MembershipActor;
+class MetricsServer;
 class NodeContext;
 class RedisFrontEnd;
 class StatusReport;
@@ -94,7 +95,10 @@ class Node : private LoopHandler {
   // SIGHUP: the authorized keys again; a file with an error keeps the old.
   void ReloadKeys();
   static std::string DescribeKeys(const curve::AuthorizedKeys& keys);
+  // Checks a get, put or delete (a coordinator's or a client's) against the
+  // limits; Reject answers one that failed, and counts it.
   Status Validate(const wire::RequestView& req) const;
+  void Reject(const std::string& identity, const wire::RequestView& req, const Status& why);
   void Dispatch(std::string identity, const wire::RequestView& req);
   // A node that left takes no more data (REPLICA_PUT, hinted or not, and
   // TRANSFER): its last hand-off is done, and what it took would stay here
@@ -117,7 +121,8 @@ class Node : private LoopHandler {
   std::unique_ptr<AntiEntropy> anti_entropy_;
   std::unique_ptr<Transfer> transfer_;
   std::unique_ptr<StatusReport> status_;
-  std::unique_ptr<RedisFrontEnd> redis_;  // --redis-listen, Start() only
+  std::unique_ptr<RedisFrontEnd> redis_;    // --redis-listen, Start() only
+  std::unique_ptr<MetricsServer> metrics_;  // --metrics-listen, Start() only
 };
 
 }  // namespace dynamo

@@ -19,8 +19,10 @@
 #include "dynamo/membership.h"
 #include "dynamo/transport/loop.h"
 #include "dynamo/transport/message.h"
+#include "node/background_share.h"
 #include "node/local_store.h"
 #include "node/options.h"
+#include "node/request_metrics.h"
 
 namespace dynamo {
 
@@ -36,7 +38,8 @@ class NodeContext {
         store(store),
         hints(hints),
         cluster(cluster),
-        detector(detector) {}
+        detector(detector),
+        background(loop, options.background_target_p99_ms) {}
   NodeContext(const NodeContext&) = delete;
   NodeContext& operator=(const NodeContext&) = delete;
 
@@ -109,6 +112,29 @@ class NodeContext {
     }
     loop.Reply(to, reply);
   }
+
+  // A client's or coordinator's get, put or delete taken now, as op and role.
+  RequestStart Started(MetricOp op, MetricRole role) const { return {op, role, loop.Now()}; }
+  static MetricOp OpOf(wire::MsgType type) {
+    return type == wire::MsgType::kGet   ? MetricOp::kGet
+           : type == wire::MsgType::kDel ? MetricOp::kDel
+                                         : MetricOp::kPut;
+  }
+  // Replies to the request taken at start, and counts it (metrics); a
+  // client's request's latency also steers background work.
+  void Answer(const RequestStart& start, const std::string& to, const wire::Reply& reply) {
+    const auto elapsed = loop.Now() - start.at;
+    request_metrics.Record(start, reply, elapsed);
+    if (start.role == MetricRole::kCoordinator) {
+      background.NoteForeground(start.op != MetricOp::kGet,
+                                std::chrono::duration<double, std::milli>(elapsed).count());
+    }
+    Reply(to, reply);
+  }
+  // Gets, puts and deletes by op, role and result, with their latencies.
+  RequestMetrics request_metrics;
+  // The share of time background work may take (admission control).
+  BackgroundShare background;
 
   // Shown by status.
   std::atomic<uint64_t> requests{0};   // requests taken (batches count their parts)

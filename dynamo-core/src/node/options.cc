@@ -91,6 +91,12 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
      po::value(&o->anti_entropy_yield_ms)->default_value(o->anti_entropy_yield_ms),
      "client latency (moving average) at or above which anti-entropy waits; 0: whenever "
      "clients are being served")
+    ("background-target-p99-ms",
+     po::value(&o->background_target_p99_ms)->default_value(o->background_target_p99_ms),
+     "client p99 latency (ms) above which background work (anti-entropy, hint delivery, "
+     "partition transfers) gets less time; 0 turns admission control off")
+    ("metrics-listen", po::value(&o->metrics_listen),
+     "HOST:PORT to serve GET /metrics on (Prometheus text format); off by default")
     ("redis-listen", po::value(&o->redis_listen),
      "HOST:PORT (IPv4) to serve the Redis protocol on (RESP2); off by default")
     ("redis-max-clients", po::value(&o->redis_max_clients)->default_value(o->redis_max_clients),
@@ -227,20 +233,29 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
     *error = "--max-clock-entries must be at least 2";
     return ParseOutcome::kUsageError;
   }
-  if (!o->redis_listen.empty()) {
-    const auto colon = o->redis_listen.rfind(':');
-    unsigned long port = 0;
-    const std::string port_text =
-        colon == std::string::npos ? "" : o->redis_listen.substr(colon + 1);
+  // HOST:PORT, with a port of 0 to 65535.
+  auto host_port = [error](const char* option, const std::string& text, std::string* host,
+                           uint16_t* port) {
+    const auto colon = text.rfind(':');
+    const std::string port_text = colon == std::string::npos ? "" : text.substr(colon + 1);
     const bool digits = !port_text.empty() && port_text.size() <= 5 &&
                         port_text.find_first_not_of("0123456789") == std::string::npos;
-    if (digits) port = std::stoul(port_text);
-    if (colon == std::string::npos || colon == 0 || !digits || port > 65535) {
-      *error = "--redis-listen '" + o->redis_listen + "' is not HOST:PORT";
-      return ParseOutcome::kUsageError;
+    const unsigned long number = digits ? std::stoul(port_text) : 0;
+    if (colon == std::string::npos || colon == 0 || !digits || number > 65535) {
+      *error = std::string("--") + option + " '" + text + "' is not HOST:PORT";
+      return false;
     }
-    o->redis_host = o->redis_listen.substr(0, colon);
-    o->redis_port = static_cast<uint16_t>(port);
+    *host = text.substr(0, colon);
+    *port = static_cast<uint16_t>(number);
+    return true;
+  };
+  if (!o->redis_listen.empty() &&
+      !host_port("redis-listen", o->redis_listen, &o->redis_host, &o->redis_port)) {
+    return ParseOutcome::kUsageError;
+  }
+  if (!o->metrics_listen.empty() &&
+      !host_port("metrics-listen", o->metrics_listen, &o->metrics_host, &o->metrics_port)) {
+    return ParseOutcome::kUsageError;
   }
   if (o->redis_max_clients < 1) {
     *error = "--redis-max-clients must be at least 1";

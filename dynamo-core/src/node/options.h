@@ -58,6 +58,14 @@ struct NodeOptions {
   uint32_t anti_entropy_interval_ms = 100;
   uint32_t anti_entropy_rate = 5000;
   uint32_t anti_entropy_yield_ms = 50;
+  // Admission control (paper 6.5): the client p99 (ms) above which
+  // background work (anti-entropy, hint delivery, transfers) is given less
+  // time; 0 turns it off. Metrics: HOST:PORT of the HTTP endpoint serving
+  // GET /metrics, empty for none (DESIGN.md 3.9).
+  uint32_t background_target_p99_ms = 20;
+  std::string metrics_listen;
+  std::string metrics_host;  // from metrics_listen
+  uint16_t metrics_port = 0;
   // The Redis-protocol front end (DESIGN.md 3.6): HOST:PORT (IPv4), empty
   // for none; connections served at most; a file holding the password AUTH
   // must give (without one, only loopback clients are served). Default: off,

@@ -112,6 +112,13 @@ Reply StatusReport::StatusReply(uint64_t id, const std::string& engine_stats) co
       json{{"asked", coordinated.standin_reads}, {"counted", coordinated.standin_answers}};
   j["read_repairs"] = coordinated.read_repairs;
   j["keys_transferred"] = parts_.transfer->keys_transferred();
+  const BackgroundShare& bg = ctx_.background;
+  j["background"] = json{{"share", bg.share()},
+                         {"target_p99_ms", bg.target_p99_ms()},
+                         {"read_p99_ms", bg.last_p99_ms(false)},
+                         {"write_p99_ms", bg.last_p99_ms(true)},
+                         {"cuts", bg.cuts()},
+                         {"paused_ms", bg.paused_ms()}};
   // Sweeps for stray keys count only once they found some.
   j["transfers_pending"] = parts_.transfer->pending();
   const char* calls_on = "workers";

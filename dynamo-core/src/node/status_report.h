@@ -2,14 +2,16 @@
 //
 // Reads the node's parts and builds the documented JSON documents (sent as
 // msgpack maps): the node, its engine, members as this node sees them,
-// ring, quorums, hints, anti-entropy, transfers and request counters; and
-// the ring with every partition's preference list, where each member
-// listens and which ones this node takes for down.
+// ring, quorums, hints, anti-entropy, transfers and request counters; the
+// ring with every partition's preference list, where each member listens
+// and which ones this node takes for down; and the metrics
+// (metrics_text.cc).
 //
 // Loop thread only; engine statistics are read on a worker (a remote engine
 // may block).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -40,6 +42,12 @@ class StatusReport {
   void ServeRing(const std::string& identity, const wire::RequestView& req);
 
   wire::Reply StatusReply(uint64_t id, const std::string& engine_stats) const;
+
+  // The metrics (DESIGN.md 3.9) in the Prometheus text format, given the
+  // engine's statistics; RenderMetrics reads those on a worker first, then
+  // calls done with the text on the loop.
+  void RenderMetrics(std::function<void(std::string)> done);
+  std::string MetricsText(const std::string& engine_stats) const;
   wire::Reply RingReply(uint64_t id) const;
 
  private:

@@ -203,9 +203,11 @@ void Transfer::SendBatch(std::shared_ptr<Task> task, std::shared_ptr<Items> item
   }
   auto remaining = std::make_shared<size_t>(task->targets.size());
   auto failed = std::make_shared<bool>(false);
+  const auto sent = ctx_.loop.Now();
   for (const auto& target : task->targets) {
     ctx_.loop.Call(ctx_.EndpointOf(target), batch, ctx_.RequestTimeout() * 5,
-                   [this, task, items, end, offset, remaining, failed, target](Result<Reply> rep) {
+                   [this, task, items, end, offset, bytes, remaining, failed, target,
+                    sent](Result<Reply> rep) {
                      if (!rep.ok() || !rep->ToStatus().ok() || rep->type != MsgType::kAck) {
                        *failed = true;
                        log::Warn("transfer of partition " + std::to_string(task->partition) +
@@ -223,8 +225,13 @@ void Transfer::SendBatch(std::shared_ptr<Task> task, std::shared_ptr<Items> item
                      }
                      task->keys += end - offset;
                      keys_transferred_ += end - offset;
+                     bytes_transferred_ += bytes;
                      round_keys_ += end - offset;
-                     SendBatch(task, items, end);
+                     // No more than the background share of the time.
+                     const auto pause = ctx_.background.PauseAfter(ctx_.loop.Now() - sent);
+                     if (pause.count() == 0) return SendBatch(task, items, end);
+                     ctx_.loop.After(pause,
+                                     [this, task, items, end] { SendBatch(task, items, end); });
                    });
   }
 }
@@ -288,7 +295,10 @@ void Transfer::NextSlice(const std::shared_ptr<Task>& task) {
 }
 
 void Transfer::Finish(std::shared_ptr<Task> task) {
-  if (!task->quiet || task->keys > 0) ++round_partitions_;
+  if (!task->quiet || task->keys > 0) {
+    ++round_partitions_;
+    ++partitions_transferred_;
+  }
   log::Debug("partition " + std::to_string(task->partition) + ": " + std::to_string(task->keys) +
              " keys sent to " + std::to_string(task->targets.size()) + " new replica(s)");
   running_ = false;
@@ -319,7 +329,11 @@ void Transfer::ServeTransfer(std::string identity, const RequestView& req) {
         // ack: make ours durable first, whatever the engine's sync policy.
         return ctx_.store.backend().Sync();
       },
-      [this, identity = std::move(identity), id = req.id](Status s) {
+      [this, batch, identity = std::move(identity), id = req.id](Status s) {
+        if (s.ok()) {
+          keys_received_ += batch->size();
+          for (const auto& [k, v] : *batch) bytes_received_ += k.size() + v.size();
+        }
         ctx_.Reply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
       });
 }

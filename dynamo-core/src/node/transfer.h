@@ -45,7 +45,14 @@ class Transfer {
   void Tick();
   void ServeTransfer(std::string identity, const wire::RequestView& req);
 
+  // Sent to new replicas and acknowledged by all of them: keys, their bytes
+  // (keys and encoded sets), partitions finished.
   uint64_t keys_transferred() const { return keys_transferred_; }
+  uint64_t bytes_transferred() const { return bytes_transferred_; }
+  uint64_t partitions_transferred() const { return partitions_transferred_; }
+  // Taken from TRANSFER batches (hand-offs, hint deliveries, repairs).
+  uint64_t keys_received() const { return keys_received_; }
+  uint64_t bytes_received() const { return bytes_received_; }
   // Queued and running transfers (sweeps count once they found keys).
   size_t pending() const;
 
@@ -65,6 +72,10 @@ class Transfer {
   bool running_ = false;
   std::shared_ptr<Task> current_;  // the one running, if any
   uint64_t keys_transferred_ = 0;
+  uint64_t bytes_transferred_ = 0;
+  uint64_t partitions_transferred_ = 0;
+  uint64_t keys_received_ = 0;
+  uint64_t bytes_received_ = 0;
   uint64_t round_keys_ = 0;  // since the queue last ran dry
   uint64_t round_partitions_ = 0;
 };

@@ -13,6 +13,7 @@
 // thread, never from inside the call that registered them.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -22,6 +23,7 @@
 #include <string_view>
 #include <utility>
 
+#include "dynamo/histogram.h"
 #include "dynamo/no_wait.h"
 #include "dynamo/status.h"
 #include "dynamo/transport/curve.h"
@@ -148,6 +150,20 @@ class Loop {
   // Single-key engine calls that answered WouldBlock on the loop and ran
   // again on a worker (a read that had to go to the disk).
   uint64_t engine_retries() const { return engine_retries_; }
+
+  // What this loop sent to peers and heard back (metrics): requests, the
+  // frames they went in (a batch is one), batch sizes, replies, calls that
+  // timed out or could not be sent. Loop thread only. A SimLoop counts none.
+  struct PeerTraffic {
+    static constexpr std::array<uint64_t, 8> kBatchBounds = {1, 2, 4, 8, 16, 32, 64, 128};
+    uint64_t requests = 0;
+    uint64_t frames = 0;
+    uint64_t replies = 0;
+    uint64_t timeouts = 0;
+    uint64_t send_failures = 0;
+    FixedHistogram<8> batch_sizes{kBatchBounds};  // requests per frame
+  };
+  virtual PeerTraffic peer_traffic() const { return {}; }
 
   // Runs work, an engine call over many keys (a scan, a batch), on a worker,
   // or at once when every engine call may run on the loop.

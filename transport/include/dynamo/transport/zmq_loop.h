@@ -93,6 +93,7 @@ class ZmqLoop final : public Loop {
   void Cancel(TimerId id) override { timers_.erase(id); }
   void Post(std::function<void()> fn) override;
   EngineCalls EngineMode() const override { return engine_calls_; }
+  PeerTraffic peer_traffic() const override;
   void RunOnWorker(std::function<void()> job) override;
 
  private:

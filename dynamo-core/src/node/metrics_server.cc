@@ -1,0 +1,69 @@
+#include "node/metrics_server.h"
+
+#include <httplib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <utility>
+
+#include "dynamo/log.h"
+
+namespace dynamo {
+
+MetricsServer::MetricsServer(std::string host, uint16_t port, Render render)
+    : host_(std::move(host)), port_(port), render_(std::move(render)) {}
+
+MetricsServer::~MetricsServer() { Stop(); }
+
+Status MetricsServer::Open() {
+  server_ = std::make_unique<httplib::Server>();
+  // Scrapes are rare and small: two threads, not one per core.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
+  server_->set_read_timeout(std::chrono::seconds(5));
+  server_->set_write_timeout(std::chrono::seconds(5));
+  server_->set_keep_alive_max_count(100);
+  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    auto promise = std::make_shared<std::promise<std::string>>();
+    std::future<std::string> text = promise->get_future();
+    render_([promise](std::string t) { promise->set_value(std::move(t)); });
+    // In slices, so that a node stopping does not wait for the timeout.
+    const auto give_up = std::chrono::steady_clock::now() + kRenderTimeout;
+    while (text.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready &&
+           !stopping_ && std::chrono::steady_clock::now() < give_up) {
+    }
+    if (text.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      res.status = 503;
+      res.set_content("the node did not produce its metrics in time\n", "text/plain");
+      return;
+    }
+    res.set_content(text.get(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  errno = 0;
+  if (!server_->bind_to_port(host_, port_)) {
+    const int err = errno;
+    server_.reset();
+    return Status::IOError("cannot listen on " + host_ + ":" + std::to_string(port_) +
+                           " (--metrics-listen)" +
+                           (err != 0 ? std::string(": ") + std::strerror(err) : std::string()));
+  }
+  thread_ = std::thread([this] {
+    server_->listen_after_bind();
+    stopped_ = true;
+  });
+  log::Info("serving metrics on http://" + host_ + ":" + std::to_string(port_) + "/metrics");
+  return Status::OK();
+}
+
+void MetricsServer::Stop() {
+  stopping_ = true;
+  if (!thread_.joinable()) return;
+  // stop() does nothing until the thread is listening: ask until it ends.
+  while (!stopped_) {
+    server_->stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  thread_.join();
+}
+
+}  // namespace dynamo
