@@ -186,13 +186,15 @@ dynamo_backend_status Engine::Stats(char** json, char** errmsg) {
   uint64_t keys = 0, bytes = 0;
   dynamo_backend_status rc = pool_.Run("stats", errmsg, [&](Conn& conn) -> dynamo_backend_status {
     std::unique_ptr<sql::Statement> st(conn.c->createStatement());
-    // One scan for both: the keys, and the bytes of keys and values.
-    std::unique_ptr<sql::ResultSet> rs(st->executeQuery(
-        "SELECT COUNT(*), COALESCE(SUM(LENGTH(k) + LENGTH(v)), 0) FROM " + quoted_table_));
-    if (rs->next()) {
-      keys = rs->getUInt64(1);
-      bytes = rs->getUInt64(2);
-    }
+    std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT COUNT(*) FROM " + quoted_table_));
+    keys = rs->next() ? rs->getUInt64(1) : 0;
+    // The table's size as InnoDB estimates it (data and index pages), not
+    // a scan of every value. Names are restricted (see below): no escaping.
+    rs.reset(st->executeQuery(
+        "SELECT COALESCE(DATA_LENGTH + INDEX_LENGTH, 0) FROM information_schema.TABLES "
+        "WHERE TABLE_SCHEMA = '" +
+        opts_.database + "' AND TABLE_NAME = '" + opts_.table + "'"));
+    bytes = rs->next() ? rs->getUInt64(1) : 0;
     return DYNAMO_BACKEND_OK;
   });
   if (rc != DYNAMO_BACKEND_OK) return rc;

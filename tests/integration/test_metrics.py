@@ -11,8 +11,8 @@ import threading
 import unittest
 
 from harness import (DynamoTestCase, EXIT_USAGE, KEY_LIMIT, Metrics, WireClient, free_port,
-                     http_get, metrics_args, run_dynamod, scrape, start_with_metrics,
-                     status_of, wait_until)
+                     http_get, metrics_args, replicas_of, run_dynamod, scrape,
+                     start_with_metrics, status_of, wait_until)
 
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
                     "operations.md")
@@ -90,7 +90,6 @@ class MetricsClusterTest(DynamoTestCase):
             self.assertEqual(mi.value("dynamo_engine_keys"), 30)  # tombstones too
             self.assertGreater(mi.value("dynamo_engine_bytes"), 30 * len("v-metrics-00"))
             self.assertEqual(mi.value("dynamo_hints_pending"), 0)
-            self.assertEqual(mi.value("dynamo_background_share"), 1)
             self.assertEqual(mi.value("dynamo_node_info", node_id=self.nodes[i].node_id), 1)
         node0 = scrape(self.ports[0])
         # 34 writes, each sent to two replicas.
@@ -100,7 +99,35 @@ class MetricsClusterTest(DynamoTestCase):
                          node0.value("dynamo_peer_requests_total"))
         self.assertEqual(node0.value("dynamo_peer_batch_size_count"),
                          node0.value("dynamo_peer_messages_total"))
-        self.assertEqual(node0.value("dynamo_error_replies_total"), 1)
+        self.assertEqual(node0.value("dynamo_error_replies_total") -
+                         before[0].value("dynamo_error_replies_total"), 1)
+
+    def test_a_forwarded_write_is_counted_once_by_the_node_its_client_chose(self):
+        node, port = start_with_metrics(lambda args: self.start_cluster_node(
+            seed=self.nodes[0], extra_args=args))
+        self.nodes.append(node)
+        self.ports.append(port)
+        ring = self.wait_converged(self.nodes)
+        # Keys the first node holds no replica of: it forwards their writes.
+        keys = [k for k in ("forward-%d" % i for i in range(400))
+                if self.nodes[0].node_id not in replicas_of(k, ring)][:40]
+        self.assertEqual(len(keys), 40)
+        before = [scrape(p) for p in self.ports]
+        with WireClient(self.nodes[0].endpoint) as c:
+            replies = c.put_many([(k, "v") for k in keys])
+        self.assertTrue(all(r[1] == WireClient.PUT_REPLY for r in replies), replies)
+        after = [scrape(p) for p in self.ports]
+
+        def delta(i, name, **labels):
+            return after[i].value(name, **labels) - before[i].value(name, **labels)
+
+        self.assertEqual(delta(0, "dynamo_requests_total", op="put", role="coordinator",
+                               result="ok"), 40)
+        self.assertEqual(delta(0, "dynamo_puts_forwarded_total"), 40)
+        self.assertEqual(sum(delta(i, "dynamo_requests_total", role="coordinator")
+                             for i in range(4)), 40)
+        self.assertEqual(delta(0, "dynamo_request_duration_seconds_count", op="put",
+                               role="coordinator"), 40)
 
     def check_histograms(self, m):
         """Buckets cumulative, +Inf equal to _count, _count equal to the
@@ -184,6 +211,14 @@ class MetricsOptionsTest(DynamoTestCase):
                          "--data-dir", self.make_temp_dir()] + metrics_args(port))
         self.assertNotEqual(r.returncode, 0, r.describe())
         self.assertIn("127.0.0.1:%d (--metrics-listen)" % port, r.stderr, r.describe())
+
+    def test_a_second_node_cannot_take_a_metrics_port_a_node_serves(self):
+        _, port = start_with_metrics(lambda args: self.start_node(extra_args=args))
+        r = run_dynamod(["--listen", "tcp://127.0.0.1:%d" % free_port(), "--backend", "memory",
+                         "--data-dir", self.make_temp_dir()] + metrics_args(port))
+        self.assertNotEqual(r.returncode, 0, r.describe())
+        self.assertIn("127.0.0.1:%d (--metrics-listen)" % port, r.stderr, r.describe())
+        self.assertEqual(http_get(port)[0], 200)
 
     def test_a_node_without_the_option_serves_no_http(self):
         node = self.start_node()

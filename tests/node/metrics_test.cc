@@ -1,7 +1,7 @@
 // Metrics (DESIGN.md 3.9) and admission control (paper 6.5): the pieces
 // alone (histograms, results, the text format, the background share), and
 // on a simulated cluster, a throttled node's hint delivery that pauses and
-// still finishes, and the counts a known workload leaves.
+// still finishes. tests/integration/test_metrics.py scrapes real nodes.
 #include <gtest/gtest.h>
 
 #include <string>

@@ -301,7 +301,7 @@ void AntiEntropy::Done(const std::shared_ptr<Exchange>& ex, const std::string& p
   const auto pause =
       std::chrono::milliseconds(ctx_.options.anti_entropy_interval_ms) +
       std::chrono::milliseconds(ex->repaired * 1000 / ctx_.options.anti_entropy_rate);
-  Schedule(std::max(pause, ctx_.background.PauseAfter(ctx_.loop.Now() - ex->started)));
+  Schedule(ctx_.background.PauseAfter(ctx_.loop.Now() - ex->started, pause));
   running_ = false;
 }
 

@@ -41,7 +41,9 @@ void BackgroundShare::Adjust() {
       if (seen >= rank) break;
     }
     last_p99_ms_[k] = BoundOf(i);
-    if (last_p99_ms_[k] > target_ms_) over = true;
+    // Above the target only when the whole bucket is: the lower bound too
+    // (never throttled for a p99 that may be at the target).
+    if (i > 0 && BoundOf(i - 1) >= target_ms_) over = true;
     window_[k].fill(0);
     window_count_[k] = 0;
   }
@@ -53,15 +55,17 @@ void BackgroundShare::Adjust() {
   }
 }
 
-std::chrono::milliseconds BackgroundShare::PauseAfter(std::chrono::steady_clock::duration busy) {
-  if (share_ >= 1.0) return std::chrono::milliseconds(0);
+std::chrono::milliseconds BackgroundShare::PauseAfter(std::chrono::steady_clock::duration busy,
+                                                      std::chrono::milliseconds at_least) {
+  if (share_ >= 1.0) return at_least;
   const double busy_ms = std::chrono::duration<double, std::milli>(busy).count();
   // At least a millisecond per step when throttled: a step that completed
   // at once (a cached answer) still yields the loop to clients.
   const double pause = std::max(1.0, busy_ms * (1 - share_) / share_);
-  const auto ms = static_cast<int64_t>(std::min(pause, 60000.0));
-  paused_ms_ += static_cast<uint64_t>(ms);
-  return std::chrono::milliseconds(ms);
+  const auto ms = std::chrono::milliseconds(static_cast<int64_t>(std::min(pause, 60000.0)));
+  if (ms <= at_least) return at_least;
+  paused_ms_ += static_cast<uint64_t>((ms - at_least).count());  // only what it added
+  return ms;
 }
 
 }  // namespace dynamo

@@ -3,9 +3,10 @@
 // The node notes the latency of every client get, put and delete it
 // answers, reads and writes apart. Every period (250 ms) the p99 of each in
 // that window is compared with --background-target-p99-ms: when either is
-// above it, the share of time background work may take is halved (down to
-// 5%); when both are at or below it (or no client was served), it grows
-// back by a tenth of the whole (up to 100%).
+// above it (surely: the latencies are kept in buckets 25% wide, and the
+// bucket of the p99 must lie above the target), the share of time background work may take is
+// halved (down to 5%); when both are at or below it (or no client was served), it grows back by a
+// tenth of the whole (up to 100%).
 //
 // Background work (anti-entropy exchanges, hint deliveries, partition
 // transfers) runs in steps; after a step that took `busy`, it waits
@@ -42,8 +43,10 @@ class BackgroundShare {
   void Adjust();
 
   // The pause before the next step of background work after one that took
-  // busy.
-  std::chrono::milliseconds PauseAfter(std::chrono::steady_clock::duration busy);
+  // busy, and at least at_least (the task's own pacing); paused_ms counts
+  // only what admission control added to at_least.
+  std::chrono::milliseconds PauseAfter(std::chrono::steady_clock::duration busy,
+                                       std::chrono::milliseconds at_least = {});
 
   double share() const { return share_; }
   uint32_t target_p99_ms() const { return target_ms_; }

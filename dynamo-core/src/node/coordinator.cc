@@ -311,7 +311,9 @@ void Coordinator::ReadRepair(const std::shared_ptr<GetOp>& op) {
 void Coordinator::CoordinatePut(std::string identity, const RequestView& req) {
   // MD5 of the key, once per put: the preference lists and the engine's
   // index both come from it.
-  const RequestStart started = ctx_.Started(NodeContext::OpOf(req.type), MetricRole::kCoordinator);
+  RequestStart started = ctx_.Started(NodeContext::OpOf(req.type), MetricRole::kCoordinator);
+  // A forwarded write was counted by the node its client sent it to.
+  started.counted = !(req.flags & wire::kFlagForwarded);
   const uint64_t key_hash = KeyHash(req.key);
   auto targets = ctx_.PreferenceListForHash(key_hash);
   if (targets.empty()) return ctx_.Answer(started, identity, Reply::Error(req.id, NoRing()));

@@ -1,6 +1,7 @@
 #include "node/metrics_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
@@ -23,6 +24,16 @@ Status MetricsServer::Open() {
   server_->set_read_timeout(std::chrono::seconds(5));
   server_->set_write_timeout(std::chrono::seconds(5));
   server_->set_keep_alive_max_count(100);
+  // An idle keep-alive connection holds a thread until this passes, and
+  // Stop waits for it.
+  server_->set_keep_alive_timeout(1);
+  // SO_REUSEADDR (a restart binds at once) but not httplib's default
+  // SO_REUSEPORT, with which a second node could bind the same port
+  // silently and answer half the scrapes.
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     auto promise = std::make_shared<std::promise<std::string>>();
     std::future<std::string> text = promise->get_future();
@@ -58,11 +69,12 @@ Status MetricsServer::Open() {
 void MetricsServer::Stop() {
   stopping_ = true;
   if (!thread_.joinable()) return;
-  // stop() does nothing until the thread is listening: ask until it ends.
-  while (!stopped_) {
-    server_->stop();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // stop() does nothing until the thread is listening, and must be called
+  // once: wait for that first.
+  while (!server_->is_running() && !stopped_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  if (!stopped_) server_->stop();
   thread_.join();
 }
 

@@ -57,13 +57,19 @@ bool EngineNumber(const nlohmann::json& stats, const char* field, uint64_t* out)
 }  // namespace
 
 void StatusReport::RenderMetrics(std::function<void(std::string)> done) {
+  // Scrapes that come while the engine's statistics are being read share
+  // that reading: a slow engine never has them pile up.
+  metrics_waiting_.push_back(std::move(done));
+  if (metrics_waiting_.size() > 1) return;
   // Engine statistics may block (a remote engine): read on a worker.
   auto stats = [this]() -> std::string {
     auto r = ctx_.store.backend().Stats();
     return r.ok() ? *r : std::string();
   };
-  ctx_.loop.OnEngineBulk<std::string>(
-      stats, [this, done = std::move(done)](std::string engine) { done(MetricsText(engine)); });
+  ctx_.loop.OnEngineBulk<std::string>(stats, [this](std::string engine) {
+    const std::string text = MetricsText(engine);
+    for (auto& waiting : std::exchange(metrics_waiting_, {})) waiting(text);
+  });
 }
 
 std::string StatusReport::MetricsText(const std::string& engine_stats) const {

@@ -288,7 +288,7 @@ static curve::Role RequiredRole(const RequestView& req) {
 
 void Node::SubmitLocal(const std::string& identity, const RequestView& req) {
   ++ctx_->requests;
-  if (Status s = Validate(req); !s.ok()) return Reject(identity, req, s);
+  if (Status s = Validate(req); !s.ok()) return Answer(identity, req, Reply::Error(req.id, s));
   Dispatch(identity, req);
 }
 
@@ -311,7 +311,7 @@ void Node::OnRequestFrame(const std::string& identity, std::string_view frame, b
             std::to_string(static_cast<int>(req.type)) + "): it needs ";
       why += needed == curve::Role::kAdmin ? "an admin or peer key" : "a peer key";
     }
-    ctx_->Reply(identity, Reply::Error(req.id, Status::NotAuthorized(why)));
+    Answer(identity, req, Reply::Error(req.id, Status::NotAuthorized(why)));
     return;
   }
   if (req.type == MsgType::kBatch) {
@@ -328,19 +328,33 @@ void Node::OnRequestFrame(const std::string& identity, std::string_view frame, b
     return;
   }
   ++ctx_->requests;
-  if (s = Validate(req); !s.ok()) return Reject(identity, req, s);
+  if (s = Validate(req); !s.ok()) return Answer(identity, req, Reply::Error(req.id, s));
   Dispatch(identity, req);
 }
 
-void Node::Reject(const std::string& identity, const RequestView& req, const Status& why) {
-  // Validate checks only gets, puts and deletes, which metrics count.
+void Node::Answer(const std::string& identity, const RequestView& req, const Reply& reply) {
   const bool replica = req.type == MsgType::kReplicaGet || req.type == MsgType::kReplicaPut ||
                        (req.type == MsgType::kGet && (req.flags & wire::kFlagLocal));
-  const MetricOp op = req.type == MsgType::kReplicaGet   ? MetricOp::kGet
-                      : req.type == MsgType::kReplicaPut ? MetricOp::kPut
-                                                         : NodeContext::OpOf(req.type);
-  ctx_->Answer(ctx_->Started(op, replica ? MetricRole::kReplica : MetricRole::kCoordinator),
-               identity, Reply::Error(req.id, why));
+  MetricOp op;
+  switch (req.type) {
+    case MsgType::kGet:
+    case MsgType::kReplicaGet:
+      op = MetricOp::kGet;
+      break;
+    case MsgType::kPut:
+    case MsgType::kReplicaPut:
+      op = MetricOp::kPut;
+      break;
+    case MsgType::kDel:
+      op = MetricOp::kDel;
+      break;
+    default:
+      return ctx_->Reply(identity, reply);  // not a get, put or delete: not counted
+  }
+  RequestStart start = ctx_->Started(op, replica ? MetricRole::kReplica : MetricRole::kCoordinator);
+  // A forwarded write was counted by the node its client sent it to.
+  start.counted = !(req.flags & wire::kFlagForwarded) || replica;
+  ctx_->Answer(start, identity, reply);
 }
 
 Status Node::Validate(const RequestView& req) const {
@@ -375,8 +389,8 @@ Status Node::Validate(const RequestView& req) const {
   return Status::OK();
 }
 
-void Node::RefuseDataAfterLeaving(const std::string& identity, uint64_t id) {
-  ctx_->Reply(identity, Reply::Error(id, Status::Unavailable("this node has left the ring")));
+void Node::RefuseDataAfterLeaving(const std::string& identity, const RequestView& req) {
+  Answer(identity, req, Reply::Error(req.id, Status::Unavailable("this node has left the ring")));
 }
 
 void Node::Dispatch(std::string identity, const RequestView& req) {
@@ -398,7 +412,7 @@ void Node::Dispatch(std::string identity, const RequestView& req) {
     case MsgType::kReplicaGet:
       return coordinator_->ServeReplicaGet(std::move(identity), req);
     case MsgType::kReplicaPut:
-      if (ctx_->OutOfRing()) return RefuseDataAfterLeaving(identity, req.id);
+      if (ctx_->OutOfRing()) return RefuseDataAfterLeaving(identity, req);
       // A stand-in's copy (it names the owner) is kept apart from this
       // node's own data.
       if (!req.node_id.empty() && req.node_id != options_.node_id) {
@@ -410,7 +424,7 @@ void Node::Dispatch(std::string identity, const RequestView& req) {
     case MsgType::kJoin:
       return membership_->ServeJoin(std::move(identity), req);
     case MsgType::kTransfer:
-      if (ctx_->OutOfRing()) return RefuseDataAfterLeaving(identity, req.id);
+      if (ctx_->OutOfRing()) return RefuseDataAfterLeaving(identity, req);
       return transfer_->ServeTransfer(std::move(identity), req);
     case MsgType::kTree:
       return anti_entropy_->ServeTree(std::move(identity), req);

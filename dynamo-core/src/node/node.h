@@ -96,15 +96,17 @@ class Node : private LoopHandler {
   void ReloadKeys();
   static std::string DescribeKeys(const curve::AuthorizedKeys& keys);
   // Checks a get, put or delete (a coordinator's or a client's) against the
-  // limits; Reject answers one that failed, and counts it.
+  // limits.
   Status Validate(const wire::RequestView& req) const;
-  void Reject(const std::string& identity, const wire::RequestView& req, const Status& why);
+  // Answers a request refused before any actor took it; a get, put or
+  // delete is counted (metrics) as its actor would have.
+  void Answer(const std::string& identity, const wire::RequestView& req, const wire::Reply& reply);
   void Dispatch(std::string identity, const wire::RequestView& req);
   // A node that left takes no more data (REPLICA_PUT, hinted or not, and
   // TRANSFER): its last hand-off is done, and what it took would stay here
   // for good (found by the simulator, docs/testing.md). The sender keeps its
   // copy for the keys' current replicas.
-  void RefuseDataAfterLeaving(const std::string& identity, uint64_t id);
+  void RefuseDataAfterLeaving(const std::string& identity, const wire::RequestView& req);
 
   NodeOptions options_;
   std::shared_ptr<BackendPlugin> plugin_;

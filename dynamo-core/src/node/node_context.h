@@ -124,7 +124,7 @@ class NodeContext {
   // client's request's latency also steers background work.
   void Answer(const RequestStart& start, const std::string& to, const wire::Reply& reply) {
     const auto elapsed = loop.Now() - start.at;
-    request_metrics.Record(start, reply, elapsed);
+    if (start.counted) request_metrics.Record(start, reply, elapsed);
     if (start.role == MetricRole::kCoordinator) {
       background.NoteForeground(start.op != MetricOp::kGet,
                                 std::chrono::duration<double, std::milli>(elapsed).count());

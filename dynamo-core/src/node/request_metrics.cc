@@ -124,7 +124,9 @@ std::string PromWriter::FormatNumber(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
+  // 15 significant digits: exact for sums of microseconds up to 10^9 s,
+  // and for integers up to 10^15.
+  std::snprintf(buf, sizeof buf, "%.15g", v);
   return buf;
 }
 

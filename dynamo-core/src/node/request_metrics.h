@@ -40,6 +40,9 @@ struct RequestStart {
   MetricOp op = MetricOp::kGet;
   MetricRole role = MetricRole::kCoordinator;
   std::chrono::steady_clock::time_point at;
+  // False for a write another node forwarded here: its client's node
+  // counts it, once.
+  bool counted = true;
 };
 
 class RequestMetrics {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dynamo/transport/message.h"
 #include "node/node_context.h"
@@ -53,6 +54,7 @@ class StatusReport {
  private:
   NodeContext& ctx_;
   Parts parts_;
+  std::vector<std::function<void(std::string)>> metrics_waiting_;  // RenderMetrics
 };
 
 }  // namespace dynamo
