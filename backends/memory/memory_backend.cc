@@ -49,6 +49,9 @@ struct Shard {
   // The same keys ordered by key hash, so a scan of a hash range visits only
   // the keys in it. The views point into map's keys (nodes never move).
   std::set<std::pair<uint64_t, std::string_view>> by_hash;  // GUARDED_BY(mutex)
+  // Bytes of map's keys and values, kept as they change, so stats need not
+  // walk the map (holding the lock writers wait for).
+  uint64_t bytes = 0;  // GUARDED_BY(mutex)
 };
 
 using dynamo::plugin::BadBytes;
@@ -124,9 +127,12 @@ dynamo_backend_status MemoryPut(dynamo_backend* be, const char* key, size_t key_
         shard.by_hash.erase({it->second.key_hash, it->first});
         shard.by_hash.insert({entry.key_hash, it->first});
       }
+      shard.bytes += entry.value.size();
+      shard.bytes -= it->second.value.size();
       it->second = std::move(entry);
     } else {
       const uint64_t h = entry.key_hash;
+      shard.bytes += k.size() + entry.value.size();
       auto placed = shard.map.emplace(std::string(k), std::move(entry)).first;
       shard.by_hash.insert({h, placed->first});
     }
@@ -146,6 +152,7 @@ dynamo_backend_status MemoryRemove(dynamo_backend* be, const char* key, size_t k
     auto it = shard.map.find(k);
     if (it == shard.map.end()) return DYNAMO_BACKEND_NOT_FOUND;
     shard.by_hash.erase({it->second.key_hash, it->first});
+    shard.bytes -= it->first.size() + it->second.value.size();
     shard.map.erase(it);
     return DYNAMO_BACKEND_OK;
   });
@@ -201,7 +208,7 @@ dynamo_backend_status MemoryStats(dynamo_backend* be, char** json, char** errmsg
     for (const Shard& shard : be->shards) {
       std::shared_lock lock(shard.mutex);
       keys += shard.map.size();
-      for (const auto& [key, entry] : shard.map) bytes += key.size() + entry.value.size();
+      bytes += shard.bytes;
     }
     // snprintf rather than std::to_string: the latter would add a libstdc++
     // GNU-unique symbol to the plugin's exports, which should be the entry only.

@@ -3,13 +3,17 @@
 // Run build/bin/dynamo_micro_bench; they are never timed assertions.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "dynamo/key_hash.h"
 #include "dynamo/merkle.h"
 #include "dynamo/transport/message.h"
+#include "dynamo/transport/sim_loop.h"
 #include "dynamo/versioning.h"
+#include "node/background_share.h"
+#include "node/request_metrics.h"
 
 namespace {
 
@@ -157,5 +161,26 @@ void BM_MerkleTreeSet(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_MerkleTreeSet);
+
+// What metrics add to each answered get, put or delete (DESIGN.md 3.9):
+// reading the clock when it is taken and answered, one counter, one
+// latency bucket, and the admission-control window (NodeContext::Answer).
+void BM_RequestMetricsRecord(benchmark::State& state) {
+  dynamo::RequestMetrics metrics;
+  dynamo::SimNetwork net(1);
+  dynamo::SimLoop loop(&net, "tcp://127.0.0.1:1", dynamo::Loop::EngineCalls::kAll);
+  dynamo::BackgroundShare share(loop, 20);
+  const dynamo::wire::Reply reply = dynamo::wire::Reply::Ack(1);
+  for (auto _ : state) {
+    dynamo::RequestStart start{dynamo::MetricOp::kPut, dynamo::MetricRole::kCoordinator,
+                               std::chrono::steady_clock::now()};
+    const auto elapsed = std::chrono::steady_clock::now() - start.at;
+    metrics.Record(start, reply, elapsed);
+    share.NoteForeground(true, std::chrono::duration<double, std::milli>(elapsed).count());
+  }
+  benchmark::DoNotOptimize(metrics.count(dynamo::MetricOp::kPut, dynamo::MetricRole::kCoordinator,
+                                         dynamo::MetricResult::kOk));
+}
+BENCHMARK(BM_RequestMetricsRecord);
 
 }  // namespace

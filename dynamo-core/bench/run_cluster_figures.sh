@@ -8,6 +8,8 @@
 #   NODE_ARGS="--anti-entropy-interval-ms 0" ...   (extra dynamod options)
 #   CURVE=1 ...   (every node with a key pair and the authorized keys: the
 #                  three as peers, the bench's key as a client)
+#   METRICS=1 ...  (every node serves /metrics on 127.0.0.1:BASE_PORT+100+i,
+#                   scraped every SCRAPE_INTERVAL s, default 1, during the runs)
 #
 # Run it while nothing else runs:
 #   flock /tmp/dynamo-build.lock dynamo-core/bench/run_cluster_figures.sh
@@ -18,7 +20,9 @@ DURATION=${DURATION:-10}
 BASE_PORT=${BASE_PORT:-17111}
 WORK=$(mktemp -d /tmp/dynamo-cluster-figures.XXXXXX)
 PIDS=()
+SCRAPER=
 cleanup() {
+  [[ -n $SCRAPER ]] && kill "$SCRAPER" 2>/dev/null
   kill "${PIDS[@]}" 2>/dev/null || true
   wait "${PIDS[@]}" 2>/dev/null || true
   rm -rf "$WORK"
@@ -48,6 +52,7 @@ for i in 0 1 2; do
   if [[ $CURVE == 1 ]]; then
     args+=(--curve-secret-key-file "$WORK/n$i.key" --authorized-keys "$WORK/authorized_keys")
   fi
+  [[ ${METRICS:-0} == 1 ]] && args+=(--metrics-listen "127.0.0.1:$((BASE_PORT + 100 + i))")
   # shellcheck disable=SC2206
   args+=(${NODE_ARGS:-})
   ((i > 0)) && args+=(--seed "${ENDPOINTS[0]}")
@@ -69,6 +74,12 @@ for _ in $(seq 150); do
   sleep 0.2
 done
 TARGET=$(IFS=,; echo "${ENDPOINTS[*]}")
+if [[ ${METRICS:-0} == 1 ]]; then
+  (while sleep "${SCRAPE_INTERVAL:-1}"; do
+     for i in 0 1 2; do curl -s -o /dev/null "http://127.0.0.1:$((BASE_PORT + 100 + i))/metrics"; done
+   done) &
+  SCRAPER=$!
+fi
 
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000 / hz}' "/proc/$1/stat"; }
 nodes_ms() { local t=0 p; for p in "${PIDS[@]}"; do t=$(awk -v a="$t" -v b="$(cpu_ms "$p")" 'BEGIN{print a+b}'); done; echo "$t"; }
