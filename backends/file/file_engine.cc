@@ -19,7 +19,9 @@ Status FileEngine::Open(const Options& options, std::unique_ptr<FileEngine>* out
   if (options.sync == SyncPolicy::kInterval) {
     engine->syncer_ = std::thread([e = engine.get()] { e->SyncerLoop(); });
   }
-  engine->compactor_ = std::thread([e = engine.get()] { e->CompactorLoop(); });
+  if (options.compaction) {
+    engine->compactor_ = std::thread([e = engine.get()] { e->CompactorLoop(); });
+  }
   *out = std::move(engine);
   return Status::OK();
 }

@@ -37,6 +37,10 @@ struct Options {
   // and a per-entry overhead), so reads of hot keys make no system call.
   // Option "cache_bytes"; 0 turns the cache off. Default: 64 MiB.
   uint64_t cache_bytes = 64ull << 20;
+  // Whether a background thread compacts sealed segments. Not an option of
+  // the plugin: always on there; off only for programs that open a folder
+  // briefly to read it (the recovery fuzz target opens one per input).
+  bool compaction = true;
 };
 
 // Validates options; unknown keys and malformed values are Invalid, with a

@@ -75,7 +75,15 @@ wait "${PIDS[3]}" 2>/dev/null || true
 sleep 4  # until the others take it for down
 "$BIN/dynamo-bench" --target "$(ep 0),$(ep 1),$(ep 2)" --keys "$KEYS" --value-size 100 \
   --preload --ops 1 --json >/dev/null 2>&1
-pending=$(hints_pending)
+# status shows hints as of each node's last handoff tick (1 s): wait until
+# the count holds still.
+pending=-1
+while :; do
+  sleep 1.5
+  now=$(hints_pending)
+  ((now == pending)) && break
+  pending=$now
+done
 echo "hints pending for n3: $pending"
 
 t0=$(date +%s.%N)
@@ -90,6 +98,7 @@ import sys
 n, t0, t1 = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 print("%d hints delivered in %.1f s after n3 restarted (%.0f/s)" % (n, t1 - t0, n / (t1 - t0)))
 PY
-for i in 0 1 2; do
+for i in 0 1 2 3; do
   echo "n$i background: $(status_field "$i" 'd["background"]')"
+  echo "n$i anti-entropy: $(status_field "$i" 'd["anti_entropy"]'), hints: $(status_field "$i" 'd["hints"]')"
 done

@@ -18,6 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.dir = dir;
   options.sync = dynamo::file::SyncPolicy::kNever;
   options.cache_bytes = 0;
+  options.compaction = false;  // no thread per input: recovery is what is fuzzed
   std::unique_ptr<dynamo::file::FileEngine> engine;
   if (dynamo::file::FileEngine::Open(options, &engine).ok()) {
     std::vector<std::pair<std::string, uint64_t>> keys;
