@@ -122,10 +122,11 @@ std::string StatusReport::MetricsText(const std::string& engine_stats) const {
           "Requests refused because the sender's key lacks the role (CURVE).", ctx_.refused.load());
   const Coordinator::Stats& co = parts_.coordinator->stats();
   Counter(w, "dynamo_puts_forwarded_total",
-          "Writes this node is no replica of, sent on to a replica of the key.", co.forwarded);
-  Counter(w, "dynamo_forward_fallbacks_total",
-          "Forwarded writes sent on to another replica after the first missed its deadline.",
-          co.forward_fallbacks);
+          "Sends of writes this node is no replica of to a replica of the key.", co.forwarded);
+  Counter(
+      w, "dynamo_forward_fallbacks_total",
+      "Of those, sends to another replica: the one tried before did not answer in time or refused.",
+      co.forward_fallbacks);
   Counter(w, "dynamo_standin_reads_total", "Reads sent to stand-ins for silent replicas.",
           co.standin_reads);
   Counter(w, "dynamo_standin_reads_counted_total",
@@ -213,9 +214,10 @@ std::string StatusReport::MetricsText(const std::string& engine_stats) const {
            bg.last_p99_ms(false) / 1e3);
   w.Sample("dynamo_foreground_p99_seconds", Labels({{"kind", "write"}}),
            bg.last_p99_ms(true) / 1e3);
-  Counter(w, "dynamo_background_cuts_total", "Times the background share was halved.", bg.cuts());
+  Counter(w, "dynamo_background_cuts_total",
+          "Windows over the target: the share halved, or held at its floor.", bg.cuts());
   w.Family("dynamo_background_paused_seconds_total", "counter",
-           "Pauses admission control put between steps of background work.");
+           "Time admission control added to the pauses between steps of background work.");
   w.Sample("dynamo_background_paused_seconds_total", "", bg.paused_ms() / 1e3);
 
   // ---- the engine
