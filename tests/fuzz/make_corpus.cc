@@ -181,5 +181,8 @@ int main(int argc, char** argv) {
         "node-id = node1\nlisten = tcp://127.0.0.1:7101\ndata-dir = /tmp/x\nbackend = file\n"
         "backend-opt = sync=always\nseed = tcp://127.0.0.1:7102\nreplicas = 3\n");
   Write("fuzz_config", "bad", "replicas = many\n[section]\nnope\n");
+  Write("fuzz_config", "operations",
+        "metrics-listen = 127.0.0.1:9101\nbackground-target-p99-ms = 50\n"
+        "redis-listen = 127.0.0.1:6379\n");
   return 0;
 }
