@@ -2,6 +2,7 @@
 // parsed with the command line's rules, an error is one line.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <string>
 
@@ -9,7 +10,12 @@
 #include "scratch_segment.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = dynamo::fuzz::ScratchPath("config.ini");
+  // Removed when the process exits (libFuzzer ends with exit()).
+  static const struct Scratch {
+    const std::string path = dynamo::fuzz::ScratchPath("config.ini");
+    ~Scratch() { std::remove(path.c_str()); }
+  } scratch;
+  const std::string& path = scratch.path;
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
