@@ -143,17 +143,22 @@ def redis_args(port, *more):
     return ["--redis-listen", "127.0.0.1:%d" % port] + list(more)
 
 
-def start_with_redis(start, *more, attempts=5):
-    """start(extra_args) with a RESP port picked just before; when another
-    process took that port meanwhile, again with a new one. Returns (node,
-    port)."""
+def _start_with_port(start, option, args_of, attempts):
+    """start(args_of(port)) with a port picked just before; when another
+    process took that port meanwhile (dynamod names `(--OPTION)` in its
+    error), again with a new one. Returns (node, port)."""
     for attempt in range(attempts):
         port = free_port()
         try:
-            return start(redis_args(port, *more)), port
+            return start(args_of(port)), port
         except AssertionError as e:
-            if "(--redis-listen)" not in str(e) or attempt == attempts - 1:
+            if "(--%s)" % option not in str(e) or attempt == attempts - 1:
                 raise
+
+
+def start_with_redis(start, *more, attempts=5):
+    """start(extra_args) with a RESP port of its own: (node, port)."""
+    return _start_with_port(start, "redis-listen", lambda p: redis_args(p, *more), attempts)
 
 
 def metrics_args(port):
@@ -161,16 +166,9 @@ def metrics_args(port):
 
 
 def start_with_metrics(start, *more, attempts=5):
-    """start(extra_args) with a metrics port picked just before; when another
-    process took that port meanwhile, again with a new one. Returns (node,
-    port)."""
-    for attempt in range(attempts):
-        port = free_port()
-        try:
-            return start(metrics_args(port) + list(more)), port
-        except AssertionError as e:
-            if "(--metrics-listen)" not in str(e) or attempt == attempts - 1:
-                raise
+    """start(extra_args) with a metrics port of its own: (node, port)."""
+    return _start_with_port(start, "metrics-listen", lambda p: metrics_args(p) + list(more),
+                            attempts)
 
 
 def http_get(port, path="/metrics", timeout=10.0):

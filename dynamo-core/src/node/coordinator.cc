@@ -58,7 +58,7 @@ Coordinator::Coordinator(NodeContext& ctx, Hooks hooks)
 // ---- get
 
 void Coordinator::CoordinateGet(std::string identity, const RequestView& req) {
-  const RequestStart started = ctx_.Started(MetricOp::kGet, MetricRole::kCoordinator);
+  const RequestStart started = ctx_.Started(req);
   auto targets = ctx_.PreferenceListFor(req.key);
   if (targets.empty()) return ctx_.Answer(started, identity, Reply::Error(req.id, NoRing()));
   auto op = std::make_shared<GetOp>();
@@ -311,9 +311,7 @@ void Coordinator::ReadRepair(const std::shared_ptr<GetOp>& op) {
 void Coordinator::CoordinatePut(std::string identity, const RequestView& req) {
   // MD5 of the key, once per put: the preference lists and the engine's
   // index both come from it.
-  RequestStart started = ctx_.Started(NodeContext::OpOf(req.type), MetricRole::kCoordinator);
-  // A forwarded write was counted by the node its client sent it to.
-  started.counted = !(req.flags & wire::kFlagForwarded);
+  const RequestStart started = ctx_.Started(req);
   const uint64_t key_hash = KeyHash(req.key);
   auto targets = ctx_.PreferenceListForHash(key_hash);
   if (targets.empty()) return ctx_.Answer(started, identity, Reply::Error(req.id, NoRing()));
@@ -743,7 +741,7 @@ void Coordinator::CoordinateAsStandIn(const RequestStart& started, std::string i
 // ---- requests from peers and local reads
 
 void Coordinator::ServeReplicaGet(std::string identity, const RequestView& req) {
-  const RequestStart started = ctx_.Started(MetricOp::kGet, MetricRole::kReplica);
+  const RequestStart started = ctx_.Started(req);
   if (!req.node_id.empty()) {
     // Asked as a stand-in for that owner (a sloppy read): the versions of
     // the key this node holds as hints, for any owner.
@@ -776,7 +774,7 @@ void Coordinator::ServeReplicaGet(std::string identity, const RequestView& req) 
 }
 
 void Coordinator::ServeReplicaPut(std::string identity, const RequestView& req) {
-  const RequestStart started = ctx_.Started(MetricOp::kPut, MetricRole::kReplica);
+  const RequestStart started = ctx_.Started(req);
   // A coordinator on an older ring may still count this node as a replica
   // of a partition it already handed off; storing the copy would leave it
   // here for good. Refuse: the coordinator's other replicas carry the write.
@@ -802,7 +800,7 @@ void Coordinator::ServeReplicaPut(std::string identity, const RequestView& req) 
 }
 
 void Coordinator::ServeLocalGet(std::string identity, const RequestView& req) {
-  const RequestStart started = ctx_.Started(MetricOp::kGet, MetricRole::kReplica);
+  const RequestStart started = ctx_.Started(req);
   ctx_.loop.OnEngine<Result<SiblingSet>>(
       [this, key = std::string(req.key)] { return ctx_.store.Read(key); },
       [this, started, identity = std::move(identity), id = req.id](Result<SiblingSet> set) {

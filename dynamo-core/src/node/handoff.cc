@@ -58,7 +58,7 @@ void Handoff::OnHintStored() {
 }
 
 void Handoff::ServeHintedPut(std::string identity, const RequestView& req) {
-  const RequestStart started = ctx_.Started(MetricOp::kPut, MetricRole::kReplica);
+  const RequestStart started = ctx_.Started(req);
   auto incoming = SiblingSet::Decode(req.payload);
   if (!incoming.ok()) {
     return ctx_.Answer(started, identity,

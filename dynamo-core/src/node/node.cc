@@ -333,28 +333,8 @@ void Node::OnRequestFrame(const std::string& identity, std::string_view frame, b
 }
 
 void Node::Answer(const std::string& identity, const RequestView& req, const Reply& reply) {
-  const bool replica = req.type == MsgType::kReplicaGet || req.type == MsgType::kReplicaPut ||
-                       (req.type == MsgType::kGet && (req.flags & wire::kFlagLocal));
-  MetricOp op;
-  switch (req.type) {
-    case MsgType::kGet:
-    case MsgType::kReplicaGet:
-      op = MetricOp::kGet;
-      break;
-    case MsgType::kPut:
-    case MsgType::kReplicaPut:
-      op = MetricOp::kPut;
-      break;
-    case MsgType::kDel:
-      op = MetricOp::kDel;
-      break;
-    default:
-      return ctx_->Reply(identity, reply);  // not a get, put or delete: not counted
-  }
-  RequestStart start = ctx_->Started(op, replica ? MetricRole::kReplica : MetricRole::kCoordinator);
-  // A forwarded write was counted by the node its client sent it to.
-  start.counted = !(req.flags & wire::kFlagForwarded) || replica;
-  ctx_->Answer(start, identity, reply);
+  if (!NodeContext::IsDataRequest(req.type)) return ctx_->Reply(identity, reply);  // not counted
+  ctx_->Answer(ctx_->Started(req), identity, reply);
 }
 
 Status Node::Validate(const RequestView& req) const {

@@ -113,12 +113,29 @@ class NodeContext {
     loop.Reply(to, reply);
   }
 
-  // A client's or coordinator's get, put or delete taken now, as op and role.
-  RequestStart Started(MetricOp op, MetricRole role) const { return {op, role, loop.Now()}; }
-  static MetricOp OpOf(wire::MsgType type) {
-    return type == wire::MsgType::kGet   ? MetricOp::kGet
-           : type == wire::MsgType::kDel ? MetricOp::kDel
-                                         : MetricOp::kPut;
+  // Whether metrics count requests of this type: gets, puts and deletes,
+  // a client's or a coordinator's.
+  static bool IsDataRequest(wire::MsgType type) {
+    using wire::MsgType;
+    return type == MsgType::kGet || type == MsgType::kPut || type == MsgType::kDel ||
+           type == MsgType::kReplicaGet || type == MsgType::kReplicaPut;
+  }
+  // A get, put or delete (IsDataRequest) taken now: its op; its role (a
+  // coordinator's read or write of this node's copy, and `get --local`, are
+  // the replica's); counted unless it is a write another node forwarded
+  // here (the node its client sent it to counted it).
+  RequestStart Started(const wire::RequestView& req) const {
+    using wire::MsgType;
+    RequestStart start;
+    start.op = req.type == MsgType::kGet || req.type == MsgType::kReplicaGet ? MetricOp::kGet
+               : req.type == MsgType::kDel                                   ? MetricOp::kDel
+                                                                             : MetricOp::kPut;
+    const bool replica = req.type == MsgType::kReplicaGet || req.type == MsgType::kReplicaPut ||
+                         (req.type == MsgType::kGet && (req.flags & wire::kFlagLocal));
+    start.role = replica ? MetricRole::kReplica : MetricRole::kCoordinator;
+    start.at = loop.Now();
+    start.counted = replica || !(req.flags & wire::kFlagForwarded);
+    return start;
   }
   // Replies to the request taken at start, and counts it (metrics); a
   // client's request's latency also steers background work.
