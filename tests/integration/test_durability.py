@@ -3,15 +3,50 @@ acknowledged with sync=always is there after kill -9; a torn or garbage tail
 of the newest segment is dropped at recovery, never served; SIGTERM exits 0
 after flushing."""
 
+import ctypes
+import mmap
 import os
 import random
 import re
 import signal
+import time
 import unittest
 
 from harness import DynamoTestCase, status_of
 
 SEGMENT_NAME = re.compile(r"^\d{10}\.log$")
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_long]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def resident_pages(path):
+    """How many pages of the file are in the page cache (mincore(2) on a
+    mapping that is never touched, so it brings nothing in)."""
+    size = os.path.getsize(path)
+    if size == 0:
+        return 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = _libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr in (None, _MAP_FAILED):
+            raise OSError(ctypes.get_errno(), "mmap " + path)
+        try:
+            pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+            vec = ctypes.create_string_buffer(pages)
+            if _libc.mincore(addr, size, vec) != 0:
+                raise OSError(ctypes.get_errno(), "mincore " + path)
+            return sum(b & 1 for b in vec.raw)
+        finally:
+            _libc.munmap(addr, size)
+    finally:
+        os.close(fd)
 
 
 class DurabilityTest(DynamoTestCase):
@@ -74,22 +109,37 @@ class DurabilityTest(DynamoTestCase):
         # first, so that the reads below meet only clean, cached pages.
         self.sync_segments(node)
         contexts = {k: self.get_json(node, k)[1] for k in list(expected)[:20]}
-        self.assert_served(node, expected)
-        self.assertEqual(status_of(node)["engine_calls"]["retried_on_workers"], 0)
+        # The kernel may also refuse a NOWAIT read of a cached page that it
+        # holds locked for a moment (reclaim, migration); under other I/O that
+        # happens now and then. So the rule is shown by a pass of every read
+        # with none retried, within a few passes; a node that sent cached
+        # reads to workers retries in every pass.
+        clean_pass = False
+        for _ in range(5):
+            before = status_of(node)["engine_calls"]["retried_on_workers"]
+            self.sync_segments(node)
+            self.assertEqual(self.resident_fraction(node), 1.0)
+            self.assert_served(node, expected)
+            if status_of(node)["engine_calls"]["retried_on_workers"] == before:
+                clean_pass = True
+                break
+        self.assertTrue(clean_pass, "reads of cached records were retried on workers in "
+                        "every pass: %r" % status_of(node)["engine_calls"])
         self.evict_segments(node)
+        first_miss = status_of(node)["engine_calls"]["retried_on_workers"]
         self.assert_served(node, expected)
         # The first miss reads the page back (with read-ahead); later reads
         # of records on it are hits again.
-        retried = status_of(node)["engine_calls"]["retried_on_workers"]
-        self.assertGreater(retried, 0)
+        self.assertGreater(status_of(node)["engine_calls"]["retried_on_workers"], first_miss)
         # A put reads the stored set first: off the loop too after an eviction,
         # and it supersedes what its context saw (no sibling).
         for key, context in contexts.items():
             self.evict_segments(node)
+            before = status_of(node)["engine_calls"]["retried_on_workers"]
             expected[key] = ("new-" + key).encode()
             self.put(node, key, expected[key].decode(), context=context)
-        self.assertGreaterEqual(status_of(node)["engine_calls"]["retried_on_workers"],
-                                retried + len(contexts))
+            self.assertGreater(status_of(node)["engine_calls"]["retried_on_workers"], before,
+                               "the put of %s after an eviction stayed on the loop" % key)
         self.assert_served(node, expected)
         node.kill9()
         node.restart()
@@ -97,22 +147,40 @@ class DurabilityTest(DynamoTestCase):
 
     def evict_segments(self, node):
         """Makes the node's segments clean and drops them from the page cache,
-        as memory pressure would."""
-        self.sync_segments(node, evict=True)
+        as memory pressure would. POSIX_FADV_DONTNEED skips a page that is
+        still being read in (the read-ahead of a worker's read that just
+        returned), so it is repeated until mincore(2) sees no page resident."""
+        deadline = time.monotonic() + 10
+        while True:
+            self.sync_segments(node, evict=True)
+            resident = sum(resident_pages(path) for path in self.segment_paths(node))
+            if resident == 0:
+                return
+            self.assertLess(time.monotonic(), deadline,
+                            "%d pages of the segments stay in the page cache" % resident)
+            time.sleep(0.01)
+
+    def resident_fraction(self, node):
+        """The share of the segments' pages in the page cache."""
+        paths = self.segment_paths(node)
+        pages = sum((os.path.getsize(p) + mmap.PAGESIZE - 1) // mmap.PAGESIZE for p in paths)
+        return sum(resident_pages(p) for p in paths) / pages if pages else 1.0
+
+    def segment_paths(self, node):
+        folder = node.file_engine_dir
+        return [os.path.join(folder, n) for n in os.listdir(folder) if SEGMENT_NAME.match(n)]
 
     def sync_segments(self, node, evict=False):
         """Writes the node's segments back (their pages clean and unlocked
         when this returns); with evict, drops them from the page cache too."""
-        folder = node.file_engine_dir
-        for name in os.listdir(folder):
-            if SEGMENT_NAME.match(name):
-                fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                    if evict:
-                        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                finally:
-                    os.close(fd)
+        for path in self.segment_paths(node):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                if evict:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
 
     def test_a_node_with_sync_always_calls_its_engine_on_workers(self):
         node = self.start_file_node("always")
