@@ -210,6 +210,11 @@ void Pack(mp::StringSink& buf, const RequestView& req) {
       PackHeader(pk, 4, req.type, req.id);
       PackStr(pk, req.node_id);
       break;
+    case MsgType::kPull:
+      PackHeader(pk, 5, req.type, req.id);
+      pk.pack_uint32(req.partition);
+      PackStr(pk, req.node_id);
+      break;
     case MsgType::kJoin:
       PackHeader(pk, 5, req.type, req.id);
       PackStr(pk, req.node_id);
@@ -423,6 +428,10 @@ Status DecodeRequest(std::string_view frame, RequestView* out) {
     case MsgType::kAdminRemove:
       if (s = WantItems(f, 4, "ADMIN_REMOVE"); !s.ok()) return s;
       return f.Bytes(3, "node_id", &out->node_id);
+    case MsgType::kPull:
+      if (s = WantItems(f, 5, "PULL"); !s.ok()) return s;
+      if (s = Uint32(f, 3, "partition", &out->partition); !s.ok()) return s;
+      return f.Bytes(4, "node_id", &out->node_id);
     case MsgType::kJoin:
       if (s = WantItems(f, 5, "JOIN"); !s.ok()) return s;
       if (s = f.Bytes(3, "node_id", &out->node_id); !s.ok()) return s;

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Measures how fast a replica that lost its data is refilled by
-# anti-entropy alone (docs/benchmarks.md, "Repair"): three file-engine
-# nodes (N=3, so each holds every key), KEYS keys written, one node stopped,
+# Measures how fast a replica that lost its data is refilled
+# (docs/benchmarks.md, "Rebuild" and "Repair"): three file-engine nodes (N=3,
+# so each holds every key), KEYS keys of 100 bytes written, one node stopped,
 # its engine folder deleted, restarted; then the time until its engine holds
-# every key again, with no client request at all.
+# every key again, with no client request at all. By default the node
+# rebuilds by streaming its partitions (--rebuild-streams); with
+# NODE_ARGS="--rebuild-streams 0" anti-entropy alone refills it.
 #
 #   dynamo-core/bench/run_repair_figures.sh [BIN_DIR]   (default: build-release/bin)
 #   KEYS=100000 BASE_PORT=17121 NODE_ARGS="--anti-entropy-rate 20000" ...
@@ -66,8 +68,12 @@ t1=$(date +%s.%N)
 python3 - "$KEYS" "$t0" "$t1" <<'PY'
 import sys
 keys, t0, t1 = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
-print("wiped node refilled: %d keys in %.1f s (%.0f keys/s)" % (keys, t1 - t0, keys / (t1 - t0)))
+print("wiped node refilled: %d keys in %.1f s (%.0f keys/s, %.1f MB/s of values)"
+      % (keys, t1 - t0, keys / (t1 - t0), keys * 100 / (t1 - t0) / 1e6))
 PY
+"$BIN/dynamoctl" --node "$(ep 2)" --json status |
+  python3 -c 'import json,sys; r=json.load(sys.stdin)["rebuild"]; print("rebuild:", r)'
+grep -h "rebuil" "$WORK/n2.log" | tail -3 || true
 for i in 0 1 2; do
   "$BIN/dynamoctl" --node "$(ep "$i")" --json status |
     python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["node_id"], d["anti_entropy"])'

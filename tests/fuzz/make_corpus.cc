@@ -86,6 +86,12 @@ int main(int argc, char** argv) {
   transfer.id = 10;
   transfer.batch = {{"a", TwoSiblings().Encode()}, {"b", TwoSiblings().Encode()}};
   Write("fuzz_request", "transfer", wire::EncodeRequest(transfer));
+  wire::Request pull;
+  pull.type = wire::MsgType::kPull;
+  pull.id = 12;
+  pull.partition = 37;
+  pull.node_id = "node3";
+  Write("fuzz_request", "pull", wire::EncodeRequest(pull));
   wire::BatchWriter batch(wire::MsgType::kBatch);
   batch.Add(get);
   batch.Add(rput);

@@ -128,6 +128,9 @@ class WipedReplicaTest(_AntiEntropyCase):
         shutil.rmtree(n3.file_engine_dir)
         self.assertTrue(os.path.exists(os.path.join(n3.data_dir, "cluster.state")),
                         os.listdir(n3.data_dir))
+        # Without --rebuild-streams 0 it would pull its partitions whole
+        # (test_rebuild); here anti-entropy is what refills it.
+        n3.extra_args += ["--rebuild-streams", "0"]
         n3.start()
         started = time.monotonic()
         report("node3 restarted empty; it lacks %d of %d keys at first"
@@ -174,6 +177,7 @@ class LostDataFolderTest(_AntiEntropyCase):
         # Membership, hints and engine all gone: it starts as a new node of
         # the same name, through its --seed.
         shutil.rmtree(n3.data_dir)
+        n3.extra_args += ["--rebuild-streams", "0"]  # refilled by anti-entropy, not a rebuild
         n3.start()
         ring = wait_converged(nodes)
         self.assertTrue(any(n3.node_id in entry for entry in ring["owners"]))

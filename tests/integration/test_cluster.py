@@ -249,9 +249,11 @@ class ReadWriteTest(_ClusterAsserts, DynamoTestCase):
         n1, n2, n3 = self.nodes
         self.put(n1, "repair-me", "precious")
         self.wait_local(n3, "repair-me", [b"precious"], PLACEMENT_DEADLINE)
-        # kill -9 and restart with the same command line: the memory engine
-        # comes back empty, membership comes back from --data-dir.
+        # kill -9 and restart: the memory engine comes back empty, membership
+        # comes back from --data-dir. (--rebuild-streams 0: not refilled by a
+        # rebuild, test_rebuild's subject.)
         n3.kill9()
+        n3.extra_args += ["--rebuild-streams", "0"]
         n3.start()
         wait_converged(self.nodes)
         r = self.ctl(n3, "get", "repair-me", "--local")

@@ -12,7 +12,7 @@ import unittest
 import msgpack
 import zmq
 
-from harness import DynamoTestCase, TIME_SCALE, KEY_LIMIT, VALUE_LIMIT
+from harness import DynamoTestCase, TIME_SCALE, KEY_LIMIT, VALUE_LIMIT, status_of
 
 VERSION = 1
 GET, PUT, DEL, STATUS = 1, 2, 3, 4
@@ -366,6 +366,28 @@ class _ProtocolCases:
                 reply = self.exchange(make(rid))
                 self.assertError(reply, E_INVALID, rid)
         self.assert_not_found(b"k")
+        self.assert_still_serving()
+
+    def test_bad_pulls_get_an_error_and_stream_nothing(self):
+        # PULL (24): [v, 24, id, partition, node_id] asks this node to stream
+        # a partition to a rebuilding replica (docs/protocol.md).
+        PULL = 24
+        me = status_of(self.node)["node_id"]
+        cases = {
+            "partition is a string": (lambda rid: pack(VERSION, PULL, rid, "7", "n3"), E_INVALID),
+            "node id missing": (lambda rid: pack(VERSION, PULL, rid, 7), E_INVALID),
+            "partition past the ring": (lambda rid: pack(VERSION, PULL, rid, 1 << 20, "n3"),
+                                        E_INVALID),
+            # A single node: no other member to stream to.
+            "unknown puller": (lambda rid: pack(VERSION, PULL, rid, 0, "nobody"), E_UNAVAILABLE),
+            "itself": (lambda rid: pack(VERSION, PULL, rid, 0, me), E_UNAVAILABLE),
+        }
+        for name, (make, code) in cases.items():
+            with self.subTest(case=name):
+                rid = self.new_id()
+                reply = self.exchange(make(rid))
+                self.assertError(reply, code, rid)
+        self.assertIsNone(status_of(self.node)["transfer_sending"])
         self.assert_still_serving()
 
     def test_malformed_frames_get_an_error_or_nothing(self):

@@ -105,6 +105,15 @@ TEST(CodecTest, NodeAndAdminRequestsRoundTrip) {
   EXPECT_EQ(out.type, MsgType::kAdminRemove);
   EXPECT_EQ(out.node_id, "node4");
 
+  Request pull;
+  pull.type = MsgType::kPull;
+  pull.partition = 4095;
+  pull.node_id = "node3";
+  out = RoundTrip(pull);
+  EXPECT_EQ(out.type, MsgType::kPull);
+  EXPECT_EQ(out.partition, 4095u);
+  EXPECT_EQ(out.node_id, "node3");
+
   Request leave;
   leave.type = MsgType::kAdminLeave;
   out = RoundTrip(leave);

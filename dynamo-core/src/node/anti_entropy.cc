@@ -84,6 +84,7 @@ void AntiEntropy::Tick() {
     }
     const auto pref = ring.PreferenceList(p);
     if (std::find(pref.begin(), pref.end(), ctx_.options.node_id) == pref.end()) continue;
+    if (hooks_.rebuilding && hooks_.rebuilding(p)) continue;
     std::vector<std::string> peers;
     for (const auto& n : pref) {
       if (n != ctx_.options.node_id && !ctx_.IsDownNode(n)) peers.push_back(n);
@@ -319,6 +320,12 @@ void AntiEntropy::ServeTree(std::string identity, const RequestView& req) {
         Reply::Error(req.id, Status::Unavailable(
                                  "not a replica of partition " + std::to_string(tr->partition) +
                                  " in ring version " + std::to_string(ring.version()))));
+  }
+  if (hooks_.rebuilding && hooks_.rebuilding(tr->partition)) {
+    return ctx_.Reply(
+        identity,
+        Reply::Error(req.id, Status::Unavailable("partition " + std::to_string(tr->partition) +
+                                                 " is being rebuilt here")));
   }
   const uint64_t id = req.id;
   if (tr->op == kOpFetch) {

@@ -28,6 +28,9 @@ class AntiEntropy {
   struct Hooks {
     // Once per full pass over the partitions (stray keys go home then).
     std::function<void()> on_round;
+    // The partition is being rebuilt by streaming (node/rebuild.h): no
+    // exchange for it, from here or asked of here, until it has arrived.
+    std::function<bool(uint32_t partition)> rebuilding;
   };
   struct Stats {
     uint64_t exchanges = 0;             // exchanges finished

@@ -18,6 +18,7 @@
 #include "node/membership_actor.h"
 #include "node/metrics_server.h"
 #include "node/node_context.h"
+#include "node/rebuild.h"
 #include "node/redis_front_end.h"
 #include "node/status_report.h"
 #include "node/transfer.h"
@@ -90,17 +91,23 @@ void Node::Wire(Loop* loop) {
   handoff_ = std::make_unique<Handoff>(*ctx_);
   AntiEntropy::Hooks ae_hooks;
   ae_hooks.on_round = [this] { transfer_->PlanOrphans(); };
+  ae_hooks.rebuilding = [this](uint32_t p) { return rebuild_->Pending(p); };
   anti_entropy_ = std::make_unique<AntiEntropy>(*ctx_, std::move(ae_hooks));
   Transfer::Hooks transfer_hooks;
   transfer_hooks.handoff_idle = [this] { return handoff_->Idle(); };
   transfer_hooks.on_left = [this] { membership_->MarkSelfRemoved(); };
   transfer_ = std::make_unique<Transfer>(*ctx_, std::move(transfer_hooks));
+  rebuild_ = std::make_unique<Rebuild>(*ctx_, *transfer_);
   MembershipActor::Hooks membership_hooks;
   membership_hooks.on_ring_change = [this](const Ring& from, const Ring& to) {
     transfer_->Plan(from, to);
     anti_entropy_->SyncTreesWithRing();
+    rebuild_->Tick();
   };
-  membership_hooks.on_round = [this] { transfer_->Tick(); };
+  membership_hooks.on_round = [this] {
+    transfer_->Tick();
+    rebuild_->Tick();
+  };
   membership_ = std::make_unique<MembershipActor>(*ctx_, std::move(membership_hooks));
   StatusReport::Parts parts;
   parts.plugin = plugin_.get();
@@ -108,6 +115,7 @@ void Node::Wire(Loop* loop) {
   parts.handoff = handoff_.get();
   parts.anti_entropy = anti_entropy_.get();
   parts.transfer = transfer_.get();
+  parts.rebuild = rebuild_.get();
   status_ = std::make_unique<StatusReport>(*ctx_, parts);
 
   handoff_->LoadSnapshot();
@@ -216,6 +224,7 @@ Status Node::Start(Loop* loop) {
 
 void Node::StartActors() {
   transfer_->PlanOrphans();  // resumes hand-offs a crash or stop cut short
+  rebuild_->Start();
   membership_->Start();
   handoff_->Start();
   anti_entropy_->Start();
@@ -408,6 +417,9 @@ void Node::Dispatch(std::string identity, const RequestView& req) {
       return transfer_->ServeTransfer(std::move(identity), req);
     case MsgType::kTree:
       return anti_entropy_->ServeTree(std::move(identity), req);
+    case MsgType::kPull:
+      if (ctx_->OutOfRing()) return RefuseDataAfterLeaving(identity, req);
+      return transfer_->ServePull(std::move(identity), req);
     case MsgType::kAdminJoin:
       return membership_->ServeAdminJoin(std::move(identity), req);
     case MsgType::kAdminLeave:

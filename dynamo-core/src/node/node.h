@@ -42,6 +42,7 @@ class NodeContext;
 class RedisFrontEnd;
 class StatusReport;
 class Transfer;
+class Rebuild;
 class ZmqLoop;
 
 class Node : private LoopHandler {
@@ -122,6 +123,7 @@ class Node : private LoopHandler {
   std::unique_ptr<Handoff> handoff_;
   std::unique_ptr<AntiEntropy> anti_entropy_;
   std::unique_ptr<Transfer> transfer_;
+  std::unique_ptr<Rebuild> rebuild_;
   std::unique_ptr<StatusReport> status_;
   std::unique_ptr<RedisFrontEnd> redis_;    // --redis-listen, Start() only
   std::unique_ptr<MetricsServer> metrics_;  // --metrics-listen, Start() only

@@ -87,6 +87,9 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
      "pause between two anti-entropy partition exchanges; 0 turns anti-entropy off")
     ("anti-entropy-rate", po::value(&o->anti_entropy_rate)->default_value(o->anti_entropy_rate),
      "keys per second anti-entropy may repair at most")
+    ("rebuild-streams", po::value(&o->rebuild_streams)->default_value(o->rebuild_streams),
+     "partitions a node that starts with no data pulls at a time from other replicas "
+     "(streamed whole); 0 leaves the refill to anti-entropy")
     ("anti-entropy-yield-ms",
      po::value(&o->anti_entropy_yield_ms)->default_value(o->anti_entropy_yield_ms),
      "client latency (moving average) at or above which anti-entropy waits; 0: whenever "
@@ -223,6 +226,10 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
   }
   if (o->handoff_interval_ms < 10) {
     *error = "--handoff-interval-ms must be at least 10";
+    return ParseOutcome::kUsageError;
+  }
+  if (o->rebuild_streams > 64) {
+    *error = "--rebuild-streams must be at most 64";
     return ParseOutcome::kUsageError;
   }
   if (o->anti_entropy_rate < 1) {

@@ -58,6 +58,9 @@ struct NodeOptions {
   uint32_t anti_entropy_interval_ms = 100;
   uint32_t anti_entropy_rate = 5000;
   uint32_t anti_entropy_yield_ms = 50;
+  // Rebuild of a replica that holds no data (node/rebuild.h): partitions
+  // pulled at a time; 0 leaves the refill to anti-entropy. Default 4.
+  uint32_t rebuild_streams = 4;
   // Admission control (paper 6.5): the client p99 (ms) above which
   // background work (anti-entropy, hint delivery, transfers) is given less
   // time; 0 turns it off. Metrics: HOST:PORT of the HTTP endpoint serving

@@ -7,6 +7,7 @@
 #include "node/coordinator.h"
 #include "node/handoff.h"
 #include "node/local_store.h"
+#include "node/rebuild.h"
 #include "node/transfer.h"
 
 namespace dynamo {
@@ -121,6 +122,34 @@ Reply StatusReport::StatusReply(uint64_t id, const std::string& engine_stats) co
                          {"paused_ms", bg.paused_ms()}};
   // Sweeps for stray keys count only once they found some.
   j["transfers_pending"] = parts_.transfer->pending();
+  // The partition being sent now (a hand-off, or a stream for a PULL).
+  if (const auto t = parts_.transfer->sending()) {
+    j["transfer_sending"] =
+        json{{"partition", t->partition},
+             {"to", t->to},
+             {"kind", t->pull ? "pull" : "handoff"},
+             {"keys", t->keys},
+             {"bytes", t->bytes},
+             {"rate_bytes_per_s", t->elapsed_s > 0 ? t->bytes / t->elapsed_s : 0.0}};
+  } else {
+    j["transfer_sending"] = nullptr;
+  }
+  if (parts_.rebuild != nullptr) {
+    const Rebuild::Progress r = parts_.rebuild->progress();
+    json in_flight = json::array();
+    for (const auto& [p, from] : r.in_flight)
+      in_flight.push_back({{"partition", p}, {"from", from}});
+    j["rebuild"] = json{{"state", Rebuild::StateName(r.state)},
+                        {"partitions_total", r.partitions_total},
+                        {"partitions_done", r.partitions_done},
+                        {"in_flight", in_flight},
+                        {"keys", r.keys},
+                        {"bytes", r.bytes},
+                        {"elapsed_s", r.elapsed_s},
+                        {"rate_bytes_per_s", r.rate_bytes_per_s},
+                        {"eta_s", r.eta_s},
+                        {"completed", r.completed}};
+  }
   const char* calls_on = "workers";
   if (ctx_.loop.EngineMode() == Loop::EngineCalls::kAll) calls_on = "loop";
   if (ctx_.loop.EngineMode() == Loop::EngineCalls::kSingleKey) calls_on = "loop_single_key";

@@ -26,6 +26,7 @@ class BackendPlugin;
 class Coordinator;
 class Handoff;
 class Transfer;
+class Rebuild;
 
 class StatusReport {
  public:
@@ -35,6 +36,7 @@ class StatusReport {
     const Handoff* handoff = nullptr;
     const AntiEntropy* anti_entropy = nullptr;
     const Transfer* transfer = nullptr;
+    const Rebuild* rebuild = nullptr;
   };
 
   StatusReport(NodeContext& ctx, Parts parts) : ctx_(ctx), parts_(parts) {}

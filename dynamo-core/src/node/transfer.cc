@@ -23,16 +23,29 @@ using wire::RequestView;
 
 namespace {
 
-constexpr size_t kBatchBytes = 256 << 10;
-constexpr size_t kBatchKeys = 256;
-constexpr size_t kSliceKeys = 4096;
-constexpr size_t kSliceBytes = 8u << 20;
+// A batch is one TRANSFER message; up to kInFlight of a slice's batches
+// are unacknowledged at a time, so that the receiver merges one while the
+// next is on the wire. A slice is what one scan holds in memory.
+constexpr size_t kBatchBytes = 1u << 20;
+constexpr size_t kBatchKeys = 4096;
+constexpr size_t kInFlight = 2;
+constexpr size_t kSliceKeys = 32768;
+constexpr size_t kSliceBytes = 16u << 20;
 
 bool Has(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
 }  // namespace
+
+// One scanned slice on its way: batches cut from it in order, at most
+// kInFlight of them unacknowledged.
+struct Transfer::Slice {
+  std::shared_ptr<Items> items;
+  size_t next = 0;       // the first item not sent yet
+  size_t in_flight = 0;  // batches sent and not answered by every target
+  bool failed = false;   // some target refused or did not answer a batch
+};
 
 Transfer::Transfer(NodeContext& ctx, Hooks hooks) : ctx_(ctx), hooks_(std::move(hooks)) {}
 
@@ -41,6 +54,18 @@ size_t Transfer::pending() const {
   for (const auto& t : queue_) n += !t->quiet || t->keys > 0;
   if (running_ && current_ && (!current_->quiet || current_->keys > 0)) ++n;
   return n;
+}
+
+std::optional<Transfer::Sending> Transfer::sending() const {
+  if (!running_ || !current_ || (current_->quiet && current_->keys == 0)) return std::nullopt;
+  Sending s;
+  s.partition = current_->partition;
+  s.to = current_->targets;
+  s.pull = current_->pull;
+  s.keys = current_->keys;
+  s.bytes = current_->bytes;
+  s.elapsed_s = std::chrono::duration<double>(ctx_.loop.Now() - current_->began).count();
+  return s;
 }
 
 void Transfer::Plan(const Ring& old_ring, const Ring& new_ring) {
@@ -129,6 +154,7 @@ void Transfer::Tick() {
   queue_.pop_front();
   running_ = true;
   current_ = task;
+  if (!task->started) task->began = ctx_.loop.Now();
   ScanSlice(task);
 }
 
@@ -144,13 +170,13 @@ void Transfer::ScanSlice(std::shared_ptr<Task> task) {
   }
   if (task->pending.empty()) return Finish(task);
   const HashRange range = task->pending.back();
-  struct Slice {
+  struct Scanned {
     Items items;
     bool too_big = false;
   };
-  ctx_.loop.OnEngineBulk<Result<Slice>>(
-      [this, range]() -> Result<Slice> {
-        Slice slice;
+  ctx_.loop.OnEngineBulk<Result<Scanned>>(
+      [this, range]() -> Result<Scanned> {
+        Scanned slice;
         size_t bytes = 0;
         const bool splittable = range.lo < range.hi;
         Status s = ctx_.store.backend().Scan(
@@ -167,13 +193,11 @@ void Transfer::ScanSlice(std::shared_ptr<Task> task) {
         if (slice.too_big) slice.items.clear();
         return slice;
       },
-      [this, task, range](Result<Slice> slice) {
+      [this, task, range](Result<Scanned> slice) {
         if (!slice.ok()) {
           log::Warn("transfer of partition " + std::to_string(task->partition) +
                     " cannot scan: " + slice.status().ToString());
-          running_ = false;
-          queue_.push_back(task);
-          return;
+          return SliceFailed(task);
         }
         if (slice->too_big) {
           // Halve the range and go on with its lower half.
@@ -183,57 +207,143 @@ void Transfer::ScanSlice(std::shared_ptr<Task> task) {
           task->pending.push_back({range.lo, mid});
           return ctx_.loop.Post([this, task] { ScanSlice(task); });
         }
-        SendBatch(task, std::make_shared<Items>(std::move(slice->items)), 0);
+        auto sending = std::make_shared<Slice>();
+        sending->items = std::make_shared<Items>(std::move(slice->items));
+        SendBatches(task, std::move(sending));
       });
 }
 
-void Transfer::SendBatch(std::shared_ptr<Task> task, std::shared_ptr<Items> items, size_t offset) {
-  if (offset >= items->size()) return DropSlice(task, items);
-  if (offset == 0 && task->quiet && task->keys == 0) {
+void Transfer::SendBatches(std::shared_ptr<Task> task, std::shared_ptr<Slice> slice) {
+  const Items& items = *slice->items;
+  if (slice->failed) {
+    if (slice->in_flight == 0) SliceFailed(task);
+    return;
+  }
+  if (slice->next >= items.size()) {
+    if (slice->in_flight == 0) DropSlice(task, slice->items);
+    return;
+  }
+  if (slice->in_flight >= kInFlight) return;
+  if (slice->next == 0 && task->quiet && task->keys == 0) {
     log::Info("partition " + std::to_string(task->partition) +
               ": keys held here belong to its replicas; handing them over");
   }
-  Request batch;
+  wire::RequestView batch;
   batch.type = MsgType::kTransfer;
+  const size_t offset = slice->next;
   size_t bytes = 0, end = offset;
-  while (end < items->size() && bytes < kBatchBytes && end - offset < kBatchKeys) {
-    bytes += (*items)[end].first.size() + (*items)[end].second.size();
-    batch.batch.push_back((*items)[end]);
+  while (end < items.size() && bytes < kBatchBytes && end - offset < kBatchKeys) {
+    bytes += items[end].first.size() + items[end].second.size();
+    batch.batch.emplace_back(items[end].first, items[end].second);
     ++end;
   }
+  slice->next = end;
+  ++slice->in_flight;
   auto remaining = std::make_shared<size_t>(task->targets.size());
   auto failed = std::make_shared<bool>(false);
   const auto sent = ctx_.loop.Now();
   for (const auto& target : task->targets) {
     ctx_.loop.Call(ctx_.EndpointOf(target), batch, ctx_.RequestTimeout() * 5,
-                   [this, task, items, end, offset, bytes, remaining, failed, target,
+                   [this, task, slice, keys = end - offset, bytes, remaining, failed, target,
                     sent](Result<Reply> rep) {
                      if (!rep.ok() || !rep->ToStatus().ok() || rep->type != MsgType::kAck) {
                        *failed = true;
                        log::Warn("transfer of partition " + std::to_string(task->partition) +
-                                 " to " + target + " failed; will retry");
+                                 " to " + target + " failed" + (task->pull ? "" : "; will retry"));
                      }
                      if (--*remaining > 0) return;
+                     --slice->in_flight;
                      if (*failed) {
-                       // Retried later from this slice (merges are idempotent),
-                       // to the partition's replicas as they are then: a target
-                       // that died and was removed meanwhile is replaced.
-                       Retarget(task);
-                       queue_.push_back(task);
-                       running_ = false;
-                       return;
+                       slice->failed = true;
+                       return SendBatches(task, slice);
                      }
-                     task->keys += end - offset;
-                     keys_transferred_ += end - offset;
+                     task->keys += keys;
+                     task->bytes += bytes;
+                     keys_transferred_ += keys;
                      bytes_transferred_ += bytes;
-                     round_keys_ += end - offset;
+                     round_keys_ += keys;
                      // No more than the background share of the time.
                      const auto pause = ctx_.background.PauseAfter(ctx_.loop.Now() - sent);
-                     if (pause.count() == 0) return SendBatch(task, items, end);
-                     ctx_.loop.After(pause,
-                                     [this, task, items, end] { SendBatch(task, items, end); });
+                     if (pause.count() == 0) return SendBatches(task, slice);
+                     ctx_.loop.After(pause, [this, task, slice] { SendBatches(task, slice); });
                    });
   }
+  // The window is not full yet: the next batch goes at once.
+  SendBatches(task, slice);
+}
+
+// A batch of the slice failed. Merges are idempotent, so the slice is sent
+// again later, to the partition's replicas as they are then: a target that
+// died and was removed meanwhile is replaced. A pull is answered with the
+// error instead; the puller asks again, here or elsewhere.
+void Transfer::SliceFailed(const std::shared_ptr<Task>& task) {
+  AnswerPulls(*task, Reply::Error(0, Status::Unavailable("streaming partition " +
+                                                         std::to_string(task->partition) +
+                                                         " failed; ask again")));
+  running_ = false;
+  current_.reset();
+  if (!task->pull) {
+    Retarget(task);
+    queue_.push_back(task);
+  }
+  ctx_.loop.Post([this] { Tick(); });
+}
+
+void Transfer::AnswerPulls(Task& task, const Reply& answer) {
+  for (auto& [identity, id] : task.pullers) {
+    Reply r = answer;
+    r.id = id;
+    ctx_.Reply(identity, r);
+  }
+  task.pullers.clear();
+}
+
+void Transfer::ServePull(std::string identity, const RequestView& req) {
+  const Ring& ring = ctx_.cluster.ring();
+  const std::string puller(req.node_id);
+  auto refuse = [&](const std::string& why) {
+    ctx_.Reply(identity, Reply::Error(req.id, Status::Unavailable(why)));
+  };
+  if (ring.empty() || req.partition >= ring.partitions()) {
+    return ctx_.Reply(identity,
+                      Reply::Error(req.id, Status::InvalidArgument("no partition " +
+                                                                   std::to_string(req.partition) +
+                                                                   " in this node's ring")));
+  }
+  const auto pref = ring.PreferenceList(req.partition);
+  if (!Has(pref, ctx_.options.node_id)) {
+    return refuse("this node does not replicate partition " + std::to_string(req.partition));
+  }
+  if (ctx_.EndpointOf(puller).empty() || puller == ctx_.options.node_id) {
+    return refuse("node '" + puller + "' is not a member this node knows");
+  }
+  if (!Has(pref, puller)) {  // the two rings differ: the puller asks again later
+    return refuse("node '" + puller + "' does not replicate partition " +
+                  std::to_string(req.partition) + " in ring version " +
+                  std::to_string(ring.version()));
+  }
+  // Already on its way to the puller (a hand-off, or an earlier pull whose
+  // answer was lost): one stream serves both.
+  auto covers = [&](const std::shared_ptr<Task>& t) {
+    return t && t->partition == req.partition && Has(t->targets, puller);
+  };
+  if (running_ && covers(current_)) {
+    current_->pullers.emplace_back(std::move(identity), req.id);
+    return;
+  }
+  for (auto& t : queue_) {
+    if (covers(t)) {
+      t->pullers.emplace_back(std::move(identity), req.id);
+      return;
+    }
+  }
+  auto task = std::make_shared<Task>();
+  task->partition = req.partition;
+  task->targets = {puller};
+  task->pull = true;
+  task->pullers.emplace_back(std::move(identity), req.id);
+  queue_.push_front(std::move(task));
+  Tick();
 }
 
 // Every new replica acknowledged the slice: a node that no longer
@@ -295,13 +405,17 @@ void Transfer::NextSlice(const std::shared_ptr<Task>& task) {
 }
 
 void Transfer::Finish(std::shared_ptr<Task> task) {
-  if (!task->quiet || task->keys > 0) {
+  // A pull of an empty partition (a new replica of an empty cluster) moved
+  // nothing and counts as nothing.
+  if ((!task->quiet && !task->pull) || task->keys > 0) {
     ++round_partitions_;
     ++partitions_transferred_;
   }
   log::Debug("partition " + std::to_string(task->partition) + ": " + std::to_string(task->keys) +
-             " keys sent to " + std::to_string(task->targets.size()) + " new replica(s)");
+             " keys sent to " + std::to_string(task->targets.size()) + " replica(s)");
+  AnswerPulls(*task, Reply::Ack(0));
   running_ = false;
+  current_.reset();
   ctx_.loop.Post([this] { Tick(); });
 }
 

@@ -15,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,11 @@ class Transfer {
   // Starts the next queued transfer unless one is running.
   void Tick();
   void ServeTransfer(std::string identity, const wire::RequestView& req);
+  // A rebuilding replica asks for a partition (PULL): it is streamed to it
+  // ahead of queued hand-offs, and the PULL is acknowledged when every batch
+  // was. A pull for what is already being handed to the requester waits for
+  // that hand-off instead of sending the partition twice.
+  void ServePull(std::string identity, const wire::RequestView& req);
 
   // Sent to new replicas and acknowledged by all of them: keys, their bytes
   // (keys and encoded sets), partitions finished.
@@ -55,12 +61,24 @@ class Transfer {
   uint64_t bytes_received() const { return bytes_received_; }
   // Queued and running transfers (sweeps count once they found keys).
   size_t pending() const;
+  // The partition being sent now, if any.
+  struct Sending {
+    uint32_t partition = 0;
+    std::vector<std::string> to;
+    bool pull = false;  // for a rebuilding replica's PULL (else a hand-off)
+    uint64_t keys = 0, bytes = 0;
+    double elapsed_s = 0;
+  };
+  std::optional<Sending> sending() const;
 
  private:
   struct Task;
   using Items = std::vector<std::pair<std::string, std::string>>;
   void ScanSlice(std::shared_ptr<Task> task);
-  void SendBatch(std::shared_ptr<Task> task, std::shared_ptr<Items> items, size_t offset);
+  struct Slice;
+  void SendBatches(std::shared_ptr<Task> task, std::shared_ptr<Slice> slice);
+  void SliceFailed(const std::shared_ptr<Task>& task);
+  void AnswerPulls(Task& task, const wire::Reply& answer);
   void DropSlice(std::shared_ptr<Task> task, std::shared_ptr<Items> items);
   void NextSlice(const std::shared_ptr<Task>& task);
   void Retarget(const std::shared_ptr<Task>& task);
@@ -90,10 +108,17 @@ struct Transfer::Task {
   // started, the whole partition is the first).
   bool started = false;
   std::vector<HashRange> pending;
-  uint64_t keys = 0;  // keys sent so far
+  uint64_t keys = 0;   // keys sent so far
+  uint64_t bytes = 0;  // and their bytes (keys and encoded sets)
+  Loop::Clock::time_point began{};
   // This node took a new name for its dots before its first drop (and it
   // coordinates none of the partition's keys while it keeps dropping).
   bool renamed = false;
+  // Streamed for a PULL: not retried here (the puller asks again), never
+  // sent to anyone else.
+  bool pull = false;
+  // PULL requests answered when the partition is done: (identity, id).
+  std::vector<std::pair<std::string, uint64_t>> pullers;
 };
 
 }  // namespace dynamo

@@ -39,6 +39,9 @@ enum class MsgType : uint8_t {
   kJoin = 21,        // [v, 21, id, node_id:str, endpoint:str]
   kTransfer = 22,    // [v, 22, id, [[key:bin, siblings:bin], ...]]
   kTree = 23,        // [v, 23, id, exchange:bin]  (anti-entropy; docs/protocol.md)
+  // Rebuild: stream the partition to node_id in TRANSFER batches; ACK once
+  // every batch of it was acknowledged.
+  kPull = 24,  // [v, 24, id, partition:uint, node_id:str]
   // administration (dynamoctl join / leave / remove)
   kAdminJoin = 25,    // [v, 25, id, seed_endpoint:str]
   kAdminLeave = 26,   // [v, 26, id]
@@ -81,9 +84,10 @@ struct BasicRequest {
   uint32_t flags = 0;         // GET, PUT, DEL
   uint32_t quorum = 0;        // R for GET, W for PUT/DEL; 0 = the node's default
   Bytes payload;              // REPLICA_PUT: encoded siblings; GOSSIP: encoded state; TREE
-  Bytes node_id;              // JOIN, ADMIN_REMOVE; REPLICA_PUT, REPLICA_GET: the hint (owner)
+  Bytes node_id;              // JOIN, ADMIN_REMOVE, PULL; REPLICA_PUT, REPLICA_GET: the hint
   Bytes endpoint;             // JOIN, ADMIN_JOIN (the seed)
   uint64_t ring_version = 0;  // REPLICA_PUT: the coordinator's ring; 0 = unknown
+  uint32_t partition = 0;     // PULL
   // A forwarded PUT/DEL: the new version's dot, fixed by the node that
   // forwarded it (empty node: the coordinating replica picks its own).
   Bytes dot_node;
@@ -109,6 +113,7 @@ struct BasicRequest {
         node_id(o.node_id),
         endpoint(o.endpoint),
         ring_version(o.ring_version),
+        partition(o.partition),
         dot_node(o.dot_node),
         dot_counter(o.dot_counter),
         dot_timestamp_ms(o.dot_timestamp_ms),
