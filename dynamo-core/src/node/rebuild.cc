@@ -239,7 +239,10 @@ void Rebuild::SaveMarker() {
       std::vector<uint32_t> left(todo_.begin(), todo_.end());
       for (const auto& [p, source] : in_flight_) left.push_back(p);
       std::sort(left.begin(), left.end());
-      for (uint32_t p : left) bytes += " " + std::to_string(p);
+      for (uint32_t p : left) {
+        bytes += ' ';
+        bytes += std::to_string(p);
+      }
     }
     bytes += "\n";
   }
