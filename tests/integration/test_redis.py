@@ -11,7 +11,7 @@ import unittest
 
 import redis
 
-from harness import (DynamoTestCase, EXIT_USAGE, KEY_LIMIT, VALUE_LIMIT, free_port,
+from harness import (DynamoTestCase, EXIT_USAGE, KEY_LIMIT, TIME_SCALE, VALUE_LIMIT, free_port,
                      redis_args, run_dynamod, start_with_redis, status_of, system_tool)
 
 REDIS_CLI = system_tool("redis-cli")
@@ -62,7 +62,11 @@ class RedisClusterTest(DynamoTestCase):
 
     def setUp(self):
         super().setUp()
-        self.nodes, self.ports = self.start_resp_cluster(request_timeout_ms=500)
+        # A short request timeout makes the quorum failure below quick; it
+        # grows with the time scale (sanitizer builds run several times
+        # slower, and a replica slower than it fails a read at R=2).
+        self.nodes, self.ports = self.start_resp_cluster(
+            request_timeout_ms=int(500 * TIME_SCALE))
         self.clients = [client(p) for p in self.ports]
         for c in self.clients:
             self.addCleanup(c.close)
@@ -305,7 +309,7 @@ class RedisSingleNodeTest(DynamoTestCase):
         self.assertEqual(c.get("warm"), b"up")
         grown = rss_kib(node.proc.pid) - before
         self.assertLess(grown, 64 * 1024, "RSS grew by %d KiB" % grown)
-        deadline = time.time() + 10
+        deadline = time.time() + 10 * TIME_SCALE
         while c.info()["connected_clients"] != 1 and time.time() < deadline:
             time.sleep(0.1)
         self.assertEqual(c.info()["connected_clients"], 1)
@@ -351,7 +355,7 @@ class RedisSingleNodeTest(DynamoTestCase):
         got = raw(port, b"")
         self.assertEqual(got, b"-ERR max number of clients reached\r\n")
         held[0].connection_pool.disconnect()
-        deadline = time.time() + 10
+        deadline = time.time() + 10 * TIME_SCALE
         got = b""
         while got != b"+PONG\r\n" and time.time() < deadline:
             time.sleep(0.1)
