@@ -81,6 +81,7 @@ class Node : private LoopHandler {
   Handoff& handoff() { return *handoff_; }
   AntiEntropy& anti_entropy() { return *anti_entropy_; }
   Transfer& transfer() { return *transfer_; }
+  Rebuild& rebuild() { return *rebuild_; }
 
  private:
   // Opens the engine and the hint store; *engine_calls: where the engine

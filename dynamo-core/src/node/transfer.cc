@@ -45,6 +45,9 @@ struct Transfer::Slice {
   size_t next = 0;       // the first item not sent yet
   size_t in_flight = 0;  // batches sent and not answered by every target
   bool failed = false;   // some target refused or did not answer a batch
+  // Handed on (dropped and the next slice scanned, or requeued): a late
+  // call, from a batch's pause timer, finds nothing left to do.
+  bool over = false;
 };
 
 Transfer::Transfer(NodeContext& ctx, Hooks hooks) : ctx_(ctx), hooks_(std::move(hooks)) {}
@@ -215,13 +218,12 @@ void Transfer::ScanSlice(std::shared_ptr<Task> task) {
 
 void Transfer::SendBatches(std::shared_ptr<Task> task, std::shared_ptr<Slice> slice) {
   const Items& items = *slice->items;
-  if (slice->failed) {
-    if (slice->in_flight == 0) SliceFailed(task);
-    return;
-  }
-  if (slice->next >= items.size()) {
-    if (slice->in_flight == 0) DropSlice(task, slice->items);
-    return;
+  if (slice->over) return;
+  if (slice->failed || slice->next >= items.size()) {
+    if (slice->in_flight > 0) return;  // the last answer calls again
+    slice->over = true;
+    if (slice->failed) return SliceFailed(task);
+    return DropSlice(task, slice->items);
   }
   if (slice->in_flight >= kInFlight) return;
   if (slice->next == 0 && task->quiet && task->keys == 0) {
