@@ -151,14 +151,16 @@ class JoinTest(_MembershipCase):
 
     def test_a_partition_larger_than_one_slice_moves_whole(self):
         # Two partitions of 6,000 keys each: a hand-off streams each in
-        # several slices (4,096 keys at most), resuming where the last
-        # stopped. Anti-entropy is off, so only the hand-off can move them.
+        # batches (4,096 keys at most, two in flight). Anti-entropy is off,
+        # and the new node does not pull (--rebuild-streams 0, test_rebuild),
+        # so only the hand-off can move them.
         args = ["--partitions", "2", "--anti-entropy-interval-ms", "0"]
         first = self.start_cluster_node(extra_args=args)
         items = [("slice-%06d" % i, "v%d" % i) for i in range(12000)]
         acked, failed = put_all(first.endpoint, items, w=1)
         self.assertEqual(failed, {}, "writes to a one-node cluster failed")
-        second = self.start_cluster_node(seed=first, extra_args=args)
+        second = self.start_cluster_node(seed=first,
+                                         extra_args=args + ["--rebuild-streams", "0"])
         wait_converged([first, second])
         # N=3 on two nodes: both replicate both partitions.
         def complete():

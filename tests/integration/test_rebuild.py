@@ -82,8 +82,12 @@ class RebuildTest(DynamoTestCase):
         nodes = self.start_cluster(3, backend="file", extra_args=ARGS)
         wait_converged(nodes)
         n1, n2, n3 = nodes
-        for node in nodes:  # nodes that started with data of their own, or none to fetch
-            self.assertEqual(self.rebuild_of(node)["state"], "idle")
+        # node2 and node3 started empty with a --seed: each pulled its
+        # partitions (all empty then) once the ring placed it.
+        for node in nodes[1:]:
+            self.wait_rebuilt(node)
+        self.assertEqual(self.rebuild_of(n1)["completed"], 1)  # a ring of one: nothing to pull
+        self.assertEqual(self.rebuild_of(n1)["partitions_total"], 0)
         acked = self.write(nodes, 3000)
 
         self.assertEqual(n3.stop(signal.SIGTERM), 0, n3.log()[-2000:])
@@ -133,7 +137,11 @@ class RebuildTest(DynamoTestCase):
 
         def partway():
             r = self.rebuild_of(n3)
-            return None if r["state"] == "running" and r["partitions_done"] >= 1 else r
+            on_disk = marker_partitions(n3)
+            if r["state"] == "running" and on_disk is not None and \
+                    0 < len(on_disk) < r["partitions_total"]:
+                return None  # the marker (written after each partition) shows progress
+            return "rebuild %r, marker %r" % (r, on_disk and len(on_disk))
         wait_until(partway, REBUILD_DEADLINE, "node3 finishes some partitions from node1")
         total = self.rebuild_of(n3)["partitions_total"]
         n3.kill9()

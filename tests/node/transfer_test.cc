@@ -73,8 +73,13 @@ TEST(TransferTest, ARestartedEmptyReplicaPullsItsPartitionInBatches) {
     ASSERT_EQ(set.LiveValues()[0], "v" + std::to_string(i)) << k;
   }
   uint64_t sent = 0;
-  for (int n = 1; n <= 2; ++n) sent += cluster.node(n).transfer().keys_transferred();
+  size_t window = 0;
+  for (int n = 1; n <= 2; ++n) {
+    sent += cluster.node(n).transfer().keys_transferred();
+    window = std::max(window, cluster.node(n).transfer().max_batches_in_flight());
+  }
   EXPECT_EQ(sent, static_cast<uint64_t>(keys));  // one stream, every key once
+  EXPECT_EQ(window, 2u);  // the second batch went before the first was acknowledged
 }
 
 }  // namespace

@@ -188,15 +188,15 @@ std::string StatusReport::MetricsText(const std::string& engine_stats) const {
   // ---- partition transfers
   const Transfer& tr = *parts_.transfer;
   w.Family("dynamo_transfer_keys_total", "counter",
-           "Keys of partitions handed to new replicas (sent, acknowledged) and taken from "
-           "TRANSFER batches (received).");
+           "Keys of partitions sent to new or rebuilding replicas (sent, acknowledged) and "
+           "taken from TRANSFER batches (received).");
   w.Sample("dynamo_transfer_keys_total", Labels({{"direction", "sent"}}), tr.keys_transferred());
   w.Sample("dynamo_transfer_keys_total", Labels({{"direction", "received"}}), tr.keys_received());
   w.Family("dynamo_transfer_bytes_total", "counter",
            "Bytes (keys and encoded versions) of the same.");
   w.Sample("dynamo_transfer_bytes_total", Labels({{"direction", "sent"}}), tr.bytes_transferred());
   w.Sample("dynamo_transfer_bytes_total", Labels({{"direction", "received"}}), tr.bytes_received());
-  Counter(w, "dynamo_transfer_partitions_total", "Partitions handed to their new replicas.",
+  Counter(w, "dynamo_transfer_partitions_total", "Partitions sent to new or rebuilding replicas.",
           tr.partitions_transferred());
   Gauge(w, "dynamo_transfers_pending", "Partition transfers queued or running.",
         static_cast<double>(tr.pending()));

@@ -23,9 +23,16 @@ using wire::Request;
 
 namespace {
 
-// A pull is answered when its whole partition arrived; a partition of a few
-// hundred megabytes streams in well under this.
-constexpr std::chrono::milliseconds kPullTimeout{120000};
+// A pull is answered when its whole partition arrived, however long that
+// takes; one that brings no batch for a while is abandoned sooner (Tick),
+// and a late answer to it is ignored.
+constexpr std::chrono::milliseconds kPullTimeout{10 * 60 * 1000};
+// A failed pull is asked again (of the next replica) no sooner than this.
+constexpr std::chrono::milliseconds kRetryAfter{1000};
+// After this many failed pulls per replica of the partition (each refused,
+// say, because every other replica is rebuilding too), the partition is
+// left to anti-entropy.
+constexpr uint32_t kAttemptsPerSource = 5;
 
 constexpr char kMarkerHeader[] = "dynamo-rebuild 1";
 
@@ -52,35 +59,38 @@ std::string Rebuild::MarkerPath() const { return ctx_.options.data_dir + "/rebui
 // The marker: its header, then "partitions all" (the ring was not known
 // yet) or "partitions" and the numbers of those still to fetch.
 void Rebuild::Start() {
-  if (ctx_.options.rebuild_streams == 0) return;  // refilled by anti-entropy
   std::ifstream in(MarkerPath());
+  if (in && ctx_.options.rebuild_streams == 0) {
+    in.close();
+    log::Info("--rebuild-streams 0: the rebuild " + MarkerPath() +
+              " records is left to anti-entropy");
+    return SaveMarker();  // state idle: removes it
+  }
+  if (ctx_.options.rebuild_streams == 0) return;  // refilled by anti-entropy
+  // What a marker says is still to fetch: "all", a list, or nothing (no
+  // marker, or the last partition had arrived).
+  bool resume_all = false;
+  std::deque<uint32_t> resume;
   if (in) {
-    std::string header, word, which;
+    std::string header, line;
     std::getline(in, header);
-    in >> word >> which;
+    std::getline(in, line);
+    std::istringstream words(line);
+    std::string word;
+    words >> word;
     if (header != kMarkerHeader || word != "partitions") {
       log::Warn(MarkerPath() + " is not a rebuild marker; rebuilding every partition");
-    } else if (which != "all") {
-      std::vector<uint32_t> parts;
-      std::istringstream rest(which);
+      resume_all = true;
+    } else if (line.find("all") != std::string::npos) {
+      resume_all = true;
+    } else {
       uint32_t p = 0;
-      if (rest >> p) parts.push_back(p);
-      while (in >> p) parts.push_back(p);
-      todo_.assign(parts.begin(), parts.end());
-      total_ = static_cast<uint32_t>(todo_.size());
+      while (words >> p) resume.push_back(p);
     }
-    log::Info("resuming the rebuild of this replica: " +
-              (todo_.empty() ? std::string("every partition")
-                             : std::to_string(todo_.size()) + " partitions left"));
-    state_ = todo_.empty() ? State::kWaitingForRing : State::kRunning;
-    started_ = ctx_.loop.Now();
-    keys_at_start_ = transfer_.keys_received();
-    bytes_at_start_ = transfer_.bytes_received();
-    return Tick();
   }
-  // A node whose engine holds no key rebuilds (a new node also pulls what
-  // no hand-off brings it; a pull of a partition being handed to it waits
-  // for that hand-off).
+  // A node whose engine holds no key rebuilds every partition, whatever a
+  // marker says (the engine may have been wiped again since). One that
+  // holds keys resumes what its marker lists.
   state_ = State::kChecking;
   ctx_.loop.OnEngineBulk<Result<bool>>(
       [this]() -> Result<bool> {
@@ -93,20 +103,30 @@ void Rebuild::Start() {
         if (!s.ok()) return s;
         return any;
       },
-      [this](Result<bool> any) {
+      [this, resume_all, resume = std::move(resume)](Result<bool> any) mutable {
         if (!any.ok()) {
           log::Warn("cannot tell whether the engine is empty: " + any.status().ToString());
           state_ = State::kIdle;
           return;
         }
-        if (*any) {
-          state_ = State::kIdle;
-          return;
-        }
-        state_ = State::kWaitingForRing;
         started_ = ctx_.loop.Now();
         keys_at_start_ = transfer_.keys_received();
         bytes_at_start_ = transfer_.bytes_received();
+        if (!*any || resume_all) {
+          if (resume_all) log::Info("resuming the rebuild of this replica: every partition");
+          state_ = State::kWaitingForRing;
+          SaveMarker();
+          return Tick();
+        }
+        if (resume.empty()) {
+          state_ = State::kIdle;
+          return SaveMarker();  // removes a marker whose last partition had arrived
+        }
+        log::Info("resuming the rebuild of this replica: " + std::to_string(resume.size()) +
+                  " partitions left");
+        todo_ = std::move(resume);
+        total_ = static_cast<uint32_t>(todo_.size());
+        state_ = State::kRunning;
         SaveMarker();
         Tick();
       });
@@ -157,13 +177,44 @@ void Rebuild::Tick() {
     SaveMarker();  // removes it
     return;
   }
-  // Partitions whose pull failed went to the back; a pass over the queue
-  // starts what it can.
+  const auto now = ctx_.loop.Now();
+  // A pull is answered only when its partition has streamed, so it is
+  // judged by the batches: one out for a while, while no batch arrived
+  // for a while either (its request or answer lost, its source dead or
+  // cut off), is abandoned (a late answer to it is ignored) and asked of
+  // the next replica.
+  const auto quiet =
+      std::chrono::milliseconds(ctx_.options.failure_timeout_ms) + 2 * ctx_.RequestTimeout();
+  if (now - transfer_.last_received() > quiet) {
+    for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+      if (now - it->second.sent > quiet) {
+        log::Warn("rebuild: no batch of partition " + std::to_string(it->first) + " from " +
+                  it->second.source + " for a while; will ask again");
+        Failed(it->first);
+        it = in_flight_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // Partitions whose pull failed went to the back, to be asked again once
+  // their time comes; a pass over the queue starts what it can.
   for (size_t n = todo_.size(); n > 0 && in_flight_.size() < ctx_.options.rebuild_streams; --n) {
     const uint32_t p = todo_.front();
     todo_.pop_front();
+    auto retry = retry_at_.find(p);
+    if (retry != retry_at_.end() && retry->second > now) {
+      todo_.push_back(p);
+      continue;
+    }
     Pull(p);
   }
+}
+
+void Rebuild::Failed(uint32_t partition) {
+  ++attempts_[partition];
+  retry_at_[partition] = ctx_.loop.Now() + kRetryAfter;
+  todo_.push_back(partition);
 }
 
 void Rebuild::Pull(uint32_t partition) {
@@ -177,11 +228,20 @@ void Rebuild::Pull(uint32_t partition) {
       sources.push_back(n);
     }
   }
-  if (partition >= ring.partitions() || !ring.Contains(ctx_.options.node_id)) {
-    return Done(partition);  // the ring changed: no longer this node's to fetch
+  if (ring.empty() || !ring.Contains(ctx_.options.node_id)) {
+    todo_.push_back(partition);  // no ring that places this node: wait for one
+    return;
   }
+  if (partition >= ring.partitions()) return Done(partition);
   const auto pref = ring.PreferenceList(partition);
   if (std::find(pref.begin(), pref.end(), ctx_.options.node_id) == pref.end()) {
+    return Done(partition);  // the ring changed: no longer this node's to fetch
+  }
+  const size_t replicas = pref.size() > 1 ? pref.size() - 1 : 1;
+  if (attempts_[partition] >= kAttemptsPerSource * replicas) {
+    log::Warn("rebuild: no replica could stream partition " + std::to_string(partition) +
+              " after " + std::to_string(attempts_[partition]) +
+              " attempts; it is left to anti-entropy");
     return Done(partition);
   }
   if (sources.empty()) {
@@ -190,30 +250,34 @@ void Rebuild::Pull(uint32_t partition) {
   }
   // Spread over the replicas, and to the next one after a failure.
   const std::string source = sources[(partition + attempts_[partition]) % sources.size()];
-  in_flight_[partition] = source;
+  const uint64_t generation = ++pulls_;
+  in_flight_[partition] = InFlight{source, generation, ctx_.loop.Now()};
   Request req;
   req.type = MsgType::kPull;
   req.partition = partition;
   req.node_id = ctx_.options.node_id;
-  ctx_.loop.Call(
-      ctx_.EndpointOf(source), req, kPullTimeout, [this, partition, source](Result<Reply> rep) {
-        in_flight_.erase(partition);
-        if (state_ != State::kRunning) return;
-        if (rep.ok() && rep->type == MsgType::kAck) {
-          Done(partition);
-        } else {
-          const std::string why = !rep.ok() ? rep.status().ToString() : rep->ToStatus().ToString();
-          log::Warn("rebuild: pulling partition " + std::to_string(partition) + " from " + source +
-                    " failed (" + why + "); will ask again");
-          ++attempts_[partition];
-          todo_.push_back(partition);
-        }
-        Tick();
-      });
+  ctx_.loop.Call(ctx_.EndpointOf(source), req, kPullTimeout,
+                 [this, partition, source, generation](Result<Reply> rep) {
+                   auto it = in_flight_.find(partition);
+                   if (it == in_flight_.end() || it->second.generation != generation) return;
+                   in_flight_.erase(it);
+                   if (state_ != State::kRunning) return;
+                   if (rep.ok() && rep->type == MsgType::kAck) {
+                     Done(partition);
+                     return Tick();
+                   }
+                   const std::string why =
+                       !rep.ok() ? rep.status().ToString() : rep->ToStatus().ToString();
+                   log::Warn("rebuild: pulling partition " + std::to_string(partition) + " from " +
+                             source + " failed (" + why + "); will ask again");
+                   Failed(partition);
+                   Tick();
+                 });
 }
 
 void Rebuild::Done(uint32_t partition) {
   attempts_.erase(partition);
+  retry_at_.erase(partition);
   ++done_;
   SaveMarker();
 }
@@ -237,7 +301,7 @@ void Rebuild::SaveMarker() {
       bytes += " all";
     } else {
       std::vector<uint32_t> left(todo_.begin(), todo_.end());
-      for (const auto& [p, source] : in_flight_) left.push_back(p);
+      for (const auto& [p, pull] : in_flight_) left.push_back(p);
       std::sort(left.begin(), left.end());
       for (uint32_t p : left) {
         bytes += ' ';
@@ -270,7 +334,7 @@ Rebuild::Progress Rebuild::progress() const {
   p.partitions_total = total_;
   p.partitions_done = done_;
   p.completed = completed_;
-  for (const auto& [part, source] : in_flight_) p.in_flight.emplace_back(part, source);
+  for (const auto& [part, pull] : in_flight_) p.in_flight.emplace_back(part, pull.source);
   if (state_ == State::kIdle || state_ == State::kChecking) {
     if (completed_ == 0) return p;
     p.keys = last_.keys;  // the last rebuild's figures

@@ -68,14 +68,22 @@ class Rebuild {
   void Plan();
   void Pull(uint32_t partition);
   void Done(uint32_t partition);
+  void Failed(uint32_t partition);
   void SaveMarker();
 
   NodeContext& ctx_;
   const Transfer& transfer_;
   State state_ = State::kIdle;
   std::deque<uint32_t> todo_;
-  std::map<uint32_t, std::string> in_flight_;  // partition -> source
+  struct InFlight {
+    std::string source;
+    uint64_t generation = 0;  // which pull an answer is for
+    Loop::Clock::time_point sent{};
+  };
+  std::map<uint32_t, InFlight> in_flight_;  // by partition
+  uint64_t pulls_ = 0;
   std::map<uint32_t, uint32_t> attempts_;
+  std::map<uint32_t, Loop::Clock::time_point> retry_at_;
   uint32_t total_ = 0;
   uint32_t done_ = 0;
   uint64_t completed_ = 0;

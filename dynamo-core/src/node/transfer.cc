@@ -147,8 +147,8 @@ void Transfer::Tick() {
       if (hooks_.on_left) hooks_.on_left();
     }
     if (round_partitions_ > 0) {
-      log::Info("handed off " + std::to_string(round_partitions_) + " partitions (" +
-                std::to_string(round_keys_) + " keys) to their new replicas");
+      log::Info("sent " + std::to_string(round_partitions_) + " partitions (" +
+                std::to_string(round_keys_) + " keys) to new or rebuilding replicas");
       round_partitions_ = round_keys_ = 0;
     }
     return;
@@ -241,6 +241,7 @@ void Transfer::SendBatches(std::shared_ptr<Task> task, std::shared_ptr<Slice> sl
   }
   slice->next = end;
   ++slice->in_flight;
+  max_batches_in_flight_ = std::max(max_batches_in_flight_, slice->in_flight);
   auto remaining = std::make_shared<size_t>(task->targets.size());
   auto failed = std::make_shared<bool>(false);
   const auto sent = ctx_.loop.Now();
@@ -324,15 +325,13 @@ void Transfer::ServePull(std::string identity, const RequestView& req) {
                   std::to_string(req.partition) + " in ring version " +
                   std::to_string(ring.version()));
   }
-  // Already on its way to the puller (a hand-off, or an earlier pull whose
-  // answer was lost): one stream serves both.
+  // A queued transfer of the partition to the puller that has not begun (a
+  // hand-off, or an earlier pull whose answer was lost) serves both. One
+  // that began may have sent slices before the puller lost them (it
+  // restarted) or before it was a target (Retarget): a pull gets its own.
   auto covers = [&](const std::shared_ptr<Task>& t) {
-    return t && t->partition == req.partition && Has(t->targets, puller);
+    return t && !t->started && t->partition == req.partition && Has(t->targets, puller);
   };
-  if (running_ && covers(current_)) {
-    current_->pullers.emplace_back(std::move(identity), req.id);
-    return;
-  }
   for (auto& t : queue_) {
     if (covers(t)) {
       t->pullers.emplace_back(std::move(identity), req.id);
@@ -446,6 +445,7 @@ void Transfer::ServeTransfer(std::string identity, const RequestView& req) {
         return ctx_.store.backend().Sync();
       },
       [this, batch, identity = std::move(identity), id = req.id](Status s) {
+        last_received_ = ctx_.loop.Now();
         if (s.ok()) {
           keys_received_ += batch->size();
           for (const auto& [k, v] : *batch) bytes_received_ += k.size() + v.size();

@@ -59,6 +59,10 @@ class Transfer {
   // Taken from TRANSFER batches (hand-offs, hint deliveries, repairs).
   uint64_t keys_received() const { return keys_received_; }
   uint64_t bytes_received() const { return bytes_received_; }
+  // The most TRANSFER batches of one slice that were unacknowledged at once.
+  size_t max_batches_in_flight() const { return max_batches_in_flight_; }
+  // When the last TRANSFER batch was taken (or refused).
+  Loop::Clock::time_point last_received() const { return last_received_; }
   // Queued and running transfers (sweeps count once they found keys).
   size_t pending() const;
   // The partition being sent now, if any.
@@ -94,6 +98,8 @@ class Transfer {
   uint64_t partitions_transferred_ = 0;
   uint64_t keys_received_ = 0;
   uint64_t bytes_received_ = 0;
+  size_t max_batches_in_flight_ = 0;
+  Loop::Clock::time_point last_received_{};
   uint64_t round_keys_ = 0;  // since the queue last ran dry
   uint64_t round_partitions_ = 0;
 };
