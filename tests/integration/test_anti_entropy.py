@@ -25,8 +25,12 @@ import unittest
 from harness import (DynamoTestCase, TIME_SCALE, WireClient, describe_mismatches, put_all,
                      read_mismatches, status_of, wait_converged, wait_until)
 
+# --rebuild-streams 0: a node that starts empty would otherwise pull its
+# partitions whole (test_rebuild); here anti-entropy alone refills and
+# repairs, and a node's first rebuild (of the empty partitions it started
+# with) cannot resume after a restart and repair in its place.
 ARGS = ["--failure-timeout-ms", "1500", "--handoff-interval-ms", "200",
-        "--anti-entropy-interval-ms", "20"]
+        "--anti-entropy-interval-ms", "20", "--rebuild-streams", "0"]
 COUNTERS = ("exchanges", "keys_repaired", "partitions_differing", "rounds", "yields")
 
 REFILL_DEADLINE = 60.0 * TIME_SCALE   # a wiped replica holds every key again
@@ -128,10 +132,7 @@ class WipedReplicaTest(_AntiEntropyCase):
         shutil.rmtree(n3.file_engine_dir)
         self.assertTrue(os.path.exists(os.path.join(n3.data_dir, "cluster.state")),
                         os.listdir(n3.data_dir))
-        # Without --rebuild-streams 0 it would pull its partitions whole
-        # (test_rebuild); here anti-entropy is what refills it.
-        n3.extra_args += ["--rebuild-streams", "0"]
-        n3.start()
+        n3.start()  # with --rebuild-streams 0 (ARGS): anti-entropy refills it
         started = time.monotonic()
         report("node3 restarted empty; it lacks %d of %d keys at first"
                % (len(read_mismatches(n3.endpoint, acked, local=True)), len(acked)))
@@ -177,8 +178,7 @@ class LostDataFolderTest(_AntiEntropyCase):
         # Membership, hints and engine all gone: it starts as a new node of
         # the same name, through its --seed.
         shutil.rmtree(n3.data_dir)
-        n3.extra_args += ["--rebuild-streams", "0"]  # refilled by anti-entropy, not a rebuild
-        n3.start()
+        n3.start()  # refilled by anti-entropy, not a rebuild (ARGS)
         ring = wait_converged(nodes)
         self.assertTrue(any(n3.node_id in entry for entry in ring["owners"]))
 

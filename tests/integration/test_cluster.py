@@ -336,8 +336,16 @@ class MembershipTest(_ClusterAsserts, DynamoTestCase):
 class StaleReplicaTest(_ClusterAsserts, DynamoTestCase):
 
     def test_read_repair_updates_a_stale_replica(self):
-        # The file engine keeps the old version across the restart.
-        nodes = self.start_cluster(3, backend="file")
+        # The file engine keeps the old version across the restart. Only
+        # read repair may bring n3 up to date here: anti-entropy is off,
+        # hints wait an hour, and no rebuild runs (n3's first one, of the
+        # empty partitions it started with, could still be under way when it
+        # is stopped, and resume after the restart); any of them could win
+        # the race with the check that n3 came back stale.
+        nodes = self.start_cluster(3, backend="file",
+                                   extra_args=["--anti-entropy-interval-ms", "0",
+                                               "--handoff-interval-ms", "3600000",
+                                               "--rebuild-streams", "0"])
         n1, n2, n3 = nodes
         ctx = self.put(n1, "stale", "old")
         self.wait_local(n3, "stale", [b"old"], PLACEMENT_DEADLINE)
