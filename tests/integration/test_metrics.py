@@ -145,7 +145,15 @@ class MetricsClusterTest(DynamoTestCase):
             self.assertEqual(counts[-1], count)
             self.assertEqual(count, m.value("dynamo_requests_total", op=op, role=role))
             total = m.value("dynamo_request_duration_seconds_sum", op=op, role=role)
-            self.assertEqual(total > 0, count > 0, (op, role, total, count))
+            self.assertGreaterEqual(total, 0, (op, role))
+            if count == 0:
+                self.assertEqual(total, 0, (op, role))
+            elif role == "coordinator":
+                # A coordinator waits for replies from other nodes. Durations
+                # are recorded in whole microseconds, and a replica's read of
+                # a memory engine can take less than one (a sum of 0 over 5
+                # reads was seen).
+                self.assertGreater(total, 0, (op, role, count))
 
     def test_every_documented_metric_is_served_and_every_served_one_documented(self):
         documented = documented_metrics()
