@@ -5,7 +5,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "dynamo/durable/file.h"
 #include "dynamo/log.h"
 
 namespace dynamo {
@@ -22,7 +21,9 @@ std::string StatePath(const NodeOptions& o) { return o.data_dir + "/cluster.stat
 }  // namespace
 
 MembershipActor::MembershipActor(NodeContext& ctx, Hooks hooks)
-    : ctx_(ctx), hooks_(std::move(hooks)) {}
+    : ctx_(ctx),
+      hooks_(std::move(hooks)),
+      state_file_(ctx.loop, StatePath(ctx.options), "the cluster state") {}
 
 Status MembershipActor::LoadOrCreate() {
   const std::string path = StatePath(ctx_.options);
@@ -60,19 +61,7 @@ Status MembershipActor::LoadOrCreate() {
   return Status::OK();
 }
 
-void MembershipActor::Save() {
-  const uint64_t seq = ++state_seq_;
-  ctx_.loop.RunOnWorker([this, seq, bytes = ctx_.cluster.Encode()] {
-    std::lock_guard<std::mutex> l(save_mu_);
-    if (seq <= saved_seq_) return;  // a newer view was written already
-    Status s = durable::WriteFileAtomically(StatePath(ctx_.options), bytes);
-    if (!s.ok()) {
-      log::Error("cannot save the cluster state: " + s.ToString());
-      return;
-    }
-    saved_seq_ = seq;
-  });
-}
+void MembershipActor::Save() { state_file_.Write(ctx_.cluster.Encode()); }
 
 void MembershipActor::Start() { GossipSoon(); }
 

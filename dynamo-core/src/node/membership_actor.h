@@ -12,12 +12,12 @@
 #pragma once
 
 #include <functional>
-#include <mutex>
 #include <string>
 
 #include "dynamo/membership.h"
 #include "dynamo/status.h"
 #include "dynamo/transport/message.h"
+#include "node/newest_file.h"
 #include "node/node_context.h"
 
 namespace dynamo {
@@ -68,9 +68,7 @@ class MembershipActor {
   // A node told to join another cluster keeps its old ring, so the keys it
   // holds reach their replicas in the new one.
   Ring pre_join_ring_;
-  uint64_t state_seq_ = 0;  // views handed to Save
-  std::mutex save_mu_;      // serialises writes of the state file
-  uint64_t saved_seq_ = 0;  // guarded by save_mu_
+  NewestFile state_file_;  // <data-dir>/cluster.state
 };
 
 }  // namespace dynamo

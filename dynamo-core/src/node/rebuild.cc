@@ -4,13 +4,10 @@
 #include "node/rebuild.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "dynamo/backend.h"
-#include "dynamo/durable/file.h"
 #include "dynamo/log.h"
 #include "node/local_store.h"
 #include "node/transfer.h"
@@ -29,16 +26,18 @@ namespace {
 constexpr std::chrono::milliseconds kPullTimeout{10 * 60 * 1000};
 // A failed pull is asked again (of the next replica) no sooner than this.
 constexpr std::chrono::milliseconds kRetryAfter{1000};
-// After this many failed pulls per replica of the partition (each refused,
-// say, because every other replica is rebuilding too), the partition is
-// left to anti-entropy.
+// After this many failed pulls per replica of the partition (refused, or
+// abandoned for want of batches), the partition is left to anti-entropy.
 constexpr uint32_t kAttemptsPerSource = 5;
 
 constexpr char kMarkerHeader[] = "dynamo-rebuild 1";
 
 }  // namespace
 
-Rebuild::Rebuild(NodeContext& ctx, const Transfer& transfer) : ctx_(ctx), transfer_(transfer) {}
+Rebuild::Rebuild(NodeContext& ctx, const Transfer& transfer)
+    : ctx_(ctx),
+      transfer_(transfer),
+      marker_(ctx.loop, ctx.options.data_dir + "/rebuild", "the rebuild's progress") {}
 
 const char* Rebuild::StateName(State s) {
   switch (s) {
@@ -54,15 +53,13 @@ const char* Rebuild::StateName(State s) {
   return "idle";
 }
 
-std::string Rebuild::MarkerPath() const { return ctx_.options.data_dir + "/rebuild"; }
-
 // The marker: its header, then "partitions all" (the ring was not known
 // yet) or "partitions" and the numbers of those still to fetch.
 void Rebuild::Start() {
-  std::ifstream in(MarkerPath());
+  std::ifstream in(marker_.path());
   if (in && ctx_.options.rebuild_streams == 0) {
     in.close();
-    log::Info("--rebuild-streams 0: the rebuild " + MarkerPath() +
+    log::Info("--rebuild-streams 0: the rebuild " + marker_.path() +
               " records is left to anti-entropy");
     return SaveMarker();  // state idle: removes it
   }
@@ -79,7 +76,7 @@ void Rebuild::Start() {
     std::string word;
     words >> word;
     if (header != kMarkerHeader || word != "partitions") {
-      log::Warn(MarkerPath() + " is not a rebuild marker; rebuilding every partition");
+      log::Warn(marker_.path() + " is not a rebuild marker; rebuilding every partition");
       resume_all = true;
     } else if (line.find("all") != std::string::npos) {
       resume_all = true;
@@ -219,15 +216,6 @@ void Rebuild::Failed(uint32_t partition) {
 
 void Rebuild::Pull(uint32_t partition) {
   const Ring& ring = ctx_.cluster.ring();
-  std::vector<std::string> sources;
-  if (partition < ring.partitions()) {
-    for (const auto& n : ring.PreferenceList(partition)) {
-      if (n == ctx_.options.node_id || ctx_.IsDownNode(n)) continue;
-      const Member* m = ctx_.cluster.Find(n);
-      if (m == nullptr || m->state != MemberState::kUp) continue;
-      sources.push_back(n);
-    }
-  }
   if (ring.empty() || !ring.Contains(ctx_.options.node_id)) {
     todo_.push_back(partition);  // no ring that places this node: wait for one
     return;
@@ -236,6 +224,12 @@ void Rebuild::Pull(uint32_t partition) {
   const auto pref = ring.PreferenceList(partition);
   if (std::find(pref.begin(), pref.end(), ctx_.options.node_id) == pref.end()) {
     return Done(partition);  // the ring changed: no longer this node's to fetch
+  }
+  std::vector<std::string> sources;
+  for (const auto& n : pref) {
+    if (n == ctx_.options.node_id || ctx_.IsDownNode(n)) continue;
+    const Member* m = ctx_.cluster.Find(n);
+    if (m != nullptr && m->state == MemberState::kUp) sources.push_back(n);
   }
   const size_t replicas = pref.size() > 1 ? pref.size() - 1 : 1;
   if (attempts_[partition] >= kAttemptsPerSource * replicas) {
@@ -310,22 +304,11 @@ void Rebuild::SaveMarker() {
     }
     bytes += "\n";
   }
-  const uint64_t seq = ++marker_seq_;
-  ctx_.loop.RunOnWorker([path = MarkerPath(), bytes = std::move(bytes), remove, seq,
-                         mu = marker_mu_, saved = marker_saved_] {
-    std::lock_guard<std::mutex> l(*mu);
-    if (seq <= *saved) return;  // a newer state was written already
-    if (remove) {
-      if (std::remove(path.c_str()) != 0 && errno != ENOENT) {
-        log::Error("cannot remove " + path + ": " + std::strerror(errno));
-        return;
-      }
-    } else if (Status s = durable::WriteFileAtomically(path, bytes); !s.ok()) {
-      log::Error("cannot save the rebuild's progress: " + s.ToString());
-      return;
-    }
-    *saved = seq;
-  });
+  if (remove) {
+    marker_.Remove();
+  } else {
+    marker_.Write(std::move(bytes));
+  }
 }
 
 Rebuild::Progress Rebuild::progress() const {

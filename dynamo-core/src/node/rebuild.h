@@ -18,10 +18,10 @@
 #include <cstdint>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "node/newest_file.h"
 #include "node/node_context.h"
 
 namespace dynamo {
@@ -64,7 +64,6 @@ class Rebuild {
   static const char* StateName(State s);
 
  private:
-  std::string MarkerPath() const;
   void Plan();
   void Pull(uint32_t partition);
   void Done(uint32_t partition);
@@ -90,10 +89,7 @@ class Rebuild {
   Progress last_;  // of the last rebuild finished
   uint64_t keys_at_start_ = 0, bytes_at_start_ = 0;
   std::chrono::steady_clock::time_point started_{};
-  // Marker writes run on workers; a newer one never loses to an older.
-  uint64_t marker_seq_ = 0;
-  std::shared_ptr<std::mutex> marker_mu_ = std::make_shared<std::mutex>();
-  std::shared_ptr<uint64_t> marker_saved_ = std::make_shared<uint64_t>(0);
+  NewestFile marker_;  // <data-dir>/rebuild
 };
 
 }  // namespace dynamo
