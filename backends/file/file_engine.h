@@ -62,6 +62,18 @@ class FileEngine {
   // event loop.
   bool SingleKeyInline() const { return options_.sync != SyncPolicy::kAlways; }
   Status Put(std::string_view key, uint64_t key_hash, std::string_view value);
+  // As Put for each item in order, in as few writes as the segments allow
+  // (one per segment touched); nothing is written unless every item is
+  // within the limits. The values go to the page cache, not the value
+  // cache: a batch is bulk data (a partition streamed in), and keeping it
+  // would evict the keys clients read. On an error, a prefix of the items
+  // may have been stored.
+  struct BatchItem {
+    std::string_view key;
+    uint64_t key_hash;
+    std::string_view value;
+  };
+  Status PutBatch(const BatchItem* items, size_t count);
   Status Remove(std::string_view key);
   // fn returns false to stop early. Called without any engine lock held.
   using ScanFn =
@@ -85,6 +97,10 @@ class FileEngine {
   // overflow. REQUIRES write_mu_. Does not touch index_ beyond roll-over.
   Status AppendLocked(const struct iovec* iov, int iovcnt, uint64_t size, Location* loc);
   Status RollLocked();
+  // Appends items[0, count) as one write to the active segment, rolling
+  // over first when the first would not fit; *taken is how many fitted.
+  // REQUIRES write_mu_.
+  Status AppendRunLocked(const BatchItem* items, size_t count, size_t* taken);
   Status WaitDurable(uint64_t lsn);
   Status CheckWritable() const;
   void SyncerLoop();

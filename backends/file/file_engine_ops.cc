@@ -1,6 +1,8 @@
 // FileEngine: get, put, remove and scan.
 #include <sys/uio.h>
 
+#include <cstring>
+
 #include "file_engine.h"
 
 namespace dynamo::file {
@@ -9,6 +11,10 @@ namespace {
 // Keys collected per index visit during a scan: bounds how long the index
 // lock is held and how much a scan buffers.
 constexpr size_t kScanBatch = 256;
+
+// The most bytes of a batch written at once: write_mu_ is held for one run,
+// so this bounds how long a batch keeps single puts waiting.
+constexpr uint64_t kRunBytes = 256 * 1024;
 
 struct iovec Iov(const void* p, size_t n) {
   return {const_cast<void*>(p), n};
@@ -101,6 +107,84 @@ Status FileEngine::Put(std::string_view key, uint64_t key_hash, std::string_view
   }
   if (hint) WakeCompactor();
   if (options_.sync == SyncPolicy::kAlways) return WaitDurable(lsn);
+  return Status::OK();
+}
+
+Status FileEngine::AppendRunLocked(const BatchItem* items, size_t count, size_t* taken) {
+  *taken = 0;
+  Status s = CheckWritable();
+  if (!s.ok()) return s;
+  auto size_of = [items](size_t i) {
+    return kHeaderSize + items[i].key.size() + items[i].value.size();
+  };
+  if (active_size_ > 0 && active_size_ + size_of(0) > options_.segment_bytes) {
+    s = RollLocked();
+    if (!s.ok()) return s;
+  }
+  // The first item always (a record larger than a segment gets one of its
+  // own, as with Put), then as many as fit in the segment and the run.
+  size_t n = 0;
+  uint64_t bytes = 0;
+  do {
+    bytes += size_of(n++);
+  } while (n < count && bytes + size_of(n) <= kRunBytes &&
+           active_size_ + bytes + size_of(n) <= options_.segment_bytes);
+  std::string buf(static_cast<size_t>(bytes), '\0');
+  char* p = buf.data();
+  for (size_t i = 0; i < n; ++i) {
+    const BatchItem& it = items[i];
+    EncodeHeader(RecordKind::kPut, it.key, it.key_hash, it.value, p);
+    p += kHeaderSize;
+    std::memcpy(p, it.key.data(), it.key.size());
+    p += it.key.size();
+    if (!it.value.empty()) std::memcpy(p, it.value.data(), it.value.size());
+    p += it.value.size();
+  }
+  s = active_->WriteAt(active_size_, buf);
+  if (!s.ok()) {
+    if (!active_->Truncate(active_size_).ok()) failed_ = true;
+    return s;
+  }
+  uint64_t offset = active_size_;
+  active_size_ += bytes;
+  appended_lsn_ += bytes;
+  std::unique_lock<std::shared_mutex> l(index_mu_);
+  for (size_t i = 0; i < n; ++i) {
+    const Location loc{active_seq_, offset, size_of(i)};
+    offset += loc.size;
+    index_.Appended(loc);
+    index_.ApplyPut(items[i].key, items[i].key_hash, loc);
+    cache_.Erase(items[i].key);
+  }
+  *taken = n;
+  return Status::OK();
+}
+
+Status FileEngine::PutBatch(const BatchItem* items, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    if (items[i].key.size() > kMaxKeyBytes || items[i].value.size() > kMaxValueBytes) {
+      return Status::InvalidArgument("file engine: key or value too large (limits " +
+                                     std::to_string(kMaxKeyBytes) + " and " +
+                                     std::to_string(kMaxValueBytes) + " bytes)");
+    }
+  }
+  uint64_t lsn = 0;
+  bool hint = false;
+  for (size_t done = 0; done < count;) {
+    std::lock_guard<std::mutex> w(write_mu_);  // one run at a time: single puts interleave
+    size_t taken = 0;
+    Status s = AppendRunLocked(items + done, count - done, &taken);
+    if (!s.ok()) {
+      if (hint) WakeCompactor();
+      return s;
+    }
+    done += taken;
+    lsn = appended_lsn_;
+    std::unique_lock<std::shared_mutex> l(index_mu_);
+    hint = index_.TakeCompactionHint() || hint;
+  }
+  if (hint) WakeCompactor();
+  if (count > 0 && options_.sync == SyncPolicy::kAlways) return WaitDurable(lsn);
   return Status::OK();
 }
 

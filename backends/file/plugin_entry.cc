@@ -6,6 +6,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <vector>
 
 #include "dynamo/backend_plugin.h"
 #include "dynamo/backend_plugin_util.h"
@@ -93,6 +94,22 @@ dynamo_backend_status Put(dynamo_backend* be, const char* key, size_t key_len, u
   });
 }
 
+dynamo_backend_status PutBatch(dynamo_backend* be, const dynamo_backend_item* items, size_t count,
+                               char** errmsg) {
+  return Guarded(errmsg, [&] {
+    if (items == nullptr && count > 0) {
+      return Report(Status::InvalidArgument("file engine: put_batch: no items"), errmsg);
+    }
+    std::vector<FileEngine::BatchItem> batch;
+    batch.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      batch.push_back({std::string_view(items[i].key, items[i].key_len), items[i].key_hash,
+                       std::string_view(items[i].value, items[i].value_len)});
+    }
+    return Report(be->engine->PutBatch(batch.data(), batch.size()), errmsg);
+  });
+}
+
 dynamo_backend_status Remove(dynamo_backend* be, const char* key, size_t key_len, char** errmsg) {
   return Guarded(
       errmsg, [&] { return Report(be->engine->Remove(std::string_view(key, key_len)), errmsg); });
@@ -137,7 +154,7 @@ const dynamo_backend_api kApi = {
     &Sync,
     &Stats,
     &FreeMem,
-    nullptr,  // put_batch: one put() each
+    &PutBatch,
     &HandleCapabilities,
     &TryGet,
 };

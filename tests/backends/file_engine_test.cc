@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "dynamo/backend.h"
+#include "dynamo/backend_plugin.h"
 #include "dynamo/no_wait.h"
 
 namespace dynamo {
@@ -343,6 +344,68 @@ TEST_F(FileEngineTest, SegmentRollOverAndReopenAcrossManySegments) {
   for (const auto& [k, v] : model) ExpectValue(*b, k, v);
   EXPECT_EQ(StatField(*b, "segments"), segs.size());
   EXPECT_EQ(StatField(*b, "keys"), model.size());
+}
+
+// put_batch (ABI 1.1) writes runs of records: a batch larger than what is
+// left of a segment rolls over between records, never splits one, and a key
+// given twice keeps its later value, after a reopen too.
+TEST_F(FileEngineTest, PutBatchRollsOverBetweenRecordsAndSurvivesReopen) {
+  std::map<std::string, std::string> model;
+  {
+    auto b = OpenOrDie({{"segment_bytes", "4096"}, {"sync", "never"}});
+    ASSERT_TRUE(b);
+    ASSERT_NE(b->plugin().api()->put_batch, nullptr);  // the engine's own, not one put each
+    std::vector<std::string> keys, values;
+    for (int i = 0; i < 700; ++i) {
+      std::string k = "batch" + std::to_string(i % 500);  // 200 keys twice
+      values.push_back(Value(k, i, 100));
+      keys.push_back(k);
+      model[k] = values.back();
+    }
+    std::vector<Backend::Item> items;
+    for (size_t i = 0; i < keys.size(); ++i)
+      items.push_back({keys[i], TestHash(keys[i]), values[i]});
+    ASSERT_TRUE(b->PutBatch(items).ok());
+    for (const auto& [k, v] : model) ExpectValue(*b, k, v);
+    ASSERT_TRUE(b->Sync().ok());
+  }
+  auto segs = Segments();
+  EXPECT_GE(segs.size(), 15u);
+  for (const auto& p : segs) EXPECT_LE(fs::file_size(p), 4096u) << p;
+  auto b = OpenOrDie({{"segment_bytes", "4096"}});
+  ASSERT_TRUE(b);
+  for (const auto& [k, v] : model) ExpectValue(*b, k, v);
+  EXPECT_EQ(StatField(*b, "keys"), model.size());
+}
+
+TEST_F(FileEngineTest, PutBatchWithAnOversizedItemStoresNothing) {
+  auto b = OpenOrDie();
+  ASSERT_TRUE(b);
+  const std::string huge_key((1u << 20) + 1, 'k');  // past the engine's key limit
+  std::vector<Backend::Item> items = {{"first", TestHash("first"), "1"},
+                                      {huge_key, TestHash(huge_key), "2"},
+                                      {"last", TestHash("last"), "3"}};
+  Status s = b->PutBatch(items);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_TRUE(b->Get("first").status().IsNotFound());
+  EXPECT_TRUE(b->Get("last").status().IsNotFound());
+  EXPECT_EQ(StatField(*b, "keys"), 0u);
+  ASSERT_TRUE(b->Put("after", TestHash("after"), "ok").ok());  // still writable
+  ExpectValue(*b, "after", "ok");
+}
+
+// A batch keeps its values out of the value cache, but never leaves an
+// older value of a key there.
+TEST_F(FileEngineTest, PutBatchReplacesAValueTheCacheHeld) {
+  auto b = OpenOrDie({{"sync", "never"}});
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(b->Put("k", TestHash("k"), "old").ok());
+  ExpectValue(*b, "k", "old");  // now cached
+  ASSERT_TRUE(b->PutBatch({{"k", TestHash("k"), "new"}}).ok());
+  ExpectValue(*b, "k", "new");
+  ASSERT_TRUE(b->PutBatch({{"k", TestHash("k"), "newer"}, {"j", TestHash("j"), "x"}}).ok());
+  ExpectValue(*b, "k", "newer");
+  ExpectValue(*b, "j", "x");
 }
 
 TEST_F(FileEngineTest, CompactionReclaimsSpaceAndKeepsLatestValues) {
