@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "dynamo/key_hash.h"
@@ -74,6 +75,51 @@ Result<SiblingSet> LocalStore::Merge(std::string_view key, const SiblingSet& inc
   }
   if (changed != nullptr) *changed = grew;
   return set;
+}
+
+Status LocalStore::MergeBatch(const std::vector<Incoming>& items) {
+  std::vector<uint64_t> hashes(items.size());
+  std::vector<std::vector<size_t>> by_stripe(stripes_.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    hashes[i] = KeyHash(items[i].key);
+    by_stripe[hashes[i] % stripes_.size()].push_back(i);
+  }
+  struct Merged {
+    size_t item;  // the key's first item
+    SiblingSet set;
+    bool grew = false;
+    std::string encoded;
+  };
+  std::vector<Merged> merged;
+  std::unordered_map<std::string_view, size_t> seen;  // key -> index in merged
+  std::vector<Backend::Item> puts;
+  for (size_t stripe = 0; stripe < by_stripe.size(); ++stripe) {
+    if (by_stripe[stripe].empty()) continue;
+    merged.clear();
+    seen.clear();
+    puts.clear();
+    std::lock_guard<std::mutex> l(stripes_[stripe]);
+    for (size_t i : by_stripe[stripe]) {
+      auto [at, fresh] = seen.try_emplace(items[i].key, merged.size());
+      if (fresh) {
+        Result<SiblingSet> now = Read(items[i].key);
+        if (!now.ok()) return now.status();
+        merged.push_back({i, std::move(now).value(), false, {}});
+      }
+      Merged& m = merged[at->second];
+      if (m.set.Merge(*items[i].set)) m.grew = true;
+    }
+    for (Merged& m : merged) {
+      if (!m.grew) continue;
+      m.encoded = m.set.Encode();
+      puts.push_back({items[m.item].key, hashes[m.item], m.encoded});
+    }
+    if (Status s = backend_->PutBatch(puts); !s.ok()) return s;
+    for (const Merged& m : merged) {
+      if (m.grew) NoteWrite(items[m.item].key, hashes[m.item], &m.set);
+    }
+  }
+  return Status::OK();
 }
 
 Status LocalStore::RemoveIfUnchanged(std::string_view key, std::string_view expected) {

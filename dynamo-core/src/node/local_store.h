@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <vector>
 
 #include "dynamo/backend.h"
 #include "dynamo/key_hash.h"
@@ -80,6 +81,16 @@ class LocalStore {
   // whether the merge added anything.
   Result<SiblingSet> Merge(std::string_view key, const SiblingSet& incoming,
                            bool* changed = nullptr);
+
+  // As Merge for each item in order (a key may come more than once), with
+  // the changed sets stored by one Backend::PutBatch per lock stripe rather
+  // than one Put each: how a partition streamed in (TRANSFER) is taken.
+  // Stops at the first failure; the items before it may have been merged.
+  struct Incoming {
+    std::string_view key;
+    const SiblingSet* set;
+  };
+  Status MergeBatch(const std::vector<Incoming>& items);
 
   // Removes key (of a handed-off partition being dropped) only if it still
   // holds exactly `expected`, the bytes that were handed off: a version
