@@ -44,7 +44,8 @@ TEST(TransferTest, AfterAJoinEveryKeyIsHeldByExactlyItsNewReplicas) {
 }
 
 // Four partitions of about 6,000 keys: a rebuild streams each in two
-// batches, both in flight, and the restarted node (a memory engine, empty)
+// batches, both in flight, two partitions at once from each source, and the
+// restarted node (a memory engine, empty)
 // ends with every key, pulled, not repaired.
 TEST(TransferTest, ARestartedEmptyReplicaPullsItsPartitionInBatches) {
   SimCluster cluster;
@@ -73,13 +74,18 @@ TEST(TransferTest, ARestartedEmptyReplicaPullsItsPartitionInBatches) {
     ASSERT_EQ(set.LiveValues()[0], "v" + std::to_string(i)) << k;
   }
   uint64_t sent = 0;
-  size_t window = 0;
+  size_t window = 0, pulls = 0;
   for (int n = 1; n <= 2; ++n) {
     sent += cluster.node(n).transfer().keys_transferred();
     window = std::max(window, cluster.node(n).transfer().max_batches_in_flight());
+    pulls = std::max(pulls, cluster.node(n).transfer().max_pulls_at_once());
   }
-  EXPECT_EQ(sent, static_cast<uint64_t>(keys));  // one stream, every key once
+  EXPECT_EQ(sent, static_cast<uint64_t>(keys));  // every key streamed once
   EXPECT_EQ(window, 2u);  // the second batch went before the first was acknowledged
+  // Four streams over two sources: a source streams the pulls it was sent
+  // at once, within its limit.
+  EXPECT_GE(pulls, 2u);
+  EXPECT_LE(pulls, Transfer::kPullsAtOnce);
 }
 
 }  // namespace

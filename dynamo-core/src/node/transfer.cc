@@ -55,20 +55,36 @@ Transfer::Transfer(NodeContext& ctx, Hooks hooks) : ctx_(ctx), hooks_(std::move(
 size_t Transfer::pending() const {
   size_t n = 0;
   for (const auto& t : queue_) n += !t->quiet || t->keys > 0;
-  if (running_ && current_ && (!current_->quiet || current_->keys > 0)) ++n;
+  for (const auto& t : running_) n += !t->quiet || t->keys > 0;
   return n;
 }
 
 std::optional<Transfer::Sending> Transfer::sending() const {
-  if (!running_ || !current_ || (current_->quiet && current_->keys == 0)) return std::nullopt;
-  Sending s;
-  s.partition = current_->partition;
-  s.to = current_->targets;
-  s.pull = current_->pull;
-  s.keys = current_->keys;
-  s.bytes = current_->bytes;
-  s.elapsed_s = std::chrono::duration<double>(ctx_.loop.Now() - current_->began).count();
-  return s;
+  for (const auto& t : running_) {
+    if (t->quiet && t->keys == 0) continue;
+    Sending s;
+    s.partition = t->partition;
+    s.to = t->targets;
+    s.pull = t->pull;
+    s.keys = t->keys;
+    s.bytes = t->bytes;
+    s.elapsed_s = std::chrono::duration<double>(ctx_.loop.Now() - t->began).count();
+    return s;
+  }
+  return std::nullopt;
+}
+
+bool Transfer::MayStart(const Task& task) const {
+  size_t pulls = 0;
+  for (const auto& t : running_) {
+    if (!t->pull && !task.pull) return false;  // one hand-off at a time
+    pulls += t->pull;
+  }
+  return !task.pull || pulls < kPullsAtOnce;
+}
+
+void Transfer::Stopped(const std::shared_ptr<Task>& task) {
+  running_.erase(std::remove(running_.begin(), running_.end(), task), running_.end());
 }
 
 void Transfer::Plan(const Ring& old_ring, const Ring& new_ring) {
@@ -121,7 +137,7 @@ void Transfer::Plan(const Ring& old_ring, const Ring& new_ring) {
 // here. Partitions with no keys cost one empty scan.
 void Transfer::PlanOrphans() {
   const Ring& ring = ctx_.cluster.ring();
-  if (ring.empty() || !queue_.empty() || running_) return;
+  if (ring.empty() || !queue_.empty() || !running_.empty()) return;
   for (uint32_t p = 0; p < ring.partitions(); ++p) {
     auto pref = ring.PreferenceList(p);
     if (Has(pref, ctx_.options.node_id)) continue;
@@ -136,8 +152,23 @@ void Transfer::PlanOrphans() {
 }
 
 void Transfer::Tick() {
-  if (running_) return;
-  if (queue_.empty()) {
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (!MayStart(**it)) {
+      ++it;
+      continue;
+    }
+    auto task = *it;
+    it = queue_.erase(it);
+    running_.push_back(task);
+    max_pulls_at_once_ = std::max<size_t>(
+        max_pulls_at_once_,
+        std::count_if(running_.begin(), running_.end(), [](const auto& t) { return t->pull; }));
+    if (!task->started) task->began = ctx_.loop.Now();
+    // Through the loop: with an inline engine a scan answers at once, and
+    // would re-enter Tick while this walks the queue.
+    ctx_.loop.Post([this, task] { ScanSlice(task); });
+  }
+  if (queue_.empty() && running_.empty()) {
     const Member* self = ctx_.cluster.Find(ctx_.options.node_id);
     if (self != nullptr && self->state == MemberState::kLeaving && !ctx_.cluster.ring().empty() &&
         !ctx_.cluster.ring().Contains(ctx_.options.node_id) &&
@@ -151,14 +182,7 @@ void Transfer::Tick() {
                 std::to_string(round_keys_) + " keys) to new or rebuilding replicas");
       round_partitions_ = round_keys_ = 0;
     }
-    return;
   }
-  auto task = queue_.front();
-  queue_.pop_front();
-  running_ = true;
-  current_ = task;
-  if (!task->started) task->began = ctx_.loop.Now();
-  ScanSlice(task);
 }
 
 // A partition moves in slices: a key-hash range is scanned whole when it
@@ -283,8 +307,7 @@ void Transfer::SliceFailed(const std::shared_ptr<Task>& task) {
   AnswerPulls(*task, Reply::Error(0, Status::Unavailable("streaming partition " +
                                                          std::to_string(task->partition) +
                                                          " failed; ask again")));
-  running_ = false;
-  current_.reset();
+  Stopped(task);
   if (!task->pull) {
     Retarget(task);
     queue_.push_back(task);
@@ -415,31 +438,48 @@ void Transfer::Finish(std::shared_ptr<Task> task) {
   log::Debug("partition " + std::to_string(task->partition) + ": " + std::to_string(task->keys) +
              " keys sent to " + std::to_string(task->targets.size()) + " replica(s)");
   AnswerPulls(*task, Reply::Ack(0));
-  running_ = false;
-  current_.reset();
+  Stopped(task);
   ctx_.loop.Post([this] { Tick(); });
 }
 
 void Transfer::ServeTransfer(std::string identity, const RequestView& req) {
-  // Decoding a batch of up to 256 sets is worker work too, not the loop's.
-  // A bad entry refuses the whole batch before anything is stored.
-  auto batch = std::make_shared<std::vector<std::pair<std::string, std::string>>>(req.batch.begin(),
-                                                                                  req.batch.end());
+  // Decoding and merging a batch (up to kBatchKeys sets) is worker work, not
+  // the loop's. A bad entry refuses the whole batch before anything is
+  // stored; the rest is merged with one engine write per lock stripe. The
+  // loop copies the batch into one buffer (a string per key and set cost
+  // the loop most of its time while a replica was rebuilt).
+  struct Batch {
+    std::string bytes;
+    std::vector<std::pair<std::string_view, std::string_view>> items;
+  };
+  auto batch = std::make_shared<Batch>();
+  size_t total = 0;
+  for (const auto& [k, v] : req.batch) total += k.size() + v.size();
+  batch->bytes.reserve(total);  // never grows again: the views stay valid
+  batch->items.reserve(req.batch.size());
+  for (const auto& [k, v] : req.batch) {
+    const size_t at = batch->bytes.size();
+    batch->bytes.append(k).append(v);
+    const std::string_view all(batch->bytes);
+    batch->items.emplace_back(all.substr(at, k.size()), all.substr(at + k.size(), v.size()));
+  }
   ctx_.loop.OnEngineBulk<Status>(
       [this, batch] {
         std::vector<SiblingSet> sets;
-        sets.reserve(batch->size());
-        for (const auto& [k, v] : *batch) {
+        sets.reserve(batch->items.size());
+        for (const auto& [k, v] : batch->items) {
           auto set = SiblingSet::Decode(v);
           if (!set.ok() || k.empty()) {
             return Status::InvalidArgument("transfer batch holds a bad entry");
           }
           sets.push_back(std::move(set).value());
         }
+        std::vector<LocalStore::Incoming> incoming;
+        incoming.reserve(sets.size());
         for (size_t i = 0; i < sets.size(); ++i) {
-          Status s = ctx_.store.Merge((*batch)[i].first, sets[i]).status();
-          if (!s.ok()) return s;
+          incoming.push_back({batch->items[i].first, &sets[i]});
         }
+        if (Status s = ctx_.store.MergeBatch(incoming); !s.ok()) return s;
         // The sender deletes its copies (hints, a handed-off slice) on our
         // ack: make ours durable first, whatever the engine's sync policy.
         return ctx_.store.backend().Sync();
@@ -447,8 +487,8 @@ void Transfer::ServeTransfer(std::string identity, const RequestView& req) {
       [this, batch, identity = std::move(identity), id = req.id](Status s) {
         last_received_ = ctx_.loop.Now();
         if (s.ok()) {
-          keys_received_ += batch->size();
-          for (const auto& [k, v] : *batch) bytes_received_ += k.size() + v.size();
+          keys_received_ += batch->items.size();
+          bytes_received_ += batch->bytes.size();
         }
         ctx_.Reply(identity, s.ok() ? Reply::Ack(id) : Reply::Error(id, s));
       });

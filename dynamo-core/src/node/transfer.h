@@ -2,9 +2,12 @@
 //
 // When ownership changes, the nodes that stop replicating a partition send
 // its keys to the nodes that start, and drop them only after every new
-// replica acknowledged them (and only if unchanged since). One partition at
+// replica acknowledged them (and only if unchanged since). One hand-off at
 // a time, in slices small enough to hold in memory, sent in batches; a
 // failed batch retries the partition later from the slice it stopped in.
+// Partitions pulled by rebuilding replicas (PULL) stream beside it, up to
+// kPullsAtOnce at a time: a rebuild's partitions are small and many, and
+// one at a time left the sender idle while each batch was merged.
 // Keys held here in partitions this node does not replicate (a hand-off cut
 // short by a crash) are swept home the same way. Also serves TRANSFER
 // batches sent here (hint deliveries, anti-entropy pushes, hand-offs).
@@ -42,8 +45,10 @@ class Transfer {
   void Plan(const Ring& old_ring, const Ring& new_ring);
   // Queues a sweep of every partition not replicated here.
   void PlanOrphans();
-  // Starts the next queued transfer unless one is running.
+  // Starts queued transfers: a hand-off unless one is running, pulls while
+  // fewer than kPullsAtOnce are.
   void Tick();
+  static constexpr size_t kPullsAtOnce = 4;
   void ServeTransfer(std::string identity, const wire::RequestView& req);
   // A rebuilding replica asks for a partition (PULL): it is streamed to it
   // ahead of queued hand-offs, and the PULL is acknowledged when every batch
@@ -61,11 +66,14 @@ class Transfer {
   uint64_t bytes_received() const { return bytes_received_; }
   // The most TRANSFER batches of one slice that were unacknowledged at once.
   size_t max_batches_in_flight() const { return max_batches_in_flight_; }
+  // The most pulls that streamed at once.
+  size_t max_pulls_at_once() const { return max_pulls_at_once_; }
   // When the last TRANSFER batch was taken (or refused).
   Loop::Clock::time_point last_received() const { return last_received_; }
   // Queued and running transfers (sweeps count once they found keys).
   size_t pending() const;
-  // The partition being sent now, if any.
+  // The partition being sent now, if any; of several, the one that began
+  // first.
   struct Sending {
     uint32_t partition = 0;
     std::vector<std::string> to;
@@ -91,14 +99,16 @@ class Transfer {
   NodeContext& ctx_;
   Hooks hooks_;
   std::deque<std::shared_ptr<Task>> queue_;
-  bool running_ = false;
-  std::shared_ptr<Task> current_;  // the one running, if any
+  std::vector<std::shared_ptr<Task>> running_;  // in the order they began
+  bool MayStart(const Task& task) const;
+  void Stopped(const std::shared_ptr<Task>& task);  // takes it out of running_
   uint64_t keys_transferred_ = 0;
   uint64_t bytes_transferred_ = 0;
   uint64_t partitions_transferred_ = 0;
   uint64_t keys_received_ = 0;
   uint64_t bytes_received_ = 0;
   size_t max_batches_in_flight_ = 0;
+  size_t max_pulls_at_once_ = 0;
   Loop::Clock::time_point last_received_{};
   uint64_t round_keys_ = 0;  // since the queue last ran dry
   uint64_t round_partitions_ = 0;
