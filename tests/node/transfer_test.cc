@@ -1,5 +1,7 @@
 // Partition transfer (paper 4.9, 6.2): after a join, every key ends up on
 // exactly the replicas of its new preference list.
+#include <map>
+
 #include "node/rebuild.h"
 #include "sim_cluster.h"
 
@@ -86,6 +88,52 @@ TEST(TransferTest, ARestartedEmptyReplicaPullsItsPartitionInBatches) {
   // at once, within its limit.
   EXPECT_GE(pulls, 2u);
   EXPECT_LE(pulls, Transfer::kPullsAtOnce);
+}
+
+// Four partitions of about 35,000 keys: each is more than a slice holds
+// (32,768), so it is halved and sent in two slices of about 17,500 keys. The sender's status
+// shows the share of the partition done growing to 1 and an ETA once some
+// is done; every key arrives once.
+TEST(TransferTest, APartitionLargerThanASliceGoesInHalvesWithItsShareAndEtaShown) {
+  SimCluster cluster;
+  cluster.defaults.partitions = 4;
+  cluster.Start(3);
+  const int keys = 140000;
+  for (int i = 0; i < keys; ++i) {
+    ASSERT_EQ(cluster.Put(1 + i % 2, "k" + std::to_string(i), "v").type, MsgType::kPutReply);
+  }
+  ASSERT_TRUE(cluster.RunUntil([&] { return !cluster.Local(3, "k139999").empty(); }, 10s));
+  cluster.Crash(3);
+  cluster.Restart(3);
+  std::map<std::pair<int, uint32_t>, double> last_done;  // (sender, partition) -> done
+  bool halfway = false, regressed = false, bad_eta = false;
+  auto rebuilt = [&] {
+    for (int n = 1; n <= 2; ++n) {
+      const auto t = cluster.node(n).transfer().sending();
+      if (!t) continue;
+      double& last = last_done[{n, t->partition}];
+      regressed = regressed || t->done < last || t->done > 1;
+      last = t->done;
+      if (t->done > 0 && t->done < 1) halfway = true;
+      bad_eta = bad_eta || (t->done > 0) != (t->eta_s >= 0);
+    }
+    return cluster.node(3).rebuild().progress().completed >= 1;
+  };
+  bool finished = false;  // looked at every virtual millisecond: RunUntil's 10 ms miss it all
+  for (auto waited = 0ms; waited < 120s && !finished; waited += 1ms) {
+    finished = rebuilt();
+    cluster.net.RunFor(1ms);
+  }
+  ASSERT_TRUE(finished);
+  EXPECT_TRUE(halfway);  // seen part-way through a partition
+  EXPECT_FALSE(regressed);
+  EXPECT_FALSE(bad_eta);  // an ETA exactly when something is done
+  uint64_t sent = 0;
+  for (int n = 1; n <= 2; ++n) sent += cluster.node(n).transfer().keys_transferred();
+  EXPECT_EQ(sent, static_cast<uint64_t>(keys));
+  for (int i = 0; i < keys; i += 97) {
+    EXPECT_FALSE(cluster.Local(3, "k" + std::to_string(i)).empty()) << i;
+  }
 }
 
 }  // namespace

@@ -130,7 +130,9 @@ Reply StatusReport::StatusReply(uint64_t id, const std::string& engine_stats) co
              {"kind", t->pull ? "pull" : "handoff"},
              {"keys", t->keys},
              {"bytes", t->bytes},
-             {"rate_bytes_per_s", t->elapsed_s > 0 ? t->bytes / t->elapsed_s : 0.0}};
+             {"rate_bytes_per_s", t->elapsed_s > 0 ? t->bytes / t->elapsed_s : 0.0},
+             {"done", t->done},
+             {"eta_s", t->eta_s >= 0 ? json(t->eta_s) : json(nullptr)}};
   } else {
     j["transfer_sending"] = nullptr;
   }

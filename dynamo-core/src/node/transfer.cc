@@ -32,6 +32,12 @@ constexpr size_t kInFlight = 2;
 constexpr size_t kSliceKeys = 32768;
 constexpr size_t kSliceBytes = 16u << 20;
 
+// The share of partition `p`'s key-hash range that `r` covers.
+double ShareOf(const HashRange& r, uint32_t p, uint32_t q) {
+  const HashRange whole = PartitionHashRange(p, q);
+  return (static_cast<double>(r.hi - r.lo) + 1) / (static_cast<double>(whole.hi - whole.lo) + 1);
+}
+
 bool Has(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
@@ -69,6 +75,11 @@ std::optional<Transfer::Sending> Transfer::sending() const {
     s.keys = t->keys;
     s.bytes = t->bytes;
     s.elapsed_s = std::chrono::duration<double>(ctx_.loop.Now() - t->began).count();
+    const double slice = t->slice_keys == 0 ? 0
+                                            : t->slice_share * static_cast<double>(t->slice_acked) /
+                                                  static_cast<double>(t->slice_keys);
+    s.done = std::min(1.0, t->done_share + slice);
+    if (s.done > 0) s.eta_s = s.elapsed_s * (1 - s.done) / s.done;
     return s;
   }
   return std::nullopt;
@@ -234,6 +245,9 @@ void Transfer::ScanSlice(std::shared_ptr<Task> task) {
           task->pending.push_back({range.lo, mid});
           return ctx_.loop.Post([this, task] { ScanSlice(task); });
         }
+        task->slice_share = ShareOf(range, task->partition, ctx_.cluster.ring().partitions());
+        task->slice_keys = slice->items.size();
+        task->slice_acked = 0;
         auto sending = std::make_shared<Slice>();
         sending->items = std::make_shared<Items>(std::move(slice->items));
         SendBatches(task, std::move(sending));
@@ -285,6 +299,7 @@ void Transfer::SendBatches(std::shared_ptr<Task> task, std::shared_ptr<Slice> sl
                        return SendBatches(task, slice);
                      }
                      task->keys += keys;
+                     task->slice_acked += keys;
                      task->bytes += bytes;
                      keys_transferred_ += keys;
                      bytes_transferred_ += bytes;
@@ -308,6 +323,8 @@ void Transfer::SliceFailed(const std::shared_ptr<Task>& task) {
                                                          std::to_string(task->partition) +
                                                          " failed; ask again")));
   Stopped(task);
+  task->slice_share = 0;  // the slice is scanned and sent again
+  task->slice_keys = task->slice_acked = 0;
   if (!task->pull) {
     Retarget(task);
     queue_.push_back(task);
@@ -426,6 +443,9 @@ void Transfer::Retarget(const std::shared_ptr<Task>& task) {
 
 void Transfer::NextSlice(const std::shared_ptr<Task>& task) {
   if (!task->pending.empty()) task->pending.pop_back();
+  task->done_share += task->slice_share;
+  task->slice_share = 0;
+  task->slice_keys = task->slice_acked = 0;
 }
 
 void Transfer::Finish(std::shared_ptr<Task> task) {

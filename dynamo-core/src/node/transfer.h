@@ -80,6 +80,12 @@ class Transfer {
     bool pull = false;  // for a rebuilding replica's PULL (else a hand-off)
     uint64_t keys = 0, bytes = 0;
     double elapsed_s = 0;
+    // How much of the partition is done (0 to 1): the share of its key-hash
+    // range in finished slices, plus the current slice's share times the
+    // part of its keys acknowledged (keys are spread evenly by their MD5).
+    double done = 0;
+    // The time left at the pace so far; below 0 while nothing is done.
+    double eta_s = -1;
   };
   std::optional<Sending> sending() const;
 
@@ -126,6 +132,12 @@ struct Transfer::Task {
   std::vector<HashRange> pending;
   uint64_t keys = 0;   // keys sent so far
   uint64_t bytes = 0;  // and their bytes (keys and encoded sets)
+  // Progress through the partition's key-hash range (Sending::done): the
+  // share of it in finished slices; the current slice's share, keys and
+  // keys acknowledged.
+  double done_share = 0;
+  double slice_share = 0;
+  size_t slice_keys = 0, slice_acked = 0;
   Loop::Clock::time_point began{};
   // This node took a new name for its dots before its first drop (and it
   // coordinates none of the partition's keys while it keeps dropping).
