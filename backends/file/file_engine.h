@@ -62,8 +62,8 @@ class FileEngine {
   // event loop.
   bool SingleKeyInline() const { return options_.sync != SyncPolicy::kAlways; }
   Status Put(std::string_view key, uint64_t key_hash, std::string_view value);
-  // As Put for each item in order, in as few writes as the segments allow
-  // (one per segment touched); nothing is written unless every item is
+  // As Put for each item in order, in runs of records written at once (a
+  // run ends at 256 KiB or at a segment's end); nothing is written unless every item is
   // within the limits. The values go to the page cache, not the value
   // cache: a batch is bulk data (a partition streamed in), and keeping it
   // would evict the keys clients read. On an error, a prefix of the items

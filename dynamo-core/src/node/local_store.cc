@@ -1,5 +1,6 @@
 #include "node/local_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <tuple>
 #include <unordered_map>
@@ -78,6 +79,10 @@ Result<SiblingSet> LocalStore::Merge(std::string_view key, const SiblingSet& inc
 }
 
 Status LocalStore::MergeBatch(const std::vector<Incoming>& items) {
+  // Keys merged under one hold of a stripe lock: a single-key write waits
+  // (on the loop, with an inline engine) for at most this many reads and
+  // one put_batch, not for a whole batch's share of the stripe.
+  constexpr size_t kKeysPerHold = 16;
   std::vector<uint64_t> hashes(items.size());
   std::vector<std::vector<size_t>> by_stripe(stripes_.size());
   for (size_t i = 0; i < items.size(); ++i) {
@@ -94,29 +99,42 @@ Status LocalStore::MergeBatch(const std::vector<Incoming>& items) {
   std::unordered_map<std::string_view, size_t> seen;  // key -> index in merged
   std::vector<Backend::Item> puts;
   for (size_t stripe = 0; stripe < by_stripe.size(); ++stripe) {
-    if (by_stripe[stripe].empty()) continue;
-    merged.clear();
-    seen.clear();
-    puts.clear();
-    std::lock_guard<std::mutex> l(stripes_[stripe]);
-    for (size_t i : by_stripe[stripe]) {
-      auto [at, fresh] = seen.try_emplace(items[i].key, merged.size());
-      if (fresh) {
-        Result<SiblingSet> now = Read(items[i].key);
-        if (!now.ok()) return now.status();
-        merged.push_back({i, std::move(now).value(), false, {}});
+    const std::vector<size_t>& mine = by_stripe[stripe];
+    for (size_t from = 0; from < mine.size(); from += kKeysPerHold) {
+      merged.clear();
+      seen.clear();
+      puts.clear();
+      std::lock_guard<std::mutex> l(stripes_[stripe]);
+      for (size_t n = from; n < std::min(mine.size(), from + kKeysPerHold); ++n) {
+        const size_t i = mine[n];
+        auto [at, fresh] = seen.try_emplace(items[i].key, merged.size());
+        if (fresh) {
+          Result<SiblingSet> now = Read(items[i].key);
+          if (!now.ok()) return now.status();
+          merged.push_back({i, std::move(now).value(), false, {}});
+        }
+        Merged& m = merged[at->second];
+        if (m.set.Merge(*items[i].set)) m.grew = true;
       }
-      Merged& m = merged[at->second];
-      if (m.set.Merge(*items[i].set)) m.grew = true;
-    }
-    for (Merged& m : merged) {
-      if (!m.grew) continue;
-      m.encoded = m.set.Encode();
-      puts.push_back({items[m.item].key, hashes[m.item], m.encoded});
-    }
-    if (Status s = backend_->PutBatch(puts); !s.ok()) return s;
-    for (const Merged& m : merged) {
-      if (m.grew) NoteWrite(items[m.item].key, hashes[m.item], &m.set);
+      for (Merged& m : merged) {
+        if (!m.grew) continue;
+        m.encoded = m.set.Encode();
+        puts.push_back({items[m.item].key, hashes[m.item], m.encoded});
+      }
+      if (Status s = backend_->PutBatch(puts); !s.ok()) {
+        // Some may have been stored: the trees must show what is, or
+        // anti-entropy would find these keys different every round (a
+        // retry that finds them stored changes nothing, and notes nothing).
+        for (const Merged& m : merged) {
+          if (!m.grew) continue;
+          Result<SiblingSet> now = Read(items[m.item].key);
+          if (now.ok() && !now->empty()) NoteWrite(items[m.item].key, hashes[m.item], &*now);
+        }
+        return s;
+      }
+      for (const Merged& m : merged) {
+        if (m.grew) NoteWrite(items[m.item].key, hashes[m.item], &m.set);
+      }
     }
   }
   return Status::OK();

@@ -83,8 +83,9 @@ class LocalStore {
                            bool* changed = nullptr);
 
   // As Merge for each item in order (a key may come more than once), with
-  // the changed sets stored by one Backend::PutBatch per lock stripe rather
-  // than one Put each: how a partition streamed in (TRANSFER) is taken.
+  // the changed sets stored by one Backend::PutBatch per hold of a lock
+  // stripe (up to 16 keys) rather than one Put each: how a partition
+  // streamed in (TRANSFER) is taken.
   // Stops at the first failure; the items before it may have been merged.
   struct Incoming {
     std::string_view key;

@@ -1,9 +1,10 @@
 // State transfer (paper 4.9 of the join, 6.2): when ownership changes, the
 // nodes that stop replicating a partition send its keys to the nodes that
 // start, and drop them only after every new replica acknowledged them (and
-// only if unchanged since). One partition at a time, in slices small
-// enough to hold in memory, sent in batches; a failed batch retries the
-// partition later from the slice it stopped in.
+// only if unchanged since). One hand-off at a time (and up to
+// kPullsAtOnce pulls beside it), in slices small enough to hold in memory,
+// sent in batches; a failed batch retries the partition later from the
+// slice it stopped in.
 #include "node/transfer.h"
 
 #include <algorithm>
@@ -66,23 +67,25 @@ size_t Transfer::pending() const {
 }
 
 std::optional<Transfer::Sending> Transfer::sending() const {
-  for (const auto& t : running_) {
-    if (t->quiet && t->keys == 0) continue;
-    Sending s;
-    s.partition = t->partition;
-    s.to = t->targets;
-    s.pull = t->pull;
-    s.keys = t->keys;
-    s.bytes = t->bytes;
-    s.elapsed_s = std::chrono::duration<double>(ctx_.loop.Now() - t->began).count();
-    const double slice = t->slice_keys == 0 ? 0
-                                            : t->slice_share * static_cast<double>(t->slice_acked) /
-                                                  static_cast<double>(t->slice_keys);
-    s.done = std::min(1.0, t->done_share + slice);
-    if (s.done > 0) s.eta_s = s.elapsed_s * (1 - s.done) / s.done;
-    return s;
+  const Task* t = nullptr;  // the one that began first (a requeued hand-off began long ago)
+  for (const auto& r : running_) {
+    if (r->quiet && r->keys == 0) continue;
+    if (t == nullptr || r->began < t->began) t = r.get();
   }
-  return std::nullopt;
+  if (t == nullptr) return std::nullopt;
+  Sending s;
+  s.partition = t->partition;
+  s.to = t->targets;
+  s.pull = t->pull;
+  s.keys = t->keys;
+  s.bytes = t->bytes;
+  s.elapsed_s = std::chrono::duration<double>(ctx_.loop.Now() - t->began).count();
+  const double slice = t->slice_keys == 0 ? 0
+                                          : t->slice_share * static_cast<double>(t->slice_acked) /
+                                                static_cast<double>(t->slice_keys);
+  s.done = std::min(1.0, t->done_share + slice);
+  if (s.done > 0) s.eta_s = s.elapsed_s * (1 - s.done) / s.done;
+  return s;
 }
 
 bool Transfer::MayStart(const Task& task) const {
@@ -199,8 +202,9 @@ void Transfer::Tick() {
 // A partition moves in slices: a key-hash range is scanned whole when it
 // holds at most kSliceKeys keys and kSliceBytes; a larger one is split in
 // halves (engines scan in no particular order, so a scan cannot resume
-// midway). Only one slice is in memory; a failure resumes at the slice it
-// stopped in; an empty or small partition is one scan.
+// midway). Each running transfer holds one slice in memory (so at most
+// 1 + kPullsAtOnce slices); a failure resumes at the slice it stopped in;
+// an empty or small partition is one scan.
 void Transfer::ScanSlice(std::shared_ptr<Task> task) {
   if (!task->started) {
     task->pending.push_back(PartitionHashRange(task->partition, ctx_.cluster.ring().partitions()));

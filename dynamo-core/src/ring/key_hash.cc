@@ -11,10 +11,14 @@ uint64_t KeyHash(std::string_view key) {
   // free one on every call. The algorithm is fetched once: OpenSSL 3 looks
   // EVP_md5() up in its providers again on every init (a twentieth of a
   // rebuilding node's time went there).
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
   static const EVP_MD* const md5 = [] {
     const EVP_MD* md = EVP_MD_fetch(nullptr, "MD5", nullptr);
     return md != nullptr ? md : EVP_md5();
   }();
+#else
+  static const EVP_MD* const md5 = EVP_md5();  // 1.1 looks nothing up
+#endif
   struct Ctx {
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     ~Ctx() { EVP_MD_CTX_free(ctx); }
