@@ -16,6 +16,14 @@ constexpr size_t kScanBatch = 256;
 // so this bounds how long a batch keeps single puts waiting.
 constexpr uint64_t kRunBytes = 256 * 1024;
 
+// A put's key and value within the record format's bounds.
+Status CheckSizes(std::string_view key, std::string_view value) {
+  if (key.size() <= kMaxKeyBytes && value.size() <= kMaxValueBytes) return Status::OK();
+  return Status::InvalidArgument("file engine: key or value too large (limits " +
+                                 std::to_string(kMaxKeyBytes) + " and " +
+                                 std::to_string(kMaxValueBytes) + " bytes)");
+}
+
 struct iovec Iov(const void* p, size_t n) {
   return {const_cast<void*>(p), n};
 }
@@ -81,11 +89,7 @@ Status FileEngine::Get(std::string_view key, std::string* record, std::string_vi
 }
 
 Status FileEngine::Put(std::string_view key, uint64_t key_hash, std::string_view value) {
-  if (key.size() > kMaxKeyBytes || value.size() > kMaxValueBytes) {
-    return Status::InvalidArgument("file engine: key or value too large (limits " +
-                                   std::to_string(kMaxKeyBytes) + " and " +
-                                   std::to_string(kMaxValueBytes) + " bytes)");
-  }
+  if (Status s = CheckSizes(key, value); !s.ok()) return s;
   char header[kHeaderSize];
   EncodeHeader(RecordKind::kPut, key, key_hash, value, header);
   struct iovec iov[3] = {Iov(header, kHeaderSize), Iov(key.data(), key.size()),
@@ -162,11 +166,7 @@ Status FileEngine::AppendRunLocked(const BatchItem* items, size_t count, size_t*
 
 Status FileEngine::PutBatch(const BatchItem* items, size_t count) {
   for (size_t i = 0; i < count; ++i) {
-    if (items[i].key.size() > kMaxKeyBytes || items[i].value.size() > kMaxValueBytes) {
-      return Status::InvalidArgument("file engine: key or value too large (limits " +
-                                     std::to_string(kMaxKeyBytes) + " and " +
-                                     std::to_string(kMaxValueBytes) + " bytes)");
-    }
+    if (Status s = CheckSizes(items[i].key, items[i].value); !s.ok()) return s;
   }
   uint64_t lsn = 0;
   bool hint = false;

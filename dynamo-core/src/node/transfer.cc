@@ -327,8 +327,7 @@ void Transfer::SliceFailed(const std::shared_ptr<Task>& task) {
                                                          std::to_string(task->partition) +
                                                          " failed; ask again")));
   Stopped(task);
-  task->slice_share = 0;  // the slice is scanned and sent again
-  task->slice_keys = task->slice_acked = 0;
+  task->EndSlice(/*finished=*/false);
   if (!task->pull) {
     Retarget(task);
     queue_.push_back(task);
@@ -447,9 +446,7 @@ void Transfer::Retarget(const std::shared_ptr<Task>& task) {
 
 void Transfer::NextSlice(const std::shared_ptr<Task>& task) {
   if (!task->pending.empty()) task->pending.pop_back();
-  task->done_share += task->slice_share;
-  task->slice_share = 0;
-  task->slice_keys = task->slice_acked = 0;
+  task->EndSlice(/*finished=*/true);
 }
 
 void Transfer::Finish(std::shared_ptr<Task> task) {

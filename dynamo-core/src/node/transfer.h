@@ -138,6 +138,13 @@ struct Transfer::Task {
   double done_share = 0;
   double slice_share = 0;
   size_t slice_keys = 0, slice_acked = 0;
+  // The current slice is over: finished (its share counts as done) or
+  // failed (it is scanned and sent again).
+  void EndSlice(bool finished) {
+    if (finished) done_share += slice_share;
+    slice_share = 0;
+    slice_keys = slice_acked = 0;
+  }
   Loop::Clock::time_point began{};
   // This node took a new name for its dots before its first drop (and it
   // coordinates none of the partition's keys while it keeps dropping).
