@@ -33,17 +33,30 @@ start() {
   "$BIN/dynamod" "${args[@]}" >>"$WORK/n$i.log" 2>&1 &
   PIDS[$i]=$!
 }
-engine_keys() {
-  "$BIN/dynamoctl" --node "$(ep "$1")" --timeout-ms 2000 --json status 2>/dev/null |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["engine"]["keys"])' 2>/dev/null ||
-    echo 0
-}
+# Debian's python3: a python3 first on PATH may be a shim (pyenv's is a
+# shell script that forks a dozen processes per call).
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=python3
+# Waits until node $1's engine holds at least $2 keys, polling its status
+# every 0.1 s from one process (a new python per poll cost the machine a
+# fifth of its CPU while it was being measured).
 wait_keys() {  # node, count, deadline s
-  local end=$((SECONDS + $3))
-  while (($(engine_keys "$1") < $2)); do
-    ((SECONDS < end)) || { echo "n$1 never reached $2 keys" >&2; exit 1; }
-    sleep 0.2
-  done
+  "$PY" - "$BIN/dynamoctl" "$(ep "$1")" "$2" "$3" <<'PY'
+import json, subprocess, sys, time
+ctl, node, want, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+end = time.monotonic() + limit
+while True:
+    r = subprocess.run([ctl, "--node", node, "--timeout-ms", "2000", "--json", "status"],
+                       capture_output=True, text=True)
+    try:
+        if json.loads(r.stdout)["engine"]["keys"] >= want:
+            break
+    except (ValueError, KeyError, TypeError):
+        pass
+    if time.monotonic() > end:
+        sys.exit("%s never reached %d keys" % (node, want))
+    time.sleep(0.1)
+PY
 }
 
 for i in 0 1 2; do start "$i"; sleep 0.3; done
@@ -65,16 +78,16 @@ t0=$(date +%s.%N)
 start 2
 wait_keys 2 "$KEYS" 1800
 t1=$(date +%s.%N)
-python3 - "$KEYS" "$t0" "$t1" <<'PY'
+"$PY" - "$KEYS" "$t0" "$t1" <<'PY'
 import sys
 keys, t0, t1 = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 print("wiped node refilled: %d keys in %.1f s (%.0f keys/s, %.1f MB/s of values)"
       % (keys, t1 - t0, keys / (t1 - t0), keys * 100 / (t1 - t0) / 1e6))
 PY
 "$BIN/dynamoctl" --node "$(ep 2)" --json status |
-  python3 -c 'import json,sys; r=json.load(sys.stdin)["rebuild"]; print("rebuild:", r)'
+  "$PY" -c 'import json,sys; r=json.load(sys.stdin)["rebuild"]; print("rebuild:", r)'
 grep -h "rebuil" "$WORK/n2.log" | tail -3 || true
 for i in 0 1 2; do
   "$BIN/dynamoctl" --node "$(ep "$i")" --json status |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["node_id"], d["anti_entropy"])'
+    "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["node_id"], d["anti_entropy"])'
 done
