@@ -129,6 +129,8 @@ class PackageContentsTest(unittest.TestCase):
         self.assertFalse([p for p in server if p.endswith(".key")], "a key pair is shipped")
         self.assertEqual(server["/etc/dynamo/dynamod.conf"][0], "-rw-r--r--")
         self.assertFalse([p for p in server if "mysql.so" in p], "the mysql engine is in dynamo")
+        for resolver in ("lww", "union"):
+            self.assertIn("/usr/lib/dynamo/plugins/resolvers/%s.so" % resolver, server)
         mysql = self.deb_files("dynamo-mysql")
         self.assertIn("/usr/lib/dynamo/plugins/mysql.so", mysql)
         client = self.deb_files("libdynamo-client0")
@@ -136,6 +138,7 @@ class PackageContentsTest(unittest.TestCase):
         self.assertFalse([p for p in client if p.endswith(".h")])
         dev = self.deb_files("libdynamo-client-dev")
         self.assertIn("/usr/include/dynamo/dynamo.h", dev)
+        self.assertIn("/usr/include/dynamo/resolver_plugin.h", dev)
         self.assertTrue([p for p in dev if p.endswith("/libdynamo-client.so")], dev)
 
     def test_deb_dependencies_come_from_the_libraries(self):

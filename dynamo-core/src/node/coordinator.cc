@@ -235,6 +235,7 @@ void Coordinator::MaybeAnswerGet(const std::shared_ptr<GetOp>& op) {
   if (op->replied) return;
   if (op->ok >= op->needed) {
     op->replied = true;
+    if (Resolve(op)) return;  // answered once the resolved value is written back
     NoteLatency(op->started.at);
     Reply r;
     r.type = MsgType::kGetReply;
@@ -250,6 +251,59 @@ void Coordinator::MaybeAnswerGet(const std::shared_ptr<GetOp>& op) {
                 Reply::Error(op->client_id, QuorumFailed("answered", op->ok, op->needed,
                                                          op->targets.size(), op->last_error)));
   }
+}
+
+// A read that found two versions or more of a key that has a resolver
+// (DESIGN.md 3.8): the resolver makes one of them, which is written back
+// with the read's context (a put, or a delete when it resolved to a
+// tombstone), so that it supersedes every version read, and the read is
+// answered with it and the write's context once the write is answered. A
+// write-back that fails still answers the resolved value, with the read's
+// context. A resolver that fails leaves the read's answer as it was (the
+// siblings); its error is logged and counted. False when the read is left
+// as it was.
+bool Coordinator::Resolve(const std::shared_ptr<GetOp>& op) {
+  const Resolver* resolver = ctx_.resolvers ? ctx_.resolvers->For(op->key) : nullptr;
+  if (resolver == nullptr || op->merged.versions().size() < 2) return false;
+  std::vector<Resolver::Sibling> siblings;
+  siblings.reserve(op->merged.versions().size());
+  for (const Version& v : op->merged.versions()) {
+    siblings.push_back({v.value, v.tombstone, v.timestamp_ms, v.dot_node});
+  }
+  auto resolved = resolver->Resolve(op->key, siblings);
+  if (!resolved.ok()) {
+    // Once per power of two: a resolver failing on every read must not
+    // drown the log.
+    const uint64_t n = ++stats_.resolver_errors;
+    if ((n & (n - 1)) == 0) {
+      log::Warn(resolved.status().message() + " (key of " + std::to_string(op->key.size()) +
+                " bytes, " + std::to_string(siblings.size()) +
+                " siblings left unresolved; failure " + std::to_string(n) + ")");
+    }
+    return false;
+  }
+  ++stats_.resolved;
+  auto result = std::make_shared<Resolver::Resolved>(std::move(resolved).value());
+  const std::string read_context = EncodeContext(op->merged.Context(), NextWriteCoordinator(*op));
+  std::string identity = ctx_.LocalCall([this, op, result, read_context](const Reply& rep) {
+    const bool written = rep.type == MsgType::kPutReply;
+    if (!written) ++stats_.write_back_failures;
+    NoteLatency(op->started.at);
+    Reply r;
+    r.type = MsgType::kGetReply;
+    r.id = op->client_id;
+    r.found = !result->tombstone;
+    if (!result->tombstone) r.values.push_back(result->value);
+    r.context = written ? rep.context : read_context;
+    ctx_.Answer(op->started, op->identity, r);
+  });
+  RequestView put;
+  put.type = result->tombstone ? MsgType::kDel : MsgType::kPut;
+  put.key = op->key;
+  put.value = result->value;
+  put.context = read_context;
+  CoordinatePut(std::move(identity), put);
+  return true;
 }
 
 // The replica that should coordinate a write following this read (paper

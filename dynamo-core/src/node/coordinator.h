@@ -49,14 +49,17 @@ class Coordinator {
     std::function<void()> on_hint_stored;
   };
   struct Stats {
-    uint64_t forwarded = 0;          // puts sent on to a replica of the key
-    uint64_t read_repairs = 0;       // stale replicas sent the reconciled set
-    uint64_t hints_sent = 0;         // copies sent to stand-ins with a hint
-    uint64_t hints_sent_early = 0;   // ... of which for a replica not answering in time
-    uint64_t forward_fallbacks = 0;  // forwarded puts sent on to another replica after
-                                     // the first did not answer within its deadline
-    uint64_t standin_reads = 0;      // reads sent to stand-ins for replicas not answering
-    uint64_t standin_answers = 0;    // ... whose answers counted toward R before the reply
+    uint64_t forwarded = 0;            // puts sent on to a replica of the key
+    uint64_t read_repairs = 0;         // stale replicas sent the reconciled set
+    uint64_t hints_sent = 0;           // copies sent to stand-ins with a hint
+    uint64_t hints_sent_early = 0;     // ... of which for a replica not answering in time
+    uint64_t forward_fallbacks = 0;    // forwarded puts sent on to another replica after
+                                       // the first did not answer within its deadline
+    uint64_t standin_reads = 0;        // reads sent to stand-ins for replicas not answering
+    uint64_t standin_answers = 0;      // ... whose answers counted toward R before the reply
+    uint64_t resolved = 0;             // reads whose siblings a resolver made one
+    uint64_t resolver_errors = 0;      // ... that a resolver failed (siblings returned)
+    uint64_t write_back_failures = 0;  // resolved values whose write-back failed
   };
 
   Coordinator(NodeContext& ctx, Hooks hooks);
@@ -99,6 +102,9 @@ class Coordinator {
   // they cannot come.
   void MaybeAnswerGet(const std::shared_ptr<GetOp>& op);
   const std::string& NextWriteCoordinator(const GetOp& op) const;
+  // Resolves a read's siblings with its key's resolver and writes the
+  // result back (DESIGN.md 3.8); false when the read is answered as it is.
+  bool Resolve(const std::shared_ptr<GetOp>& op);
   void ReadRepair(const std::shared_ptr<GetOp>& op);
   // A write from a client to a key this node is no replica of.
   void Forward(const RequestStart& started, std::string identity, const wire::RequestView& req,

@@ -13,6 +13,7 @@
 
 #include "dynamo/backend.h"
 #include "dynamo/log.h"
+#include "dynamo/resolver.h"
 #include "node/node.h"
 #include "node/options.h"
 
@@ -24,6 +25,11 @@ int CheckConfig(const dynamo::NodeOptions& o) {
   auto plugin = dynamo::BackendPlugin::Load(o.backend, o.plugin_dir);
   if (!plugin.ok()) {
     std::fprintf(stderr, "dynamod: %s\n", plugin.status().message().c_str());
+    return 1;
+  }
+  auto resolvers = dynamo::Resolvers::Load(o.resolvers, o.plugin_dir);
+  if (!resolvers.ok()) {
+    std::fprintf(stderr, "dynamod: %s\n", resolvers.status().message().c_str());
     return 1;
   }
   // The data folder must exist and be writable, or be creatable.
@@ -40,10 +46,11 @@ int CheckConfig(const dynamo::NodeOptions& o) {
                  o.data_dir.c_str(), probe.c_str());
     return 1;
   }
-  std::printf("configuration OK: node %s, listen %s, engine %s %s (%s), data folder %s%s\n",
+  std::printf("configuration OK: node %s, listen %s, engine %s %s (%s), data folder %s%s%s\n",
               o.node_id.c_str(), o.listen.c_str(), (*plugin)->name().c_str(),
               (*plugin)->version().c_str(), (*plugin)->path().c_str(), o.data_dir.c_str(),
-              probe == dir ? "" : " (to be created)");
+              probe == dir ? "" : " (to be created)",
+              resolvers->empty() ? "" : (", resolvers " + resolvers->Describe()).c_str());
   return 0;
 }
 

@@ -131,6 +131,14 @@ std::string StatusReport::MetricsText(const std::string& engine_stats) const {
           co.standin_reads);
   Counter(w, "dynamo_standin_reads_counted_total",
           "Stand-in answers that counted toward R before the reply.", co.standin_answers);
+  Counter(w, "dynamo_resolver_resolved_total",
+          "Reads whose siblings a resolver made one value (written back).", co.resolved);
+  Counter(w, "dynamo_resolver_errors_total",
+          "Reads whose resolver failed; their siblings were returned unresolved.",
+          co.resolver_errors);
+  Counter(w, "dynamo_resolver_write_back_failures_total",
+          "Resolved values whose write-back failed (the read still returned them).",
+          co.write_back_failures);
 
   // ---- membership and ring
   w.Family("dynamo_members", "gauge", "Members by state, as this node sees them.");

@@ -59,6 +59,9 @@ Status Node::OpenStores(Loop::EngineCalls* engine_calls) {
   auto plugin = BackendPlugin::Load(options_.backend, options_.plugin_dir);
   if (!plugin.ok()) return plugin.status();
   plugin_ = *plugin;
+  auto resolvers = Resolvers::Load(options_.resolvers, options_.plugin_dir);
+  if (!resolvers.ok()) return resolvers.status();
+  resolvers_ = std::move(resolvers).value();
 
   BackendOptions engine_options = options_.backend_opts;
   bool has_data_dir = false;
@@ -84,6 +87,7 @@ Status Node::OpenStores(Loop::EngineCalls* engine_calls) {
 void Node::Wire(Loop* loop) {
   loop_ = loop;
   ctx_ = std::make_unique<NodeContext>(options_, *loop_, *store_, *hints_, cluster_, detector_);
+  if (!resolvers_.empty()) ctx_->resolvers = &resolvers_;
   Coordinator::Hooks coordinator_hooks;
   coordinator_hooks.on_latency = [this](double ms) { anti_entropy_->NoteForegroundLatency(ms); };
   coordinator_hooks.on_hint_stored = [this] { handoff_->OnHintStored(); };

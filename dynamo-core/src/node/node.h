@@ -23,6 +23,7 @@
 
 #include "dynamo/failure_detector.h"
 #include "dynamo/membership.h"
+#include "dynamo/resolver.h"
 #include "dynamo/status.h"
 #include "dynamo/transport/loop.h"
 #include "dynamo/transport/message.h"
@@ -112,6 +113,7 @@ class Node : private LoopHandler {
 
   NodeOptions options_;
   std::shared_ptr<BackendPlugin> plugin_;
+  Resolvers resolvers_;  // --resolver
   std::unique_ptr<LocalStore> store_;
   std::unique_ptr<HintStore> hints_;
   std::unique_ptr<ZmqLoop> zmq_loop_;  // Start() only

@@ -9,14 +9,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "dynamo/failure_detector.h"
 #include "dynamo/key_hash.h"
 #include "dynamo/membership.h"
+#include "dynamo/resolver.h"
 #include "dynamo/transport/loop.h"
 #include "dynamo/transport/message.h"
 #include "node/background_share.h"
@@ -103,15 +106,40 @@ class NodeContext {
   // Where replies to local requesters go.
   std::function<void(const std::string& to, const wire::Reply& reply)> local_reply;
 
+  // Requests this node makes of itself (a resolver's write-back): the
+  // identity to hand the request's handler with, whose reply goes to done
+  // (once). Local identities of their own size, apart from the Redis
+  // front end's.
+  std::string LocalCall(std::function<void(const wire::Reply&)> done) {
+    const uint64_t n = next_local_call_++;
+    std::string identity(kLocalCallIdentitySize, kLocalIdentity);
+    std::memcpy(identity.data() + 2, &n, sizeof(n));
+    local_calls_.emplace(n, std::move(done));
+    return identity;
+  }
+
   // Replies to a requester; error replies are counted.
   void Reply(const std::string& to, const wire::Reply& reply) {
     if (reply.type == wire::MsgType::kError && reply.error_code != 0) ++errors;
     if (IsLocal(to)) {
+      if (to.size() == kLocalCallIdentitySize) {
+        uint64_t n;
+        std::memcpy(&n, to.data() + 2, sizeof(n));
+        auto it = local_calls_.find(n);
+        if (it == local_calls_.end()) return;
+        auto done = std::move(it->second);
+        local_calls_.erase(it);
+        done(reply);
+        return;
+      }
       if (local_reply) local_reply(to, reply);
       return;
     }
     loop.Reply(to, reply);
   }
+
+  // The resolvers of --resolver (none when empty).
+  const Resolvers* resolvers = nullptr;
 
   // Whether metrics count requests of this type: gets, puts and deletes,
   // a client's or a coordinator's.
@@ -158,6 +186,10 @@ class NodeContext {
   std::atomic<uint64_t> errors{0};     // error replies sent
   std::atomic<uint64_t> malformed{0};  // messages that could not be decoded
   std::atomic<uint64_t> refused{0};    // requests refused for their key's role
+ private:
+  static constexpr size_t kLocalCallIdentitySize = 2 + sizeof(uint64_t);
+  uint64_t next_local_call_ = 0;
+  std::unordered_map<uint64_t, std::function<void(const wire::Reply&)>> local_calls_;
 };
 
 }  // namespace dynamo

@@ -53,7 +53,9 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
      "storage engine: memory, file, mysql, or a path to a plugin .so")
     ("backend-opt", po::value<std::vector<std::string>>(),
      "KEY=VALUE passed to the engine (repeatable)")
-    ("plugin-dir", po::value(&o->plugin_dir), "where engines are looked up by name "
+    ("resolver", po::value(&o->resolvers), "resolver plugin for siblings (lww, union, or a "
+     "path to a .so); PREFIX=NAME for the keys that begin with PREFIX (repeatable)")
+    ("plugin-dir", po::value(&o->plugin_dir), "where engines (and, in its resolvers/ folder, resolvers) are looked up by name "
                                               "(default: <dynamod's dir>/../lib/dynamo/plugins)")
     ("replicas", po::value(&o->replicas)->default_value(o->replicas), "N: replicas of each key")
     ("read-quorum", po::value(&o->read_quorum)->default_value(o->read_quorum),

@@ -18,6 +18,8 @@ struct NodeOptions {
   std::string listen = "tcp://127.0.0.1:7101";
   // Nodes to contact to join a cluster. Default: none (a one-node cluster).
   std::vector<std::string> seeds;
+  // --resolver: "NAME-or-PATH" or "PREFIX=NAME-or-PATH" (DESIGN.md 3.8).
+  std::vector<std::string> resolvers;
   // Node state and the file engine's data. Default: ./data/<node_id>.
   std::string data_dir;
   // memory, file, mysql, or a path to a plugin .so. Default: file.

@@ -112,6 +112,10 @@ Reply StatusReport::StatusReply(uint64_t id, const std::string& engine_stats) co
   j["sloppy_reads"] =
       json{{"asked", coordinated.standin_reads}, {"counted", coordinated.standin_answers}};
   j["read_repairs"] = coordinated.read_repairs;
+  j["resolver"] = json{{"configured", ctx_.resolvers ? json(ctx_.resolvers->Describe()) : json()},
+                       {"resolved", coordinated.resolved},
+                       {"errors", coordinated.resolver_errors},
+                       {"write_back_failures", coordinated.write_back_failures}};
   j["keys_transferred"] = parts_.transfer->keys_transferred();
   const BackgroundShare& bg = ctx_.background;
   j["background"] = json{{"share", bg.share()},
