@@ -16,7 +16,8 @@ import unittest
 import redis
 
 from harness import (DynamoTestCase, EXIT_NOT_FOUND, LIB_DIR, TEST_PLUGIN_DIR, free_port,
-                     local_holders, run_dynamod, start_with_redis, status_of)
+                     local_holders, replicas_of, ring_of, run_dynamod, start_with_redis,
+                     status_of)
 
 EXAMPLES_DIR = os.environ.get("DYNAMO_EXAMPLES_DIR") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples")
@@ -25,9 +26,13 @@ FAILING = os.path.join(TEST_PLUGIN_DIR, "resolver_fails.so")
 CONVERGE_S = 15.0
 
 
+MAX_VALUE = 64  # --max-value-bytes: a union can outgrow it
+
+
 def resolver_args():
     return ["--resolver", "lww", "--resolver", "set/=union",
-            "--resolver", "cart/=" + CART_RESOLVER, "--resolver", "raw/=" + FAILING]
+            "--resolver", "cart/=" + CART_RESOLVER, "--resolver", "raw/=" + FAILING,
+            "--max-value-bytes", str(MAX_VALUE)]
 
 
 def load_cart_example():
@@ -119,7 +124,11 @@ class ResolverTest(DynamoTestCase):
         self.delete(self.nodes[0], "user/back", context=base)
         time.sleep(0.01)
         self.put(self.nodes[1], "user/back", "alive", context=base)
+        self.wait_local(self.nodes[2], "user/back", [b"alive"], CONVERGE_S)
+        before = self.resolved(self.nodes[2])["resolved"]
         self.assert_values(self.nodes[2], "user/back", [b"alive"])
+        # Without a resolver the read would answer the same; it resolved.
+        self.assertEqual(self.resolved(self.nodes[2])["resolved"], before + 1)
         self.wait_converged_on("user/back", [b"alive"])
 
     def test_union_merges_binary_members_through_the_redis_protocol(self):
@@ -130,10 +139,19 @@ class ResolverTest(DynamoTestCase):
         # Without a resolver GET answers -CONFLICT; with one, the union.
         self.assertEqual(client.get("set/1"), b"a\x00\nshared\n\xffb")
         self.wait_converged_on("set/1", [b"a\x00\nshared\n\xffb"])
-        # MGET reads through the resolver too.
+        # MGET reads through the resolver too. Its two reads of set/2 find
+        # the same siblings at once: the second waits for the first's
+        # write-back instead of writing the same value again (which would
+        # leave two versions of it, siblings once more).
         self.siblings("set/2", b"y\nx", b"z")
-        self.assertEqual(client.mget(["set/2", "set/none"]), [b"x\ny\nz", None])
+        before = self.resolved(self.nodes[2])["resolved"]
+        self.assertEqual(client.mget(["set/2", "set/2", "set/none"]),
+                         [b"x\ny\nz", b"x\ny\nz", None])
+        self.assertEqual(self.resolved(self.nodes[2])["resolved"], before + 1)
         self.wait_converged_on("set/2", [b"x\ny\nz"])
+        for node in self.nodes:
+            values, _ = self.get_json(node, "set/2", extra=["--local"])
+            self.assertEqual(values, [b"x\ny\nz"], node.name)
 
     def test_the_c_api_get_is_resolved_by_the_example_cart_resolver(self):
         cart = load_cart_example()
@@ -146,6 +164,18 @@ class ResolverTest(DynamoTestCase):
             values, _ = client.get(b"cart/42")
             self.assertEqual(values, [b"apple,book,pen"])
         self.wait_converged_on("cart/42", [b"apple,book,pen"])
+
+    def test_a_resolved_value_over_the_limit_leaves_the_siblings(self):
+        a, b = b"a" * 40, b"b" * 40  # their union is 81 bytes, over MAX_VALUE
+        self.siblings("set/big", a, b)
+        before = self.resolved(self.nodes[2])
+        values, _ = self.get_json(self.nodes[2], "set/big")
+        self.assertEqual(values, [a, b])
+        after = self.resolved(self.nodes[2])
+        self.assertEqual(after["errors"], before["errors"] + 1)
+        self.assertEqual(after["resolved"], before["resolved"])
+        self.assertIn("exceeds --max-value-bytes %d" % MAX_VALUE, self.nodes[2].log())
+        self.wait_converged_on("set/big", [a, b])
 
     def test_a_failing_resolver_returns_the_siblings_logs_and_counts(self):
         self.siblings("raw/1", b"x", b"y")
@@ -161,6 +191,29 @@ class ResolverTest(DynamoTestCase):
         # The node keeps serving, and other prefixes still resolve.
         self.siblings("user/after", b"1", b"2")
         self.assert_values(self.nodes[2], "user/after", [b"2"])
+
+
+class ResolverForwardTest(DynamoTestCase):
+    """N=2 on three nodes: a read coordinated by the node that holds no
+    replica of the key forwards its write-back to a replica."""
+
+    def test_a_node_that_is_no_replica_writes_back_through_a_replica(self):
+        nodes = self.start_cluster(3, extra_args=["--replicas", "2", "--resolver", "lww"])
+        ring = ring_of(nodes[0])
+        key = next("k%d" % i for i in range(1000)
+                   if nodes[2].node_id not in replicas_of("k%d" % i, ring))
+        owners = [n for n in nodes if n.node_id in replicas_of(key, ring)]
+        self.put(owners[0], key, "first")
+        time.sleep(0.01)
+        self.put(owners[1], key, "second")
+        for node in owners:
+            self.wait_local(node, key, [b"first", b"second"], CONVERGE_S)
+        self.assert_values(nodes[2], key, [b"second"])
+        self.assertEqual(status_of(nodes[2])["resolver"]["resolved"], 1)
+        self.assertGreaterEqual(status_of(nodes[2])["forwarded"], 1)
+        for node in owners:
+            self.wait_local(node, key, [b"second"], CONVERGE_S)
+        self.assertEqual(local_holders([nodes[2]], key), {})
 
 
 class ResolverStartTest(DynamoTestCase):

@@ -77,6 +77,8 @@ TEST(ResolverTest, LwwDeletesWhenTheNewestIsATombstoneAndKeepsBinaryValues) {
   auto kept = ResolveAnyOrder(*lww, {Live(binary, 300, "n0"), Tombstone(200, "n1")});
   EXPECT_FALSE(kept.tombstone);
   EXPECT_EQ(kept.value, binary);
+  // On an exact tie (time and node) the delete wins.
+  EXPECT_TRUE(ResolveAnyOrder(*lww, {Live("v", 200, "n1"), Tombstone(200, "n1")}).tombstone);
   // An empty value is a value, not a delete.
   auto empty = ResolveAnyOrder(*lww, {Live("", 300, "n0"), Live("v", 200, "n1")});
   EXPECT_FALSE(empty.tombstone);

@@ -236,15 +236,10 @@ void Coordinator::MaybeAnswerGet(const std::shared_ptr<GetOp>& op) {
   if (op->ok >= op->needed) {
     op->replied = true;
     if (Resolve(op)) return;  // answered once the resolved value is written back
-    NoteLatency(op->started.at);
-    Reply r;
-    r.type = MsgType::kGetReply;
-    r.id = op->client_id;
-    r.found = !op->merged.IsDeleted();
-    for (std::string_view v : op->merged.LiveValues()) r.values.emplace_back(v);
-    if (!op->merged.empty())
-      r.context = EncodeContext(op->merged.Context(), NextWriteCoordinator(*op));
-    ctx_.Answer(op->started, op->identity, r);
+    std::vector<std::string> values;
+    for (std::string_view v : op->merged.LiveValues()) values.emplace_back(v);
+    AnswerGet(op, !op->merged.IsDeleted(), std::move(values),
+              op->merged.empty() ? std::string() : ReadContext(*op));
   } else if (op->ok + op->outstanding < op->needed) {
     op->replied = true;
     ctx_.Answer(op->started, op->identity,
@@ -253,24 +248,70 @@ void Coordinator::MaybeAnswerGet(const std::shared_ptr<GetOp>& op) {
   }
 }
 
+void Coordinator::AnswerGet(const std::shared_ptr<GetOp>& op, bool found,
+                            std::vector<std::string> values, std::string context) {
+  NoteLatency(op->started.at);
+  Reply r;
+  r.type = MsgType::kGetReply;
+  r.id = op->client_id;
+  r.found = found;
+  r.values = std::move(values);
+  r.context = std::move(context);
+  ctx_.Answer(op->started, op->identity, r);
+}
+
+std::string Coordinator::ReadContext(const GetOp& op) const {
+  return EncodeContext(op.merged.Context(), NextWriteCoordinator(op));
+}
+
+// A resolved value being written back, and the reads waiting for it.
+struct Coordinator::WriteBack {
+  std::string key;
+  CausalContext covers;  // the read's context: every version it resolved
+  Resolver::Resolved result;
+  std::vector<std::shared_ptr<GetOp>> reads;
+  bool answered = false;
+};
+
 // A read that found two versions or more of a key that has a resolver
 // (DESIGN.md 3.8): the resolver makes one of them, which is written back
 // with the read's context (a put, or a delete when it resolved to a
 // tombstone), so that it supersedes every version read, and the read is
 // answered with it and the write's context once the write is answered. A
-// write-back that fails still answers the resolved value, with the read's
-// context. A resolver that fails leaves the read's answer as it was (the
-// siblings); its error is logged and counted. False when the read is left
-// as it was.
+// read of the same versions meanwhile waits for that write-back instead of
+// making another (two write-backs of one value would be two siblings). A
+// write-back that fails, or is not answered within the request timeout,
+// still answers the resolved value, with the read's context. A resolver
+// that fails, or whose value is over --max-value-bytes, leaves the read's
+// answer as it was (the siblings); that is logged and counted. False when
+// the read is left as it was.
 bool Coordinator::Resolve(const std::shared_ptr<GetOp>& op) {
   const Resolver* resolver = ctx_.resolvers ? ctx_.resolvers->For(op->key) : nullptr;
   if (resolver == nullptr || op->merged.versions().size() < 2) return false;
+  if (auto it = writing_back_.find(op->key); it != writing_back_.end()) {
+    const CausalContext& covers = it->second->covers;
+    if (std::all_of(op->merged.versions().begin(), op->merged.versions().end(),
+                    [&](const Version& v) { return v.CoveredBy(covers); })) {
+      it->second->reads.push_back(op);
+      return true;
+    }
+  }
+  // The node a version's write came from: its actor name without the
+  // incarnation suffix (node/incarnation.h).
   std::vector<Resolver::Sibling> siblings;
   siblings.reserve(op->merged.versions().size());
   for (const Version& v : op->merged.versions()) {
-    siblings.push_back({v.value, v.tombstone, v.timestamp_ms, v.dot_node});
+    std::string_view node = v.dot_node;
+    node = node.substr(0, std::min(node.size(), node.rfind('~')));
+    siblings.push_back({v.value, v.tombstone, v.timestamp_ms, node});
   }
   auto resolved = resolver->Resolve(op->key, siblings);
+  if (resolved.ok() && resolved->value.size() > ctx_.options.max_value_bytes) {
+    resolved = Status::InvalidArgument("resolver '" + resolver->name() + "': its value of " +
+                                       std::to_string(resolved->value.size()) +
+                                       " bytes exceeds --max-value-bytes " +
+                                       std::to_string(ctx_.options.max_value_bytes));
+  }
   if (!resolved.ok()) {
     // Once per power of two: a resolver failing on every read must not
     // drown the log.
@@ -283,27 +324,46 @@ bool Coordinator::Resolve(const std::shared_ptr<GetOp>& op) {
     return false;
   }
   ++stats_.resolved;
-  auto result = std::make_shared<Resolver::Resolved>(std::move(resolved).value());
-  const std::string read_context = EncodeContext(op->merged.Context(), NextWriteCoordinator(*op));
-  std::string identity = ctx_.LocalCall([this, op, result, read_context](const Reply& rep) {
+  auto wb = std::make_shared<WriteBack>();
+  wb->key = op->key;
+  wb->covers = op->merged.Context();
+  wb->result = std::move(resolved).value();
+  wb->reads.push_back(op);
+  writing_back_[op->key] = wb;
+  const std::string read_context = ReadContext(*op);
+  std::string identity = ctx_.LocalCall([this, wb](const Reply& rep) {
     const bool written = rep.type == MsgType::kPutReply;
     if (!written) ++stats_.write_back_failures;
-    NoteLatency(op->started.at);
-    Reply r;
-    r.type = MsgType::kGetReply;
-    r.id = op->client_id;
-    r.found = !result->tombstone;
-    if (!result->tombstone) r.values.push_back(result->value);
-    r.context = written ? rep.context : read_context;
-    ctx_.Answer(op->started, op->identity, r);
+    FinishWriteBack(wb, written ? rep.context : std::string());
   });
+  // Not answered in time (the write waits for its replicas and stand-ins):
+  // the reads get the value with their own contexts.
+  ctx_.loop.After(ctx_.RequestTimeout(), [this, wb] { FinishWriteBack(wb, std::string()); });
   RequestView put;
-  put.type = result->tombstone ? MsgType::kDel : MsgType::kPut;
-  put.key = op->key;
-  put.value = result->value;
+  put.type = wb->result.tombstone ? MsgType::kDel : MsgType::kPut;
+  put.key = wb->key;
+  put.value = wb->result.value;
   put.context = read_context;
   CoordinatePut(std::move(identity), put);
   return true;
+}
+
+// Answers the reads waiting for a write-back: with its context when it was
+// written, else each with its own read's.
+void Coordinator::FinishWriteBack(const std::shared_ptr<WriteBack>& wb,
+                                  const std::string& written_context) {
+  if (wb->answered) return;
+  wb->answered = true;
+  if (auto it = writing_back_.find(wb->key); it != writing_back_.end() && it->second == wb) {
+    writing_back_.erase(it);
+  }
+  for (const auto& op : wb->reads) {
+    std::vector<std::string> values;
+    if (!wb->result.tombstone) values.push_back(wb->result.value);
+    AnswerGet(op, !wb->result.tombstone, std::move(values),
+              written_context.empty() ? ReadContext(*op) : written_context);
+  }
+  wb->reads.clear();
 }
 
 // The replica that should coordinate a write following this read (paper

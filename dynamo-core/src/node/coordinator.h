@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "dynamo/transport/message.h"
@@ -102,9 +103,16 @@ class Coordinator {
   // they cannot come.
   void MaybeAnswerGet(const std::shared_ptr<GetOp>& op);
   const std::string& NextWriteCoordinator(const GetOp& op) const;
+  // Answers a client's get.
+  void AnswerGet(const std::shared_ptr<GetOp>& op, bool found, std::vector<std::string> values,
+                 std::string context);
+  // The context a read answers: what it merged, and the next coordinator.
+  std::string ReadContext(const GetOp& op) const;
   // Resolves a read's siblings with its key's resolver and writes the
   // result back (DESIGN.md 3.8); false when the read is answered as it is.
+  struct WriteBack;
   bool Resolve(const std::shared_ptr<GetOp>& op);
+  void FinishWriteBack(const std::shared_ptr<WriteBack>& wb, const std::string& written_context);
   void ReadRepair(const std::shared_ptr<GetOp>& op);
   // A write from a client to a key this node is no replica of.
   void Forward(const RequestStart& started, std::string identity, const wire::RequestView& req,
@@ -144,6 +152,8 @@ class Coordinator {
   Stats stats_;
   PeerLatency latency_;
   ForwardDots forward_dots_;
+  // Write-backs of resolved values in flight, by key.
+  std::unordered_map<std::string, std::shared_ptr<WriteBack>> writing_back_;
   // Dot counters of stand-in writes: above any an earlier run used.
   std::atomic<uint64_t> standin_counter_;
 };

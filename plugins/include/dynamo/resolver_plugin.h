@@ -51,8 +51,9 @@ extern "C" {
 
 /* One sibling. A tombstone (a delete) has no value (value_len 0). node and
  * timestamp_ms are those of the newest event of the version's clock: the
- * write that created it (the coordinator's node id, and its wall clock in
- * milliseconds since the epoch). The bytes are valid during the call. */
+ * write that created it (the id of the node that took the write, and that
+ * node's wall clock in milliseconds since the epoch). The bytes are valid
+ * during the call. */
 typedef struct dynamo_resolver_sibling {
   const char *value;
   size_t value_len;
