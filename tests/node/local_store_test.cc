@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <map>
 
 #include "dynamo/key_hash.h"
 
@@ -109,6 +110,97 @@ TEST_P(LocalStoreTest, MergeBatchOfNothingWritesNothing) {
   ASSERT_TRUE(
       store->backend().Scan(0, UINT64_MAX, [&](auto, auto, auto) { return !(any = true); }).ok());
   EXPECT_FALSE(any);
+}
+
+// Everything an engine holds, key -> bytes.
+std::map<std::string, std::string> Contents(Backend& b) {
+  std::map<std::string, std::string> all;
+  EXPECT_TRUE(b.Scan(0, UINT64_MAX, [&](std::string_view k, uint64_t, std::string_view v) {
+                 all.emplace(std::string(k), std::string(v));
+                 return true;
+               }).ok());
+  return all;
+}
+
+// A migration's steps (node/migration.h): writes while mirroring reach both
+// engines, the copy brings what was there before, the check mends what
+// differs, and the switch makes the new engine the store's.
+TEST_P(LocalStoreTest, MirrorCopyCheckAndSwitchLeaveTheNewEngineHoldingEverything) {
+  auto store = Open("from");
+  auto target = Open("to");  // only for its engine
+  ASSERT_TRUE(store && target);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(store->Write("before" + std::to_string(i), {}, "n1", "v", false).ok());
+  }
+  // The target engine, taken out of its store.
+  auto plugin = BackendPlugin::Load(GetParam(), DYNAMO_TEST_PLUGIN_DIR);
+  ASSERT_TRUE(plugin.ok());
+  BackendOptions opts = {{"data_dir", dir_ + "/mirror"}};
+  auto engine = Backend::Open(*plugin, opts);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  store->StartMirror(std::move(engine).value());
+  ASSERT_NE(store->mirror(), nullptr);
+
+  // Writes, merges, batches and removals while mirroring reach both.
+  ASSERT_TRUE(store->Write("during", {}, "n1", "w", false).ok());
+  SiblingSet other = VersionBy("n2", "x");
+  ASSERT_TRUE(store->Merge("before1", other).ok());
+  SiblingSet batched = VersionBy("n3", "b");
+  ASSERT_TRUE(store->MergeBatch({{"batched", &batched}}).ok());
+  auto held = store->backend().Get("before2");
+  ASSERT_TRUE(held.ok());
+  ASSERT_TRUE(store->RemoveIfUnchanged("before2", *held).ok());
+  auto mirror_now = Contents(*store->mirror());
+  EXPECT_EQ(mirror_now.size(), 3u);  // during, before1, batched; not before0
+  EXPECT_EQ(mirror_now.count("before2"), 0u);
+
+  uint64_t keys = 0, bytes = 0;
+  ASSERT_TRUE(store->CopyToMirror(0, UINT64_MAX, &keys, &bytes).ok());
+  EXPECT_EQ(keys, 301u);  // 299 left of before*, during, batched
+  EXPECT_GT(bytes, 0u);
+  EXPECT_EQ(Contents(*store->mirror()), Contents(store->backend()));
+
+  // The check finds and mends what differs: a key changed behind the
+  // store's back, one missing, one only in the mirror.
+  ASSERT_TRUE(store->mirror()->Put("before3", KeyHash("before3"), "stale").ok());
+  ASSERT_TRUE(store->mirror()->Remove("before4").ok());
+  ASSERT_TRUE(store->mirror()->Put("ghost", KeyHash("ghost"), "x").ok());
+  uint64_t compared = 0, mended = 0;
+  ASSERT_TRUE(store->CheckMirror(0, UINT64_MAX, &compared, &mended).ok());
+  EXPECT_EQ(compared, 301u);
+  EXPECT_EQ(mended, 3u);
+  EXPECT_EQ(Contents(*store->mirror()), Contents(store->backend()));
+  compared = mended = 0;
+  ASSERT_TRUE(store->CheckMirror(0, UINT64_MAX, &compared, &mended).ok());
+  EXPECT_EQ(mended, 0u);
+
+  Backend* old_engine = &store->backend();
+  Backend* new_engine = store->mirror();
+  store->SwitchToMirror();
+  EXPECT_EQ(&store->backend(), new_engine);
+  EXPECT_EQ(store->mirror(), nullptr);
+  // Writes go to the new engine only now; the old one stays open.
+  ASSERT_TRUE(store->Write("after", {}, "n1", "a", false).ok());
+  EXPECT_TRUE(new_engine->Get("after").ok());
+  EXPECT_TRUE(old_engine->Get("after").status().IsNotFound());
+  EXPECT_EQ(store->mirror_failures(), 0u);
+}
+
+TEST_P(LocalStoreTest, StopMirrorLeavesTheEngineAsItWas) {
+  auto store = Open("from");
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->Write("k", {}, "n1", "v", false).ok());
+  auto plugin = BackendPlugin::Load(GetParam(), DYNAMO_TEST_PLUGIN_DIR);
+  ASSERT_TRUE(plugin.ok());
+  auto engine = Backend::Open(*plugin, {{"data_dir", dir_ + "/mirror"}});
+  ASSERT_TRUE(engine.ok());
+  store->StartMirror(std::move(engine).value());
+  store->StopMirror();
+  EXPECT_EQ(store->mirror(), nullptr);
+  ASSERT_TRUE(store->Write("k2", {}, "n1", "v", false).ok());
+  uint64_t keys = 0, bytes = 0;
+  EXPECT_TRUE(store->CopyToMirror(0, UINT64_MAX, &keys, &bytes).IsInvalidArgument());
+  EXPECT_EQ(Contents(store->backend()).size(), 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, LocalStoreTest, ::testing::Values("memory", "file"));

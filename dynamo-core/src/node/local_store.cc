@@ -18,7 +18,7 @@ uint64_t NowMs() {
 }  // namespace
 
 Result<SiblingSet> LocalStore::Read(std::string_view key) {
-  Result<std::string> bytes = backend_->Get(key);
+  Result<std::string> bytes = backend().Get(key);
   if (!bytes.ok()) {
     if (bytes.status().IsNotFound()) return SiblingSet();
     return bytes.status();
@@ -27,7 +27,9 @@ Result<SiblingSet> LocalStore::Read(std::string_view key) {
 }
 
 Status LocalStore::Store(std::string_view key, uint64_t key_hash, const std::string& encoded) {
-  return backend_->Put(key, key_hash, encoded);
+  Status s = backend().Put(key, key_hash, encoded);
+  if (s.ok()) MirrorPut(key, key_hash, encoded);
+  return s;
 }
 
 Result<LocalStore::Written> LocalStore::Write(std::string_view key, const CausalContext& context,
@@ -121,7 +123,9 @@ Status LocalStore::MergeBatch(const std::vector<Incoming>& items) {
         m.encoded = m.set.Encode();
         puts.push_back({items[m.item].key, hashes[m.item], m.encoded});
       }
-      if (Status s = backend_->PutBatch(puts); !s.ok()) {
+      Status put = backend().PutBatch(puts);
+      if (put.ok()) MirrorPutBatch(puts);
+      if (Status s = put; !s.ok()) {
         // Some may have been stored: the trees must show what is, or
         // anti-entropy would find these keys different every round (a
         // retry that finds them stored changes nothing, and notes nothing).
@@ -143,11 +147,12 @@ Status LocalStore::MergeBatch(const std::vector<Incoming>& items) {
 Status LocalStore::RemoveIfUnchanged(std::string_view key, std::string_view expected) {
   const uint64_t h = KeyHash(key);
   std::lock_guard<std::mutex> l(StripeFor(h));
-  Result<std::string> now = backend_->Get(key);
+  Result<std::string> now = backend().Get(key);
   if (!now.ok()) return now.status().IsNotFound() ? Status::OK() : now.status();
   if (*now != expected) return Status::OK();
-  Status s = backend_->Remove(key);
+  Status s = backend().Remove(key);
   if (!s.ok() && !s.IsNotFound()) return s;
+  MirrorRemove(key);
   NoteWrite(key, h, nullptr);
   return Status::OK();
 }
@@ -188,7 +193,7 @@ Status LocalStore::BuildTree(uint32_t partition) {
   // write touched since (a write is newer than what the scan read).
   std::vector<std::tuple<std::string, uint64_t, uint64_t>> seen;
   Status scan =
-      backend_->Scan(range.lo, range.hi, [&](std::string_view k, uint64_t h, std::string_view v) {
+      backend().Scan(range.lo, range.hi, [&](std::string_view k, uint64_t h, std::string_view v) {
         auto set = SiblingSet::Decode(v);
         seen.emplace_back(std::string(k), h, set.ok() ? set->Digest() : 1);
         if (seen.size() >= 1024) {
@@ -226,6 +231,138 @@ bool LocalStore::WithTree(uint32_t partition, const std::function<void(MerkleTre
   if (it == trees_.end() || !it->second->built) return false;
   fn(it->second->tree);
   return true;
+}
+
+// ---- live engine migration
+
+void LocalStore::MirrorFailed(const Status& s) {
+  if (mirror_failures_.fetch_add(1) == 0) {
+    // The first says why; the migration gives up at its next step.
+    std::lock_guard<std::mutex> l(mirror_mu_);
+    mirror_error_ = s.ToString();
+  }
+}
+
+void LocalStore::MirrorPut(std::string_view key, uint64_t key_hash, std::string_view value) {
+  Backend* m = mirror_.load();
+  if (m == nullptr) return;
+  if (Status s = m->Put(key, key_hash, value); !s.ok()) MirrorFailed(s);
+}
+
+void LocalStore::MirrorPutBatch(const std::vector<Backend::Item>& items) {
+  Backend* m = mirror_.load();
+  if (m == nullptr || items.empty()) return;
+  if (Status s = m->PutBatch(items); !s.ok()) MirrorFailed(s);
+}
+
+void LocalStore::MirrorRemove(std::string_view key) {
+  Backend* m = mirror_.load();
+  if (m == nullptr) return;
+  if (Status s = m->Remove(key); !s.ok() && !s.IsNotFound()) MirrorFailed(s);
+}
+
+namespace {
+// Every stripe, in order (one order everywhere: no deadlock).
+template <size_t N>
+std::vector<std::unique_lock<std::mutex>> LockAll(std::array<std::mutex, N>& stripes) {
+  std::vector<std::unique_lock<std::mutex>> held;
+  held.reserve(N);
+  for (auto& m : stripes) held.emplace_back(m);
+  return held;
+}
+}  // namespace
+
+void LocalStore::StartMirror(std::unique_ptr<Backend> target) {
+  auto held = LockAll(stripes_);
+  mirror_failures_.store(0);
+  {
+    std::lock_guard<std::mutex> l(mirror_mu_);
+    mirror_error_.clear();
+  }
+  mirror_owned_ = std::move(target);
+  mirror_.store(mirror_owned_.get());
+}
+
+void LocalStore::StopMirror() {
+  std::unique_ptr<Backend> closing;
+  {
+    auto held = LockAll(stripes_);
+    mirror_.store(nullptr);
+    closing = std::move(mirror_owned_);
+  }
+  // Closed outside the locks; no write uses it once mirror_ is null and
+  // every stripe was held. Scans of the copy and the check run on the
+  // migration's own worker, which calls this only between its steps.
+}
+
+void LocalStore::SwitchToMirror() {
+  auto held = LockAll(stripes_);
+  if (!mirror_owned_) return;
+  engines_.push_back(std::move(mirror_owned_));
+  mirror_.store(nullptr);
+  backend_.store(engines_.back().get());
+}
+
+Status LocalStore::CopyToMirror(uint64_t lo, uint64_t hi, uint64_t* keys, uint64_t* bytes) {
+  Backend* m = mirror_.load();
+  if (m == nullptr) return Status::InvalidArgument("no migration is running");
+  // The keys first (a scan holds no lock), then each copied under its lock
+  // as the engine holds it then.
+  std::vector<std::pair<std::string, uint64_t>> found;
+  Status s = backend().Scan(lo, hi, [&](std::string_view k, uint64_t h, std::string_view) {
+    found.emplace_back(std::string(k), h);
+    return true;
+  });
+  if (!s.ok()) return s;
+  for (const auto& [k, h] : found) {
+    std::lock_guard<std::mutex> l(StripeFor(h));
+    Result<std::string> now = backend().Get(k);
+    if (!now.ok()) {
+      if (now.status().IsNotFound()) continue;  // removed since the scan: mirrored
+      return now.status();
+    }
+    if (Status put = m->Put(k, h, *now); !put.ok()) return put;
+    ++*keys;
+    *bytes += k.size() + now->size();
+  }
+  return Status::OK();
+}
+
+Status LocalStore::CheckMirror(uint64_t lo, uint64_t hi, uint64_t* compared, uint64_t* mended) {
+  Backend* m = mirror_.load();
+  if (m == nullptr) return Status::InvalidArgument("no migration is running");
+  // key -> (hash, digest of the value) on each side.
+  using Seen = std::unordered_map<std::string, std::pair<uint64_t, uint64_t>>;
+  auto scan = [&](Backend& b, Seen* seen) {
+    return b.Scan(lo, hi, [&](std::string_view k, uint64_t h, std::string_view v) {
+      seen->emplace(std::string(k), std::make_pair(h, KeyHash(v)));
+      return true;
+    });
+  };
+  Seen engine, mirror;
+  if (Status s = scan(backend(), &engine); !s.ok()) return s;
+  if (Status s = scan(*m, &mirror); !s.ok()) return s;
+  std::vector<std::pair<std::string, uint64_t>> differing;
+  for (const auto& [k, hv] : engine) {
+    auto it = mirror.find(k);
+    if (it == mirror.end() || it->second.second != hv.second) differing.emplace_back(k, hv.first);
+  }
+  for (const auto& [k, hv] : mirror) {
+    if (!engine.count(k)) differing.emplace_back(k, hv.first);
+  }
+  *compared += engine.size();
+  for (const auto& [k, h] : differing) {
+    std::lock_guard<std::mutex> l(StripeFor(h));
+    Result<std::string> want = backend().Get(k);
+    if (!want.ok() && !want.status().IsNotFound()) return want.status();
+    Result<std::string> got = m->Get(k);
+    if (!got.ok() && !got.status().IsNotFound()) return got.status();
+    if (want.ok() == got.ok() && (!want.ok() || *want == *got)) continue;  // a write raced the scan
+    ++*mended;
+    Status s = want.ok() ? m->Put(k, h, *want) : m->Remove(k);
+    if (!s.ok() && !s.IsNotFound()) return s;
+  }
+  return Status::OK();
 }
 
 }  // namespace dynamo

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -48,7 +49,10 @@ class ActorName {
 class LocalStore {
  public:
   LocalStore(std::unique_ptr<Backend> backend, size_t max_clock_entries)
-      : backend_(std::move(backend)), max_clock_entries_(max_clock_entries) {}
+      : max_clock_entries_(max_clock_entries) {
+    engines_.push_back(std::move(backend));
+    backend_.store(engines_.back().get());
+  }
 
   // The key's sibling set; empty when the engine holds nothing for it.
   Result<SiblingSet> Read(std::string_view key);
@@ -98,7 +102,38 @@ class LocalStore {
   // merged in since stays.
   Status RemoveIfUnchanged(std::string_view key, std::string_view expected);
 
-  Backend& backend() { return *backend_; }
+  // The engine. After SwitchToMirror, the new one; a caller still using the
+  // old one may finish (it stays open until the store is destroyed).
+  Backend& backend() { return *backend_.load(); }
+
+  // ---- live engine migration (DESIGN.md 3.10, node/migration.h)
+  //
+  // From now on every write that reaches the engine (under its key's lock)
+  // reaches `target` too. A write to the target that fails does not fail
+  // the write (the engine took it): it is counted (mirror_failures), and
+  // the migration gives up. Reads keep using the engine.
+  void StartMirror(std::unique_ptr<Backend> target);
+  // Stops mirroring and closes the target (a migration abandoned).
+  void StopMirror();
+  Backend* mirror() { return mirror_.load(); }
+  uint64_t mirror_failures() const { return mirror_failures_.load(); }
+  // Why the first mirror write since StartMirror failed ("" when none did).
+  std::string mirror_error() const {
+    std::lock_guard<std::mutex> l(mirror_mu_);
+    return mirror_error_;
+  }
+  // Copies the keys of [lo, hi] from the engine to the mirror, each read
+  // and written under its lock (a write racing the copy is mirrored after
+  // it, or was copied by it). Adds the keys and bytes copied.
+  Status CopyToMirror(uint64_t lo, uint64_t hi, uint64_t* keys, uint64_t* bytes);
+  // Compares [lo, hi] in the engine and the mirror. A key that differs
+  // (a value, or present in only one) is compared again under its lock, and
+  // when it still differs the mirror is made to hold what the engine does
+  // (counted in *mended). Adds the keys compared.
+  Status CheckMirror(uint64_t lo, uint64_t hi, uint64_t* compared, uint64_t* mended);
+  // Makes the mirror the engine, with every lock held: no write is half on
+  // one side. Mirroring stops.
+  void SwitchToMirror();
 
   // ---- anti-entropy trees (paper 4.7), one per partition this node
   // replicates, kept up to date by every Write, Merge and RemoveIfUnchanged.
@@ -126,7 +161,23 @@ class LocalStore {
   std::mutex& StripeFor(uint64_t key_hash) { return stripes_[key_hash % stripes_.size()]; }
   Status Store(std::string_view key, uint64_t key_hash, const std::string& encoded);
 
-  std::unique_ptr<Backend> backend_;
+  // Writes to the mirror, when there is one, after the engine took them
+  // (under the key's lock).
+  void MirrorPut(std::string_view key, uint64_t key_hash, std::string_view value);
+  void MirrorPutBatch(const std::vector<Backend::Item>& items);
+  void MirrorRemove(std::string_view key);
+  void MirrorFailed(const Status& s);
+
+  // Every engine this store used (the current one last but for a mirror
+  // being filled, which is mirror_); none is closed before the store is,
+  // as a worker may still be in a call to an engine switched away from.
+  std::vector<std::unique_ptr<Backend>> engines_;
+  std::atomic<Backend*> backend_{nullptr};
+  std::atomic<Backend*> mirror_{nullptr};
+  std::unique_ptr<Backend> mirror_owned_;  // guarded by holding every stripe
+  std::atomic<uint64_t> mirror_failures_{0};
+  mutable std::mutex mirror_mu_;
+  std::string mirror_error_;  // guarded by mirror_mu_
   const size_t max_clock_entries_;
   std::array<std::mutex, 64> stripes_;
 
