@@ -210,6 +210,16 @@ void Pack(mp::StringSink& buf, const RequestView& req) {
       PackHeader(pk, 4, req.type, req.id);
       PackStr(pk, req.node_id);
       break;
+    case MsgType::kAdminMigrate:
+      PackHeader(pk, 5, req.type, req.id);
+      PackStr(pk, req.endpoint);
+      pk.pack_array(static_cast<uint32_t>(req.batch.size()));
+      for (const auto& [k, v] : req.batch) {
+        pk.pack_array(2);
+        PackStr(pk, k);
+        PackStr(pk, v);
+      }
+      break;
     case MsgType::kPull:
       PackHeader(pk, 5, req.type, req.id);
       pk.pack_uint32(req.partition);
@@ -428,6 +438,29 @@ Status DecodeRequest(std::string_view frame, RequestView* out) {
     case MsgType::kAdminRemove:
       if (s = WantItems(f, 4, "ADMIN_REMOVE"); !s.ok()) return s;
       return f.Bytes(3, "node_id", &out->node_id);
+    case MsgType::kAdminMigrate: {
+      if (s = WantItems(f, 5, "ADMIN_MIGRATE"); !s.ok()) return s;
+      if (s = f.Bytes(3, "backend", &out->endpoint); !s.ok()) return s;
+      const msgpack::object& o = f.at(4);
+      if (o.type != msgpack::type::ARRAY) {
+        return Status::InvalidArgument("malformed message: field 'options' is not an array");
+      }
+      out->batch.resize(o.via.array.size);
+      for (uint32_t i = 0; i < o.via.array.size; ++i) {
+        const msgpack::object& e = o.via.array.ptr[i];
+        if (e.type != msgpack::type::ARRAY || e.via.array.size != 2) {
+          return Status::InvalidArgument("malformed message: option is not [key, value]");
+        }
+        if (s = Fields::BytesOf(e.via.array.ptr[0], "option key", &out->batch[i].first); !s.ok()) {
+          return s;
+        }
+        if (s = Fields::BytesOf(e.via.array.ptr[1], "option value", &out->batch[i].second);
+            !s.ok()) {
+          return s;
+        }
+      }
+      return Status::OK();
+    }
     case MsgType::kPull:
       if (s = WantItems(f, 5, "PULL"); !s.ok()) return s;
       if (s = Uint32(f, 3, "partition", &out->partition); !s.ok()) return s;

@@ -438,6 +438,8 @@ class Node:
         self.log_path = os.path.join(work_dir, name + ".log")
         self.proc = None
         self.starts = 0
+        # Variables added to dynamod's environment (fault injection).
+        self.env = {}
 
     @property
     def endpoint(self):
@@ -473,8 +475,9 @@ class Node:
         with open(self.log_path, "ab") as log:
             log.write(b"==== start %d: %s\n" % (self.starts, " ".join(self.argv()).encode()))
             log.flush()
+            env = dict(os.environ, **self.env) if self.env else None
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=log)
+                                         stderr=log, env=env)
 
     def start(self, wait=True, attempts=5):
         """Starts the node and (by default) waits until it answers `status`.

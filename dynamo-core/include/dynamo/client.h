@@ -117,7 +117,7 @@ class RingView {
   std::vector<std::pair<std::string, std::string>> members_;  // (node id, endpoint), sorted
   std::vector<std::vector<std::string>> lists_;               // per partition
   std::vector<std::string> endpoints_;
-  std::vector<std::string> down_;  // endpoints, sorted
+  std::vector<std::string> down_;                          // endpoints, sorted
   std::vector<std::pair<std::string, std::string>> keys_;  // (endpoint, public key), sorted
 };
 
@@ -149,6 +149,11 @@ class Client {
   Status Join(std::string_view seed_endpoint);
   Status Leave();
   Status Remove(std::string_view node_id);
+  // Starts moving the node's data into a new engine (DESIGN.md 3.10);
+  // answered once the engine opened and the copy began (status shows the
+  // rest).
+  Status Migrate(std::string_view backend,
+                 const std::vector<std::pair<std::string, std::string>>& options);
 
   const ClientCounters& counters() const { return counters_; }
   // Client mode: the ring in use (nullptr before the first pull succeeds).

@@ -419,4 +419,13 @@ Status Client::Remove(std::string_view node_id) {
   return Admin(std::move(req));
 }
 
+Status Client::Migrate(std::string_view backend,
+                       const std::vector<std::pair<std::string, std::string>>& options) {
+  wire::Request req;
+  req.type = MsgType::kAdminMigrate;
+  req.endpoint = std::string(backend);
+  req.batch = options;
+  return Admin(std::move(req));
+}
+
 }  // namespace dynamo

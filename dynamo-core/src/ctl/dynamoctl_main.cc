@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dynamo/client.h"
@@ -44,6 +46,11 @@ const char* kUsage =
     "  join SEED_ENDPOINT                      make --node join the cluster SEED belongs to\n"
     "  leave                                   make --node hand its partitions off and leave\n"
     "  remove NODE_ID                          remove a dead node from the cluster\n"
+    "  migrate --backend NAME|PATH [--backend-opt KEY=VALUE]... [--no-wait]\n"
+    "                                          move --node's data into a new engine while\n"
+    "                                          it serves, then switch to it; waits until\n"
+    "                                          it is done unless --no-wait (progress in\n"
+    "                                          status)\n"
     "  keygen [--out PREFIX]                   make a CURVE key pair: PREFIX.key (mode\n"
     "                                          0600) and PREFIX.pub; without --out, print it\n"
     "\n"
@@ -71,6 +78,9 @@ struct Args {
   std::string curve_secret_key_file, out;
   std::vector<std::string> server_public_keys;  // --server-public-key, in order
   std::vector<std::string> positional;
+  std::optional<std::string> backend;                             // migrate
+  std::vector<std::pair<std::string, std::string>> backend_opts;  // migrate
+  bool no_wait = false;                                           // migrate
 };
 
 struct UsageError {
@@ -115,6 +125,19 @@ Args Parse(int argc, char** argv) {
     if (name == "--help") {
       std::fputs(kUsage, stdout);
       std::exit(kExitOk);
+    } else if (name == "--no-wait") {
+      if (has_value) throw UsageError{name + " takes no value"};
+      a.no_wait = true;
+    } else if (name == "--backend") {
+      a.backend = need_value();
+      if (a.backend->empty()) throw UsageError{"--backend needs an engine name or a path"};
+    } else if (name == "--backend-opt") {
+      const std::string kv = need_value();
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        throw UsageError{"--backend-opt '" + kv + "' is not KEY=VALUE"};
+      }
+      a.backend_opts.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
     } else if (name == "--json" || name == "--local") {
       if (has_value) throw UsageError{name + " takes no value"};
       (name == "--json" ? a.json : a.local) = true;
@@ -247,6 +270,9 @@ int Keygen(const Args& a) {
 int Run(const Args& a) {
   if (a.positional.empty()) throw UsageError{"no command given"};
   const std::string& cmd = a.positional[0];
+  if (cmd != "migrate" && (a.backend || !a.backend_opts.empty() || a.no_wait)) {
+    throw UsageError{"option not accepted by '" + cmd + "'"};
+  }
   if (!a.out.empty() && cmd != "keygen") throw UsageError{"option not accepted by '" + cmd + "'"};
   if (cmd == "keygen") {
     Allow(a, cmd, false, false, false, false);
@@ -437,6 +463,39 @@ int Run(const Args& a) {
     Allow(a, cmd, false, false, false, false);
     dynamo::Client client(co);
     return AdminDone(a, client.Remove(a.positional[1]));
+  }
+  if (cmd == "migrate") {
+    Expect(a, cmd, 0, "--backend NAME|PATH [--backend-opt KEY=VALUE]... [--no-wait]");
+    Allow(a, cmd, false, false, false, false);
+    if (!a.backend) throw UsageError{"migrate needs --backend NAME|PATH"};
+    dynamo::Client client(co);
+    dynamo::Status s = client.Migrate(*a.backend, a.backend_opts);
+    if (!s.ok() || a.no_wait) return AdminDone(a, s);
+    // Until the node says it is over (each poll within --timeout-ms).
+    std::string last;
+    while (true) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      auto st = client.StatusJson();
+      if (!st.ok()) return AdminDone(a, st.status());
+      auto j = nlohmann::json::parse(*st, nullptr, false);
+      if (j.is_discarded() || !j.contains("migration")) {
+        return AdminDone(a, dynamo::Status::Corruption("status shows no migration"));
+      }
+      const auto& m = j["migration"];
+      const std::string state = m.value("state", "");
+      if (state == "done") break;
+      if (state == "failed" || state == "idle") {
+        return AdminDone(a, dynamo::Status::IOError("migration failed: " +
+                                                    (m["error"].is_string()
+                                                         ? m["error"].get<std::string>()
+                                                         : std::string("(no reason given)"))));
+      }
+      const std::string now = state + " " + std::to_string(m.value("partitions_copied", 0)) + "/" +
+                              std::to_string(m.value("partitions_total", 0));
+      if (!a.json && now != last) std::fprintf(stderr, "migration: %s\n", now.c_str());
+      last = now;
+    }
+    return AdminDone(a, dynamo::Status::OK());
   }
   throw UsageError{"unknown command '" + cmd + "'"};
 }

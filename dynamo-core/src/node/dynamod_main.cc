@@ -14,6 +14,7 @@
 #include "dynamo/backend.h"
 #include "dynamo/log.h"
 #include "dynamo/resolver.h"
+#include "node/migration.h"
 #include "node/node.h"
 #include "node/options.h"
 
@@ -25,6 +26,12 @@ int CheckConfig(const dynamo::NodeOptions& o) {
   auto plugin = dynamo::BackendPlugin::Load(o.backend, o.plugin_dir);
   if (!plugin.ok()) {
     std::fprintf(stderr, "dynamod: %s\n", plugin.status().message().c_str());
+    return 1;
+  }
+  // A migration's record names the engine this node must start on.
+  auto record = dynamo::RecordedEngine(o.data_dir, (*plugin)->name());
+  if (!record.ok() && !record.status().IsNotFound()) {
+    std::fprintf(stderr, "dynamod: %s\n", record.status().message().c_str());
     return 1;
   }
   auto resolvers = dynamo::Resolvers::Load(o.resolvers, o.plugin_dir);

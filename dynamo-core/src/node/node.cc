@@ -17,6 +17,7 @@
 #include "node/local_store.h"
 #include "node/membership_actor.h"
 #include "node/metrics_server.h"
+#include "node/migration.h"
 #include "node/node_context.h"
 #include "node/rebuild.h"
 #include "node/redis_front_end.h"
@@ -49,6 +50,13 @@ Node::~Node() {
   }
 }
 
+// Where an engine's calls may run (DESIGN.md 5).
+static Loop::EngineCalls EngineCallsOf(const Backend& b) {
+  return b.nonblocking()         ? Loop::EngineCalls::kAll
+         : b.single_key_inline() ? Loop::EngineCalls::kSingleKey
+                                 : Loop::EngineCalls::kWorkers;
+}
+
 Status Node::OpenStores(Loop::EngineCalls* engine_calls) {
   std::error_code ec;
   std::filesystem::create_directories(options_.data_dir, ec);
@@ -64,14 +72,24 @@ Status Node::OpenStores(Loop::EngineCalls* engine_calls) {
   resolvers_ = std::move(resolvers).value();
 
   BackendOptions engine_options = options_.backend_opts;
+  // A migration switched this node to another engine: it runs on that one,
+  // with the options it was migrated with (node/migration.h).
+  auto record = RecordedEngine(options_.data_dir, plugin_->name());
+  if (record.ok()) {
+    if (!options_.backend_opts.empty() && options_.backend_opts != record->options) {
+      log::Warn("--backend-opt ignored: the engine opens with the options " +
+                EngineRecord::PathIn(options_.data_dir) + " records (its migration's)");
+    }
+    engine_options = record->options;
+  } else if (!record.status().IsNotFound()) {
+    return record.status();
+  }
   bool has_data_dir = false;
   for (const auto& kv : engine_options) has_data_dir = has_data_dir || kv.first == "data_dir";
   if (!has_data_dir) engine_options.emplace_back("data_dir", options_.data_dir);
   auto backend = Backend::Open(plugin_, engine_options);
   if (!backend.ok()) return backend.status();
-  *engine_calls = (*backend)->nonblocking()         ? Loop::EngineCalls::kAll
-                  : (*backend)->single_key_inline() ? Loop::EngineCalls::kSingleKey
-                                                    : Loop::EngineCalls::kWorkers;
+  *engine_calls = EngineCallsOf(**backend);
   store_ = std::make_unique<LocalStore>(std::move(backend).value(), options_.max_clock_entries);
   HintStore::Options hint_options;
   hint_options.dir = options_.data_dir + "/hints";
@@ -102,6 +120,15 @@ void Node::Wire(Loop* loop) {
   transfer_hooks.on_left = [this] { membership_->MarkSelfRemoved(); };
   transfer_ = std::make_unique<Transfer>(*ctx_, std::move(transfer_hooks));
   rebuild_ = std::make_unique<Rebuild>(*ctx_, *transfer_);
+  Migration::Hooks migration_hooks;
+  migration_hooks.mode_of = [](const Backend& b) { return EngineCallsOf(b); };
+  migration_hooks.on_switched = [this](std::shared_ptr<BackendPlugin> plugin,
+                                       Loop::EngineCalls mode) {
+    plugin_ = std::move(plugin);
+    status_->SetPlugin(plugin_.get());
+    loop_->SetEngineMode(mode);
+  };
+  migration_ = std::make_unique<Migration>(*ctx_, std::move(migration_hooks));
   MembershipActor::Hooks membership_hooks;
   membership_hooks.on_ring_change = [this](const Ring& from, const Ring& to) {
     transfer_->Plan(from, to);
@@ -120,6 +147,7 @@ void Node::Wire(Loop* loop) {
   parts.anti_entropy = anti_entropy_.get();
   parts.transfer = transfer_.get();
   parts.rebuild = rebuild_.get();
+  parts.migration = migration_.get();
   status_ = std::make_unique<StatusReport>(*ctx_, parts);
 
   handoff_->LoadSnapshot();
@@ -293,6 +321,7 @@ static curve::Role RequiredRole(const RequestView& req) {
     case MsgType::kAdminJoin:
     case MsgType::kAdminLeave:
     case MsgType::kAdminRemove:
+    case MsgType::kAdminMigrate:
       return curve::Role::kAdmin;
     default:
       return curve::Role::kPeer;
@@ -430,6 +459,8 @@ void Node::Dispatch(std::string identity, const RequestView& req) {
       return membership_->ServeAdminLeave(std::move(identity), req);
     case MsgType::kAdminRemove:
       return membership_->ServeAdminRemove(std::move(identity), req);
+    case MsgType::kAdminMigrate:
+      return migration_->ServeAdminMigrate(std::move(identity), req);
     default:
       return ctx_->Reply(
           identity,

@@ -44,6 +44,7 @@ class RedisFrontEnd;
 class StatusReport;
 class Transfer;
 class Rebuild;
+class Migration;
 class ZmqLoop;
 
 class Node : private LoopHandler {
@@ -127,6 +128,7 @@ class Node : private LoopHandler {
   std::unique_ptr<AntiEntropy> anti_entropy_;
   std::unique_ptr<Transfer> transfer_;
   std::unique_ptr<Rebuild> rebuild_;
+  std::unique_ptr<Migration> migration_;
   std::unique_ptr<StatusReport> status_;
   std::unique_ptr<RedisFrontEnd> redis_;    // --redis-listen, Start() only
   std::unique_ptr<MetricsServer> metrics_;  // --metrics-listen, Start() only

@@ -7,6 +7,7 @@
 #include "node/coordinator.h"
 #include "node/handoff.h"
 #include "node/local_store.h"
+#include "node/migration.h"
 #include "node/rebuild.h"
 #include "node/transfer.h"
 
@@ -155,6 +156,20 @@ Reply StatusReport::StatusReply(uint64_t id, const std::string& engine_stats) co
                         {"rate_bytes_per_s", r.rate_bytes_per_s},
                         {"eta_s", r.eta_s},
                         {"completed", r.completed}};
+  }
+  if (parts_.migration != nullptr) {
+    const Migration::Progress m = parts_.migration->progress();
+    j["migration"] = json{{"state", Migration::StateName(m.state)},
+                          {"to", m.to},
+                          {"partitions_total", m.partitions_total},
+                          {"partitions_copied", m.partitions_copied},
+                          {"partitions_checked", m.partitions_checked},
+                          {"keys_copied", m.keys_copied},
+                          {"bytes_copied", m.bytes_copied},
+                          {"keys_checked", m.keys_checked},
+                          {"keys_mended", m.keys_mended},
+                          {"elapsed_s", m.elapsed_s},
+                          {"error", m.error.empty() ? json() : json(m.error)}};
   }
   const char* calls_on = "workers";
   if (ctx_.loop.EngineMode() == Loop::EngineCalls::kAll) calls_on = "loop";

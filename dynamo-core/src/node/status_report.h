@@ -27,6 +27,7 @@ class Coordinator;
 class Handoff;
 class Transfer;
 class Rebuild;
+class Migration;
 
 class StatusReport {
  public:
@@ -37,9 +38,13 @@ class StatusReport {
     const AntiEntropy* anti_entropy = nullptr;
     const Transfer* transfer = nullptr;
     const Rebuild* rebuild = nullptr;
+    const Migration* migration = nullptr;
   };
 
   StatusReport(NodeContext& ctx, Parts parts) : ctx_(ctx), parts_(parts) {}
+
+  // The engine is another one now (a migration switched to it).
+  void SetPlugin(const BackendPlugin* plugin) { parts_.plugin = plugin; }
 
   void ServeStatus(std::string identity, const wire::RequestView& req);
   void ServeRing(const std::string& identity, const wire::RequestView& req);

@@ -114,6 +114,9 @@ class Loop {
   //  - kAll: every call on the loop (an engine that never blocks).
   enum class EngineCalls { kWorkers, kSingleKey, kAll };
   virtual EngineCalls EngineMode() const = 0;
+  // Changes where engine calls run from now on (an engine migration);
+  // calls already running stay where they are.
+  virtual void SetEngineMode(EngineCalls mode) = 0;
   // Runs job on a worker thread (it posts its result back with Post).
   virtual void RunOnWorker(std::function<void()> job) = 0;
 

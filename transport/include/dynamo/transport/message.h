@@ -46,7 +46,10 @@ enum class MsgType : uint8_t {
   kAdminJoin = 25,    // [v, 25, id, seed_endpoint:str]
   kAdminLeave = 26,   // [v, 26, id]
   kAdminRemove = 27,  // [v, 27, id, node_id:str]
-  kBatch = 30,        // [v, 30, id, [request frame:bin, ...]]  (node to node)
+  // dynamoctl migrate: copy this node's data into a new engine, then switch
+  // to it (DESIGN.md 3.10); ACK once it started. The options go in batch.
+  kAdminMigrate = 28,  // [v, 28, id, backend:str, [[key:str, value:str], ...]]
+  kBatch = 30,         // [v, 30, id, [request frame:bin, ...]]  (node to node)
   // replies
   kGetReply = 65,         // [v, 65, id, found:bool, values:[bin...], context:bin]
   kPutReply = 66,         // [v, 66, id, context:bin]          (put and del)
@@ -85,7 +88,7 @@ struct BasicRequest {
   uint32_t quorum = 0;        // R for GET, W for PUT/DEL; 0 = the node's default
   Bytes payload;              // REPLICA_PUT: encoded siblings; GOSSIP: encoded state; TREE
   Bytes node_id;              // JOIN, ADMIN_REMOVE, PULL; REPLICA_PUT, REPLICA_GET: the hint
-  Bytes endpoint;             // JOIN, ADMIN_JOIN (the seed)
+  Bytes endpoint;             // JOIN, ADMIN_JOIN (the seed); ADMIN_MIGRATE: the backend
   uint64_t ring_version = 0;  // REPLICA_PUT: the coordinator's ring; 0 = unknown
   uint32_t partition = 0;     // PULL
   // A forwarded PUT/DEL: the new version's dot, fixed by the node that
@@ -93,7 +96,7 @@ struct BasicRequest {
   Bytes dot_node;
   uint64_t dot_counter = 0;
   uint64_t dot_timestamp_ms = 0;
-  std::vector<std::pair<Bytes, Bytes>> batch;  // TRANSFER: (key, siblings)
+  std::vector<std::pair<Bytes, Bytes>> batch;  // TRANSFER: (key, siblings); ADMIN_MIGRATE: options
   std::vector<Bytes> frames;                   // BATCH: encoded requests
 
   BasicRequest() = default;

@@ -165,6 +165,7 @@ class SimLoop final : public Loop {
   void Cancel(TimerId id) override { timers_.erase(id); }
   void Post(std::function<void()> fn) override;
   EngineCalls EngineMode() const override { return engine_calls_; }
+  void SetEngineMode(EngineCalls mode) override { engine_calls_ = mode; }
   void RunOnWorker(std::function<void()> job) override;
 
  private:

@@ -93,6 +93,7 @@ class ZmqLoop final : public Loop {
   void Cancel(TimerId id) override { timers_.erase(id); }
   void Post(std::function<void()> fn) override;
   EngineCalls EngineMode() const override { return engine_calls_; }
+  void SetEngineMode(EngineCalls mode) override { engine_calls_ = mode; }
   PeerTraffic peer_traffic() const override;
   void RunOnWorker(std::function<void()> job) override;
 

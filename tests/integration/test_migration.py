@@ -1,0 +1,195 @@
+"""Live engine migration (DESIGN.md 3.10): `dynamoctl migrate` moves a
+running node's data into another engine while a writer keeps writing, and
+the switch is recorded. Every acknowledged write must stay readable: after
+each migration, and after a kill -9 while copying or at the switch.
+"""
+
+import os
+import time
+import unittest
+
+from harness import (DynamoTestCase, EXIT_OK, MySQLTestCase, TIME_SCALE, put_all,
+                     run_dynamod, status_of, wait_until, wire_local_holders)
+
+MIGRATE_DEADLINE_MS = int(120000 * TIME_SCALE)
+
+
+def acked(writer):
+    """{key: value} of the writes the writer saw acknowledged."""
+    return dict(writer.acked)
+
+
+def unreadable(node, expected):
+    """The acknowledged writes (key, value) this node's engine does not
+    hold: the key missing, or the value not among its siblings."""
+    holders = wire_local_holders([node], list(expected))
+    return [(k, v) for k, v in expected.items()
+            if v not in holders[k].get(node.node_id, [])]
+
+
+class MigrationTestMixin:
+
+    def migrate(self, node, backend, options=(), wait=True, timeout_ms=MIGRATE_DEADLINE_MS):
+        args = ["migrate", "--backend", backend]
+        for kv in options:
+            args += ["--backend-opt", kv]
+        if not wait:
+            args.append("--no-wait")
+        return self.ctl(node, *args, timeout_ms=timeout_ms, deadline=timeout_ms / 1000.0 + 30)
+
+    def migration(self, node):
+        return status_of(node)["migration"]
+
+    def assert_all_readable(self, node, expected):
+        missing = unreadable(node, expected)
+        self.assertEqual(missing[:5], [], "%d of %d acknowledged writes not readable"
+                         % (len(missing), len(expected)))
+
+    def put_many(self, node, items):
+        ok, failed = put_all(node.endpoint, list(items.items()))
+        self.assertEqual(failed, {})
+        return ok
+
+
+class MigrationTest(MigrationTestMixin, DynamoTestCase):
+    """One file-engine node (N=1, W=1): the only copy of each key is in its
+    engine, so nothing could come back from another replica."""
+
+    def start_single(self, backend="file", extra=()):
+        return self.start_node(backend=backend, extra_args=["--replicas", "1",
+                                                            "--write-quorum", "1",
+                                                            "--read-quorum", "1"] + list(extra))
+
+    def test_file_to_file_under_a_writer_then_the_old_backend_is_refused(self):
+        node = self.start_single()
+        self.put_many(node, {"pre%d" % i: b"v%d" % i for i in range(20)})
+        writer = self.start_writer(node, prefix="mig")
+        time.sleep(0.5)
+        r = self.migrate(node, "file", ["path=" + os.path.join(self.work_dir, "file2")])
+        self.assertEqual(r.returncode, EXIT_OK, r.describe())
+        time.sleep(0.3)
+        writer.stop()
+        m = self.migration(node)
+        self.assertEqual(m["state"], "done", m)
+        self.assertGreaterEqual(m["keys_copied"], 20)
+        self.assertEqual(m["keys_mended"], 0, m)
+        self.assertEqual(status_of(node)["backend"], "file")
+        expected = acked(writer)
+        self.assertGreater(len(expected), 0)
+        expected.update({"pre%d" % i: b"v%d" % i for i in range(20)})
+        self.assert_all_readable(node, expected)
+        # The switch is recorded: restarted, the node opens the new engine.
+        node.stop()
+        node.start()
+        self.assert_all_readable(node, expected)
+        self.assertTrue(os.path.isfile(os.path.join(node.data_dir, "engine")))
+
+    def test_a_memory_backend_after_a_switch_to_file_refuses_to_start(self):
+        node = self.start_single(backend="file")
+        self.put(node, "k", "v")
+        r = self.migrate(node, "memory")
+        self.assertEqual(r.returncode, EXIT_OK, r.describe())
+        node.stop()
+        node.backend = "file"  # the old engine: the record says memory now
+        node.start(wait=False)
+        code = node.proc.wait(timeout=15 * TIME_SCALE)
+        self.assertEqual(code, 1)
+        lines = [l for l in node.log().splitlines() if "records that a migration" in l]
+        self.assertEqual(len(lines), 1, node.log()[-2000:])
+        self.assertIn("--backend memory", lines[0])
+        r = run_dynamod(["--check-config", "--backend", "file", "--data-dir", node.data_dir])
+        self.assertEqual(r.returncode, 1, r.describe())
+        self.assertOneErrorLine(r, "records that a migration moved this node to the 'memory'")
+        node.backend = "memory"
+        node.start()
+        self.assertEqual(status_of(node)["backend"], "memory")
+
+    def test_kill_at_each_step_loses_no_acknowledged_write(self):
+        # Killed before the switch is recorded, the node restarts on its old
+        # engine; killed after, on the new one. Either way with every write
+        # a writer saw acknowledged meanwhile.
+        for step, switched in (("mirror", False), ("copy", False), ("check", False),
+                               ("switch", True), ("done", True)):
+            with self.subTest(step=step):
+                node = self.start_single()
+                expected = self.put_many(node, {"%s%04d" % (step, i): b"v%d" % i
+                                                for i in range(2000)})
+                node.stop()
+                node.env = {"DYNAMO_TEST_MIGRATION_KILL_AT": step}
+                node.start()
+                writer = self.start_writer(node, prefix=step + "-w", pause=0.002)
+                time.sleep(0.2)
+                target = os.path.join(self.work_dir, step + "-target")
+                # (At "mirror" the node dies before it answers.)
+                r = self.migrate(node, "file", ["path=" + target], wait=step == "done",
+                                 timeout_ms=MIGRATE_DEADLINE_MS if step == "done" else 5000)
+                if step == "done":
+                    self.assertEqual(r.returncode, EXIT_OK, r.describe())
+                    node.kill9()
+                else:
+                    wait_until(lambda: None if not node.alive() else "running",
+                               30 * TIME_SCALE, "the node killing itself at " + step)
+                writer.stop()
+                expected.update(acked(writer))
+                node.env = {}
+                node.start()
+                self.assertEqual(os.path.exists(os.path.join(node.data_dir, "engine")),
+                                 switched)
+                self.assert_all_readable(node, expected)
+                # An abandoned target holds keys: a migration into it is
+                # refused; into a fresh one it completes.
+                if not switched and step != "mirror":
+                    r = self.migrate(node, "file", ["path=" + target])
+                    self.assertNotEqual(r.returncode, EXIT_OK, r.describe())
+                    self.assertIn("already holds keys", r.stderr)
+                r = self.migrate(node, "file", ["path=" + target + "-again"])
+                self.assertEqual(r.returncode, EXIT_OK, r.describe())
+                self.assert_all_readable(node, expected)
+                node.stop()
+
+    def test_bad_requests_are_refused_and_change_nothing(self):
+        node = self.start_single()
+        r = self.migrate(node, "nosuch")
+        self.assertNotEqual(r.returncode, EXIT_OK)
+        self.assertOneErrorLine(r, "unknown backend 'nosuch'")
+        r = self.ctl(node, "migrate")
+        self.assertEqual(r.returncode, 2, r.describe())
+        r = self.ctl(node, "get", "k", "--backend", "file")
+        self.assertEqual(r.returncode, 2, r.describe())
+        self.assertEqual(self.migration(node)["state"], "idle")
+        self.assertEqual(status_of(node)["backend"], "file")
+        self.put(node, "still", "serving")
+
+
+class MigrationMySQLTest(MigrationTestMixin, MySQLTestCase):
+
+    def test_memory_to_file_to_mysql_to_file_in_a_cluster_under_a_writer(self):
+        nodes = self.start_cluster(3, backend="memory")
+        writer = self.start_writer(nodes[0], prefix="chain")
+        time.sleep(0.5)
+        node = nodes[2]
+        table, args = self.mysql_node_args()
+        mysql_opts = [args[i + 1] for i in range(0, len(args), 2)]
+        steps = [("file", ["path=" + os.path.join(self.work_dir, "f1")]),
+                 ("mysql", mysql_opts),
+                 ("file", ["path=" + os.path.join(self.work_dir, "f2")])]
+        for backend, options in steps:
+            r = self.migrate(node, backend, options)
+            self.assertEqual(r.returncode, EXIT_OK, r.describe())
+            self.assertEqual(status_of(node)["backend"], backend)
+        writer.stop()
+        expected = acked(writer)
+        self.assertGreater(len(expected), 0)
+        # Every acknowledged write is in the migrated node's engine (N=3:
+        # each node holds every key), once the writes in flight settled.
+        wait_until(lambda: unreadable(node, expected) or None, 30 * TIME_SCALE,
+                   "every acknowledged write in the migrated engine")
+        # Restarted on its last engine (file), it still holds them.
+        node.stop()
+        node.backend = "file"
+        node.start()
+        self.assert_all_readable(node, expected)
+
+
+if __name__ == "__main__":
+    unittest.main()
