@@ -84,7 +84,7 @@ class MigrationTest(MigrationTestMixin, DynamoTestCase):
         self.assert_all_readable(node, expected)
         self.assertTrue(os.path.isfile(os.path.join(node.data_dir, "engine")))
 
-    def test_a_memory_backend_after_a_switch_to_file_refuses_to_start(self):
+    def test_after_a_switch_to_memory_the_old_file_backend_is_refused(self):
         node = self.start_single(backend="file")
         self.put(node, "k", "v")
         r = self.migrate(node, "memory")

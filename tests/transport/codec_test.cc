@@ -105,6 +105,15 @@ TEST(CodecTest, NodeAndAdminRequestsRoundTrip) {
   EXPECT_EQ(out.type, MsgType::kAdminRemove);
   EXPECT_EQ(out.node_id, "node4");
 
+  Request migrate;
+  migrate.type = MsgType::kAdminMigrate;
+  migrate.endpoint = "mysql";
+  migrate.batch = {{"host", "db3"}, {"table", "node3"}, {"password_file", ""}};
+  out = RoundTrip(migrate);
+  EXPECT_EQ(out.type, MsgType::kAdminMigrate);
+  EXPECT_EQ(out.endpoint, "mysql");
+  EXPECT_EQ(out.batch, migrate.batch);
+
   Request pull;
   pull.type = MsgType::kPull;
   pull.partition = 4095;
@@ -293,6 +302,23 @@ TEST(CodecTest, WrongFieldTypesAreInvalidArgument) {
   Status s = DecodeRequest(std::string("\x96\x01\x01\x03\x2a\x00\x00", 7), &out);
   EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
   EXPECT_EQ(out.id, 3u);
+}
+
+TEST(CodecTest, AMigrateWhoseOptionsAreNotPairsIsInvalidArgument) {
+  // [1, 28, 5, "file", [["path"]]]: an option without its value.
+  RequestView out;
+  Status s = DecodeRequest(std::string("\x95\x01\x1c\x05\xa4"
+                                       "file\x91\x91\xa4path",
+                                       16),
+                           &out);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.message().find("option is not [key, value]"), std::string::npos) << s.ToString();
+  // [1, 28, 5, "file", 7]: options not an array.
+  s = DecodeRequest(std::string("\x95\x01\x1c\x05\xa4"
+                                "file\x07",
+                                10),
+                    &out);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
 }
 
 }  // namespace

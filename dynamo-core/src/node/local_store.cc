@@ -28,7 +28,13 @@ Result<SiblingSet> LocalStore::Read(std::string_view key) {
 
 Status LocalStore::Store(std::string_view key, uint64_t key_hash, const std::string& encoded) {
   Status s = backend().Put(key, key_hash, encoded);
-  if (s.ok()) MirrorPut(key, key_hash, encoded);
+  if (s.ok()) {
+    MirrorPut(key, key_hash, encoded);
+  } else if (mirror_.load() != nullptr) {
+    // The engine may hold it anyway (a write that failed late): the mirror
+    // cannot be trusted to match; the migration gives up.
+    MirrorFailed(s);
+  }
   return s;
 }
 
@@ -124,7 +130,11 @@ Status LocalStore::MergeBatch(const std::vector<Incoming>& items) {
         puts.push_back({items[m.item].key, hashes[m.item], m.encoded});
       }
       Status put = backend().PutBatch(puts);
-      if (put.ok()) MirrorPutBatch(puts);
+      if (put.ok()) {
+        MirrorPutBatch(puts);
+      } else if (mirror_.load() != nullptr) {
+        MirrorFailed(put);  // some may be stored (see Store)
+      }
       if (Status s = put; !s.ok()) {
         // Some may have been stored: the trees must show what is, or
         // anti-entropy would find these keys different every round (a
@@ -151,7 +161,10 @@ Status LocalStore::RemoveIfUnchanged(std::string_view key, std::string_view expe
   if (!now.ok()) return now.status().IsNotFound() ? Status::OK() : now.status();
   if (*now != expected) return Status::OK();
   Status s = backend().Remove(key);
-  if (!s.ok() && !s.IsNotFound()) return s;
+  if (!s.ok() && !s.IsNotFound()) {
+    if (mirror_.load() != nullptr) MirrorFailed(s);
+    return s;
+  }
   MirrorRemove(key);
   NoteWrite(key, h, nullptr);
   return Status::OK();
@@ -295,12 +308,27 @@ void LocalStore::StopMirror() {
   // migration's own worker, which calls this only between its steps.
 }
 
-void LocalStore::SwitchToMirror() {
+Status LocalStore::SwitchToMirror(const std::function<Status()>& record) {
   auto held = LockAll(stripes_);
-  if (!mirror_owned_) return;
+  if (!mirror_owned_) return Status::InvalidArgument("no engine to switch to");
+  if (mirror_failures_.load() > 0) {
+    return Status::IOError("a write to the new engine failed: " + mirror_error());
+  }
+  if (Status s = mirror_owned_->Sync(); !s.ok()) return s;
+  if (Status s = record(); !s.ok()) return s;
   engines_.push_back(std::move(mirror_owned_));
   mirror_.store(nullptr);
   backend_.store(engines_.back().get());
+  return Status::OK();
+}
+
+Status LocalStore::Sync() {
+  if (Status s = backend().Sync(); !s.ok()) return s;
+  Backend* m = mirror_.load();
+  if (m == nullptr) return Status::OK();
+  Status s = m->Sync();
+  if (!s.ok()) MirrorFailed(s);
+  return Status::OK();  // the engine's copy is durable; the migration gives up
 }
 
 Status LocalStore::CopyToMirror(uint64_t lo, uint64_t hi, uint64_t* keys, uint64_t* bytes) {

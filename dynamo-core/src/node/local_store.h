@@ -132,8 +132,15 @@ class LocalStore {
   // (counted in *mended). Adds the keys compared.
   Status CheckMirror(uint64_t lo, uint64_t hi, uint64_t* compared, uint64_t* mended);
   // Makes the mirror the engine, with every lock held: no write is half on
-  // one side. Mirroring stops.
-  void SwitchToMirror();
+  // one side. Under the locks, and in this order: refuses if a write to the
+  // mirror failed since StartMirror, syncs the mirror (every write so far is
+  // durable there), runs `record` (the switch made durable), then switches.
+  // Mirroring stops. On an error nothing is switched.
+  Status SwitchToMirror(const std::function<Status()>& record);
+  // Makes every completed write durable: in the engine, and in the mirror
+  // while there is one (a sender deletes what it handed over once this
+  // returns, and the mirror may be the engine after a crash).
+  Status Sync();
 
   // ---- anti-entropy trees (paper 4.7), one per partition this node
   // replicates, kept up to date by every Write, Merge and RemoveIfUnchanged.

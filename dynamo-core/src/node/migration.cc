@@ -102,6 +102,8 @@ const char* Migration::StateName(State s) {
       return "switching";
     case State::kDone:
       return "done";
+    case State::kStopping:
+      return "stopping";
     case State::kFailed:
       return "failed";
   }
@@ -280,43 +282,44 @@ void Migration::Switch() {
               " keys that differed and copied them again");
   }
   const std::string path = EngineRecord::PathIn(ctx_.options.data_dir);
+  // One job, under every lock (LocalStore::SwitchToMirror): no write lands
+  // between the new engine's sync, the record and the switch.
   ctx_.loop.OnWorker<Status>(
       [this, path, bytes = record_.Encode()] {
-        Backend* target = ctx_.store.mirror();
-        if (target == nullptr) return Status::InvalidArgument("no engine to switch to");
-        if (Status s = target->Sync(); !s.ok()) return s;
-        // The options may hold a password: readable by the node's user only.
-        Status s = durable::WriteFileAtomically(path, bytes);
-        if (s.ok() && ::chmod(path.c_str(), 0600) != 0) {
-          log::Warn("cannot make " + path + " private: " + std::strerror(errno));
-        }
-        return s;
+        return ctx_.store.SwitchToMirror([&path, &bytes] {
+          Status s = durable::WriteFileAtomically(path, bytes);
+          if (!s.ok()) {
+            // It may be in place (renamed, the folder not synced): a record
+            // left behind would start the node on an engine no longer
+            // written.
+            ::unlink(path.c_str());
+            return s;
+          }
+          // The options may hold a password: readable by the node's user.
+          if (::chmod(path.c_str(), 0600) != 0) {
+            log::Warn("cannot make " + path + " private: " + std::strerror(errno));
+          }
+          // The record is written; the engine is not switched yet.
+          MaybeKillAt("switch");
+          return Status::OK();
+        });
       },
       [this, path](Status s) {
         if (!s.ok()) return Fail("switching failed: " + s.ToString());
-        // The record is written; the engine is not switched yet.
-        MaybeKillAt("switch");
-        ctx_.loop.OnWorker<bool>(
-            [this] {
-              ctx_.store.SwitchToMirror();
-              return true;
-            },
-            [this, path](bool) {
-              hooks_.on_switched(plugin_, hooks_.mode_of(ctx_.store.backend()));
-              state_ = State::kDone;
-              ended_ = ctx_.loop.Now();
-              log::Info("migrated to the " + record_.name +
-                        " engine: " + std::to_string(keys_copied_) + " keys copied, " +
-                        std::to_string(keys_checked_) + " checked; recorded in " + path +
-                        " (start this node with --backend " + record_.backend + " from now on)");
-            });
+        hooks_.on_switched(plugin_, hooks_.mode_of(ctx_.store.backend()));
+        state_ = State::kDone;
+        ended_ = ctx_.loop.Now();
+        log::Info("migrated to the " + record_.name + " engine: " + std::to_string(keys_copied_) +
+                  " keys copied, " + std::to_string(keys_checked_) + " checked; recorded in " +
+                  path + " (start this node with --backend " + record_.backend + " from now on)");
       });
 }
 
 void Migration::Fail(const std::string& why) {
-  state_ = State::kFailed;
+  // Stopping until no write reaches the abandoned engine: a new migration
+  // waits for that (running() holds).
+  state_ = State::kStopping;
   error_ = why;
-  ended_ = ctx_.loop.Now();
   log::Warn("migration to the " + record_.name + " engine failed: " + why +
             "; the node stays on its engine");
   ctx_.loop.OnWorker<bool>(
@@ -325,7 +328,11 @@ void Migration::Fail(const std::string& why) {
         return true;
       },
       // Only once no write reaches the abandoned engine.
-      [this](bool) { ctx_.loop.SetEngineMode(hooks_.mode_of(ctx_.store.backend())); });
+      [this](bool) {
+        ctx_.loop.SetEngineMode(hooks_.mode_of(ctx_.store.backend()));
+        state_ = State::kFailed;
+        ended_ = ctx_.loop.Now();
+      });
 }
 
 }  // namespace dynamo

@@ -50,7 +50,8 @@ Result<EngineRecord> RecordedEngine(const std::string& data_dir, const std::stri
 
 class Migration {
  public:
-  enum class State { kIdle, kOpening, kCopying, kChecking, kSwitching, kDone, kFailed };
+  // kStopping: failed, the new engine being let go of.
+  enum class State { kIdle, kOpening, kCopying, kChecking, kSwitching, kStopping, kDone, kFailed };
   static const char* StateName(State s);
 
   struct Hooks {

@@ -4,6 +4,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "dynamo/backend.h"
@@ -76,11 +77,19 @@ Status Node::OpenStores(Loop::EngineCalls* engine_calls) {
   // with the options it was migrated with (node/migration.h).
   auto record = RecordedEngine(options_.data_dir, plugin_->name());
   if (record.ok()) {
-    if (!options_.backend_opts.empty() && options_.backend_opts != record->options) {
-      log::Warn("--backend-opt ignored: the engine opens with the options " +
-                EngineRecord::PathIn(options_.data_dir) + " records (its migration's)");
-    }
+    // The recorded options (the path a file engine was given, say), each
+    // replaced by a --backend-opt of the same key (a rotated password, a
+    // sync policy).
     engine_options = record->options;
+    for (const auto& [k, v] : options_.backend_opts) {
+      auto it = std::find_if(engine_options.begin(), engine_options.end(),
+                             [&k = k](const auto& kv) { return kv.first == k; });
+      if (it != engine_options.end()) {
+        it->second = v;
+      } else {
+        engine_options.emplace_back(k, v);
+      }
+    }
   } else if (!record.status().IsNotFound()) {
     return record.status();
   }
@@ -278,7 +287,7 @@ Status Node::Run(int stop_fd, int reload_fd) {
   if (metrics_) metrics_->Stop();
   if (!s.ok()) return s;
   log::Info("stopping: finishing in-flight requests");
-  s = store_->backend().Sync();
+  s = store_->Sync();
   if (!s.ok()) {
     log::Error("final sync failed: " + s.ToString());
     return s;

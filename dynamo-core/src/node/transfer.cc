@@ -503,7 +503,7 @@ void Transfer::ServeTransfer(std::string identity, const RequestView& req) {
         if (Status s = ctx_.store.MergeBatch(incoming); !s.ok()) return s;
         // The sender deletes its copies (hints, a handed-off slice) on our
         // ack: make ours durable first, whatever the engine's sync policy.
-        return ctx_.store.backend().Sync();
+        return ctx_.store.Sync();
       },
       [this, batch, identity = std::move(identity), id = req.id](Status s) {
         last_received_ = ctx_.loop.Now();
