@@ -1,18 +1,13 @@
 #include "dynamo/backend.h"
 
 #include <dlfcn.h>
-#include <sys/stat.h>
 
 #include "dynamo/backend_plugin.h"
 #include "dynamo/no_wait.h"
+#include "plugin_file.h"
 
 namespace dynamo {
 namespace {
-
-bool IsRegularFile(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
 
 // The 1.0 block is the least a table may hold; later blocks are optional.
 constexpr size_t kRequiredTableSize = DYNAMO_BACKEND_API_SIZE_1_0;
@@ -29,24 +24,9 @@ constexpr bool Holds(uint32_t struct_size, size_t offset, size_t size) {
 Result<std::shared_ptr<BackendPlugin>> BackendPlugin::Load(const std::string& name_or_path,
                                                            const std::string& plugin_dir) {
   std::string path;
-  if (name_or_path.empty()) return Status::InvalidArgument("empty backend name");
-  if (name_or_path.find('/') != std::string::npos) {
-    path = name_or_path;
-    if (!IsRegularFile(path)) {
-      return Status::InvalidArgument("backend plugin " + path + " does not exist");
-    }
-  } else {
-    path = plugin_dir + "/" + name_or_path + ".so";
-    if (!IsRegularFile(path)) {
-      return Status::InvalidArgument("unknown backend '" + name_or_path + "': no plugin " + path +
-                                     " (see --plugin-dir)");
-    }
-  }
-  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (handle == nullptr) {
-    const char* why = ::dlerror();
-    return Status::InvalidArgument("cannot load backend plugin " + path + ": " +
-                                   (why ? why : "unknown dlopen error"));
+  void* handle = nullptr;
+  if (Status s = OpenPluginFile(name_or_path, plugin_dir, "backend", &path, &handle); !s.ok()) {
+    return s;
   }
   auto fail = [&](const std::string& why) -> Status {
     ::dlclose(handle);

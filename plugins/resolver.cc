@@ -1,21 +1,16 @@
 #include "dynamo/resolver.h"
 
 #include <dlfcn.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <map>
 
 #include "dynamo/resolver_plugin.h"
+#include "plugin_file.h"
 
 namespace dynamo {
 namespace {
-
-bool IsRegularFile(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
 
 constexpr size_t kRequiredTableSize =
     offsetof(dynamo_resolver_api, free_mem) + sizeof(dynamo_resolver_api::free_mem);
@@ -24,25 +19,12 @@ constexpr size_t kRequiredTableSize =
 
 Result<std::shared_ptr<Resolver>> Resolver::Load(const std::string& name_or_path,
                                                  const std::string& plugin_dir) {
-  if (name_or_path.empty()) return Status::InvalidArgument("empty resolver name");
   std::string path;
-  if (name_or_path.find('/') != std::string::npos) {
-    path = name_or_path;
-    if (!IsRegularFile(path)) {
-      return Status::InvalidArgument("resolver plugin " + path + " does not exist");
-    }
-  } else {
-    path = plugin_dir + "/resolvers/" + name_or_path + ".so";
-    if (!IsRegularFile(path)) {
-      return Status::InvalidArgument("unknown resolver '" + name_or_path + "': no plugin " + path +
-                                     " (see --plugin-dir)");
-    }
-  }
-  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (handle == nullptr) {
-    const char* why = ::dlerror();
-    return Status::InvalidArgument("cannot load resolver plugin " + path + ": " +
-                                   (why ? why : "unknown dlopen error"));
+  void* handle = nullptr;
+  if (Status s =
+          OpenPluginFile(name_or_path, plugin_dir + "/resolvers", "resolver", &path, &handle);
+      !s.ok()) {
+    return s;
   }
   auto fail = [&](const std::string& why) -> Status {
     ::dlclose(handle);

@@ -106,6 +106,31 @@ Status ReadFrames(const msgpack::object& o, std::vector<std::string_view>* out) 
   return Status::OK();
 }
 
+// An array of two-item arrays (TRANSFER's [key, siblings], ADMIN_MIGRATE's
+// [key, value]); names are the field, the pair and its two items as the
+// refusals say them.
+Status ReadPairs(const msgpack::object& o, const char* field, const char* pair, const char* first,
+                 const char* second,
+                 std::vector<std::pair<std::string_view, std::string_view>>* out) {
+  if (o.type != msgpack::type::ARRAY) {
+    return Status::InvalidArgument(std::string("malformed message: field '") + field +
+                                   "' is not an array");
+  }
+  out->resize(o.via.array.size);
+  for (uint32_t i = 0; i < o.via.array.size; ++i) {
+    const msgpack::object& e = o.via.array.ptr[i];
+    if (e.type != msgpack::type::ARRAY || e.via.array.size != 2) {
+      return Status::InvalidArgument(std::string("malformed message: ") + pair + " is not [" +
+                                     first + ", " + second + "]");
+    }
+    if (Status s = Fields::BytesOf(e.via.array.ptr[0], first, &(*out)[i].first); !s.ok()) return s;
+    if (Status s = Fields::BytesOf(e.via.array.ptr[1], second, &(*out)[i].second); !s.ok()) {
+      return s;
+    }
+  }
+  return Status::OK();
+}
+
 Status WantItems(const Fields& f, size_t n, const char* what) {
   if (f.size() != n) {
     return Status::InvalidArgument(std::string("malformed message: ") + what + " has " +
@@ -441,25 +466,7 @@ Status DecodeRequest(std::string_view frame, RequestView* out) {
     case MsgType::kAdminMigrate: {
       if (s = WantItems(f, 5, "ADMIN_MIGRATE"); !s.ok()) return s;
       if (s = f.Bytes(3, "backend", &out->endpoint); !s.ok()) return s;
-      const msgpack::object& o = f.at(4);
-      if (o.type != msgpack::type::ARRAY) {
-        return Status::InvalidArgument("malformed message: field 'options' is not an array");
-      }
-      out->batch.resize(o.via.array.size);
-      for (uint32_t i = 0; i < o.via.array.size; ++i) {
-        const msgpack::object& e = o.via.array.ptr[i];
-        if (e.type != msgpack::type::ARRAY || e.via.array.size != 2) {
-          return Status::InvalidArgument("malformed message: option is not [key, value]");
-        }
-        if (s = Fields::BytesOf(e.via.array.ptr[0], "option key", &out->batch[i].first); !s.ok()) {
-          return s;
-        }
-        if (s = Fields::BytesOf(e.via.array.ptr[1], "option value", &out->batch[i].second);
-            !s.ok()) {
-          return s;
-        }
-      }
-      return Status::OK();
+      return ReadPairs(f.at(4), "options", "option", "key", "value", &out->batch);
     }
     case MsgType::kPull:
       if (s = WantItems(f, 5, "PULL"); !s.ok()) return s;
@@ -474,24 +481,7 @@ Status DecodeRequest(std::string_view frame, RequestView* out) {
       return ReadFrames(f.at(3), &out->frames);
     case MsgType::kTransfer: {
       if (s = WantItems(f, 4, "TRANSFER"); !s.ok()) return s;
-      const msgpack::object& b = f.at(3);
-      if (b.type != msgpack::type::ARRAY) {
-        return Status::InvalidArgument("malformed message: field 'batch' is not an array");
-      }
-      out->batch.resize(b.via.array.size);
-      for (uint32_t i = 0; i < b.via.array.size; ++i) {
-        const msgpack::object& e = b.via.array.ptr[i];
-        if (e.type != msgpack::type::ARRAY || e.via.array.size != 2) {
-          return Status::InvalidArgument("malformed message: batch entry is not [key, siblings]");
-        }
-        if (s = Fields::BytesOf(e.via.array.ptr[0], "key", &out->batch[i].first); !s.ok()) {
-          return s;
-        }
-        if (s = Fields::BytesOf(e.via.array.ptr[1], "siblings", &out->batch[i].second); !s.ok()) {
-          return s;
-        }
-      }
-      return Status::OK();
+      return ReadPairs(f.at(3), "batch", "batch entry", "key", "siblings", &out->batch);
     }
     default:
       return Status::Unsupported("unknown message type " + std::to_string(type));
