@@ -123,7 +123,11 @@ class MetricsClusterTest(DynamoTestCase):
 
         self.assertEqual(delta(0, "dynamo_requests_total", op="put", role="coordinator",
                                result="ok"), 40)
-        self.assertEqual(delta(0, "dynamo_puts_forwarded_total"), 40)
+        # One first send per write; a replica slower than its deadline (a
+        # sanitizer build) makes a fallback send, counted in both.
+        fallbacks = delta(0, "dynamo_forward_fallbacks_total")
+        self.assertEqual(delta(0, "dynamo_puts_forwarded_total") - fallbacks, 40)
+        self.assertLessEqual(fallbacks, 40)
         self.assertEqual(sum(delta(i, "dynamo_requests_total", role="coordinator")
                              for i in range(4)), 40)
         self.assertEqual(delta(0, "dynamo_request_duration_seconds_count", op="put",
