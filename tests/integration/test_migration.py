@@ -45,6 +45,11 @@ class MigrationTestMixin:
         self.assertEqual(missing[:5], [], "%d of %d acknowledged writes not readable"
                          % (len(missing), len(expected)))
 
+    def start_single(self, backend="file", extra=()):
+        return self.start_node(backend=backend, extra_args=["--replicas", "1",
+                                                            "--write-quorum", "1",
+                                                            "--read-quorum", "1"] + list(extra))
+
     def put_many(self, node, items):
         ok, failed = put_all(node.endpoint, list(items.items()))
         self.assertEqual(failed, {})
@@ -54,11 +59,6 @@ class MigrationTestMixin:
 class MigrationTest(MigrationTestMixin, DynamoTestCase):
     """One file-engine node (N=1, W=1): the only copy of each key is in its
     engine, so nothing could come back from another replica."""
-
-    def start_single(self, backend="file", extra=()):
-        return self.start_node(backend=backend, extra_args=["--replicas", "1",
-                                                            "--write-quorum", "1",
-                                                            "--read-quorum", "1"] + list(extra))
 
     def test_file_to_file_under_a_writer_then_the_old_backend_is_refused(self):
         node = self.start_single()
@@ -162,6 +162,45 @@ class MigrationTest(MigrationTestMixin, DynamoTestCase):
 
 
 class MigrationMySQLTest(MigrationTestMixin, MySQLTestCase):
+
+    def test_file_to_mysql_and_back_killed_at_each_step(self):
+        # The same kills across engines, one node (N=1): into MySQL, killed
+        # mid-copy and after the switch; back to a file engine, killed at
+        # the check and at the switch. The node restarts on whichever engine
+        # its record names, with every acknowledged write.
+        node = self.start_single()
+        expected = self.put_many(node, {"x%04d" % i: b"v%d" % i for i in range(2000)})
+        steps = [("mysql", "copy", False), ("mysql", "switch", True),
+                 ("file", "check", False), ("file", "switch", True)]
+        for n, (backend, step, switched) in enumerate(steps):
+            with self.subTest(backend=backend, step=step):
+                was = status_of(node)["backend"]
+                node.stop()
+                node.env = {"DYNAMO_TEST_MIGRATION_KILL_AT": step}
+                node.start()
+                writer = self.start_writer(node, prefix="%d-%s-w" % (n, step), pause=0.002)
+                time.sleep(0.2)
+                if backend == "mysql":
+                    options = self.mysql_node_args()[1][1::2]
+                else:
+                    options = ["path=" + os.path.join(self.work_dir, "target-%d" % n)]
+                self.migrate(node, backend, options, wait=False, timeout_ms=5000)
+                wait_until(lambda: None if not node.alive() else "running",
+                           30 * TIME_SCALE, "the node killing itself at " + step)
+                writer.stop()
+                expected.update(acked(writer))
+                node.env = {}
+                if switched:
+                    node.backend = backend  # a start naming the old one is refused
+                node.start()
+                self.assertEqual(status_of(node)["backend"], backend if switched else was)
+                self.assert_all_readable(node, expected)
+                self.put(node, "after-%d" % n, "written")
+                expected["after-%d" % n] = b"written"
+        node.stop()
+        node.start()
+        self.assertEqual(status_of(node)["backend"], "file")
+        self.assert_all_readable(node, expected)
 
     def test_memory_to_file_to_mysql_to_file_in_a_cluster_under_a_writer(self):
         nodes = self.start_cluster(3, backend="memory")
