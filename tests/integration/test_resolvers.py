@@ -153,6 +153,38 @@ class ResolverTest(DynamoTestCase):
             values, _ = self.get_json(node, "set/2", extra=["--local"])
             self.assertEqual(values, [b"x\ny\nz"], node.name)
 
+    def test_dyn_get_and_exists_read_through_the_resolver(self):
+        client = redis.Redis(host="127.0.0.1", port=self.ports[2], socket_timeout=10)
+        self.addCleanup(client.close)
+        # DYN.GET: the write-back's context, then the one resolved value.
+        self.siblings("set/3", b"b", b"a")
+        reply = client.execute_command("DYN.GET", "set/3")
+        self.assertEqual(len(reply), 2, reply)
+        context, value = reply
+        self.assertEqual(value, b"a\nb")
+        self.assertTrue(context)
+        # That context covers the written-back version: a put with it
+        # supersedes it (a put without it would be a sibling of "a\nb", and
+        # union would answer both).
+        client.execute_command("DYN.PUT", "set/3", "c", context)
+        self.wait_converged_on("set/3", [b"c"])
+        self.assertEqual(client.get("set/3"), b"c")
+
+        # EXISTS: a live version beside a newer tombstone resolves (lww) to
+        # a delete, so the key does not exist; without a resolver it would.
+        base = self.put(self.nodes[0], "user/e", "base")
+        self.put(self.nodes[0], "user/e", "v", context=base)
+        time.sleep(0.01)
+        self.delete(self.nodes[1], "user/e", context=base)
+        self.wait_local(self.nodes[2], "user/e", [b"v"], CONVERGE_S)
+        self.siblings("user/f", b"one", b"two")
+        before = self.resolved(self.nodes[2])["resolved"]
+        self.assertEqual(client.exists("user/e"), 0)
+        self.assertEqual(client.exists("user/f"), 1)
+        self.assertEqual(self.resolved(self.nodes[2])["resolved"], before + 2)
+        self.wait_converged_on("user/e", [])
+        self.wait_converged_on("user/f", [b"two"])
+
     def test_the_c_api_get_is_resolved_by_the_example_cart_resolver(self):
         cart = load_cart_example()
         lib = cart.load_library()
