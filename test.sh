@@ -102,9 +102,10 @@ ctest --test-dir build-asan --output-on-failure -j2 -LE privileged \
 
 # TSan: the unit tests of everything that runs threads (the worker pool,
 # the hint store's writer, the client library, both event loops, the
-# durable log, the file engine and the engine conformance suite).
+# durable log, the file engine, the engine conformance suite, and the
+# node's store written on several threads during a migration).
 tsan_tests=(core_util_test core_hint_store_test core_client_test transport_loop_test
-  durable_log_test file_engine_test backend_conformance_test)
+  durable_log_test file_engine_test backend_conformance_test local_store_concurrency_test)
 echo "==> TSan build (build-tsan/): ${tsan_tests[*]}"
 cmake -S . -B build-tsan "${sanitizer_flags[@]}" -DDYNAMO_SANITIZE=thread >/dev/null
 cmake --build build-tsan -j "$(nproc)" --target "${tsan_tests[@]}" \
