@@ -34,10 +34,15 @@ Status SyncDir(const std::string& dir) {
   return Status::OK();
 }
 
-Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
+Status WriteFileAtomically(const std::string& path, std::string_view bytes, mode_t mode) {
   const std::string tmp = path + ".tmp";
   {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    // A temporary file left by a crash keeps the mode it was made with:
+    // made again, so that it takes this one.
+    if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
+      return Status::FromErrno("cannot remove " + tmp, errno);
+    }
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
     if (!fd.valid()) return Status::FromErrno("cannot write " + tmp, errno);
     size_t off = 0;
     while (off < bytes.size()) {

@@ -82,7 +82,10 @@ class MigrationTest(MigrationTestMixin, DynamoTestCase):
         node.stop()
         node.start()
         self.assert_all_readable(node, expected)
-        self.assertTrue(os.path.isfile(os.path.join(node.data_dir, "engine")))
+        record = os.path.join(node.data_dir, "engine")
+        self.assertTrue(os.path.isfile(record))
+        # Its options may hold a password: readable by the node's user alone.
+        self.assertEqual(os.stat(record).st_mode & 0o777, 0o600)
 
     def test_after_a_switch_to_memory_the_old_file_backend_is_refused(self):
         node = self.start_single(backend="file")

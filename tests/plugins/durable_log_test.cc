@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -264,6 +265,21 @@ TEST_F(DurableLogTest, CreateDirsMakesEveryLevelAndRefusesAFile) {
   std::ofstream(dir_ + "/file") << "x";
   EXPECT_FALSE(CreateDirs(dir_ + "/file").ok());
   EXPECT_EQ(CreateDirs("").code(), Status::Code::kInvalidArgument);
+}
+
+TEST_F(DurableLogTest, AFileWrittenAtomicallyReplacesTheOldOneWithItsMode) {
+  const std::string path = dir_ + "/record";
+  ASSERT_TRUE(WriteFileAtomically(path, "first").ok());
+  // A private file: 0600 from its creation, even over a temporary file a
+  // crash left readable by others.
+  std::ofstream(path + ".tmp") << "left by a crash";
+  fs::permissions(path + ".tmp", fs::perms::all);
+  ASSERT_TRUE(WriteFileAtomically(path, "second", 0600).ok());
+  EXPECT_EQ(fs::status(path).permissions(), fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  std::ifstream in(path);
+  std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(got, "second");
 }
 
 }  // namespace

@@ -287,17 +287,15 @@ void Migration::Switch() {
   ctx_.loop.OnWorker<Status>(
       [this, path, bytes = record_.Encode()] {
         return ctx_.store.SwitchToMirror([&path, &bytes] {
-          Status s = durable::WriteFileAtomically(path, bytes);
+          // The options may hold a password: readable by the node's user
+          // alone, from the moment the file exists.
+          Status s = durable::WriteFileAtomically(path, bytes, 0600);
           if (!s.ok()) {
             // It may be in place (renamed, the folder not synced): a record
             // left behind would start the node on an engine no longer
             // written.
             ::unlink(path.c_str());
             return s;
-          }
-          // The options may hold a password: readable by the node's user.
-          if (::chmod(path.c_str(), 0600) != 0) {
-            log::Warn("cannot make " + path + " private: " + std::strerror(errno));
           }
           // The record is written; the engine is not switched yet.
           MaybeKillAt("switch");

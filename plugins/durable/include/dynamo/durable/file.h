@@ -8,6 +8,7 @@
 // where a caller was promised they would be.
 #pragma once
 
+#include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -58,8 +59,9 @@ Status SyncDir(const std::string& dir);
 
 // Replaces path with bytes atomically and durably: a temporary file beside
 // it, fsync, rename, fsync of the folder. A crash leaves the old or the new
-// contents, never a mix.
-Status WriteFileAtomically(const std::string& path, std::string_view bytes);
+// contents, never a mix. The file is created with `mode` (before the umask),
+// so a private one is never readable by others, not even for a moment.
+Status WriteFileAtomically(const std::string& path, std::string_view bytes, mode_t mode = 0644);
 
 // An exclusive flock on <dir>/LOCK, held while the object lives. flock
 // belongs to the open file description, so a second Acquire in the same
