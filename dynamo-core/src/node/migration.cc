@@ -133,6 +133,7 @@ Migration::Progress Migration::progress() const {
 
 void Migration::ServeAdminMigrate(std::string identity, const RequestView& req) {
   auto refuse = [&](const Status& s) { ctx_.Reply(identity, Reply::Error(req.id, s)); };
+  if (loading_) return refuse(Status::InvalidArgument("a migration is starting; see status"));
   if (running()) {
     return refuse(Status::InvalidArgument("a migration to the " + record_.name +
                                           " engine is running (" + StateName(state_) +
@@ -150,16 +151,30 @@ void Migration::ServeAdminMigrate(std::string identity, const RequestView& req) 
   if (backend.find('\n') != std::string::npos) {
     return refuse(Status::InvalidArgument("bad backend name"));
   }
-  auto plugin = BackendPlugin::Load(backend, ctx_.options.plugin_dir);
-  if (!plugin.ok()) return refuse(plugin.status());
+  // The plugin is loaded on a worker: a dlopen (of Connector/C++, for
+  // mysql) is not for the loop. Until it answers nothing changes: a plugin
+  // that does not load is refused with the migration as it was.
+  loading_ = true;
+  ctx_.loop.OnWorker<Result<std::shared_ptr<BackendPlugin>>>(
+      [backend, dir = ctx_.options.plugin_dir] { return BackendPlugin::Load(backend, dir); },
+      [this, identity = std::move(identity), id = req.id, backend,
+       options = std::move(options)](Result<std::shared_ptr<BackendPlugin>> plugin) mutable {
+        loading_ = false;
+        if (!plugin.ok()) return ctx_.Reply(identity, Reply::Error(id, plugin.status()));
+        Begin(std::move(identity), id, backend, std::move(options), std::move(plugin).value());
+      });
+}
+
+void Migration::Begin(std::string identity, uint64_t id, const std::string& backend,
+                      BackendOptions options, std::shared_ptr<BackendPlugin> plugin) {
   if (!HasOption(options, "data_dir")) options.emplace_back("data_dir", ctx_.options.data_dir);
   // A file engine gets a folder of its own: <data-dir>/file may be the
   // engine this node runs on, or one it left by an earlier migration.
-  if ((*plugin)->name() == "file" && !HasOption(options, "path")) {
+  if (plugin->name() == "file" && !HasOption(options, "path")) {
     options.emplace_back("path",
                          ctx_.options.data_dir + "/file-" + std::to_string(ctx_.loop.WallMillis()));
   }
-  plugin_ = *plugin;
+  plugin_ = std::move(plugin);
   record_ = EngineRecord{backend, plugin_->name(), options};
   state_ = State::kOpening;
   started_ = ctx_.loop.Now();
@@ -198,7 +213,7 @@ void Migration::ServeAdminMigrate(std::string identity, const RequestView& req) 
         }
         return out;
       },
-      [this, identity = std::move(identity), id = req.id](std::shared_ptr<Opened> opened) {
+      [this, identity = std::move(identity), id](std::shared_ptr<Opened> opened) {
         if (!opened->status.ok()) {
           state_ = State::kFailed;
           error_ = opened->status.message();

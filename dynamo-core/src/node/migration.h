@@ -83,6 +83,9 @@ class Migration {
   }
 
  private:
+  // After the plugin loaded: opens the new engine and starts mirroring.
+  void Begin(std::string identity, uint64_t id, const std::string& backend, BackendOptions options,
+             std::shared_ptr<BackendPlugin> plugin);
   void Step();
   void Fail(const std::string& why);
   void Switch();
@@ -90,6 +93,7 @@ class Migration {
   NodeContext& ctx_;
   Hooks hooks_;
   State state_ = State::kIdle;
+  bool loading_ = false;  // a request's plugin is being loaded
   std::shared_ptr<BackendPlugin> plugin_;
   EngineRecord record_;
   uint32_t partitions_ = 0;
