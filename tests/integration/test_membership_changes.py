@@ -18,8 +18,8 @@ import sys
 import time
 import unittest
 
-from harness import (DynamoTestCase, EXIT_OTHER, EXIT_USAGE, TIME_SCALE, describe_mismatches,
-                     members_of, put_all, read_mismatches, replicas_of, ring_of, status_of,
+from harness import (DynamoTestCase, EXIT_OTHER, EXIT_QUORUM, EXIT_USAGE, TIME_SCALE,
+                     describe_mismatches, free_port, members_of, put_all, read_mismatches, replicas_of, ring_of, status_of,
                      wait_converged, wait_until, wire_local_holders)
 
 ARGS = ["--failure-timeout-ms", "1500", "--handoff-interval-ms", "200",
@@ -351,11 +351,21 @@ class AdminErrorTest(_MembershipCase):
                          + r.describe())
         self.assertOneErrorLine(r)
 
+        # A seed nobody listens on (a mistyped port): refused once it did
+        # not answer, and the node stays in its own cluster, serving.
+        self.put(lone, "before-join", "kept")
+        dead_seed = "tcp://127.0.0.1:%d" % free_port()
+        r = self.ctl(lone, "join", dead_seed)
+        self.assertEqual(r.returncode, EXIT_QUORUM, r.describe())
+        self.assertOneErrorLine(r, "seed %s did not answer" % dead_seed)
+
         # Nothing changed: both clusters as they were, and serving.
         self.assertEqual(wait_converged(pair), before)
         self.assertEqual(members_of(status_of(lone)), {lone.node_id: "up"})
         self.put(lone, "still-serving", "yes")
         self.assertEqual(self.get_json(lone, "still-serving")[0], [b"yes"])
+        self.assertEqual(self.get_json(lone, "before-join")[0], [b"kept"])
+        self.assertEqual(ring_of(lone)["owners"][0], [lone.node_id])
 
 
 if __name__ == "__main__":

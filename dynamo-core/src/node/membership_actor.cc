@@ -237,14 +237,42 @@ void MembershipActor::ServeAdminJoin(std::string identity, const RequestView& re
     return ctx_.Reply(identity,
                       Reply::Error(req.id, Status::InvalidArgument("a node cannot join itself")));
   }
+  if (Status s = CanJoin(); !s.ok()) return ctx_.Reply(identity, Reply::Error(req.id, s));
+  // The seed must answer first: a node that started over as a joining
+  // member of a seed that is not there (a mistyped endpoint) would serve
+  // nothing until it joined somewhere.
+  Request ping;
+  ping.type = MsgType::kPing;
+  ctx_.loop.Call(
+      seed, std::move(ping), ctx_.RequestTimeout(),
+      [this, identity = std::move(identity), id = req.id, seed](Result<Reply> rep) {
+        Status s = rep.ok() ? rep->ToStatus() : rep.status();
+        if (!s.ok()) {
+          return ctx_.Reply(
+              identity,
+              Reply::Error(id, Status::Unavailable("seed " + seed + " did not answer (" +
+                                                   s.message() + "); this node is as it was")));
+        }
+        // Checked again: the cluster may have changed meanwhile.
+        if (Status again = CanJoin(); !again.ok()) {
+          return ctx_.Reply(identity, Reply::Error(id, again));
+        }
+        StartJoining(seed);
+        ctx_.Reply(identity, Reply::Ack(id));
+      });
+}
+
+Status MembershipActor::CanJoin() const {
   const Ring& ring = ctx_.cluster.ring();
   if (ring.nodes().size() > 1 && ring.Contains(ctx_.options.node_id)) {
-    return ctx_.Reply(
-        identity,
-        Reply::Error(req.id, Status::InvalidArgument("this node is already in a cluster of " +
-                                                     std::to_string(ring.nodes().size()) +
-                                                     " nodes; leave it first")));
+    return Status::InvalidArgument("this node is already in a cluster of " +
+                                   std::to_string(ring.nodes().size()) + " nodes; leave it first");
   }
+  return Status::OK();
+}
+
+void MembershipActor::StartJoining(const std::string& seed) {
+  const Ring& ring = ctx_.cluster.ring();
   if (!ring.empty() && ring.Contains(ctx_.options.node_id)) pre_join_ring_ = ring;
   // Start over as a joining member of the seed's cluster; the seed's view,
   // ring included, arrives with its answer to our JOIN.
@@ -256,7 +284,6 @@ void MembershipActor::ServeAdminJoin(std::string identity, const RequestView& re
   Save();
   log::Info("joining the cluster of " + seed + " on an administrator's request");
   GossipSoon();
-  ctx_.Reply(identity, Reply::Ack(req.id));
 }
 
 void MembershipActor::ServeAdminLeave(std::string identity, const RequestView& req) {

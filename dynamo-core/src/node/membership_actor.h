@@ -50,6 +50,11 @@ class MembershipActor {
   void MarkSelfRemoved();
 
  private:
+  // An administrator's join: refused while this node is in a ring of
+  // several; once the seed answered, this node starts over as a joining
+  // member of its cluster.
+  Status CanJoin() const;
+  void StartJoining(const std::string& seed);
   void GossipTimer();
   // Gossip at once (a new membership to spread), then every interval.
   void GossipSoon();
