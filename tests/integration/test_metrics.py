@@ -232,6 +232,22 @@ class MetricsOptionsTest(DynamoTestCase):
         self.assertIn("127.0.0.1:%d (--metrics-listen)" % port, r.stderr, r.describe())
         self.assertEqual(http_get(port)[0], 200)
 
+    def test_idle_connections_are_closed_and_do_not_stop_scrapes(self):
+        _, port = start_with_metrics(lambda args: self.start_node(extra_args=args))
+        idle = []
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            self.addCleanup(s.close)
+            idle.append(s)
+        status, _, body = http_get(port, timeout=60)
+        self.assertEqual(status, 200)
+        self.assertIn("dynamo_requests_total", body)
+        # The server closes each silent connection; the node keeps serving.
+        for s in idle:
+            s.settimeout(60)
+            self.assertEqual(s.recv(1), b"")
+        self.assertEqual(http_get(port)[0], 200)
+
     def test_a_node_without_the_option_serves_no_http(self):
         node = self.start_node()
         self.assertNotIn("metrics", " ".join(node.argv()))

@@ -19,9 +19,12 @@ MetricsServer::~MetricsServer() { Stop(); }
 
 Status MetricsServer::Open() {
   server_ = std::make_unique<httplib::Server>();
-  // Scrapes are rare and small: two threads, not one per core.
-  server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
-  server_->set_read_timeout(std::chrono::seconds(5));
+  // Each connection holds a thread while it is open: enough of them that
+  // a few idle or slow ones (a port scanner, a browser tab) do not hold up
+  // a scrape, and a connection silent for 2 s is closed. (Scrapes are
+  // rare and small; the threads wait, they do not spin.)
+  server_->new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
+  server_->set_read_timeout(std::chrono::seconds(2));
   server_->set_write_timeout(std::chrono::seconds(5));
   server_->set_keep_alive_max_count(100);
   // An idle keep-alive connection holds a thread until this passes, and

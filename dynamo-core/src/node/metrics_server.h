@@ -25,6 +25,8 @@ namespace dynamo {
 class MetricsServer {
  public:
   static constexpr std::chrono::seconds kRenderTimeout{5};
+  // Connections served at once (docs/operations.md).
+  static constexpr size_t kThreads = 16;
   // Asked on an HTTP thread; calls done once with the text, from any thread.
   using Render = std::function<void(std::function<void(std::string)> done)>;
 
