@@ -8,8 +8,8 @@ import os
 import time
 import unittest
 
-from harness import (DynamoTestCase, EXIT_OK, MySQLTestCase, TIME_SCALE, put_all,
-                     run_dynamod, status_of, wait_until, wire_local_holders)
+from harness import (DynamoTestCase, EXIT_OK, EXIT_OTHER, MySQLTestCase, TIME_SCALE, free_port,
+                     put_all, run_dynamod, status_of, wait_until, wire_local_holders)
 
 MIGRATE_DEADLINE_MS = int(120000 * TIME_SCALE)
 
@@ -155,16 +155,37 @@ class MigrationTest(MigrationTestMixin, DynamoTestCase):
         r = self.migrate(node, "nosuch")
         self.assertNotEqual(r.returncode, EXIT_OK)
         self.assertOneErrorLine(r, "unknown backend 'nosuch'")
+        self.assertEqual(self.migration(node)["state"], "idle")
         r = self.ctl(node, "migrate")
         self.assertEqual(r.returncode, 2, r.describe())
+        # An engine that cannot open: refused (exit 1, not 4: the node
+        # answered), and the node keeps its engine.
+        blocker = os.path.join(self.work_dir, "a-file")
+        with open(blocker, "w") as f:
+            f.write("not a folder")
+        r = self.migrate(node, "file", ["path=" + os.path.join(blocker, "data")])
+        self.assertEqual(r.returncode, EXIT_OTHER, r.describe())
+        self.assertOneErrorLine(r)
+        self.assertEqual(self.migration(node)["state"], "failed")
         r = self.ctl(node, "get", "k", "--backend", "file")
         self.assertEqual(r.returncode, 2, r.describe())
-        self.assertEqual(self.migration(node)["state"], "idle")
         self.assertEqual(status_of(node)["backend"], "file")
         self.put(node, "still", "serving")
 
 
 class MigrationMySQLTest(MigrationTestMixin, MySQLTestCase):
+
+    def test_an_unreachable_mysql_server_is_refused_with_exit_1(self):
+        node = self.start_single()
+        self.put(node, "k", "v")
+        r = self.migrate(node, "mysql", ["host=127.0.0.1", "port=%d" % free_port(),
+                                         "user=nobody", "database=dynamo", "table=t"])
+        self.assertEqual(r.returncode, EXIT_OTHER, r.describe())
+        self.assertOneErrorLine(r)
+        m = self.migration(node)
+        self.assertEqual(m["state"], "failed", m)
+        self.assertEqual(status_of(node)["backend"], "file")
+        self.assert_values(node, "k", [b"v"])
 
     def test_file_to_mysql_and_back_killed_at_each_step(self):
         # The same kills across engines, one node (N=1): into MySQL, killed

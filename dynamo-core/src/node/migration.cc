@@ -192,7 +192,12 @@ void Migration::Begin(std::string identity, uint64_t id, const std::string& back
         auto out = std::make_shared<Opened>();
         auto engine = Backend::Open(plugin, options);
         if (!engine.ok()) {
-          out->status = engine.status();
+          // An engine that cannot open is an I/O error whatever its plugin
+          // said (mysql: "unavailable"): the node did answer.
+          const Status& why = engine.status();
+          out->status = why.code() == Status::Code::kInvalidArgument
+                            ? why
+                            : Status::IOError(why.message());
           return out;
         }
         bool any = false;
@@ -202,7 +207,7 @@ void Migration::Begin(std::string identity, uint64_t id, const std::string& back
               return false;
             });
         if (!s.ok()) {
-          out->status = s;
+          out->status = Status::IOError("cannot read the new engine: " + s.message());
         } else if (any) {
           out->status = Status::InvalidArgument(
               "the new " + plugin->name() +
