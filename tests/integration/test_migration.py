@@ -73,6 +73,11 @@ class MigrationTest(MigrationTestMixin, DynamoTestCase):
         self.assertEqual(m["state"], "done", m)
         self.assertGreaterEqual(m["keys_copied"], 20)
         self.assertEqual(m["keys_mended"], 0, m)
+        # The text status says so too.
+        r = self.ctl(node, "status", json_output=False)
+        self.assertEqual(r.returncode, EXIT_OK, r.describe())
+        self.assertIn(b"migration done to file: %d/%d partitions copied"
+                      % (m["partitions_total"], m["partitions_total"]), r.stdout)
         self.assertEqual(status_of(node)["backend"], "file")
         expected = acked(writer)
         self.assertGreater(len(expected), 0)
@@ -167,6 +172,9 @@ class MigrationTest(MigrationTestMixin, DynamoTestCase):
         self.assertEqual(r.returncode, EXIT_OTHER, r.describe())
         self.assertOneErrorLine(r)
         self.assertEqual(self.migration(node)["state"], "failed")
+        r = self.ctl(node, "status")
+        self.assertEqual(r.returncode, EXIT_OK, r.describe())
+        self.assertRegex(r.stdout, rb"migration failed to file: .*; ")
         r = self.ctl(node, "get", "k", "--backend", "file")
         self.assertEqual(r.returncode, 2, r.describe())
         self.assertEqual(status_of(node)["backend"], "file")

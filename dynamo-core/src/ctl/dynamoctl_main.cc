@@ -399,8 +399,21 @@ int Run(const Args& a) {
               << "repair    " << ae.value("keys_repaired", 0) << " keys by anti-entropy in "
               << ae.value("exchanges", 0) << " exchanges, " << j.value("read_repairs", 0)
               << " read repairs; " << j.value("transfers_pending", 0)
-              << " partition transfers pending\n"
-              << "members\n";
+              << " partition transfers pending\n";
+    const auto mig = j.value("migration", nlohmann::json::object());
+    if (mig.value("state", "idle") != "idle") {
+      std::cout << "migration " << mig.value("state", "?") << " to " << mig.value("to", "?") << ": "
+                << mig.value("partitions_copied", 0) << "/" << mig.value("partitions_total", 0)
+                << " partitions copied (" << mig.value("keys_copied", 0) << " keys), "
+                << mig.value("partitions_checked", 0) << " checked (" << mig.value("keys_mended", 0)
+                << " keys mended)";
+      const auto error = mig.find("error");
+      if (error != mig.end() && error->is_string() && !error->get<std::string>().empty()) {
+        std::cout << "; " << error->get<std::string>();
+      }
+      std::cout << "\n";
+    }
+    std::cout << "members\n";
     for (const auto& m : j.value("members", nlohmann::json::array())) {
       std::cout << "  " << m.value("node_id", "?") << "  " << m.value("endpoint", "?") << "  "
                 << m.value("state", "?") << "\n";
