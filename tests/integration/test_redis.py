@@ -396,11 +396,19 @@ class RedisSingleNodeTest(DynamoTestCase):
     def test_bad_redis_options_exit_2_with_one_line(self):
         for args, text in ((["--redis-listen", "nonsense"], "HOST:PORT"),
                            (["--redis-listen", "127.0.0.1:99999"], "HOST:PORT"),
+                           (["--redis-listen", "localhost:6379"], "IPv4 address"),
+                           (["--redis-listen", "::1:6379"], "IPv4 address"),
                            (["--redis-max-clients", "0"], "redis-max-clients"),
                            (["--redis-password-file", "/nonexistent/pw"], "cannot read")):
-            r = run_dynamod(args + ["--data-dir", self.make_temp_dir()])
-            self.assertEqual(r.returncode, EXIT_USAGE, r.describe())
-            self.assertIn(text, r.stderr, r.describe())
+            for check in ([], ["--check-config"]):
+                data_dir = self.make_temp_dir()
+                r = run_dynamod(check + args + ["--data-dir", data_dir])
+                self.assertEqual(r.returncode, EXIT_USAGE, r.describe())
+                self.assertIn(text, r.stderr, r.describe())
+                self.assertEqual(len([l for l in r.stderr.splitlines() if l.strip()]), 1,
+                                 r.describe())
+                # Refused before the node wrote anything.
+                self.assertEqual(os.listdir(data_dir), [], r.describe())
 
     def test_a_port_in_use_is_named(self):
         taken = socket.socket()

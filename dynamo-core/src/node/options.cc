@@ -1,5 +1,7 @@
 #include "node/options.h"
 
+#include <arpa/inet.h>
+
 #include <boost/program_options.hpp>
 #include <filesystem>
 #include <fstream>
@@ -258,9 +260,18 @@ ParseOutcome ParseNodeOptions(int argc, char** argv, NodeOptions* o, std::string
     *port = static_cast<uint16_t>(number);
     return true;
   };
-  if (!o->redis_listen.empty() &&
-      !host_port("redis-listen", o->redis_listen, &o->redis_host, &o->redis_port)) {
-    return ParseOutcome::kUsageError;
+  if (!o->redis_listen.empty()) {
+    if (!host_port("redis-listen", o->redis_listen, &o->redis_host, &o->redis_port)) {
+      return ParseOutcome::kUsageError;
+    }
+    // The RESP listener binds an IPv4 address (not a name): refused here,
+    // before the node writes anything.
+    in_addr addr{};
+    if (::inet_pton(AF_INET, o->redis_host.c_str(), &addr) != 1) {
+      *error = "--redis-listen '" + o->redis_listen + "': HOST must be an IPv4 address, such as " +
+               "127.0.0.1 (not '" + o->redis_host + "')";
+      return ParseOutcome::kUsageError;
+    }
   }
   if (!o->metrics_listen.empty() &&
       !host_port("metrics-listen", o->metrics_listen, &o->metrics_host, &o->metrics_port)) {
