@@ -291,6 +291,27 @@ class RedisSingleNodeTest(DynamoTestCase):
         # An inline request works as in Redis.
         self.assertEqual(raw(port, b"PING\r\n", read_until_close=False), b"+PONG\r\n")
 
+    def test_command_describes_each_served_command_as_redis_does(self):
+        node, port = self.node_with()
+        c = client(port)
+        self.addCleanup(c.close)
+        table = c.command()  # COMMAND, parsed by redis-py
+        self.assertEqual(c.command_count(), len(table))
+        for name in ("get", "set", "del", "exists", "mget", "mset", "dyn.get", "dyn.put",
+                     "dyn.del", "ping", "echo", "quit", "select", "info", "command", "client",
+                     "hello", "auth"):
+            self.assertIn(name, table)
+        self.assertEqual(table["mset"], {"name": "mset", "arity": -3, "flags": ["write", "denyoom"],
+                                         "first_key_pos": 1, "last_key_pos": -1,
+                                         "step_count": 2})
+        self.assertEqual((table["get"]["arity"], table["get"]["first_key_pos"]), (2, 1))
+        self.assertIn("readonly", table["dyn.get"]["flags"])
+        self.assertEqual(table["ping"]["first_key_pos"], 0)
+        # COMMAND INFO: a served command's entry (any case), nil for another.
+        got = raw(port, b"COMMAND INFO GeT nosuch\r\n", read_until_close=False)
+        self.assertTrue(got.startswith(b"*2\r\n*6\r\n$3\r\nget\r\n:2\r\n"), got)
+        self.assertTrue(got.endswith(b"$-1\r\n"), got)
+
     def test_ten_thousand_connections_opened_and_dropped(self):
         node, port = self.node_with()
         c = client(port)

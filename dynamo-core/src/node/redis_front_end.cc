@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <initializer_list>
+#include <iterator>
 
 #include "dynamo/log.h"
 #include "util/base64.h"
@@ -15,7 +17,59 @@ using wire::RequestView;
 
 namespace {
 
-constexpr size_t kCommands = 25;  // COMMAND COUNT: what OnCommand dispatches
+// What COMMAND tells clients of each command OnCommand serves, in Redis's
+// six-field form: name, arity (negative: at least that many arguments,
+// the name included), flags, and the first key, the last one (-1: through
+// the end) and the step between keys, 0 when the command takes none.
+struct CommandInfo {
+  const char* name;
+  int arity;
+  std::initializer_list<const char*> flags;
+  int first_key, last_key, step;
+};
+const CommandInfo kCommandTable[] = {
+    {"get", 2, {"readonly", "fast"}, 1, 1, 1},
+    {"set", -3, {"write", "denyoom"}, 1, 1, 1},
+    {"del", -2, {"write"}, 1, -1, 1},
+    {"exists", -2, {"readonly", "fast"}, 1, -1, 1},
+    {"mget", -2, {"readonly", "fast"}, 1, -1, 1},
+    {"mset", -3, {"write", "denyoom"}, 1, -1, 2},
+    {"dyn.get", 2, {"readonly"}, 1, 1, 1},
+    {"dyn.put", -3, {"write", "denyoom"}, 1, 1, 1},
+    {"dyn.del", -2, {"write"}, 1, 1, 1},
+    {"ping", -1, {"stale", "fast"}, 0, 0, 0},
+    {"echo", 2, {"fast"}, 0, 0, 0},
+    {"quit", -1, {"loading", "stale", "fast"}, 0, 0, 0},
+    {"select", 2, {"loading", "stale", "fast"}, 0, 0, 0},
+    {"info", -1, {"loading", "stale"}, 0, 0, 0},
+    {"command", -1, {"loading", "stale"}, 0, 0, 0},
+    {"client", -2, {"loading", "stale"}, 0, 0, 0},
+    {"hello", -1, {"noscript", "fast", "no_auth"}, 0, 0, 0},
+    {"auth", -2, {"noscript", "loading", "stale", "fast", "no_auth"}, 0, 0, 0},
+};
+
+void AppendCommandInfo(std::string* out, const CommandInfo& c) {
+  resp::AppendArray(out, 6);
+  resp::AppendBulk(out, c.name);
+  resp::AppendInteger(out, c.arity);
+  resp::AppendArray(out, c.flags.size());
+  for (const char* f : c.flags) resp::AppendSimple(out, f);
+  resp::AppendInteger(out, c.first_key);
+  resp::AppendInteger(out, c.last_key);
+  resp::AppendInteger(out, c.step);
+}
+
+const CommandInfo* FindCommand(std::string_view name) {
+  for (const CommandInfo& c : kCommandTable) {
+    if (name.size() == std::strlen(c.name) &&
+        std::equal(name.begin(), name.end(), c.name, [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
+      return &c;
+    }
+  }
+  return nullptr;
+}
 
 std::string Upper(std::string_view s) {
   std::string u(s);
@@ -386,12 +440,26 @@ void RedisFrontEnd::Connection(Client& client, Target t, const std::string& cmd,
     return SendError(t, "ERR unknown subcommand or wrong number of arguments for 'CLIENT'");
   }
   if (cmd == "COMMAND") {
-    if (args.size() == 1 || sub == "DOCS") return Send(t, "*0\r\n");
-    if (sub == "COUNT") return Send(t, Integer(kCommands));
+    if (sub == "DOCS") return Send(t, "*0\r\n");
+    if (sub == "COUNT") return Send(t, Integer(std::size(kCommandTable)));
+    if (args.size() == 1) {
+      std::string out;
+      resp::AppendArray(&out, std::size(kCommandTable));
+      for (const CommandInfo& c : kCommandTable) AppendCommandInfo(&out, c);
+      return Send(t, std::move(out));
+    }
     if (sub == "INFO") {
+      // A command not served is nil, as in Redis.
       std::string out;
       resp::AppendArray(&out, args.size() - 2);
-      for (size_t i = 2; i < args.size(); ++i) resp::AppendNil(&out);
+      for (size_t i = 2; i < args.size(); ++i) {
+        const CommandInfo* c = FindCommand(args[i]);
+        if (c != nullptr) {
+          AppendCommandInfo(&out, *c);
+        } else {
+          resp::AppendNil(&out);
+        }
+      }
       return Send(t, std::move(out));
     }
     return SendError(t, "ERR unknown subcommand '" + std::string(args[1]) + "'");
