@@ -11,6 +11,11 @@ bool IsRegularFile(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
 }  // namespace
 
 Status OpenPluginFile(const std::string& name_or_path, const std::string& dir, const char* kind,
@@ -20,7 +25,8 @@ Status OpenPluginFile(const std::string& name_or_path, const std::string& dir, c
   if (name_or_path.find('/') != std::string::npos) {
     *path = name_or_path;
     if (!IsRegularFile(*path)) {
-      return Status::InvalidArgument(k + " plugin " + *path + " does not exist");
+      return Status::InvalidArgument(k + " plugin " + *path +
+                                     (Exists(*path) ? " is not a file" : " does not exist"));
     }
   } else {
     *path = dir + "/" + name_or_path + ".so";

@@ -303,7 +303,8 @@ class CurveRefusalTest(CurveTestCase):
         self.assertIn("its key %s is not in the authorized keys" % stranger.public, node.log())
 
         # A client key may not change the membership; an admin key may.
-        for args in (["remove", "node9"], ["leave"], ["join", "tcp://127.0.0.1:9"]):
+        for args in (["remove", "node9"], ["leave"], ["join", "tcp://127.0.0.1:9"],
+                     ["migrate", "--backend", "memory"]):
             r = self.as_client(node, *args)
             self.assertRefused(r, "needs an admin or peer key")
         admin_remove = self.ctl(node, "remove", "node9")

@@ -140,6 +140,7 @@ TEST(PluginLoaderTest, MissingPathIsNamed) {
 TEST(PluginLoaderTest, DirectoryIsNotAPlugin) {
   Status s = Refusal(kBadDir, "");
   EXPECT_TRUE(Contains(s, kBadDir)) << s.ToString();
+  EXPECT_TRUE(Contains(s, "is not a file")) << s.ToString();
 }
 
 TEST(PluginLoaderTest, TextFileIsNotASharedObject) {
