@@ -312,6 +312,23 @@ class RedisSingleNodeTest(DynamoTestCase):
         self.assertTrue(got.startswith(b"*2\r\n*6\r\n$3\r\nget\r\n:2\r\n"), got)
         self.assertTrue(got.endswith(b"$-1\r\n"), got)
 
+    def test_info_answers_the_sections_asked_for(self):
+        node, port = self.node_with()
+        c = client(port)
+        self.addCleanup(c.close)
+        everything = c.info()
+        for key in ("redis_version", "connected_clients", "node_id", "requests"):
+            self.assertIn(key, everything)
+        self.assertEqual(c.info("all"), everything)
+        server = c.info("server")
+        self.assertIn("redis_version", server)
+        self.assertNotIn("connected_clients", server)
+        both = c.info("CLUSTER", "stats")  # any case, several at once
+        self.assertIn("node_id", both)
+        self.assertIn("requests", both)
+        self.assertNotIn("redis_version", both)
+        self.assertEqual(c.execute_command("INFO", "keyspace"), {})  # none here
+
     def test_ten_thousand_connections_opened_and_dropped(self):
         node, port = self.node_with()
         c = client(port)

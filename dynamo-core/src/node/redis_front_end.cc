@@ -5,6 +5,8 @@
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
+#include <string>
+#include <vector>
 
 #include "dynamo/log.h"
 #include "util/base64.h"
@@ -57,6 +59,36 @@ void AppendCommandInfo(std::string* out, const CommandInfo& c) {
   resp::AppendInteger(out, c.first_key);
   resp::AppendInteger(out, c.last_key);
   resp::AppendInteger(out, c.step);
+}
+
+// INFO [section ...]: the sections named (any case), as Redis answers;
+// none, "all", "everything" or "default": every one. A section this node
+// does not have adds nothing.
+std::string InfoSections(const std::string& all, const std::vector<std::string_view>& args) {
+  std::vector<std::string> wanted;
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string w(args[i]);
+    for (char& c : w) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (w == "all" || w == "everything" || w == "default") return all;
+    wanted.push_back(std::move(w));
+  }
+  if (wanted.empty()) return all;
+  std::string out;
+  size_t at = 0;
+  while (at < all.size()) {
+    size_t end = all.find("\r\n\r\n", at);
+    end = end == std::string::npos ? all.size() : end + 2;  // the block's own last CRLF
+    const std::string_view block(all.data() + at, end - at);
+    const size_t eol = block.find("\r\n");
+    std::string name(block.substr(2, eol == std::string_view::npos ? block.size() : eol - 2));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (std::find(wanted.begin(), wanted.end(), name) != wanted.end()) {
+      if (!out.empty()) out += "\r\n";
+      out.append(block);
+    }
+    at = end + 2;
+  }
+  return out;
 }
 
 const CommandInfo* FindCommand(std::string_view name) {
@@ -464,7 +496,7 @@ void RedisFrontEnd::Connection(Client& client, Target t, const std::string& cmd,
     }
     return SendError(t, "ERR unknown subcommand '" + std::string(args[1]) + "'");
   }
-  if (cmd == "INFO") return Send(t, Bulk(Info()));
+  if (cmd == "INFO") return Send(t, Bulk(InfoSections(Info(), args)));
   std::string message =
       "ERR unknown command '" + std::string(args[0]) + "', with args beginning with: ";
   for (size_t i = 1; i < args.size() && i < 4; ++i) {
