@@ -18,16 +18,23 @@ void WorkerPool::Submit(Job job) {
   cv_.notify_one();
 }
 
+void WorkerPool::Grow(size_t threads) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (stopping_) return;
+  while (threads_.size() < threads) threads_.emplace_back([this] { Run(); });
+}
+
 void WorkerPool::Stop() {
+  std::vector<std::thread> threads;
   {
     std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
+    threads.swap(threads_);
   }
   cv_.notify_all();
-  for (auto& t : threads_) {
+  for (auto& t : threads) {
     if (t.joinable()) t.join();
   }
-  threads_.clear();
 }
 
 void WorkerPool::Run() {

@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <zmq.hpp>
@@ -56,6 +57,7 @@ Status ZmqLoop::AddToEpoll(int fd, uint32_t events) {
 
 Status ZmqLoop::Open(const Options& options) {
   engine_calls_ = options.engine_calls;
+  blocking_workers_ = std::max(options.workers, options.workers_for_blocking_engines);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) return Status::IOError("epoll_create1 failed");
   event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -376,6 +378,16 @@ void ZmqLoop::Call(const std::string& endpoint, const wire::RequestView& req,
 void ZmqLoop::SetPeerObserver(PeerObserver observer) { peers_->SetObserver(std::move(observer)); }
 
 void ZmqLoop::RunOnWorker(std::function<void()> job) { workers_->Submit(std::move(job)); }
+
+void ZmqLoop::SetEngineMode(EngineCalls mode) {
+  engine_calls_ = mode;
+  // An engine that may block gets the workers it was meant to have.
+  if (mode != EngineCalls::kAll && workers_) {
+    workers_->Grow(blocking_workers_);
+  }
+}
+
+size_t ZmqLoop::WorkerThreads() const { return workers_ ? workers_->size() : 0; }
 
 Status ZmqLoop::WatchFd(int fd, uint32_t events, std::function<void(uint32_t)> on_ready) {
   if (Status s = AddToEpoll(fd, events); !s.ok()) return s;

@@ -112,6 +112,19 @@ class MigrationTest(MigrationTestMixin, DynamoTestCase):
         node.start()
         self.assertEqual(status_of(node)["backend"], "memory")
 
+    def test_a_node_moved_off_the_memory_engine_gets_its_workers(self):
+        node = self.start_single(backend="memory", extra=["--workers", "3"])
+        expected = self.put_many(node, {"m%d" % i: b"v%d" % i for i in range(200)})
+        calls = status_of(node)["engine_calls"]
+        self.assertEqual((calls["on"], calls["worker_threads"]), ("loop", 1))
+        r = self.migrate(node, "file", ["path=" + os.path.join(self.work_dir, "to-file")])
+        self.assertEqual(r.returncode, EXIT_OK, r.describe())
+        calls = status_of(node)["engine_calls"]
+        self.assertNotEqual(calls["on"], "loop")
+        self.assertEqual(calls["worker_threads"], 3)
+        expected.update(self.put_many(node, {"after%d" % i: b"a%d" % i for i in range(50)}))
+        self.assert_all_readable(node, expected)
+
     def test_kill_at_each_step_loses_no_acknowledged_write(self):
         # Killed before the switch is recorded, the node restarts on its old
         # engine; killed after, on the new one. Either way with every write

@@ -192,6 +192,7 @@ Status Node::Start() {
   // Workers run blocking engine calls and file writes of the node's state;
   // a non-blocking engine still needs one for the latter.
   loop_options.workers = engine_calls == Loop::EngineCalls::kAll ? 1 : options_.workers;
+  loop_options.workers_for_blocking_engines = options_.workers;
   loop_options.engine_calls = engine_calls;
   loop_options.curve = options_.curve;
   if (Status s = zmq_loop_->Open(loop_options); !s.ok()) return s;

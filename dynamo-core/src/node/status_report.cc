@@ -174,7 +174,9 @@ Reply StatusReport::StatusReply(uint64_t id, const std::string& engine_stats) co
   const char* calls_on = "workers";
   if (ctx_.loop.EngineMode() == Loop::EngineCalls::kAll) calls_on = "loop";
   if (ctx_.loop.EngineMode() == Loop::EngineCalls::kSingleKey) calls_on = "loop_single_key";
-  j["engine_calls"] = json{{"on", calls_on}, {"retried_on_workers", ctx_.loop.engine_retries()}};
+  j["engine_calls"] = json{{"on", calls_on},
+                           {"retried_on_workers", ctx_.loop.engine_retries()},
+                           {"worker_threads", ctx_.loop.WorkerThreads()}};
   j["engine"] = json::parse(engine_stats, nullptr, /*allow_exceptions=*/false);
   if (j["engine"].is_discarded()) j["engine"] = engine_stats;
   return MapReply(MsgType::kStatusReply, id, j);

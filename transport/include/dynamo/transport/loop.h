@@ -117,6 +117,8 @@ class Loop {
   // Changes where engine calls run from now on (an engine migration);
   // calls already running stay where they are.
   virtual void SetEngineMode(EngineCalls mode) = 0;
+  // Worker threads running now (0 for a loop without threads of its own).
+  virtual size_t WorkerThreads() const { return 0; }
   // Runs job on a worker thread (it posts its result back with Post).
   virtual void RunOnWorker(std::function<void()> job) = 0;
 

@@ -21,17 +21,24 @@ class WorkerPool {
   WorkerPool(size_t threads, std::function<void()> thread_init, std::function<void()> thread_exit);
   ~WorkerPool();
   void Submit(Job job);
+  // Adds threads until there are `threads` (never removes any); nothing
+  // once stopping.
+  void Grow(size_t threads);
+  size_t size() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return threads_.size();
+  }
   // Finishes queued jobs and joins the threads. Idempotent.
   void Stop();
 
  private:
   void Run();
   std::function<void()> init_, exit_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> queue_;  // guarded by mu_
-  bool stopping_ = false;  // guarded by mu_
-  std::vector<std::thread> threads_;
+  std::deque<Job> queue_;             // guarded by mu_
+  bool stopping_ = false;             // guarded by mu_
+  std::vector<std::thread> threads_;  // guarded by mu_
 };
 
 }  // namespace dynamo

@@ -42,6 +42,9 @@ class ZmqLoop final : public Loop {
     std::string listen;
     // Worker threads for blocking engine calls and file writes. Default: 4.
     size_t workers = 4;
+    // The workers wanted once engine calls may block (SetEngineMode to other
+    // than kAll: a node migrated off the memory engine); 0: `workers`.
+    size_t workers_for_blocking_engines = 0;
     // Where engine calls run (Loop::EngineCalls, DESIGN.md 5).
     EngineCalls engine_calls = EngineCalls::kWorkers;
     // CURVE (DESIGN.md 3.7; null: plain, every caller a peer). The ROUTER is
@@ -93,7 +96,8 @@ class ZmqLoop final : public Loop {
   void Cancel(TimerId id) override { timers_.erase(id); }
   void Post(std::function<void()> fn) override;
   EngineCalls EngineMode() const override { return engine_calls_; }
-  void SetEngineMode(EngineCalls mode) override { engine_calls_ = mode; }
+  void SetEngineMode(EngineCalls mode) override;
+  size_t WorkerThreads() const override;
   PeerTraffic peer_traffic() const override;
   void RunOnWorker(std::function<void()> job) override;
 
@@ -123,6 +127,7 @@ class ZmqLoop final : public Loop {
   std::unique_ptr<Peers> peers_;
   std::unique_ptr<WorkerPool> workers_;
   EngineCalls engine_calls_ = EngineCalls::kWorkers;
+  size_t blocking_workers_ = 4;  // Options: what SetEngineMode grows the pool to
   LoopHandler* handler_ = nullptr;
   int epoll_fd_ = -1;
   int event_fd_ = -1;
