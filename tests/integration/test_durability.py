@@ -102,7 +102,8 @@ class DurabilityTest(DynamoTestCase):
                                extra_args=["--backend-opt", "sync_interval_ms=20",
                                            "--backend-opt", "cache_bytes=0"])
         self.assertEqual(status_of(node)["engine_calls"],
-                         {"on": "loop_single_key", "retried_on_workers": 0})
+                         {"on": "loop_single_key", "retried_on_workers": 0,
+                          "worker_threads": 4})
         expected = self.write_keys(node, 100)
         # A page under writeback is locked, and preadv2(RWF_NOWAIT) gives
         # EAGAIN for it although it is in the cache: write the pages back
