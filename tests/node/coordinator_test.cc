@@ -40,6 +40,11 @@ TEST_F(CoordinatorTest, APutShortOfWFailsAfterTheTimeoutWithTheCount) {
   EXPECT_NE(r.error_message.find("quorum not reached: 1 of 2 needed replicas acknowledged"),
             std::string::npos)
       << r.error_message;
+  // The coordinator's own replica took it: not undone, and the client is told.
+  EXPECT_NE(r.error_message.find("keep the write, and it may reach the others later"),
+            std::string::npos)
+      << r.error_message;
+  EXPECT_EQ(cluster.Local(1, "k").LiveValues().size(), 1u);
   // W=3 with one replica silent: 2 of 3.
   cluster.loop(2).Resume();
   r = cluster.Put(1, "k2", "v", "", /*w=*/3);

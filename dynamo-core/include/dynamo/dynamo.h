@@ -72,7 +72,9 @@ typedef enum dynamo_code {
   DYNAMO_OK = 0,
   DYNAMO_NOT_FOUND = 1,        /* dynamo_get: the key has no live version */
   DYNAMO_UNAVAILABLE = 2,      /* quorum not reached, or no node could be reached:
-                                  retrying later may succeed */
+                                  retrying later may succeed. A write short of
+                                  its quorum may still be on the replicas that
+                                  took it, and reach the others later */
   DYNAMO_TIMEOUT = 3,          /* a node took the request and did not answer in
                                   time; a write may or may not have been applied */
   DYNAMO_INVALID_ARGUMENT = 4, /* rejected input: key or value too large, bad

@@ -39,12 +39,19 @@ Status NotAReplica(uint64_t ring_version) {
 
 // last_error: the last replica failure, so the client learns why (an engine
 // that lost its database, say), not only how many answered.
-Status QuorumFailed(const char* what, size_t answered, size_t needed, size_t targets,
+Status QuorumFailed(bool write, size_t answered, size_t needed, size_t targets,
                     const std::string& last_error) {
+  const char* what = write ? "acknowledged" : "answered";
+  // A write the coordinator's own replica (or another) took stays there,
+  // and spreads by hand-off and anti-entropy: not undone, not "failed".
+  const bool partly_written = write && answered > 0;
   return Status::Unavailable(std::string("quorum not reached: ") + std::to_string(answered) +
                              " of " + std::to_string(needed) + " needed replicas " + what + " (" +
                              std::to_string(targets) + " asked)" +
-                             (last_error.empty() ? "" : "; last failure: " + last_error));
+                             (last_error.empty() ? "" : "; last failure: " + last_error) +
+                             (partly_written ? "; the replicas that acknowledged it keep the "
+                                               "write, and it may reach the others later"
+                                             : ""));
 }
 
 }  // namespace
@@ -243,7 +250,7 @@ void Coordinator::MaybeAnswerGet(const std::shared_ptr<GetOp>& op) {
   } else if (op->ok + op->outstanding < op->needed) {
     op->replied = true;
     ctx_.Answer(op->started, op->identity,
-                Reply::Error(op->client_id, QuorumFailed("answered", op->ok, op->needed,
+                Reply::Error(op->client_id, QuorumFailed(/*write=*/false, op->ok, op->needed,
                                                          op->targets.size(), op->last_error)));
   }
 }
@@ -634,7 +641,7 @@ void Coordinator::OnPutAck(const std::shared_ptr<PutOp>& op, const Status& s) {
   } else if (op->acks + op->in_flight < op->needed) {
     op->replied = true;
     ctx_.Answer(op->started, op->identity,
-                Reply::Error(op->client_id, QuorumFailed("acknowledged", op->acks, op->needed,
+                Reply::Error(op->client_id, QuorumFailed(/*write=*/true, op->acks, op->needed,
                                                          op->written.size(), op->last_error)));
   }
 }
