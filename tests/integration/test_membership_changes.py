@@ -349,7 +349,8 @@ class AdminErrorTest(_MembershipCase):
         r = self.ctl(lone, "leave")
         self.assertEqual(r.returncode, EXIT_OTHER, "leave on a one-node cluster: "
                          + r.describe())
-        self.assertOneErrorLine(r)
+        # Exit 1 says "refused", not "invalid argument" (that goes with 5).
+        self.assertOneErrorLine(r, "dynamoctl: refused: the last node of a cluster cannot leave")
 
         # A seed nobody listens on (a mistyped port): refused once it did
         # not answer, and the node stays in its own cluster, serving.

@@ -196,11 +196,14 @@ int Fail(const dynamo::Status& s) {
   return ExitFor(s);
 }
 
-// Administration: 4 when the node did not answer, else 1 for any refusal.
+// Administration: 4 when the node did not answer, else 1 for any refusal,
+// which says "refused" (an "invalid argument" goes with exit 5 elsewhere).
 int AdminDone(const Args& a, const dynamo::Status& s) {
   if (!s.ok()) {
-    std::fprintf(stderr, "dynamoctl: %s\n", s.ToString().c_str());
     using C = dynamo::Status::Code;
+    const std::string line =
+        s.code() == C::kInvalidArgument ? "refused: " + s.message() : s.ToString();
+    std::fprintf(stderr, "dynamoctl: %s\n", line.c_str());
     if (s.code() == C::kNotAuthorized) return kExitNotAuthorized;
     return s.code() == C::kTimeout || s.code() == C::kUnavailable ? kExitUnavailable : kExitOther;
   }
