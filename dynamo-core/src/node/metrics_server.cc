@@ -21,7 +21,8 @@ Status MetricsServer::Open() {
   server_ = std::make_unique<httplib::Server>();
   // Each connection holds a thread while it is open: enough of them that
   // a few idle or slow ones (a port scanner, a browser tab) do not hold up
-  // a scrape, and a connection silent for 2 s is closed. (Scrapes are
+  // a scrape. A connection is closed after 1 s without a request (the
+  // keep-alive timeout below), or 2 s of silence within one. (Scrapes are
   // rare and small; the threads wait, they do not spin.)
   server_->new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
   server_->set_read_timeout(std::chrono::seconds(2));

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstring>
 #include <initializer_list>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dynamo/log.h"
@@ -61,52 +61,24 @@ void AppendCommandInfo(std::string* out, const CommandInfo& c) {
   resp::AppendInteger(out, c.step);
 }
 
-// INFO [section ...]: the sections named (any case), as Redis answers;
-// none, "all", "everything" or "default": every one. A section this node
-// does not have adds nothing.
-std::string InfoSections(const std::string& all, const std::vector<std::string_view>& args) {
-  std::vector<std::string> wanted;
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string w(args[i]);
-    for (char& c : w) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (w == "all" || w == "everything" || w == "default") return all;
-    wanted.push_back(std::move(w));
-  }
-  if (wanted.empty()) return all;
-  std::string out;
-  size_t at = 0;
-  while (at < all.size()) {
-    size_t end = all.find("\r\n\r\n", at);
-    end = end == std::string::npos ? all.size() : end + 2;  // the block's own last CRLF
-    const std::string_view block(all.data() + at, end - at);
-    const size_t eol = block.find("\r\n");
-    std::string name(block.substr(2, eol == std::string_view::npos ? block.size() : eol - 2));
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (std::find(wanted.begin(), wanted.end(), name) != wanted.end()) {
-      if (!out.empty()) out += "\r\n";
-      out.append(block);
-    }
-    at = end + 2;
-  }
-  return out;
-}
-
-const CommandInfo* FindCommand(std::string_view name) {
-  for (const CommandInfo& c : kCommandTable) {
-    if (name.size() == std::strlen(c.name) &&
-        std::equal(name.begin(), name.end(), c.name, [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == b;
-        })) {
-      return &c;
-    }
-  }
-  return nullptr;
-}
-
 std::string Upper(std::string_view s) {
   std::string u(s);
   for (char& c : u) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return u;
+}
+
+std::string Lower(std::string_view s) {
+  std::string l(s);
+  for (char& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return l;
+}
+
+const CommandInfo* FindCommand(std::string_view name) {
+  const std::string lower = Lower(name);
+  for (const CommandInfo& c : kCommandTable) {
+    if (lower == c.name) return &c;
+  }
+  return nullptr;
 }
 
 std::string Simple(std::string_view s) {
@@ -496,7 +468,21 @@ void RedisFrontEnd::Connection(Client& client, Target t, const std::string& cmd,
     }
     return SendError(t, "ERR unknown subcommand '" + std::string(args[1]) + "'");
   }
-  if (cmd == "INFO") return Send(t, Bulk(InfoSections(Info(), args)));
+  if (cmd == "INFO") {
+    // INFO [section ...]: those named (any case), as Redis answers; none,
+    // "all", "everything" or "default": every one. One this node does not
+    // have adds nothing.
+    std::vector<std::string> wanted;
+    for (size_t i = 1; i < args.size(); ++i) {
+      std::string w = Lower(args[i]);
+      if (w == "all" || w == "everything" || w == "default") {
+        wanted.clear();
+        break;
+      }
+      wanted.push_back(std::move(w));
+    }
+    return Send(t, Bulk(Info(wanted)));
+  }
   std::string message =
       "ERR unknown command '" + std::string(args[0]) + "', with args beginning with: ";
   for (size_t i = 1; i < args.size() && i < 4; ++i) {
@@ -505,21 +491,31 @@ void RedisFrontEnd::Connection(Client& client, Target t, const std::string& cmd,
   SendError(t, message);
 }
 
-std::string RedisFrontEnd::Info() const {
+std::string RedisFrontEnd::Info(const std::vector<std::string>& wanted) const {
   const Ring& ring = ctx_.cluster.ring();
-  std::string s = "# Server\r\nredis_version:7.0.0\r\ndynamo_version:" DYNAMO_VERSION
-                  "\r\nredis_mode:standalone\r\ntcp_port:" +
-                  std::to_string(listener_->port()) +
-                  "\r\n\r\n# Clients\r\nconnected_clients:" + std::to_string(listener_->clients()) +
-                  "\r\nmaxclients:" + std::to_string(ctx_.options.redis_max_clients) +
-                  "\r\n\r\n# Cluster\r\nnode_id:" + ctx_.options.node_id +
-                  "\r\nring_nodes:" + std::to_string(ring.nodes().size()) +
-                  "\r\nreplicas:" + std::to_string(ctx_.options.replicas) +
-                  "\r\nread_quorum:" + std::to_string(ctx_.options.read_quorum) +
-                  "\r\nwrite_quorum:" + std::to_string(ctx_.options.write_quorum) +
-                  "\r\n\r\n# Stats\r\nrequests:" + std::to_string(ctx_.requests.load()) +
-                  "\r\nerrors:" + std::to_string(ctx_.errors.load()) + "\r\n";
-  return s;
+  const std::pair<const char*, std::string> sections[] = {
+      {"Server", "redis_version:7.0.0\r\ndynamo_version:" DYNAMO_VERSION
+                 "\r\nredis_mode:standalone\r\ntcp_port:" +
+                     std::to_string(listener_->port()) + "\r\n"},
+      {"Clients", "connected_clients:" + std::to_string(listener_->clients()) +
+                      "\r\nmaxclients:" + std::to_string(ctx_.options.redis_max_clients) + "\r\n"},
+      {"Cluster", "node_id:" + ctx_.options.node_id +
+                      "\r\nring_nodes:" + std::to_string(ring.nodes().size()) +
+                      "\r\nreplicas:" + std::to_string(ctx_.options.replicas) +
+                      "\r\nread_quorum:" + std::to_string(ctx_.options.read_quorum) +
+                      "\r\nwrite_quorum:" + std::to_string(ctx_.options.write_quorum) + "\r\n"},
+      {"Stats", "requests:" + std::to_string(ctx_.requests.load()) +
+                    "\r\nerrors:" + std::to_string(ctx_.errors.load()) + "\r\n"},
+  };
+  std::string out;
+  for (const auto& [name, body] : sections) {
+    if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), Lower(name)) == wanted.end()) {
+      continue;
+    }
+    if (!out.empty()) out += "\r\n";
+    out += std::string("# ") + name + "\r\n" + body;
+  }
+  return out;
 }
 
 }  // namespace dynamo

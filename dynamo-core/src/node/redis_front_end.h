@@ -81,7 +81,8 @@ class RedisFrontEnd : private RespListener::Handler {
   void DynGet(Target t, const Args& args);
   void DynWrite(Target t, const Args& args, bool tombstone);
   void Connection(Client& client, Target t, const std::string& cmd, const Args& args);
-  std::string Info() const;
+  // INFO's sections named in `wanted` (lower case; empty: every one).
+  std::string Info(const std::vector<std::string>& wanted) const;
 
   NodeContext& ctx_;
   Hooks hooks_;
